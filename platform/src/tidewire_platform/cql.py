@@ -1,0 +1,48 @@
+"""One way to open a Cassandra session, so every service talks to the cluster alike.
+
+libev is the driver's fast reactor (its wheels ship it); asyncio is the fallback. The
+load-balancing policy is DC-aware with an explicit local DC: the driver warns and may route
+across DCs otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from tidewire_platform.settings import StackSettings
+
+
+def _connection_class() -> Any:
+    try:
+        from cassandra.io.libevreactor import LibevConnection
+
+        return LibevConnection
+    except Exception:  # the C extension is optional in the driver's wheels
+        from cassandra.io.asyncioreactor import AsyncioConnection
+
+        return AsyncioConnection
+
+
+def connect(settings: StackSettings, keyspace: str | None = None, timeout: float = 10.0) -> Session:
+    """A session on the configured cluster (LOCAL_QUORUM by default: safe on 1 node or many)."""
+    from cassandra import ConsistencyLevel
+
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(
+            DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)
+        ),
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        request_timeout=timeout,
+    )
+    cluster = Cluster(
+        [settings.cassandra_host],
+        port=settings.cassandra_port,
+        connection_class=_connection_class(),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        protocol_version=5,
+        connect_timeout=timeout,
+    )
+    return cluster.connect(keyspace)

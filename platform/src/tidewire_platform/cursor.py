@@ -1,0 +1,50 @@
+"""Cursors: the one notion of position shared by sockets, REST and clients.
+
+A cursor names an event's place in the events log: the log's epoch, the partition and the
+offset. Clients treat it as an opaque string. The epoch makes a cursor from a recreated
+topic recognisable as stale instead of silently pointing at someone else's events.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+_PREFIX = "tw1."
+_BODY = re.compile(r"^(?P<epoch>[A-Za-z0-9_-]{1,64}):(?P<partition>\d{1,5}):(?P<offset>\d{1,19})$")
+
+
+class CursorError(ValueError):
+    """The string is not a tidewire cursor (wrong shape, not ours)."""
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    """Position of one event: offset `offset` of partition `partition` in log epoch `epoch`."""
+
+    epoch: str
+    partition: int
+    offset: int
+
+    def encode(self) -> str:
+        raw = f"{self.epoch}:{self.partition}:{self.offset}".encode()
+        return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        if not isinstance(text, str) or not text.startswith(_PREFIX) or len(text) > 200:
+            raise CursorError("not a tidewire cursor")
+        body = text[len(_PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise CursorError("not a tidewire cursor") from exc
+        match = _BODY.match(raw)
+        if match is None:
+            raise CursorError("not a tidewire cursor")
+        return cls(match["epoch"], int(match["partition"]), int(match["offset"]))
+
+    def __str__(self) -> str:
+        return self.encode()

@@ -1,0 +1,84 @@
+"""Settings shared by every tidewire process, read from `TIDEWIRE_*` environment variables.
+
+Defaults describe the local single-machine stack that `tidewire infra up` starts; production
+points the same variables at real clusters.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "tidewire-dev-secret-change-me-0123456789"
+
+
+class StackSettings(BaseSettings):
+    """Where the engines are and how the shared log is shaped."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEWIRE_", extra="ignore")
+
+    env: str = Field("development", description="development | test | production")
+    home: Path = Field(Path(".tidewire"), description="state folder: jars, data, logs, pids")
+
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    cassandra_host: str = "127.0.0.1"
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_jmx_port: int = 7199
+    cassandra_keyspace: str = "tidewire"
+    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    cassandra_local_dc: str = "datacenter1"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+
+    topic_prefix: str = "tidewire"
+    partitions: int = Field(12, ge=1, le=1024)
+    # 7 days: the replay window. Cursors older than this are answered with "resync".
+    events_retention_ms: int = 7 * 24 * 3600 * 1000
+
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_ttl_seconds: int = 12 * 3600
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> StackSettings:
+        if self.env == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("TIDEWIRE_JWT_SECRET must be set to a real secret in production")
+        if len(self.jwt_secret) < 32:
+            raise ValueError("TIDEWIRE_JWT_SECRET must be at least 32 characters (HS256 key)")
+        return self
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+    @property
+    def commands_topic(self) -> str:
+        return f"{self.topic_prefix}.commands"
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}.events"
+
+    @property
+    def deadletter_topic(self) -> str:
+        return f"{self.topic_prefix}.deadletter"
+
+
+@lru_cache(maxsize=1)
+def stack_settings() -> StackSettings:
+    """The process-wide settings (read once; tests build their own instances)."""
+    return StackSettings()

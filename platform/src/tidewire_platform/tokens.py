@@ -1,0 +1,59 @@
+"""Agent and edge-client tokens: HS256 JWTs carrying the company and the user.
+
+The company of every request and socket comes from here, never from what a client says.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from tidewire_platform.settings import StackSettings
+
+_ALGORITHM = "HS256"
+_AUDIENCE = "tidewire"
+
+
+class TokenError(ValueError):
+    """The token is missing, malformed, badly signed or expired; the message says which."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    company_id: str
+    user_id: str
+
+
+def issue_token(settings: StackSettings, company_id: str, user_id: str, ttl: int | None = None) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "company_id": company_id,
+        "aud": _AUDIENCE,
+        "iat": now,
+        "exp": now + (ttl if ttl is not None else settings.jwt_ttl_seconds),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
+
+
+def verify_token(settings: StackSettings, token: str | None) -> Principal:
+    if not token:
+        raise TokenError("missing token")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=[_ALGORITHM],
+            audience=_AUDIENCE,
+            options={"require": ["exp", "sub", "company_id"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"invalid token: {exc}") from exc
+    company_id, user_id = claims.get("company_id"), claims.get("sub")
+    if not isinstance(company_id, str) or not isinstance(user_id, str):
+        raise TokenError("invalid token: company_id and sub must be strings")
+    return Principal(company_id=company_id, user_id=user_id)
