@@ -36,8 +36,13 @@ def ensure_jars(engine: str, version: str, lib_root: Path) -> Path:
     pom = Path(str(_POMS / engine / "pom.xml"))
     print(f"fetching {engine} {version} jars from Maven Central (first run only)…", flush=True)
     cmd = [
-        maven(), "-B", "-f", str(pom), "dependency:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={target}",
+        maven(),
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={target}",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None

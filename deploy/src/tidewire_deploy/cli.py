@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from tidewire_platform.settings import StackSettings
 
 from tidewire_deploy.prereqs import MissingPrerequisite
+from tidewire_platform.settings import StackSettings
 
 
 def _settings() -> StackSettings:
@@ -68,8 +68,10 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
     s = _settings()
     token = issue_token(s, args.company_id, args.user_id, ttl=args.ttl)
-    print(f"token for company {args.company_id}, user {args.user_id} "
-          f"(expires in {args.ttl or s.jwt_ttl_seconds} s):")
+    print(
+        f"token for company {args.company_id}, user {args.user_id} "
+        f"(expires in {args.ttl or s.jwt_ttl_seconds} s):"
+    )
     print(token)
     return 0
 
@@ -80,8 +82,9 @@ def parser() -> argparse.ArgumentParser:
 
     infra = sub.add_parser("infra", help="local Kafka, Cassandra and Redis")
     infra.add_argument("action", choices=["up", "down", "status", "migrate"])
-    infra.add_argument("--quiet", action="store_true",
-                       help="status: exit 3 if any engine is stopped")
+    infra.add_argument(
+        "--quiet", action="store_true", help="status: exit 3 if any engine is stopped"
+    )
     infra.set_defaults(func=_cmd_infra)
 
     up = sub.add_parser("up", help="infra + ingest :8000 + projector + edges :8101 :8102")

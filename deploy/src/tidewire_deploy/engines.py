@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidewire_platform.settings import StackSettings
-
 from tidewire_deploy.artifacts import ensure_jars, pom_version
 from tidewire_deploy.layout import Layout
 from tidewire_deploy.prereqs import java17, redis_server
+from tidewire_platform.settings import StackSettings
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 # --- Kafka -----------------------------------------------------------------------------------
+
 
 def _kafka(s: StackSettings, lay: Layout) -> Launch:
     version = pom_version("kafka", "kafka.version")
@@ -98,20 +98,49 @@ def _kafka(s: StackSettings, lay: Layout) -> Launch:
     )
     classpath = f"{lib}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip().splitlines()[-1]
+        cluster_id = (
+            subprocess.run(
+                [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         subprocess.run(
-            [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf),
-             "--ignore-formatted"],
-            capture_output=True, text=True, check=True,
+            [
+                java,
+                "-cp",
+                classpath,
+                f"-Dlog4j2.configurationFile={log4j}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(conf),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
     marker = f"-Dtidewire.engine=kafka@{s.kafka_port}"
     return Launch(
-        [java, "-Xms512m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true", marker,
-         f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.Kafka", str(conf)],
+        [
+            java,
+            "-Xms512m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            marker,
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(conf),
+        ],
         marker,
     )
 
@@ -121,18 +150,34 @@ def _kafka(s: StackSettings, lay: Layout) -> Launch:
 # Cassandra 5.0 reaches into JDK internals; this is the module access its own
 # conf/jvm17-server.options grants (the jar does not ship that file, so we restate it).
 _CASSANDRA_EXPORTS = (
-    "java.base/jdk.internal.misc", "java.base/jdk.internal.ref", "java.base/sun.nio.ch",
-    "java.management.rmi/com.sun.jmx.remote.internal.rmi", "java.rmi/sun.rmi.registry",
-    "java.rmi/sun.rmi.server", "java.sql/java.sql", "java.base/java.lang.ref",
+    "java.base/jdk.internal.misc",
+    "java.base/jdk.internal.ref",
+    "java.base/sun.nio.ch",
+    "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+    "java.rmi/sun.rmi.registry",
+    "java.rmi/sun.rmi.server",
+    "java.sql/java.sql",
+    "java.base/java.lang.ref",
     "jdk.unsupported/sun.misc",
 )
 _CASSANDRA_OPENS = (
-    "java.base/java.lang.module", "java.base/jdk.internal.loader", "java.base/jdk.internal.ref",
-    "java.base/jdk.internal.reflect", "java.base/jdk.internal.math", "java.base/jdk.internal.module",
-    "java.base/jdk.internal.util.jar", "jdk.management/com.sun.management.internal",
-    "java.base/sun.nio.ch", "java.base/java.io", "java.base/java.nio",
-    "java.base/java.util.concurrent", "java.base/java.util", "java.base/java.util.concurrent.atomic",
-    "java.base/java.lang", "java.base/java.math", "java.base/java.lang.reflect",
+    "java.base/java.lang.module",
+    "java.base/jdk.internal.loader",
+    "java.base/jdk.internal.ref",
+    "java.base/jdk.internal.reflect",
+    "java.base/jdk.internal.math",
+    "java.base/jdk.internal.module",
+    "java.base/jdk.internal.util.jar",
+    "jdk.management/com.sun.management.internal",
+    "java.base/sun.nio.ch",
+    "java.base/java.io",
+    "java.base/java.nio",
+    "java.base/java.util.concurrent",
+    "java.base/java.util",
+    "java.base/java.util.concurrent.atomic",
+    "java.base/java.lang",
+    "java.base/java.math",
+    "java.base/java.lang.reflect",
     "java.base/java.net",
 )
 
@@ -199,21 +244,40 @@ cdc_raw_directory: {data}/cdc_raw
         "-Dcassandra.initial_token=0",
         "-Dcassandra.load_ring_state=false",
         f"-Dcassandra.jmx.local.port={s.cassandra_jmx_port}",
-        "-cp", f"{lib}/*", "org.apache.cassandra.service.CassandraDaemon",
+        "-cp",
+        f"{lib}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
     ]
     return Launch(argv, marker)
 
 
 # --- Redis -----------------------------------------------------------------------------------
 
+
 def _redis(s: StackSettings, lay: Layout) -> Launch:
     data = lay.data / "redis"
     data.mkdir(parents=True, exist_ok=True)
     marker = f"{s.redis_host}:{s.redis_port}"
     return Launch(
-        [redis_server(), "--port", str(s.redis_port), "--bind", s.redis_host,
-         "--dir", str(data), "--appendonly", "yes", "--appendfsync", "everysec",
-         "--save", "", "--daemonize", "no", "--protected-mode", "yes"],
+        [
+            redis_server(),
+            "--port",
+            str(s.redis_port),
+            "--bind",
+            s.redis_host,
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
         # redis-server rewrites its process title to "redis-server host:port".
         marker,
     )

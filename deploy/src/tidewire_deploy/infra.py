@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tidewire_platform.settings import StackSettings
-
 from tidewire_deploy.engines import Engine, engines, log_path, port_open
-from tidewire_deploy.layout import Layout
+from tidewire_deploy.layout import Layout, layout_of
 from tidewire_deploy.procs import Managed
+from tidewire_platform.settings import StackSettings
 
 READY_TIMEOUT_S = {"redis": 20.0, "kafka": 90.0, "cassandra": 240.0}
 
@@ -38,7 +37,7 @@ class EngineStatus:
 
 
 def _layout(s: StackSettings) -> Layout:
-    return Layout(s.home).ensure()
+    return layout_of(s.home, s.lib_dir)
 
 
 def _managed(lay: Layout, name: str) -> Managed:
@@ -66,8 +65,7 @@ def _probe(s: StackSettings, name: str) -> bool:
         import redis
 
         try:
-            return bool(redis.Redis(host=s.redis_host, port=s.redis_port,
-                                    socket_timeout=1).ping())
+            return bool(redis.Redis(host=s.redis_host, port=s.redis_port, socket_timeout=1).ping())
         except redis.RedisError:
             return False
     if name == "kafka":
@@ -121,15 +119,18 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]
     while waiting:
         for name, (_eng, proc) in list(waiting.items()):
             if not proc.running():
-                raise InfraError(f"{name} exited during start-up. Last log lines:\n"
-                                 f"{_tail(lay, name)}")
+                raise InfraError(
+                    f"{name} exited during start-up. Last log lines:\n{_tail(lay, name)}"
+                )
             if _probe(s, name):
                 timings[name] = round(time.monotonic() - t0, 1)
                 say(f"{name}: ready after {timings[name]} s")
                 del waiting[name]
             elif time.monotonic() - t0 > READY_TIMEOUT_S[name]:
-                raise InfraError(f"{name} not ready after {READY_TIMEOUT_S[name]} s. "
-                                 f"Last log lines:\n{_tail(lay, name)}")
+                raise InfraError(
+                    f"{name} not ready after {READY_TIMEOUT_S[name]} s. "
+                    f"Last log lines:\n{_tail(lay, name)}"
+                )
         if waiting:
             time.sleep(0.25)
     from tidewire_deploy.migrate import migrate

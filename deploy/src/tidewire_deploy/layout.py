@@ -13,10 +13,11 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Layout:
     home: Path
+    lib_dir: Path | None = None
 
     @property
     def lib(self) -> Path:
-        return self.home / "lib"
+        return self.lib_dir or self.home / "lib"
 
     @property
     def conf(self) -> Path:
@@ -38,3 +39,8 @@ class Layout:
         for path in (self.lib, self.conf, self.data, self.logs, self.run):
             path.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def layout_of(home: Path, lib_dir: Path | None = None) -> Layout:
+    """The layout of a state folder, created if missing."""
+    return Layout(home, lib_dir).ensure()

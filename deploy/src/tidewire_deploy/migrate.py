@@ -18,6 +18,7 @@ from importlib import resources
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cassandra.cluster import Session
+
 from tidewire_platform.cql import connect
 from tidewire_platform.settings import StackSettings
 
@@ -52,11 +53,15 @@ def topic_specs(s: StackSettings) -> list[NewTopic]:
     return [
         NewTopic(s.commands_topic, s.partitions, 1, topic_configs={"retention.ms": "-1"}),
         NewTopic(
-            s.events_topic, s.partitions, 1,
+            s.events_topic,
+            s.partitions,
+            1,
             topic_configs={"retention.ms": str(s.events_retention_ms)},
         ),
         NewTopic(
-            s.deadletter_topic, s.partitions, 1,
+            s.deadletter_topic,
+            s.partitions,
+            1,
             topic_configs={"retention.ms": str(30 * 24 * 3600 * 1000)},
         ),
     ]

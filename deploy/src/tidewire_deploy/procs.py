@@ -6,6 +6,7 @@ recycled pid belonging to somebody else is never mistaken for ours and never sig
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,7 +49,10 @@ class Managed:
         return self.pid() is not None
 
     def start(
-        self, argv: Sequence[str], marker: str, env: Mapping[str, str] | None = None,
+        self,
+        argv: Sequence[str],
+        marker: str,
+        env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
     ) -> int:
         """Start detached (own session, so a terminal's Ctrl-C does not reach it directly)."""
@@ -59,8 +63,13 @@ class Managed:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             proc = subprocess.Popen(
-                list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
             )
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "marker": marker}))
         return proc.pid
@@ -95,15 +104,11 @@ class Managed:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _reap(pid: int) -> None:
     """Collect our own exited child so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -22,6 +22,7 @@ class StackSettings(BaseSettings):
 
     env: str = Field("development", description="development | test | production")
     home: Path = Field(Path(".tidewire"), description="state folder: jars, data, logs, pids")
+    lib_dir: Path | None = Field(None, description="jar cache (default: <home>/lib)")
 
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
@@ -44,10 +45,10 @@ class StackSettings(BaseSettings):
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 12 * 3600
 
-    @field_validator("home")
+    @field_validator("home", "lib_dir")
     @classmethod
-    def _absolute_home(cls, v: Path) -> Path:
-        return v.expanduser().resolve()
+    def _absolute(cls, v: Path | None) -> Path | None:
+        return v.expanduser().resolve() if v is not None else None
 
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> StackSettings:

@@ -26,7 +26,9 @@ class Principal:
     user_id: str
 
 
-def issue_token(settings: StackSettings, company_id: str, user_id: str, ttl: int | None = None) -> str:
+def issue_token(
+    settings: StackSettings, company_id: str, user_id: str, ttl: int | None = None
+) -> str:
     now = int(time.time())
     claims = {
         "sub": user_id,

@@ -1,0 +1,156 @@
+"""`tidewire up | down`: the engines plus ingest, projector and two edge nodes.
+
+Foreground `up` owns everything it started and stops it on Ctrl-C (services first, then the
+engines it started itself); `up --detach` leaves them running for `tidewire down`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from types import FrameType
+
+from tidewire_deploy import infra
+from tidewire_deploy.engines import port_open
+from tidewire_deploy.layout import layout_of
+from tidewire_deploy.procs import Managed
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
+
+INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
+EDGE_PORTS = tuple(int(p) for p in os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102").split(","))
+DEMO_COMPANY, DEMO_USER = "demo", "agent-1"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    port: int | None  # HTTP port answering /healthz, if any
+
+    @property
+    def marker(self) -> str:
+        return " ".join(self.argv[2:])  # "tidewire_edge --port 8101" etc.
+
+
+def edge_argv(port: int) -> list[str]:
+    return [sys.executable, "-m", "tidewire_edge", "--port", str(port)]
+
+
+def services() -> list[Service]:
+    return [
+        Service(
+            "ingest",
+            [sys.executable, "-m", "tidewire_ingest", "--port", str(INGEST_PORT)],
+            INGEST_PORT,
+        ),
+        Service("projector", [sys.executable, "-m", "tidewire_projector"], None),
+        *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
+    ]
+
+
+def _managed(s: StackSettings, name: str) -> Managed:
+    lay = layout_of(s.home, s.lib_dir)
+    return Managed(name, lay.run, lay.logs / f"{name}.out")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
+    for svc in services():
+        proc = _managed(s, svc.name)
+        if proc.running():
+            continue
+        if svc.port is not None and port_open("127.0.0.1", svc.port):
+            raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
+        proc.start(svc.argv, svc.marker)
+    deadline = time.monotonic() + timeout_s
+    for svc in services():
+        proc = _managed(s, svc.name)
+        while svc.port is not None and not _healthy(svc.port):
+            if not proc.running():
+                raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{svc.name} not healthy after {timeout_s} s; see {proc.log}")
+            time.sleep(0.2)
+
+
+def stop_services(s: StackSettings) -> None:
+    for svc in reversed(services()):
+        _managed(s, svc.name).stop(grace_s=15.0)
+
+
+def _banner(s: StackSettings) -> None:
+    token = issue_token(s, DEMO_COMPANY, DEMO_USER)
+    print("tidewire is up:")
+    print(
+        f"  kafka      {s.kafka_bootstrap}\n  cassandra  {s.cassandra_host}:{s.cassandra_port}"
+        f"\n  redis      {s.redis_host}:{s.redis_port}"
+    )
+    print(f"  ingest     http://127.0.0.1:{INGEST_PORT}  (OpenAPI at /docs)")
+    print("  projector  faust worker, group tidewire-projector")
+    for p in EDGE_PORTS:
+        print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
+    print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
+    print(f"demo agent token (company {DEMO_COMPANY}, user {DEMO_USER}):\n{token}", flush=True)
+
+
+def up(s: StackSettings, detach: bool) -> int:
+    infra_was_running = all(r.state == "running" for r in infra.status(s))
+    infra.up(s)
+    try:
+        start_services(s)
+    except BaseException:
+        stop_services(s)
+        raise
+    _banner(s)
+    if detach:
+        print("running in the background; `tidewire down` stops everything")
+        return 0
+    stopping = False
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    print("press Ctrl-C to stop", flush=True)
+    while not stopping:
+        for svc in services():
+            if not _managed(s, svc.name).running():
+                print(
+                    f"{svc.name} exited unexpectedly; restarting (log: "
+                    f"{_managed(s, svc.name).log})",
+                    flush=True,
+                )
+                _managed(s, svc.name).start(svc.argv, svc.marker)
+        time.sleep(0.5)
+    print("stopping services…", flush=True)
+    stop_services(s)
+    if infra_was_running:
+        print("engines were running before `tidewire up`; leaving them running")
+    else:
+        infra.down(s)
+    return 0
+
+
+def down(s: StackSettings, keep_infra: bool = False) -> None:
+    stop_services(s)
+    if not keep_infra:
+        infra.down(s)
+
+
+def run_foreground(argv: list[str]) -> int:
+    os.execv(argv[0], argv)
+    return 0  # not reached

@@ -1,0 +1,51 @@
+"""The ingest HTTP application (FastAPI): health, metrics and the agent command API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tidewire_ingest import problems
+from tidewire_ingest.command_log_kafka import KafkaCommandLog
+from tidewire_ingest.routes_commands import router as commands_router
+from tidewire_platform.settings import StackSettings
+
+
+def create_app(settings: StackSettings | None = None) -> FastAPI:
+    s = settings or StackSettings()
+    log = KafkaCommandLog(s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await log.close()
+
+    app = FastAPI(title="tidewire ingest", version="0.1.0", lifespan=lifespan)
+    app.state.settings = s
+    app.state.command_log = log
+    app.add_exception_handler(problems.Problem, problems.on_problem)
+    app.add_exception_handler(RequestValidationError, problems.on_validation)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http)
+    app.include_router(commands_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(response: Response) -> dict[str, str]:
+        if await log.ready():
+            return {"status": "ready"}
+        response.status_code = 503
+        return {"status": "kafka unreachable"}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,64 @@
+"""CommandLog on Kafka: the idempotent producer of the shared kernel, one per process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from tidewire_ingest.command_log import LogUnavailable
+from tidewire_platform.contracts import Command
+from tidewire_platform.kafka_io import append, make_producer
+from tidewire_platform.settings import StackSettings
+
+_SEND_TIMEOUT_S = 8.0
+
+
+class KafkaCommandLog:
+    def __init__(self, settings: StackSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        # Started lazily so ingest boots (and answers 503) while Kafka is still down.
+        async with self._lock:
+            if self._producer is None:
+                producer = make_producer(self._settings, "tidewire-ingest")
+                try:
+                    await asyncio.wait_for(producer.start(), _SEND_TIMEOUT_S)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    await producer.stop()
+                    raise LogUnavailable(f"Kafka unreachable: {exc!r}") from exc
+                self._producer = producer
+            return self._producer
+
+    async def append(self, command: Command) -> None:
+        producer = await self._started()
+        try:
+            await asyncio.wait_for(
+                append(
+                    producer,
+                    self._settings,
+                    self._settings.commands_topic,
+                    command.company_id,
+                    command.to_bytes(),
+                ),
+                _SEND_TIMEOUT_S,
+            )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise LogUnavailable(f"Kafka did not acknowledge the command: {exc!r}") from exc
+
+    async def ready(self) -> bool:
+        try:
+            producer = await self._started()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), 3)
+            return True
+        except (LogUnavailable, KafkaError, OSError, TimeoutError):
+            return False
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

@@ -1,0 +1,41 @@
+"""Request dependencies: who is calling (from the JWT) and where commands go."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tidewire_ingest.command_log import CommandLog
+from tidewire_ingest.problems import Problem
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import Principal, TokenError, verify_token
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def settings(request: Request) -> StackSettings:
+    s: StackSettings = request.app.state.settings
+    return s
+
+
+def principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    try:
+        return verify_token(settings(request), creds.credentials if creds else None)
+    except TokenError as exc:
+        raise Problem(
+            401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+
+
+def command_log(request: Request) -> CommandLog:
+    log: CommandLog = request.app.state.command_log
+    return log
+
+
+Agent = Annotated[Principal, Depends(principal)]
+Commands = Annotated[CommandLog, Depends(command_log)]

@@ -1,0 +1,57 @@
+"""Agent commands: the browser's intentions, made durable before they are acknowledged."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from tidewire_ingest.command_log import LogUnavailable
+from tidewire_ingest.deps import Agent, Commands
+from tidewire_ingest.problems import Problem
+from tidewire_platform.contracts import Command, stable_id
+from tidewire_platform.metrics import COMMANDS_ACCEPTED
+
+router = APIRouter(prefix="/api", tags=["commands"])
+
+_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+
+
+class SendMessage(BaseModel):
+    client_message_id: str = Field(pattern=_ID, description="idempotency key chosen by the client")
+    body: str = Field(min_length=1, max_length=4096)
+
+
+class Accepted(BaseModel):
+    command_id: str
+    ticket_id: str
+
+
+async def _accept(log: Commands, command: Command) -> None:
+    try:
+        await log.append(command)
+    except LogUnavailable as exc:
+        raise Problem(
+            503,
+            "Log unavailable",
+            f"{exc}; nothing was accepted, retry later",
+            headers={"Retry-After": "2"},
+        ) from exc
+    COMMANDS_ACCEPTED.labels(command.type).inc()
+
+
+@router.post("/tickets/{ticket_id}/messages", status_code=202, response_model=Accepted)
+async def send_message(ticket_id: str, body: SendMessage, agent: Agent, log: Commands) -> Accepted:
+    """Queue an agent's message. Same `client_message_id` → same command id (retries dedupe)."""
+    command = Command(
+        id=stable_id(agent.company_id, "client-message", body.client_message_id),
+        type="message.send",
+        company_id=agent.company_id,
+        ticket_id=ticket_id,
+        payload={
+            "client_message_id": body.client_message_id,
+            "body": body.body,
+            "user_id": agent.user_id,
+        },
+    )
+    await _accept(log, command)
+    return Accepted(command_id=command.id, ticket_id=ticket_id)

@@ -1,0 +1,40 @@
+"""The one way tidewire writes to Kafka: idempotent, acks=all, keyed and partitioned by company.
+
+Shared by ingest (commands) and projector (events) so both logs obey the same durability rule:
+a record counts as written only once every in-sync replica has it.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+
+from tidewire_platform.partitioning import company_key, partition_for
+from tidewire_platform.settings import StackSettings
+
+
+def make_producer(settings: StackSettings, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,  # broker dedupes producer retries: no twin records
+        acks="all",
+        linger_ms=2,  # small batches under load, no wait when idle
+        request_timeout_ms=10_000,
+    )
+
+
+async def append(
+    producer: AIOKafkaProducer,
+    settings: StackSettings,
+    topic: str,
+    company_id: str,
+    value: bytes,
+) -> RecordMetadata:
+    """Append `value` to the company's partition of `topic`; returns once acknowledged."""
+    return await producer.send_and_wait(
+        topic,
+        value,
+        key=company_key(company_id),
+        partition=partition_for(company_id, settings.partitions),
+    )

@@ -1,0 +1,33 @@
+"""Every Prometheus metric tidewire exports, declared once (the dashboards are built from it)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# ingest -----------------------------------------------------------------------------------
+COMMANDS_ACCEPTED = Counter(
+    "tidewire_ingest_commands_accepted_total",
+    "Commands acknowledged by Kafka and answered 2xx, by command type.",
+    ["type"],
+)
+INGEST_REJECTED = Counter(
+    "tidewire_ingest_rejected_total",
+    "Requests refused before anything was written, by HTTP status.",
+    ["status"],
+)
+# projector ---------------------------------------------------------------------------------
+COMMANDS_PROJECTED = Counter(
+    "tidewire_projector_commands_total",
+    "Commands folded into read models; outcome = applied | duplicate | deadletter.",
+    ["outcome"],
+)
+# edge --------------------------------------------------------------------------------------
+EDGE_SOCKETS = Gauge("tidewire_edge_connected_sockets", "Sockets connected to this edge node.")
+EDGE_EMITS = Counter(
+    "tidewire_edge_emits_total", "Events emitted to local sockets, by event.", ["event"]
+)
+EDGE_E2E_LATENCY = Histogram(
+    "tidewire_edge_accept_to_emit_seconds",
+    "From ingest's accepted-at to the edge's emit: the platform's end-to-end latency.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

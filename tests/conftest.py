@@ -1,0 +1,59 @@
+"""Session fixtures: the real stack once per run, and tenants isolated by unique ids."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.stack import Services, Stack
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
+
+_ORDER = {"unit": 0, "integration": 1, "e2e": 2, "browser": 3, "chaos": 4}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests first (fast feedback), tests that kill or restart engines last."""
+
+    def rank(item: pytest.Item) -> int:
+        return max((_ORDER.get(m.name, 1) for m in item.iter_markers()), default=1)
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def settings() -> StackSettings:
+    return StackSettings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: StackSettings) -> Iterator[Stack]:
+    s = Stack(settings)
+    try:
+        s.up()
+        yield s
+    finally:
+        s.down()
+
+
+@pytest.fixture(scope="session")
+def services(stack: Stack) -> Iterator[Services]:
+    svc = Services(stack.settings, stack.run_dir)
+    try:
+        svc.start_all()
+        yield svc
+    finally:
+        svc.stop_all()
+
+
+@pytest.fixture
+def company() -> str:
+    """A tenant nobody else in this run uses."""
+    return f"co-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def agent_token(settings: StackSettings, company: str) -> str:
+    return issue_token(settings, company, "agent-1")

@@ -1,0 +1,115 @@
+"""The real local stack for tests: engines once per run, services on test ports.
+
+Engines are reused when already running (a developer's `tidewire infra up`), otherwise started
+here and stopped when the run ends. Services run as real processes (uvicorn, faust worker) on
+ports of their own so a developer's `tidewire up` on 8000/8101/8102 is never disturbed.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tidewire_deploy import infra
+from tidewire_deploy.layout import layout_of
+from tidewire_deploy.procs import Managed
+from tidewire_platform.settings import StackSettings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.1) -> None:
+    """Poll `predicate` until true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class Services:
+    """Ingest, projector and two edge nodes as real processes."""
+
+    settings: StackSettings
+    run_dir: Path
+    ingest_port: int = field(default_factory=free_port)
+    edge_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
+    procs: dict[str, Managed] = field(default_factory=dict)
+
+    def argv(self, name: str) -> list[str]:
+        py = sys.executable
+        if name == "ingest":
+            return [py, "-m", "tidewire_ingest", "--port", str(self.ingest_port)]
+        if name == "projector":
+            return [py, "-m", "tidewire_projector"]
+        port = int(name.split("-")[1])
+        return [py, "-m", "tidewire_edge", "--port", str(port)]
+
+    @property
+    def names(self) -> list[str]:
+        return ["ingest", "projector", *(f"edge-{p}" for p in self.edge_ports)]
+
+    def start(self, name: str) -> None:
+        proc = Managed(f"test-{name}", self.run_dir, self.run_dir / f"test-{name}.out")
+        argv = self.argv(name)
+        proc.start(argv, " ".join(argv[2:]))
+        self.procs[name] = proc
+        port = None if name == "projector" else int(argv[-1])
+        if port is not None:
+            wait_for(lambda: healthy(port) or not proc.running(), 60, f"{name} healthy")
+            assert proc.running(), f"{name} died at start-up; see {proc.log}"
+
+    def start_all(self) -> None:
+        for name in self.names:
+            self.start(name)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            proc.stop(grace_s=10)
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ingest_port}"
+
+    def edge_url(self, index: int = 0) -> str:
+        return f"http://127.0.0.1:{self.edge_ports[index]}"
+
+
+class Stack:
+    """Engines for one test run: reused if running, else started and later stopped."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        self.started_here = False
+
+    def up(self) -> None:
+        states = {r.name: r.state for r in infra.status(self.settings)}
+        self.started_here = any(state == "stopped" for state in states.values())
+        infra.up(self.settings, say=lambda line: print(f"[stack] {line}", flush=True))
+
+    def down(self) -> None:
+        if self.started_here:
+            infra.down(self.settings, say=lambda line: print(f"[stack] {line}", flush=True))
+
+    @property
+    def run_dir(self) -> Path:
+        return layout_of(self.settings.home, self.settings.lib_dir).run

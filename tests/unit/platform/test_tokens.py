@@ -1,0 +1,48 @@
+import time
+
+import jwt
+import pytest
+
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import TokenError, issue_token, verify_token
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def s() -> StackSettings:
+    return StackSettings(jwt_secret="s" * 40)
+
+
+def test_roundtrip_carries_company_and_user(s: StackSettings) -> None:
+    p = verify_token(s, issue_token(s, "acme", "u7"))
+    assert (p.company_id, p.user_id) == ("acme", "u7")
+
+
+def test_expired_token_says_so(s: StackSettings) -> None:
+    token = issue_token(s, "acme", "u7", ttl=-10)
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(s, token)
+
+
+def test_foreign_signature_is_refused(s: StackSettings) -> None:
+    other = StackSettings(jwt_secret="o" * 40)
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_token(s, issue_token(other, "acme", "u7"))
+
+
+def test_missing_company_claim_is_refused(s: StackSettings) -> None:
+    token = jwt.encode({"sub": "u", "aud": "tidewire", "exp": int(time.time()) + 60},
+                       s.jwt_secret, algorithm="HS256")
+    with pytest.raises(TokenError, match="company_id"):
+        verify_token(s, token)
+
+
+def test_missing_token(s: StackSettings) -> None:
+    with pytest.raises(TokenError, match="missing"):
+        verify_token(s, None)
+
+
+def test_dev_secret_refused_in_production() -> None:
+    with pytest.raises(ValueError, match="TIDEWIRE_JWT_SECRET"):
+        StackSettings(env="production")
