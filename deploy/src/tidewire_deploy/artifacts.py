@@ -46,7 +46,7 @@ def ensure_jars(engine: str, version: str, lib_root: Path) -> Path:
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    fetched, tail = 0, []
+    fetched, tail = 0, list[str]()
     for line in proc.stdout:
         tail = [*tail[-30:], line]
         if "Downloaded from" in line:

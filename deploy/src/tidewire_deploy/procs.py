@@ -72,6 +72,11 @@ class Managed:
                 start_new_session=True,
             )
         self.pid_file.write_text(json.dumps({"pid": proc.pid, "marker": marker}))
+        # Until the child has exec'd, /proc shows the parent's command line and pid() would
+        # call the child "not ours": wait for the exec so callers never see that window.
+        deadline = time.monotonic() + 10
+        while self.pid() is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.pid
 
     def stop(self, grace_s: float = 30.0) -> bool:

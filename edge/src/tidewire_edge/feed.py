@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
+from tidewire_platform.kafka_topic_id import fetch_topic_ids
 from tidewire_platform.settings import StackSettings
 
 log = logging.getLogger("tidewire.edge.feed")
@@ -23,16 +24,27 @@ Deliver = Callable[[Event], Awaitable[None]]
 
 
 class EventFeed:
-    def __init__(self, settings: StackSettings, epoch: str, deliver: Deliver) -> None:
+    def __init__(self, settings: StackSettings, deliver: Deliver) -> None:
         self._s = settings
-        self._epoch = epoch
+        self._epoch = ""
         self._deliver = deliver
         self._consumer: AIOKafkaConsumer | None = None
         self._followed: set[int] = set()
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def epoch(self) -> str:
+        """The events topic's id: the epoch every cursor this node hands out carries."""
+        return self._epoch
+
     async def start(self) -> None:
+        ids = await fetch_topic_ids(self._s.kafka_bootstrap, [self._s.events_topic])
+        if self._s.events_topic not in ids:
+            raise RuntimeError(
+                f"topic {self._s.events_topic} missing: run `tidewire infra migrate`"
+            )
+        self._epoch = ids[self._s.events_topic]
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._s.kafka_bootstrap,
             group_id=None,

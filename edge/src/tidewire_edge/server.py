@@ -26,7 +26,7 @@ ASGI = Callable[
 def _token(auth: Any, environ: dict[str, Any]) -> str | None:
     if isinstance(auth, dict) and isinstance(auth.get("token"), str):
         return str(auth["token"])
-    query = environ.get("QUERY_STRING", "")
+    query = str(environ.get("QUERY_STRING", ""))
     for part in query.split("&"):  # Whaticket front ends send ?token=
         key, _, value = part.partition("=")
         if key == "token" and value:
@@ -34,7 +34,7 @@ def _token(auth: Any, environ: dict[str, Any]) -> str | None:
     return None
 
 
-def create_edge(settings: StackSettings | None = None, epoch: str = "local") -> Any:
+def create_edge(settings: StackSettings | None = None) -> Any:
     s = settings or StackSettings()
     sio = socketio.AsyncServer(
         async_mode="asgi",
@@ -50,7 +50,7 @@ def create_edge(settings: StackSettings | None = None, epoch: str = "local") -> 
         EDGE_EMITS.labels(name.rsplit("-", 1)[-1]).inc()
         EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
 
-    feed = EventFeed(s, epoch, deliver)
+    feed = EventFeed(s, deliver)
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:

@@ -23,7 +23,14 @@ def test_unknown_command_type_is_refused() -> None:
 
 
 def test_event_cursor_is_not_stored_in_the_log() -> None:
-    e = Event(id="e", type="message.created", company_id="c", command_id="x", occurred_at=1,
-              accepted_at=1, cursor="tw1.abc")
+    e = Event(
+        id="e",
+        type="message.created",
+        company_id="c",
+        command_id="x",
+        occurred_at=1,
+        accepted_at=1,
+        cursor="tw1.abc",
+    )
     assert b"tw1.abc" not in e.to_bytes()
     assert Event.from_bytes(e.to_bytes(), "tw1.def").cursor == "tw1.def"

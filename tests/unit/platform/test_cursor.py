@@ -6,8 +6,11 @@ from tidewire_platform.cursor import Cursor, CursorError
 
 pytestmark = pytest.mark.unit
 
-epochs = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
-                 min_size=1, max_size=64)
+epochs = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
+    min_size=1,
+    max_size=64,
+)
 
 
 @given(epochs, st.integers(0, 99999), st.integers(0, 2**62))

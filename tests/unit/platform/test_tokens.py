@@ -32,8 +32,11 @@ def test_foreign_signature_is_refused(s: StackSettings) -> None:
 
 
 def test_missing_company_claim_is_refused(s: StackSettings) -> None:
-    token = jwt.encode({"sub": "u", "aud": "tidewire", "exp": int(time.time()) + 60},
-                       s.jwt_secret, algorithm="HS256")
+    token = jwt.encode(
+        {"sub": "u", "aud": "tidewire", "exp": int(time.time()) + 60},
+        s.jwt_secret,
+        algorithm="HS256",
+    )
     with pytest.raises(TokenError, match="company_id"):
         verify_token(s, token)
 

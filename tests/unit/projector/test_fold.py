@@ -7,8 +7,14 @@ pytestmark = pytest.mark.unit
 
 
 def _send(**payload: object) -> Command:
-    return Command(id="cmd-1", type="message.send", company_id="c", ticket_id="t",
-                   accepted_at=1000, payload=payload)
+    return Command(
+        id="cmd-1",
+        type="message.send",
+        company_id="c",
+        ticket_id="t",
+        accepted_at=1000,
+        payload=payload,
+    )
 
 
 def test_send_becomes_one_row_and_one_event_with_stable_id() -> None:

@@ -1,0 +1,33 @@
+# Two commands: `make up` (install + run everything) and `make test` (install + every test).
+VENV  := .venv
+STAMP := $(VENV)/.installed
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+
+.PHONY: install up test down lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt tests/js/package-lock.json deploy/scripts/install-system.sh
+	bash deploy/scripts/install-system.sh
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(VENV)/bin/tidewire up
+
+test: install
+	bash deploy/scripts/run-tests.sh
+
+down:
+	$(VENV)/bin/tidewire down
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean: down
+	rm -rf .tidewire

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Machine prerequisites of the local stack: Java 17 (Kafka, Cassandra), Maven (fetches their
+# jars), redis-server, Node.js + npm (the official socket.io-client in tests).
+# Installs what is missing with apt when we are root and apt exists; otherwise says what to do.
+set -euo pipefail
+
+missing=()
+java17=no
+for j in "${TIDEWIRE_JAVA:-}" "${JAVA_HOME:+$JAVA_HOME/bin/java}" /usr/lib/jvm/java-17-openjdk-*/bin/java "$(command -v java || true)"; do
+  if [ -n "$j" ] && [ -x "$j" ] && "$j" -version 2>&1 | grep -q 'version "17'; then java17=yes; break; fi
+done
+[ "$java17" = yes ] || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "tidewire needs these system packages: ${missing[*]}" >&2
+  echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run make again" >&2
+  exit 2
+fi
