@@ -42,7 +42,7 @@ class JsClient:
                 self._changed.notify_all()
 
     async def wait_for(
-        self, predicate: Callable[[Happening], bool], timeout: float = 20, what: str = "a happening"
+        self, predicate: Callable[[Happening], bool], within: float = 20, what: str = "a happening"
     ) -> Happening:
         """The first happening (seen so far or later) matching `predicate`."""
 
@@ -55,9 +55,11 @@ class JsClient:
                     await self._changed.wait()
 
         try:
-            return await asyncio.wait_for(_find(), timeout)
+            return await asyncio.wait_for(_find(), within)
         except TimeoutError:
-            raise AssertionError(f"node client: no {what} within {timeout} s; saw {self.seen}")
+            raise AssertionError(
+                f"node client: no {what} within {within} s; saw {self.seen}"
+            ) from None
 
     def events(self, name: str) -> list[list[Any]]:
         return [h["args"] for h in self.seen if h["kind"] == "event" and h["name"] == name]

@@ -33,10 +33,10 @@ class PartitionReader:
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()
 
-    async def read(self, count: int, timeout: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
+    async def read(self, count: int, within: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
         """Exactly the first `count` records of this company after the start position."""
         out: list[ConsumerRecord[bytes, bytes]] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while len(out) < count and time.monotonic() < deadline:
             batch = await self._consumer.getmany(self.tp, timeout_ms=200)
             out += [r for r in batch.get(self.tp, []) if r.key == self.company_id.encode()]
