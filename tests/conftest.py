@@ -15,10 +15,15 @@ _ORDER = {"unit": 0, "integration": 1, "e2e": 2, "browser": 3, "chaos": 4}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit tests first (fast feedback), tests that kill or restart engines last."""
+    """Mark each test by its folder (tests/<kind>/...), run unit tests first (fast feedback)
+    and tests that kill or restart engines last."""
+    for item in items:
+        kind = item.path.relative_to(item.config.rootpath / "tests").parts[0]
+        if kind in _ORDER:
+            item.add_marker(kind)
 
     def rank(item: pytest.Item) -> int:
-        return max((_ORDER.get(m.name, 1) for m in item.iter_markers()), default=1)
+        return max((_ORDER[m.name] for m in item.iter_markers() if m.name in _ORDER), default=1)
 
     items.sort(key=rank)
 
