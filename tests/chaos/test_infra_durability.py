@@ -5,42 +5,18 @@ touches the shared stack other tests use.
 """
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.support.stack import free_port
 from tidewire_deploy import infra
 from tidewire_deploy.engines import port_open
-from tidewire_deploy.layout import layout_of
 from tidewire_platform.contracts import Event
 from tidewire_platform.cql import connect
 from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.settings import StackSettings
 
 pytestmark = pytest.mark.chaos
-
-
-@pytest.fixture
-def own(tmp_path: Path, settings: StackSettings) -> Iterator[StackSettings]:
-    s = StackSettings(
-        home=tmp_path / "tw",
-        lib_dir=layout_of(settings.home, settings.lib_dir).lib,
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        cassandra_port=free_port(),
-        cassandra_storage_port=free_port(),
-        cassandra_jmx_port=free_port(),
-        redis_port=free_port(),
-        partitions=3,
-    )
-    try:
-        yield s
-    finally:
-        infra.down(s)
 
 
 async def _write_event(s: StackSettings) -> tuple[int, int, bytes]:

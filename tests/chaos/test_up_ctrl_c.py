@@ -1,0 +1,56 @@
+"""`tidewire up` in the foreground: everything runs, and Ctrl-C leaves no process behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.chaos.conftest import env_of
+from tests.support.stack import free_port, healthy, wait_for
+from tidewire_platform.settings import StackSettings
+
+
+def _ours(home: Path) -> list[str]:
+    """Command lines of live processes that belong to this test's stack."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(home) in cmd or str(home).encode() in env:
+            found.append(cmd)
+    return found
+
+
+def test_ctrl_c_stops_everything_it_started(own: StackSettings) -> None:
+    ingest, edges = free_port(), (free_port(), free_port())
+    env = {**os.environ, **env_of(own), "TIDEWIRE_INGEST_PORT": str(ingest),
+           "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}"}
+    proc = subprocess.Popen([sys.executable, "-m", "tidewire_deploy.cli", "up"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 240
+        for line in proc.stdout:
+            lines.append(line)
+            if "press Ctrl-C" in line or time.monotonic() > deadline:
+                break
+        assert any("press Ctrl-C" in ln for ln in lines), "".join(lines)
+        assert all(healthy(p) for p in (ingest, *edges))
+        assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
+        assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
+
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        assert proc.wait(timeout=120) == 0
+        wait_for(lambda: _ours(own.home) == [], 30, "every process of the stack to exit")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
