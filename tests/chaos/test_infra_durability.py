@@ -5,6 +5,7 @@ touches the shared stack other tests use.
 """
 
 import asyncio
+
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
