@@ -30,11 +30,20 @@ def _ours(home: Path) -> list[str]:
 
 def test_ctrl_c_stops_everything_it_started(own: StackSettings) -> None:
     ingest, edges = free_port(), (free_port(), free_port())
-    env = {**os.environ, **env_of(own), "TIDEWIRE_INGEST_PORT": str(ingest),
-           "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}"}
-    proc = subprocess.Popen([sys.executable, "-m", "tidewire_deploy.cli", "up"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    env = {
+        **os.environ,
+        **env_of(own),
+        "TIDEWIRE_INGEST_PORT": str(ingest),
+        "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidewire_deploy.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     try:
         assert proc.stdout is not None

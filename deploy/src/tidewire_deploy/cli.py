@@ -1,4 +1,4 @@
-"""The `tidewire` command line: local stack, services, tokens, benchmarks.
+"""The `tidewire` command line: local stack, services, tenants, tokens, benchmarks.
 
 Every failure the user can fix ends in one line on stderr saying what and how, exit code 2
 for bad usage or a missing prerequisite, 1 for an engine or service that failed.
@@ -76,6 +76,71 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+_CONNECTION_REQUIRED = ("phone_number_id", "verify_token", "app_secret")
+_CONNECTION_OPTIONAL = ("access_token", "display_phone_number")
+
+
+def _cmd_tenant(args: argparse.Namespace) -> int:
+    from tidewire_deploy.provision import provision
+    from tidewire_ingest.tenants import Connection, Tenant, TenantConflict
+
+    given = [f for f in _CONNECTION_REQUIRED + _CONNECTION_OPTIONAL if getattr(args, f)]
+    missing = [f for f in _CONNECTION_REQUIRED if not getattr(args, f)]
+    if given and missing:
+        flags = ", ".join("--" + f.replace("_", "-") for f in missing)
+        print(f"tidewire: a connection also needs {flags}", file=sys.stderr)
+        return 2
+    tenant = Tenant(args.company_id, args.name)
+    connection = None
+    if given:
+        connection = Connection(
+            company_id=args.company_id,
+            phone_number_id=args.phone_number_id,
+            display_phone_number=args.display_phone_number,
+            verify_token=args.verify_token,
+            app_secret=args.app_secret,
+            access_token=args.access_token,
+        )
+    try:
+        provision(_settings(), tenant, connection)
+    except TenantConflict as exc:
+        print(f"tidewire: {exc}", file=sys.stderr)
+        return 1
+    suffix = f" with phone number {args.phone_number_id}" if connection else ""
+    print(f"tenant {args.company_id} ({args.name}) saved{suffix}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_deploy import bench_ingest
+    from tidewire_deploy.provision import provision
+    from tidewire_ingest.tenants import Connection, Tenant
+
+    company = "bench"
+    provision(
+        _settings(),
+        Tenant(company, "Benchmark"),
+        Connection(
+            company,
+            bench_ingest.BENCH_PHONE,
+            "15550000000",
+            "bench-verify",
+            bench_ingest.BENCH_SECRET,
+        ),
+    )
+    rates = [int(r) for r in args.rates.split(",")]
+    print(
+        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, "
+        f"max {args.in_flight} in flight",
+        flush=True,
+    )
+    steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
+    print(bench_ingest.report(steps))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tidewire", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -104,6 +169,33 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--user-id", required=True)
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
     token.set_defaults(func=_cmd_token)
+
+    tenant = sub.add_parser("tenant", help="companies and their WhatsApp connections")
+    tenant_sub = tenant.add_subparsers(dest="action", required=True)
+    add = tenant_sub.add_parser(
+        "add",
+        help="create or update a company, optionally with a WhatsApp connection",
+        description="Idempotent. A connection needs --phone-number-id, --verify-token and "
+        "--app-secret together; a phone number owned by another company is refused.",
+    )
+    add.add_argument("--company-id", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--phone-number-id", help="WhatsApp Cloud API phone_number_id")
+    add.add_argument("--verify-token", help="answers the webhook subscription handshake")
+    add.add_argument("--app-secret", help="checks X-Hub-Signature-256 of each webhook")
+    add.add_argument("--access-token", help="Graph API token (optional)")
+    add.add_argument("--display-phone-number", help="e.g. +55 11 91234-5678 (optional)")
+    add.set_defaults(func=_cmd_tenant)
+    bench = sub.add_parser("bench", help="benchmarks against the running stack")
+    bench_sub = bench.add_subparsers(dest="target", required=True)
+    b_ingest = bench_sub.add_parser("ingest", help="signed webhooks at rising rates")
+    b_ingest.add_argument("--url", default="http://127.0.0.1:8000")
+    b_ingest.add_argument(
+        "--rates", default="500,1000,2000,3000,4000", help="requests/s per step, comma-separated"
+    )
+    b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
+    b_ingest.add_argument("--in-flight", type=int, default=256, help="max concurrent requests")
+    b_ingest.set_defaults(func=_cmd_bench)
     return p
 
 

@@ -18,12 +18,24 @@ from tidewire_deploy import infra
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
+from tidewire_deploy.provision import provision
+from tidewire_ingest.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
 EDGE_PORTS = tuple(int(p) for p in os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102").split(","))
 DEMO_COMPANY, DEMO_USER = "demo", "agent-1"
+# The demo tenant's WhatsApp connection: development values, printed in the banner so a
+# developer can point a webhook (or a signed curl) at the local ingest.
+DEMO_TENANT = Tenant(DEMO_COMPANY, "Demo")
+DEMO_CONNECTION = Connection(
+    company_id=DEMO_COMPANY,
+    phone_number_id="demo-phone",
+    display_phone_number=None,
+    verify_token="demo-verify",
+    app_secret="demo-app-secret",
+)
 
 
 @dataclass(frozen=True)
@@ -102,12 +114,22 @@ def _banner(s: StackSettings) -> None:
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
+    c = DEMO_CONNECTION
+    print(
+        f"demo tenant: company {c.company_id} ({DEMO_TENANT.name}), phone_number_id "
+        f"{c.phone_number_id}, verify token {c.verify_token}, app secret {c.app_secret}"
+    )
     print(f"demo agent token (company {DEMO_COMPANY}, user {DEMO_USER}):\n{token}", flush=True)
 
 
 def up(s: StackSettings, detach: bool) -> int:
     infra_was_running = all(r.state == "running" for r in infra.status(s))
     infra.up(s)
+    # Before the services start, so ingest knows the demo number from its first request.
+    try:
+        provision(s, DEMO_TENANT, DEMO_CONNECTION)
+    except TenantConflict as exc:
+        raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
     try:
         start_services(s)
     except BaseException:

@@ -13,25 +13,35 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tidewire_ingest import problems
 from tidewire_ingest.command_log_kafka import KafkaCommandLog
 from tidewire_ingest.routes_commands import router as commands_router
+from tidewire_ingest.routes_webhooks import router as webhooks_router
+from tidewire_ingest.settings import IngestSettings
+from tidewire_ingest.tenants_lazy import LazyTenants
 from tidewire_platform.settings import StackSettings
 
 
-def create_app(settings: StackSettings | None = None) -> FastAPI:
+def create_app(
+    settings: StackSettings | None = None, ingest: IngestSettings | None = None
+) -> FastAPI:
     s = settings or StackSettings()
     log = KafkaCommandLog(s)
+    tenants = LazyTenants(s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await log.close()
+        tenants.close()
 
     app = FastAPI(title="tidewire ingest", version="0.1.0", lifespan=lifespan)
     app.state.settings = s
     app.state.command_log = log
+    app.state.ingest_settings = ingest or IngestSettings()
+    app.state.tenants = tenants.get
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.include_router(commands_router)
+    app.include_router(webhooks_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

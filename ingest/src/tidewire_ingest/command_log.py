@@ -19,4 +19,9 @@ class LogUnavailable(RuntimeError):
 class CommandLog(Protocol):
     async def append(self, command: Command) -> None: ...
 
+    async def append_many(self, commands: list[Command]) -> None:
+        """All durable, in list order per company, or LogUnavailable (some may be written:
+        their ids are stable, so the sender's retry is deduplicated downstream)."""
+        ...
+
     async def ready(self) -> bool: ...

@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 from tidewire_ingest.command_log import LogUnavailable
 from tidewire_platform.contracts import Command
 from tidewire_platform.kafka_io import append, make_producer
+from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.settings import StackSettings
 
 _SEND_TIMEOUT_S = 8.0
@@ -49,6 +50,26 @@ class KafkaCommandLog:
             )
         except (KafkaError, OSError, TimeoutError) as exc:
             raise LogUnavailable(f"Kafka did not acknowledge the command: {exc!r}") from exc
+
+    async def append_many(self, commands: list[Command]) -> None:
+        producer = await self._started()
+        s = self._settings
+        try:
+            async with asyncio.timeout(_SEND_TIMEOUT_S):
+                # Enqueue one after the other (keeps order), then wait for all acks together
+                # so one request's records share producer batches.
+                pending = [
+                    await producer.send(
+                        s.commands_topic,
+                        c.to_bytes(),
+                        key=company_key(c.company_id),
+                        partition=partition_for(c.company_id, s.partitions),
+                    )
+                    for c in commands
+                ]
+                await asyncio.gather(*pending)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise LogUnavailable(f"Kafka did not acknowledge the commands: {exc!r}") from exc
 
     async def ready(self) -> bool:
         try:

@@ -9,6 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.problems import Problem
+from tidewire_ingest.settings import IngestSettings
+from tidewire_ingest.tenants import TenantStore
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import Principal, TokenError, verify_token
 
@@ -39,3 +41,17 @@ def command_log(request: Request) -> CommandLog:
 
 Agent = Annotated[Principal, Depends(principal)]
 Commands = Annotated[CommandLog, Depends(command_log)]
+
+
+def ingest_settings(request: Request) -> IngestSettings:
+    conf: IngestSettings = request.app.state.ingest_settings
+    return conf
+
+
+async def tenant_store(request: Request) -> TenantStore:
+    store: TenantStore = await request.app.state.tenants()
+    return store
+
+
+IngestConf = Annotated[IngestSettings, Depends(ingest_settings)]
+Tenants = Annotated[TenantStore, Depends(tenant_store)]

@@ -1,0 +1,128 @@
+"""WhatsApp Cloud API webhooks: verified, routed to the tenant, made durable, then 200.
+
+Meta delivers at least once and retries for days while we do not answer 2xx, so we answer 200
+only after every fact of the payload is acknowledged by Kafka. Anything we refuse is written
+nowhere. Decision on unknown `phone_number_id`: 404, not 200-and-drop: it means a
+misconfigured tenant, and Meta's retries keep the facts until the tenant is added.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from tidewire_ingest.body import parse_json, read_limited
+from tidewire_ingest.command_log import LogUnavailable
+from tidewire_ingest.deps import Commands, IngestConf, Tenants
+from tidewire_ingest.problems import Problem
+from tidewire_ingest.signature import signature_valid
+from tidewire_ingest.whatsapp import (
+    WebhookFact,
+    WebhookSchemaError,
+    parse_webhook,
+    phone_number_ids,
+)
+from tidewire_platform.contracts import Command, stable_id
+from tidewire_platform.metrics import COMMANDS_ACCEPTED
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+_PROBLEM: dict[str, dict[str, object]] = {"application/problem+json": {}}
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"description": "malformed JSON", "content": _PROBLEM},
+    401: {"description": "missing or wrong X-Hub-Signature-256", "content": _PROBLEM},
+    404: {"description": "no tenant owns this phone_number_id", "content": _PROBLEM},
+    413: {"description": "body over the configured limit", "content": _PROBLEM},
+    422: {"description": "payload violates the webhook schema", "content": _PROBLEM},
+    503: {"description": "Kafka did not acknowledge; retry (Retry-After)", "content": _PROBLEM},
+}
+
+
+@router.get(
+    "/whatsapp",
+    response_class=PlainTextResponse,
+    responses={403: {"description": "verify token unknown", "content": _PROBLEM}},
+)
+async def verify(
+    tenants: Tenants,
+    mode: Annotated[str, Query(alias="hub.mode")],
+    token: Annotated[str, Query(alias="hub.verify_token")],
+    challenge: Annotated[str, Query(alias="hub.challenge", max_length=512)],
+) -> str:
+    """Meta's subscription handshake: echo the challenge if a tenant owns the verify token."""
+    if mode != "subscribe" or not await tenants.connections_for_verify_token(token):
+        raise Problem(
+            403,
+            "Verification failed",
+            "hub.mode must be 'subscribe' and "
+            "hub.verify_token must match a connection's verify token",
+        )
+    return challenge
+
+
+def command_for(company_id: str, fact: WebhookFact) -> Command:
+    """The command of one fact; its id depends only on the source, so Meta's redeliveries
+    produce the same id and are deduplicated downstream."""
+    return Command(
+        id=stable_id(company_id, "whatsapp", fact.type, fact.phone_number_id, fact.source_id),
+        type=fact.type,
+        company_id=company_id,
+        payload={
+            **fact.payload,
+            "phone_number_id": fact.phone_number_id,
+            "contact_wa_id": fact.contact_wa_id,
+            "occurred_at": fact.occurred_at,
+        },
+    )
+
+
+def _parse(body: object) -> list[WebhookFact]:
+    try:
+        return parse_webhook(body)
+    except WebhookSchemaError as exc:
+        raise Problem(422, "Request does not match the schema", f"{exc.loc}: {exc}") from exc
+
+
+@router.post("/whatsapp", responses=_RESPONSES)
+async def receive(
+    request: Request, conf: IngestConf, tenants: Tenants, log: Commands
+) -> dict[str, int]:
+    raw = await read_limited(request, conf.max_body_bytes)
+    body = parse_json(raw)
+    signature = request.headers.get("x-hub-signature-256")
+    if not signature:
+        raise Problem(401, "Signature missing", "X-Hub-Signature-256 header is required")
+    phones = phone_number_ids(body)
+    if not phones:
+        # Only non-message changes (account updates and the like): nothing to route, nothing
+        # to write. Well-formed ones get 200 so Meta stops retrying; broken ones get 422.
+        _parse(body)
+        return {"accepted": 0}
+    companies: dict[str, str] = {}
+    for phone in sorted(phones):
+        conn = await tenants.connection_for_phone(phone)
+        if conn is None:
+            raise Problem(404, "Unknown phone number", f"no tenant owns phone_number_id {phone!r}")
+        if not signature_valid(raw, signature, conn.app_secret):
+            raise Problem(
+                401,
+                "Bad signature",
+                "X-Hub-Signature-256 does not match the body and the app secret",
+            )
+        companies[phone] = conn.company_id
+    facts = _parse(body)
+    commands = [command_for(companies[f.phone_number_id], f) for f in facts]
+    try:
+        await log.append_many(commands)
+    except LogUnavailable as exc:
+        raise Problem(
+            503,
+            "Log unavailable",
+            f"{exc}; nothing acknowledged, retry later",
+            headers={"Retry-After": "5"},
+        ) from exc
+    for c in commands:
+        COMMANDS_ACCEPTED.labels(c.type).inc()
+    return {"accepted": len(commands)}

@@ -1,0 +1,16 @@
+"""Ingest-only settings (`TIDEWIRE_INGEST_*`); the shared ones live in the kernel."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDEWIRE_INGEST_", extra="ignore")
+
+    # Meta's webhook bodies are a few KiB; a megabyte leaves room for large batches while
+    # bounding what one request can make us buffer.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # How long a request may wait for Kafka's acknowledgement before answering 503.
+    kafka_timeout_s: float = Field(8.0, gt=0)

@@ -1,0 +1,17 @@
+"""Meta's webhook signature: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def expected_signature(raw: bytes, app_secret: str) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def signature_valid(raw: bytes, header: str | None, app_secret: str) -> bool:
+    """Constant-time comparison over the exact bytes received (never re-serialised JSON)."""
+    if not header:
+        return False
+    return hmac.compare_digest(header.strip().lower(), expected_signature(raw, app_secret))

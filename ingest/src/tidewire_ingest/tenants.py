@@ -1,0 +1,67 @@
+"""The seam between ingest and the registry of tenants and their WhatsApp connections.
+
+A tenant is a company; a connection is one WhatsApp Cloud API phone number the company owns,
+with the secrets its webhooks are checked with. Guarantees of every `TenantStore`:
+
+- a `phone_number_id` belongs to at most one company, ever: a claim by another company raises
+  `TenantConflict` and changes nothing of the owner's connection;
+- `upsert` is idempotent (the same input twice leaves the same state) and replaces the whole
+  connection: a field given as None is cleared, not kept;
+- once `upsert` returned, every later read in the same process sees the write. Other processes
+  may see a phone number's previous connection for a few seconds (bindings may cache the
+  webhook hot path, `connection_for_phone`); a secret rotation must allow for that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class TenantConflict(Exception):
+    """The phone number is already connected to another company; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    company_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A WhatsApp Cloud API phone number of a company.
+
+    `verify_token` answers Meta's subscription handshake, `app_secret` checks the
+    X-Hub-Signature-256 of each webhook, `access_token` (optional until we send) calls the
+    Graph API on the company's behalf.
+    """
+
+    company_id: str
+    phone_number_id: str
+    display_phone_number: str | None
+    verify_token: str
+    app_secret: str
+    access_token: str | None = None
+
+
+class TenantStore(Protocol):
+    async def upsert(self, tenant: Tenant, connection: Connection | None) -> None:
+        """Create or update the company and, if given, its connection (see module guarantees).
+
+        Raises `TenantConflict` if `connection.phone_number_id` belongs to another company,
+        and `ValueError` if `connection.company_id` is not `tenant.company_id`.
+        """
+        ...
+
+    async def connection_for_phone(self, phone_number_id: str) -> Connection | None:
+        """The connection of a phone number, or None if no company claimed it."""
+        ...
+
+    async def connections_for_verify_token(self, token: str) -> list[Connection]:
+        """Every connection whose verify token is `token`, ordered by phone_number_id."""
+        ...
+
+    async def get(self, company_id: str) -> Tenant | None:
+        """The company, or None if it was never upserted."""
+        ...

@@ -1,0 +1,151 @@
+"""WhatsApp webhooks through the real ingest into real Kafka: once, keyed, refused cleanly."""
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from tests.support import whatsapp as wa
+from tests.support.kafka import PartitionReader
+from tests.support.stack import Services
+from tidewire_deploy.provision import provision
+from tidewire_ingest.tenants import Connection, Tenant
+from tidewire_platform.contracts import Command
+
+SECRET = "integration-app-secret-0123456789"
+
+
+@pytest.fixture
+def phone(services: Services, company: str) -> str:
+    """A tenant of its own with one WhatsApp connection; returns its phone_number_id."""
+    phone_id = f"pn-{uuid.uuid4().hex[:10]}"
+    provision(
+        services.settings,
+        Tenant(company, "Webhook test"),
+        Connection(company, phone_id, "15550001111", f"vt-{phone_id}", SECRET),
+    )
+    return phone_id
+
+
+def _post(services: Services, body: bytes, signature: str | None) -> httpx.Response:
+    headers = {"content-type": "application/json"}
+    if signature is not None:
+        headers["x-hub-signature-256"] = signature
+    return httpx.post(f"{services.ingest_url}/webhooks/whatsapp", content=body, headers=headers)
+
+
+def test_verification_handshake(services: Services, phone: str) -> None:
+    ok = httpx.get(
+        f"{services.ingest_url}/webhooks/whatsapp",
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": f"vt-{phone}",
+            "hub.challenge": "1158201444",
+        },
+    )
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    bad = httpx.get(
+        f"{services.ingest_url}/webhooks/whatsapp",
+        params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+    )
+    assert bad.status_code == 403
+    assert bad.headers["content-type"] == "application/problem+json"
+
+
+async def test_every_type_lands_once_with_key_and_stable_ids(
+    services: Services, company: str, phone: str
+) -> None:
+    sent = wa.text_message(wamid="wamid.sent-1")
+    messages = [
+        wa.text_message(),
+        wa.media_message("image"),
+        wa.media_message("audio"),
+        wa.media_message("video"),
+        wa.media_message("document"),
+        wa.media_message("sticker"),
+        wa.location_message(),
+        wa.contacts_message(),
+        wa.reaction_message(sent["id"]),
+        wa.interactive_reply(),
+        wa.button_message(),
+        wa.unknown_message(),
+    ]
+    statuses = [wa.status(sent["id"], s) for s in ("sent", "delivered", "read", "failed")]
+    body = json.dumps(wa.webhook(phone, messages=messages, statuses=statuses)).encode()
+    s = services.settings
+    async with PartitionReader(s, s.commands_topic, company) as reader:
+        first = _post(services, body, wa.sign(body, SECRET))
+        again = _post(services, body, wa.sign(body, SECRET))  # Meta's redelivery
+        assert (first.status_code, again.status_code) == (200, 200), first.text
+        assert first.json() == {"accepted": len(messages) + len(statuses)}
+        records = await reader.read(2 * (len(messages) + len(statuses)))
+    assert {r.key for r in records} == {company.encode()}
+    commands = [Command.from_bytes(r.value) for r in records]
+    half = len(commands) // 2
+    once, twice = commands[:half], commands[half:]
+    assert [c.id for c in once] == [c.id for c in twice]  # redelivery = same ids
+    assert len({c.id for c in once}) == half  # distinct facts = distinct ids
+    kinds = [c.payload["kind"] for c in once if c.type == "message.inbound"]
+    assert kinds == [m["type"] for m in messages]
+    acks = [c.payload["ack"] for c in once if c.type == "message.status"]
+    assert acks == [1, 2, 3, -1]
+    assert all(c.payload["phone_number_id"] == phone for c in once)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["no-signature", "bad-signature", "unknown-phone", "malformed-json", "schema", "too-large"],
+)
+async def test_bad_input_is_refused_and_writes_nothing(
+    services: Services, company: str, phone: str, case: str
+) -> None:
+    good = json.dumps(wa.webhook(phone, messages=[wa.text_message()])).encode()
+    body, signature, expected = good, wa.sign(good, SECRET), 0
+    if case == "no-signature":
+        signature, expected = None, 401
+    elif case == "bad-signature":
+        signature, expected = wa.sign(good, "some-other-secret"), 401
+    elif case == "unknown-phone":
+        body = json.dumps(wa.webhook("pn-nobody", messages=[wa.text_message()])).encode()
+        signature, expected = wa.sign(body, SECRET), 404
+    elif case == "malformed-json":
+        body, expected = b'{"object": "whatsapp_business_account", ', 400
+        signature = wa.sign(body, SECRET)
+    elif case == "schema":
+        broken = wa.webhook(phone, messages=[wa.text_message()])
+        del broken["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
+        body = json.dumps(broken).encode()
+        signature, expected = wa.sign(body, SECRET), 422
+    elif case == "too-large":
+        big = wa.webhook(phone, messages=[wa.text_message("x" * (1024 * 1024 + 10))])
+        body = json.dumps(big).encode()
+        signature, expected = wa.sign(body, SECRET), 413
+    s = services.settings
+    async with PartitionReader(s, s.commands_topic, company) as reader:
+        resp = _post(services, body, signature)
+        leftovers = await reader.settle(quiet_s=1.0)
+    assert resp.status_code == expected, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["status"] == expected
+    if case == "schema":
+        assert "messages.0.from" in resp.json()["detail"]
+    assert leftovers == []
+
+
+def test_well_formed_body_without_messages_is_acknowledged(services: Services) -> None:
+    body = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}}
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    resp = _post(services, body, "sha256=unused")
+    assert (resp.status_code, resp.json()) == (200, {"accepted": 0})
