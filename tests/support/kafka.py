@@ -33,6 +33,10 @@ class PartitionReader:
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()
 
+    def seek_to_start(self) -> None:
+        """Read from `start_offset` (set it first to re-read older records)."""
+        self._consumer.seek(self.tp, self.start_offset)
+
     async def read(self, count: int, within: float = 20) -> list[ConsumerRecord[bytes, bytes]]:
         """Exactly the first `count` records of this company after the start position."""
         out: list[ConsumerRecord[bytes, bytes]] = []
