@@ -12,5 +12,3 @@ class IngestSettings(BaseSettings):
     # Meta's webhook bodies are a few KiB; a megabyte leaves room for large batches while
     # bounding what one request can make us buffer.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
-    # How long a request may wait for Kafka's acknowledgement before answering 503.
-    kafka_timeout_s: float = Field(8.0, gt=0)
