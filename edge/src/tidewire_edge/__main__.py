@@ -1,27 +1,7 @@
-"""`python -m tidewire_edge --port 8101`: serve one edge node with uvicorn."""
-
-from __future__ import annotations
-
-import argparse
-
-import uvicorn
+"""`python -m tidewire_edge --port 8101`: serve one edge node."""
 
 from tidewire_edge.server import create_edge
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(prog="tidewire_edge")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8101)
-    args = p.parse_args()
-    uvicorn.run(
-        create_edge(),
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
-
+from tidewire_platform.serve import serve
 
 if __name__ == "__main__":
-    main()
+    serve(create_edge(), "tidewire_edge", 8101)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from tidewire_ingest.command_log import LogUnavailable
+from tidewire_ingest.accept import accept
 from tidewire_ingest.deps import Agent, Commands
-from tidewire_ingest.problems import Problem
 from tidewire_platform.contracts import Command, stable_id
-from tidewire_platform.metrics import COMMANDS_ACCEPTED
 
 router = APIRouter(prefix="/api", tags=["commands"])
 
@@ -26,19 +24,6 @@ class Accepted(BaseModel):
     ticket_id: str
 
 
-async def _accept(log: Commands, command: Command) -> None:
-    try:
-        await log.append(command)
-    except LogUnavailable as exc:
-        raise Problem(
-            503,
-            "Log unavailable",
-            f"{exc}; nothing was accepted, retry later",
-            headers={"Retry-After": "2"},
-        ) from exc
-    COMMANDS_ACCEPTED.labels(command.type).inc()
-
-
 @router.post("/tickets/{ticket_id}/messages", status_code=202, response_model=Accepted)
 async def send_message(ticket_id: str, body: SendMessage, agent: Agent, log: Commands) -> Accepted:
     """Queue an agent's message. Same `client_message_id` → same command id (retries dedupe)."""
@@ -53,5 +38,5 @@ async def send_message(ticket_id: str, body: SendMessage, agent: Agent, log: Com
             "user_id": agent.user_id,
         },
     )
-    await _accept(log, command)
+    await accept(log, [command])
     return Accepted(command_id=command.id, ticket_id=ticket_id)

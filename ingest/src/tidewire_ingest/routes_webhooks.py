@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from tidewire_ingest.accept import accept
 from tidewire_ingest.body import parse_json, read_limited
-from tidewire_ingest.command_log import LogUnavailable
 from tidewire_ingest.deps import Commands, IngestConf, Tenants
 from tidewire_ingest.problems import Problem
 from tidewire_ingest.signature import signature_valid
@@ -25,7 +25,6 @@ from tidewire_ingest.whatsapp import (
     phone_number_ids,
 )
 from tidewire_platform.contracts import Command, stable_id
-from tidewire_platform.metrics import COMMANDS_ACCEPTED
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -114,15 +113,5 @@ async def receive(
         companies[phone] = conn.company_id
     facts = _parse(body)
     commands = [command_for(companies[f.phone_number_id], f) for f in facts]
-    try:
-        await log.append_many(commands)
-    except LogUnavailable as exc:
-        raise Problem(
-            503,
-            "Log unavailable",
-            f"{exc}; nothing acknowledged, retry later",
-            headers={"Retry-After": "5"},
-        ) from exc
-    for c in commands:
-        COMMANDS_ACCEPTED.labels(c.type).inc()
+    await accept(log, commands)
     return {"accepted": len(commands)}
