@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.api import SECRET
 from tests.support.stack import Services, Stack
+from tidewire_deploy.provision import provision
+from tidewire_ingest.tenants import Connection, Tenant
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
@@ -62,3 +65,15 @@ def company() -> str:
 @pytest.fixture
 def agent_token(settings: StackSettings, company: str) -> str:
     return issue_token(settings, company, "agent-1")
+
+
+@pytest.fixture
+def phone(services: Services, company: str) -> str:
+    """The company as a tenant with one WhatsApp connection; returns its phone_number_id."""
+    phone_id = f"pn-{uuid.uuid4().hex[:10]}"
+    provision(
+        services.settings,
+        Tenant(company, "Test company"),
+        Connection(company, phone_id, "15550001111", f"vt-{phone_id}", SECRET),
+    )
+    return phone_id

@@ -1,31 +1,15 @@
 """WhatsApp webhooks through the real ingest into real Kafka: once, keyed, refused cleanly."""
 
 import json
-import uuid
 
 import httpx
 import pytest
 
 from tests.support import whatsapp as wa
+from tests.support.api import SECRET
 from tests.support.kafka import PartitionReader
 from tests.support.stack import Services
-from tidewire_deploy.provision import provision
-from tidewire_ingest.tenants import Connection, Tenant
 from tidewire_platform.contracts import Command
-
-SECRET = "integration-app-secret-0123456789"
-
-
-@pytest.fixture
-def phone(services: Services, company: str) -> str:
-    """A tenant of its own with one WhatsApp connection; returns its phone_number_id."""
-    phone_id = f"pn-{uuid.uuid4().hex[:10]}"
-    provision(
-        services.settings,
-        Tenant(company, "Webhook test"),
-        Connection(company, phone_id, "15550001111", f"vt-{phone_id}", SECRET),
-    )
-    return phone_id
 
 
 def _post(services: Services, body: bytes, signature: str | None) -> httpx.Response:

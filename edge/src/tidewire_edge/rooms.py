@@ -22,9 +22,14 @@ def socket_event(event: Event) -> tuple[str, dict[str, object]]:
             "cursor": event.cursor,
             "acceptedAt": event.accepted_at,
         }
+    ticket = event.payload.get("ticket") or {}
+    if event.type == "ticket.read":
+        body: dict[str, object] = {"action": "updateUnread", "ticketId": event.ticket_id}
+    else:
+        body = {"action": "update", "ticket": ticket}
     return f"company-{event.company_id}-ticket", {
-        "action": event.type.split(".", 1)[-1],
-        **event.payload,
+        **body,
         "eventId": event.id,
         "cursor": event.cursor,
+        "acceptedAt": event.accepted_at,
     }

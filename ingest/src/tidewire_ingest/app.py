@@ -1,4 +1,4 @@
-"""The ingest HTTP application (FastAPI): health, metrics and the agent command API."""
+"""The ingest HTTP application (FastAPI): webhooks, agent commands, queries, health and metrics."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidewire_ingest import problems
 from tidewire_ingest.command_log_kafka import KafkaCommandLog
+from tidewire_ingest.events_lazy import LazyEventsLog
 from tidewire_ingest.routes_commands import router as commands_router
+from tidewire_ingest.routes_queries import router as queries_router
 from tidewire_ingest.routes_webhooks import router as webhooks_router
 from tidewire_ingest.settings import IngestSettings
-from tidewire_ingest.tenants_lazy import LazyTenants
+from tidewire_ingest.stores_lazy import LazyStores
 from tidewire_platform.settings import StackSettings
 
 
@@ -24,24 +26,28 @@ def create_app(
 ) -> FastAPI:
     s = settings or StackSettings()
     log = KafkaCommandLog(s)
-    tenants = LazyTenants(s)
+    stores = LazyStores(s)
+    events = LazyEventsLog(s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await log.close()
-        tenants.close()
+        await events.close()
+        stores.close()
 
     app = FastAPI(title="tidewire ingest", version="0.1.0", lifespan=lifespan)
     app.state.settings = s
     app.state.command_log = log
     app.state.ingest_settings = ingest or IngestSettings()
-    app.state.tenants = tenants.get
+    app.state.stores = stores
+    app.state.events = events
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.include_router(commands_router)
     app.include_router(webhooks_router)
+    app.include_router(queries_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -9,8 +9,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.problems import Problem
+from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.tenants import TenantStore
+from tidewire_platform.events_log import EventsLog
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import Principal, TokenError, verify_token
 
@@ -49,9 +51,21 @@ def ingest_settings(request: Request) -> IngestSettings:
 
 
 async def tenant_store(request: Request) -> TenantStore:
-    store: TenantStore = await request.app.state.tenants()
+    store: TenantStore = await request.app.state.stores.tenants()
     return store
+
+
+async def read_models(request: Request) -> ReadModels:
+    queries: ReadModels = await request.app.state.stores.read_models()
+    return queries
+
+
+async def events_log(request: Request) -> EventsLog:
+    log: EventsLog = await request.app.state.events.get()
+    return log
 
 
 IngestConf = Annotated[IngestSettings, Depends(ingest_settings)]
 Tenants = Annotated[TenantStore, Depends(tenant_store)]
+Queries = Annotated[ReadModels, Depends(read_models)]
+Events = Annotated[EventsLog, Depends(events_log)]

@@ -1,17 +1,37 @@
-"""Agent commands: the browser's intentions, made durable before they are acknowledged."""
+"""Agent commands: the browser's intentions, made durable before they are acknowledged.
+
+Each route first checks that the ticket exists in the caller's company (404 otherwise, so a
+ticket of another tenant is indistinguishable from none). The check reads the read model, so a
+ticket created a moment ago may not be visible yet; clients retry 404 on a fresh ticket.
+"""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from tidewire_ingest.accept import accept
-from tidewire_ingest.deps import Agent, Commands
-from tidewire_platform.contracts import Command, stable_id
+from tidewire_ingest.deps import Agent, Commands, Queries
+from tidewire_ingest.problems import Problem
+from tidewire_platform.contracts import Command, CommandType, stable_id
+from tidewire_platform.readmodel import TicketStatus
 
 router = APIRouter(prefix="/api", tags=["commands"])
 
 _ID = r"^[A-Za-z0-9._:-]{1,64}$"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "no such ticket in the caller's company",
+        "content": {"application/problem+json": {}},
+    },
+    503: {
+        "description": "Kafka did not confirm: nothing accepted, retry",
+        "content": {"application/problem+json": {}},
+    },
+}
 
 
 class SendMessage(BaseModel):
@@ -19,24 +39,106 @@ class SendMessage(BaseModel):
     body: str = Field(min_length=1, max_length=4096)
 
 
+class UpdateTicket(BaseModel):
+    """Only the fields present change; `user_id`/`queue_id` null unassigns."""
+
+    status: TicketStatus | None = None
+    user_id: str | None = Field(default=None, max_length=64)
+    queue_id: str | None = Field(default=None, max_length=64)
+    client_command_id: str | None = Field(
+        default=None, pattern=_ID, description="optional idempotency key"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateTicket:
+        if not self.model_fields_set - {"client_command_id"}:
+            raise ValueError("give at least one of status, user_id, queue_id")
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status cannot be null")
+        return self
+
+
 class Accepted(BaseModel):
     command_id: str
     ticket_id: str
 
 
-@router.post("/tickets/{ticket_id}/messages", status_code=202, response_model=Accepted)
-async def send_message(ticket_id: str, body: SendMessage, agent: Agent, log: Commands) -> Accepted:
-    """Queue an agent's message. Same `client_message_id` → same command id (retries dedupe)."""
+async def _submit(
+    agent: Agent,
+    log: Commands,
+    queries: Queries,
+    ticket_id: str,
+    type_: CommandType,
+    command_id: str,
+    payload: dict[str, Any],
+) -> Accepted:
+    if await queries.ticket(agent.company_id, ticket_id) is None:
+        raise Problem(404, "Ticket not found", f"no ticket {ticket_id!r} in your company")
     command = Command(
-        id=stable_id(agent.company_id, "client-message", body.client_message_id),
-        type="message.send",
+        id=command_id,
+        type=type_,
         company_id=agent.company_id,
         ticket_id=ticket_id,
-        payload={
-            "client_message_id": body.client_message_id,
-            "body": body.body,
-            "user_id": agent.user_id,
-        },
+        payload={**payload, "user_id_by": agent.user_id},
     )
     await accept(log, [command])
     return Accepted(command_id=command.id, ticket_id=ticket_id)
+
+
+@router.post(
+    "/tickets/{ticket_id}/messages", status_code=202, response_model=Accepted, responses=_ERRORS
+)
+async def send_message(
+    ticket_id: str, body: SendMessage, agent: Agent, log: Commands, queries: Queries
+) -> Accepted:
+    """Queue an agent's message. Same `client_message_id` → same command id (retries dedupe)."""
+    return await _submit(
+        agent,
+        log,
+        queries,
+        ticket_id,
+        "message.send",
+        stable_id(agent.company_id, "client-message", body.client_message_id),
+        {"client_message_id": body.client_message_id, "body": body.body, "user_id": agent.user_id},
+    )
+
+
+@router.patch("/tickets/{ticket_id}", status_code=202, response_model=Accepted, responses=_ERRORS)
+@router.put(
+    "/tickets/{ticket_id}",
+    status_code=202,
+    response_model=Accepted,
+    responses=_ERRORS,
+    include_in_schema=False,  # Whaticket front ends use PUT for the same change
+)
+async def update_ticket(
+    ticket_id: str, body: UpdateTicket, agent: Agent, log: Commands, queries: Queries
+) -> Accepted:
+    """Change status, assignee or queue."""
+    key = body.client_command_id or uuid.uuid4().hex
+    changes = body.model_dump(include=body.model_fields_set - {"client_command_id"})
+    return await _submit(
+        agent,
+        log,
+        queries,
+        ticket_id,
+        "ticket.update",
+        stable_id(agent.company_id, "ticket-update", ticket_id, key),
+        changes,
+    )
+
+
+@router.post(
+    "/tickets/{ticket_id}/read", status_code=202, response_model=Accepted, responses=_ERRORS
+)
+async def mark_read(ticket_id: str, agent: Agent, log: Commands, queries: Queries) -> Accepted:
+    """The agent read the ticket: its unread counter goes back to zero."""
+    return await _submit(
+        agent,
+        log,
+        queries,
+        ticket_id,
+        "ticket.read",
+        stable_id(agent.company_id, "ticket-read", ticket_id, uuid.uuid4().hex),
+        {},
+    )

@@ -8,11 +8,14 @@ from typing import Any
 from cassandra.cluster import ResponseFuture, Session
 
 
-async def execute(session: Session, statement: Any, params: Any = None) -> Any:
-    """Run a statement without blocking the event loop; returns the driver's result set."""
+async def execute(
+    session: Session, statement: Any, params: Any = None, paging_state: bytes | None = None
+) -> Any:
+    """Run a statement without blocking the event loop; returns the driver's result set
+    (its first page when the statement has a fetch size; resume with `paging_state`)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
-    rf: ResponseFuture = session.execute_async(statement, params)
+    rf: ResponseFuture = session.execute_async(statement, params, paging_state=paging_state)
 
     def _ok(rows: Any) -> None:
         loop.call_soon_threadsafe(_settle, done, rf, None)

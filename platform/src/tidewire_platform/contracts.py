@@ -17,8 +17,10 @@ CommandType = Literal[
     "message.send",  # agent sends a message to a ticket
     "message.inbound",  # WhatsApp delivered a customer's message
     "message.status",  # WhatsApp status update (sent/delivered/read/failed)
-    "ticket.update",
-    "ticket.read",
+    "ticket.update",  # agent changes status, assignee or queue
+    "ticket.read",  # agent read the ticket: unread counter back to zero
+    "message.dispatched",  # the Graph API accepted an agent's message and named its wamid
+    "message.failed",  # the Graph API refused an agent's message for good
 ]
 
 

@@ -1,4 +1,5 @@
-"""The tenant store, opened on first use so ingest starts (and answers) while Cassandra is down."""
+"""Cassandra-backed stores, opened on first use so ingest starts (and answers) while
+Cassandra is down; a request that needs one then gets 503 with Retry-After."""
 
 from __future__ import annotations
 
@@ -7,33 +8,45 @@ import asyncio
 from cassandra.cluster import Session
 
 from tidewire_ingest.problems import Problem
+from tidewire_ingest.queries import ReadModels
+from tidewire_ingest.queries_cassandra import CassandraReadModels
 from tidewire_ingest.tenants import TenantStore
 from tidewire_ingest.tenants_cassandra import CassandraTenantStore
 from tidewire_platform.cql import connect
 from tidewire_platform.settings import StackSettings
 
 
-class LazyTenants:
+class LazyStores:
     def __init__(self, settings: StackSettings) -> None:
         self._s = settings
-        self._store: TenantStore | None = None
         self._session: Session | None = None
+        self._tenants: TenantStore | None = None
+        self._read_models: ReadModels | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self) -> TenantStore:
+    async def _open(self) -> Session:
         async with self._lock:
-            if self._store is None:
+            if self._session is None:
                 try:
                     self._session = await asyncio.to_thread(connect, self._s)
                 except Exception as exc:  # the driver raises NoHostAvailable and friends
                     raise Problem(
                         503,
-                        "Tenant store unavailable",
+                        "Store unavailable",
                         f"Cassandra: {exc}",
                         headers={"Retry-After": "5"},
                     ) from exc
-                self._store = CassandraTenantStore(self._session, self._s.cassandra_keyspace)
-            return self._store
+            return self._session
+
+    async def tenants(self) -> TenantStore:
+        if self._tenants is None:
+            self._tenants = CassandraTenantStore(await self._open(), self._s.cassandra_keyspace)
+        return self._tenants
+
+    async def read_models(self) -> ReadModels:
+        if self._read_models is None:
+            self._read_models = CassandraReadModels(await self._open(), self._s.cassandra_keyspace)
+        return self._read_models
 
     def close(self) -> None:
         if self._session is not None:

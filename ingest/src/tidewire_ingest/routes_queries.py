@@ -1,0 +1,141 @@
+"""The query API: read models of the caller's company, and its events after a cursor.
+
+Every route is scoped by the company of the JWT; a ticket of another company is simply not
+found (404), so ids of other tenants cannot even be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from tidewire_ingest.deps import Agent, Events, Queries
+from tidewire_ingest.problems import Problem
+from tidewire_ingest.queries import BadPageCursor
+from tidewire_platform.cursor import Cursor, CursorError
+from tidewire_platform.events_log import ForeignCursor, StaleCursor
+from tidewire_platform.readmodel import Contact, Message, Ticket, TicketStatus
+
+router = APIRouter(prefix="/api", tags=["queries"])
+
+_PROBLEM: dict[str, Any] = {"application/problem+json": {}}
+
+
+class TicketList(BaseModel):
+    tickets: list[Ticket]
+    next: str | None
+
+
+class TicketView(BaseModel):
+    ticket: Ticket
+    contact: Contact | None
+
+
+class MessageList(BaseModel):
+    messages: list[Message]
+    before: int | None  # pass as ?before= for older messages
+    after: int | None  # pass as ?after= for newer messages
+
+
+class EventList(BaseModel):
+    events: list[dict[str, Any]]
+    next: str | None
+    more: bool
+
+
+@router.get("/tickets", response_model=TicketList, response_model_by_alias=True)
+async def list_tickets(
+    agent: Agent,
+    queries: Queries,
+    status: TicketStatus = "open",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TicketList:
+    """Tickets of one status, newest activity first; follow `next` for the following page."""
+    try:
+        page = await queries.tickets(agent.company_id, status, cursor, limit)
+    except BadPageCursor as exc:
+        raise Problem(400, "Bad cursor", str(exc)) from exc
+    return TicketList(tickets=page.tickets, next=page.next)
+
+
+async def _ticket(agent: Agent, queries: Queries, ticket_id: str) -> Ticket:
+    ticket = await queries.ticket(agent.company_id, ticket_id)
+    if ticket is None:
+        raise Problem(404, "Ticket not found", f"no ticket {ticket_id!r} in your company")
+    return ticket
+
+
+@router.get(
+    "/tickets/{ticket_id}",
+    response_model=TicketView,
+    responses={404: {"description": "no such ticket in the caller's company", "content": _PROBLEM}},
+)
+async def get_ticket(ticket_id: str, agent: Agent, queries: Queries) -> TicketView:
+    ticket = await _ticket(agent, queries, ticket_id)
+    return TicketView(
+        ticket=ticket, contact=await queries.contact(agent.company_id, ticket.contact_id)
+    )
+
+
+@router.get(
+    "/tickets/{ticket_id}/messages",
+    response_model=MessageList,
+    responses={404: {"description": "no such ticket in the caller's company", "content": _PROBLEM}},
+)
+async def list_messages(
+    ticket_id: str,
+    agent: Agent,
+    queries: Queries,
+    before: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=-1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> MessageList:
+    """Messages in conversation order. No position: the newest `limit`; `before=`: older
+    ones; `after=`: newer ones (positions come from `before`/`after` of a previous page)."""
+    if before is not None and after is not None:
+        raise Problem(400, "Bad paging", "give either before or after, not both")
+    await _ticket(agent, queries, ticket_id)
+    messages = await queries.messages(agent.company_id, ticket_id, before, after, limit)
+    return MessageList(
+        messages=messages,
+        before=messages[0].position if messages else before,
+        after=messages[-1].position if messages else after,
+    )
+
+
+@router.get(
+    "/events",
+    response_model=EventList,
+    responses={
+        400: {"description": "not a cursor of this API", "content": _PROBLEM},
+        410: {"description": "cursor too old or from an earlier log: resync", "content": _PROBLEM},
+    },
+)
+async def list_events(
+    agent: Agent,
+    events: Events,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventList:
+    """The company's events after `after` (from the oldest retained when absent), in log order.
+    `more` is true when the log holds more: ask again with `after=next`."""
+    cursor = None
+    if after is not None:
+        try:
+            cursor = Cursor.decode(after)
+        except CursorError as exc:
+            raise Problem(400, "Bad cursor", f"after: {exc}") from exc
+    try:
+        page = await events.page(agent.company_id, cursor, limit)
+    except StaleCursor as exc:
+        raise Problem(410, "Resync required", str(exc)) from exc
+    except ForeignCursor as exc:
+        raise Problem(400, "Bad cursor", f"after: {exc}") from exc
+    return EventList(
+        events=[e.model_dump(mode="json") for e in page.events],
+        next=page.next.encode() if page.next else None,
+        more=page.more,
+    )

@@ -1,0 +1,129 @@
+"""One company's events after a cursor, read from the events topic itself.
+
+Catch-up reads (`GET /api/events?after=`, `lastEventId`, socket recovery) all come from Kafka:
+the log is the authority on what exists and on retention, so a cursor is "too old" exactly
+when Kafka has deleted its successor, and a page can never disagree with what sockets get.
+A company shares its partition with other companies; records are filtered by key, and a page
+stops after a bounded scan (then `more` is true and `next` points past what was scanned), so
+one request never reads without limit and nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tidewire_platform.contracts import Event
+from tidewire_platform.cursor import Cursor
+from tidewire_platform.kafka_topic_id import fetch_topic_ids
+from tidewire_platform.partitioning import company_key, partition_for
+from tidewire_platform.settings import StackSettings
+
+SCAN_BUDGET = 20_000  # records of other companies a page may skip over
+
+
+class StaleCursor(Exception):
+    """The cursor was ours but can no longer be continued: the client must resync."""
+
+
+class ForeignCursor(ValueError):
+    """The cursor is well-formed but names no position of this company's log."""
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[Event]
+    next: Cursor | None  # continue after this; None only for an empty log and no cursor
+    more: bool  # the log holds records beyond `next` (read again at once)
+
+
+class EventsLog:
+    def __init__(self, settings: StackSettings, client_id: str) -> None:
+        self._s = settings
+        self._client_id = client_id
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+        self.epoch = ""
+
+    async def start(self) -> None:
+        ids = await fetch_topic_ids(self._s.kafka_bootstrap, [self._s.events_topic])
+        if self._s.events_topic not in ids:
+            raise RuntimeError(
+                f"topic {self._s.events_topic} missing: run `tidewire infra migrate`"
+            )
+        self.epoch = ids[self._s.events_topic]
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._s.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=self._client_id,
+            fetch_max_wait_ms=10,
+        )
+        await consumer.start()
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def check(self, company_id: str, after: Cursor) -> None:
+        """Refuse a cursor of another epoch or partition (StaleCursor)."""
+        if after.epoch != self.epoch:
+            raise StaleCursor("cursor is from an earlier events log (epoch changed); resync")
+        if after.partition != partition_for(company_id, self._s.partitions):
+            raise StaleCursor("cursor is from another partition of the events log; resync")
+
+    async def bounds(self, company_id: str) -> tuple[int, int]:
+        """(first retained offset, next offset to be written) of the company's partition."""
+        assert self._consumer is not None, "EventsLog.start() first"
+        tp = TopicPartition(self._s.events_topic, partition_for(company_id, self._s.partitions))
+        async with self._lock:
+            first = (await self._consumer.beginning_offsets([tp]))[tp]
+            end = (await self._consumer.end_offsets([tp]))[tp]
+        return first, end
+
+    async def page(
+        self, company_id: str, after: Cursor | None, limit: int, until: int | None = None
+    ) -> Page:
+        """Up to `limit` events of the company after `after` (from the oldest retained when
+        None), stopping before offset `until` when given."""
+        if after is not None:
+            self.check(company_id, after)
+        consumer = self._consumer
+        assert consumer is not None, "EventsLog.start() first"
+        partition = partition_for(company_id, self._s.partitions)
+        tp = TopicPartition(self._s.events_topic, partition)
+        key = company_key(company_id)
+        async with self._lock:
+            first = (await consumer.beginning_offsets([tp]))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+            stop = end if until is None else min(until, end)
+            start = first if after is None else after.offset + 1
+            if start < first:
+                raise StaleCursor(
+                    "cursor is older than the events log's retention; resync from the read models"
+                )
+            if start > end:
+                raise ForeignCursor("cursor points past the end of the events log")
+            events: list[Event] = []
+            last = start - 1
+            if start < stop:
+                consumer.assign([tp])
+                consumer.seek(tp, start)
+            while start < stop and len(events) < limit and last + 1 - start < SCAN_BUDGET:
+                batch = await consumer.getmany(tp, timeout_ms=500, max_records=500)
+                for rec in batch.get(tp, []):
+                    if rec.offset >= stop or len(events) >= limit:
+                        break
+                    last = rec.offset
+                    if rec.key == key and rec.value is not None:
+                        cursor = Cursor(self.epoch, partition, rec.offset).encode()
+                        events.append(Event.from_bytes(rec.value, cursor))
+                if len(events) < limit and await consumer.position(tp) >= stop:
+                    last = stop - 1  # everything before `stop` seen (offsets may have gaps)
+                    break
+        next_cursor = Cursor(self.epoch, partition, last) if last >= 0 else after
+        return Page(events, next_cursor, more=last + 1 < stop)

@@ -1,0 +1,91 @@
+"""Read-model documents shared by the projector (writer) and the query API (reader).
+
+Field names follow Whaticket's JSON (camelCase) so existing front ends can use them as they are.
+Times are milliseconds since the epoch, like every *_at field of the logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+TicketStatus = Literal["open", "pending", "closed"]
+TICKET_STATUSES: tuple[TicketStatus, ...] = ("open", "pending", "closed")
+
+# The canonical, monotonic delivery acknowledgement of a message.
+ACK_FAILED = -1  # terminal
+ACK_PENDING = 0
+ACK_SENT = 1
+ACK_DELIVERED = 2
+ACK_READ = 3
+ACK_PLAYED = 4
+
+
+def next_ack(current: int, incoming: int) -> int:
+    """The ack after `incoming` arrives: never backwards; failed is terminal and is ignored
+    once the message was read (a read message was evidently delivered)."""
+    if current == ACK_FAILED:
+        return current
+    if incoming == ACK_FAILED:
+        return ACK_FAILED if current < ACK_READ else current
+    return max(current, incoming)
+
+
+class Doc(BaseModel):
+    """A read-model document, (de)serialised as camelCase JSON."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Contact(Doc):
+    id: str  # the customer's WhatsApp id (wa_id)
+    company_id: str
+    name: str | None = None
+    number: str
+
+
+class Ticket(Doc):
+    id: str
+    company_id: str
+    contact_id: str
+    whatsapp_id: str  # the connection: phone_number_id
+    status: TicketStatus = "pending"
+    unread_messages: int = 0
+    last_message: str = ""
+    user_id: str | None = None  # assignee
+    queue_id: str | None = None
+    created_at: int
+    updated_at: int
+
+
+class Message(Doc):
+    id: str
+    company_id: str
+    ticket_id: str
+    contact_id: str | None = None
+    position: int  # offset of the command in the commands log: the ticket's order
+    wamid: str | None = None
+    client_message_id: str | None = None
+    kind: str = "text"
+    body: str = ""
+    media: dict[str, Any] | None = None
+    location: dict[str, Any] | None = None
+    shared_contacts: list[Any] | None = None
+    interactive: dict[str, Any] | None = None
+    quoted_msg_id: str | None = None
+    reactions: dict[str, str] = {}
+    from_me: bool
+    read: bool = False
+    ack: int = ACK_PENDING
+    error: str | None = None
+    user_id: str | None = None
+    created_at: int
+    updated_at: int

@@ -1,0 +1,402 @@
+"""What a command means, given the current read models: Whaticket's ticket and message rules.
+
+`decide` reads through a `View` and returns an `Outcome` (documents to write, index entries to
+drop, events to append) without writing anything itself. The projector journals the outcome
+before applying it, so a command replayed after a crash re-applies the *same* outcome instead
+of folding twice (unread counters would otherwise count a message twice).
+
+Rules, where Whaticket leaves a choice:
+- A ticket belongs to one contact on one connection (phone_number_id). An inbound message goes
+  to that pair's open or pending ticket; when there is none (never, or the last one is closed)
+  a new pending ticket is created. Closed tickets are never reopened: their history stays as it
+  was when the agent closed it.
+- A reaction updates the reactions of the message it points at; one pointing at a message we
+  never saw is kept as a message of kind "reaction" so nothing is dropped.
+- Acks only move forward (`next_ack`); a status for a wamid we do not know yet is parked and
+  applied when the outbound agent records that wamid.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from tidewire_platform.contracts import Command, Event, event_id_for, now_ms
+from tidewire_platform.readmodel import (
+    ACK_FAILED,
+    ACK_PENDING,
+    TICKET_STATUSES,
+    Contact,
+    Message,
+    Ticket,
+    next_ack,
+)
+
+
+class PoisonCommand(ValueError):
+    """A command that can never be applied (goes to the dead-letter topic)."""
+
+
+class View(Protocol):
+    """Read access to the current read models of one company."""
+
+    async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None: ...
+    async def open_ticket(self, company_id: str, phone: str, contact_id: str) -> str | None: ...
+    async def contact(self, company_id: str, contact_id: str) -> Contact | None: ...
+    async def message(self, company_id: str, message_id: str) -> Message | None: ...
+    async def message_id_for_wamid(self, company_id: str, wamid: str) -> str | None: ...
+    async def parked_status(self, company_id: str, wamid: str) -> ParkedStatus | None: ...
+
+
+class ParkedStatus(BaseModel):
+    wamid: str
+    ack: int
+    error: str | None = None
+
+
+class OpenTicket(BaseModel):
+    """Which ticket an inbound message of (connection, contact) joins; None = no open one."""
+
+    phone: str
+    contact_id: str
+    ticket_id: str | None
+
+
+class IndexDrop(BaseModel):
+    """A stale entry of tickets_by_status (the ticket moved status or activity time)."""
+
+    status: str
+    updated_at: int
+    ticket_id: str
+
+
+class Outcome(BaseModel):
+    company_id: str
+    contacts: list[Contact] = []
+    tickets: list[Ticket] = []
+    index_drops: list[IndexDrop] = []
+    open_tickets: list[OpenTicket] = []
+    messages: list[Message] = []
+    wamids: dict[str, str] = {}  # wamid -> message id
+    parked: list[ParkedStatus] = []
+    events: list[Event] = []
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> Outcome:
+        return cls.model_validate_json(text)
+
+
+async def decide(command: Command, position: int, view: View) -> Outcome:
+    """The outcome of `command`, read at `position` of the commands log."""
+    handler = _HANDLERS.get(command.type)
+    if handler is None:
+        raise PoisonCommand(f"no rule for command type {command.type!r}")
+    try:
+        return await handler(command, position, view)
+    except (KeyError, TypeError) as exc:
+        raise PoisonCommand(f"{command.type}: malformed payload ({exc!r})") from exc
+
+
+def _str(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise PoisonCommand(f"payload.{key} must be a non-empty string")
+    return value
+
+
+def _event(command: Command, type_: str, ticket_id: str, payload: dict[str, Any]) -> Event:
+    return Event(
+        id=event_id_for(command.id),
+        type=type_,
+        company_id=command.company_id,
+        ticket_id=ticket_id,
+        command_id=command.id,
+        occurred_at=now_ms(),
+        accepted_at=command.accepted_at,
+        payload=payload,
+    )
+
+
+def _touch(ticket: Ticket, out: Outcome, **changes: Any) -> Ticket:
+    """`ticket` with `changes`, recording the index entry it leaves behind."""
+    new = ticket.model_copy(update=changes)
+    if (new.status, new.updated_at) != (ticket.status, ticket.updated_at):
+        out.index_drops.append(
+            IndexDrop(status=ticket.status, updated_at=ticket.updated_at, ticket_id=ticket.id)
+        )
+    out.tickets.append(new)
+    return new
+
+
+async def _ticket_of(command: Command, view: View) -> Ticket:
+    if not command.ticket_id:
+        raise PoisonCommand(f"{command.type} without ticket_id")
+    ticket = await view.ticket(command.company_id, command.ticket_id)
+    if ticket is None:
+        raise PoisonCommand(f"{command.type}: no ticket {command.ticket_id!r}")
+    return ticket
+
+
+def _summary(message: Message) -> str:
+    return message.body or f"[{message.kind}]"
+
+
+async def _inbound(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    company, phone, wa_id = command.company_id, _str(p, "phone_number_id"), _str(p, "contact_wa_id")
+    wamid = _str(p, "wamid")
+    out = Outcome(company_id=company)
+    at = command.accepted_at
+    occurred = p.get("occurred_at") or at
+
+    contact = await view.contact(company, wa_id)
+    name = p.get("contact_name")
+    if contact is None or (name and name != contact.name):
+        contact = Contact(
+            id=wa_id, company_id=company, name=name or (contact and contact.name), number=wa_id
+        )
+        out.contacts.append(contact)
+
+    reaction = p.get("reaction")
+    if reaction:
+        target_id = await view.message_id_for_wamid(company, reaction["message_id"])
+        target = await view.message(company, target_id) if target_id else None
+        if target is not None:
+            reactions = dict(target.reactions)
+            if reaction["emoji"]:
+                reactions[wa_id] = reaction["emoji"]
+            else:
+                reactions.pop(wa_id, None)
+            updated = target.model_copy(update={"reactions": reactions, "updated_at": at})
+            out.messages.append(updated)
+            ticket = await view.ticket(company, updated.ticket_id)
+            out.events.append(
+                _event(
+                    command,
+                    "message.updated",
+                    updated.ticket_id,
+                    {
+                        "message": updated.wire(),
+                        "ticket": ticket.wire() if ticket else None,
+                        "contact": contact.wire(),
+                    },
+                )
+            )
+            return out
+
+    ticket_id = await view.open_ticket(company, phone, wa_id)
+    ticket = await view.ticket(company, ticket_id) if ticket_id else None
+    if ticket is None or ticket.status == "closed":
+        ticket = Ticket(
+            id=f"tk-{command.id[:24]}",
+            company_id=company,
+            contact_id=wa_id,
+            whatsapp_id=phone,
+            status="pending",
+            created_at=at,
+            updated_at=at,
+        )
+        out.open_tickets.append(OpenTicket(phone=phone, contact_id=wa_id, ticket_id=ticket.id))
+
+    quoted = p.get("quoted_wamid")
+    message = Message(
+        id=command.id,
+        company_id=company,
+        ticket_id=ticket.id,
+        contact_id=wa_id,
+        position=position,
+        wamid=wamid,
+        kind=p.get("kind") or "text",
+        body=p.get("body") or "",
+        media=p.get("media"),
+        location=p.get("location"),
+        shared_contacts=p.get("shared_contacts"),
+        interactive=p.get("interactive"),
+        quoted_msg_id=(await view.message_id_for_wamid(company, quoted)) if quoted else None,
+        from_me=False,
+        ack=ACK_PENDING,
+        created_at=occurred,
+        updated_at=at,
+    )
+    out.messages.append(message)
+    out.wamids[wamid] = message.id
+    ticket = _touch(
+        ticket,
+        out,
+        unread_messages=ticket.unread_messages + 1,
+        last_message=_summary(message),
+        updated_at=at,
+    )
+    out.events.append(
+        _event(
+            command,
+            "message.created",
+            ticket.id,
+            {"message": message.wire(), "ticket": ticket.wire(), "contact": contact.wire()},
+        )
+    )
+    return out
+
+
+async def _send(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    body = p.get("body")
+    if not isinstance(body, str):
+        raise PoisonCommand("message.send without a text body")
+    ticket = await _ticket_of(command, view)
+    out = Outcome(company_id=command.company_id)
+    at = command.accepted_at
+    message = Message(
+        id=command.id,
+        company_id=command.company_id,
+        ticket_id=ticket.id,
+        contact_id=ticket.contact_id,
+        position=position,
+        client_message_id=p.get("client_message_id"),
+        body=body,
+        from_me=True,
+        read=True,
+        ack=ACK_PENDING,
+        user_id=p.get("user_id"),
+        created_at=at,
+        updated_at=at,
+    )
+    out.messages.append(message)
+    ticket = _touch(ticket, out, last_message=body, updated_at=at)
+    contact = await view.contact(command.company_id, ticket.contact_id)
+    out.events.append(
+        _event(
+            command,
+            "message.created",
+            ticket.id,
+            {
+                "message": message.wire(),
+                "ticket": ticket.wire(),
+                "contact": contact.wire() if contact else None,
+            },
+        )
+    )
+    return out
+
+
+async def _set_ack(
+    command: Command, message: Message, ack: int, error: str | None, extra: dict[str, Any]
+) -> Outcome:
+    out = Outcome(company_id=command.company_id)
+    new_ack = next_ack(message.ack, ack)
+    changes: dict[str, Any] = dict(extra)
+    if new_ack != message.ack:
+        changes["ack"] = new_ack
+        if new_ack == ACK_FAILED:
+            changes["error"] = error
+    if not changes or all(getattr(message, k) == v for k, v in changes.items()):
+        return out  # nothing changes: no write, no event
+    updated = message.model_copy(update={**changes, "updated_at": command.accepted_at})
+    out.messages.append(updated)
+    out.events.append(
+        _event(command, "message.updated", updated.ticket_id, {"message": updated.wire()})
+    )
+    return out
+
+
+async def _status(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    wamid = _str(p, "wamid")
+    ack = p.get("ack")
+    if not isinstance(ack, int):
+        return Outcome(company_id=command.company_id)  # a state we do not track: kept in Kafka
+    errors = p.get("errors") or []
+    error = "; ".join(str(e.get("title") or e.get("code")) for e in errors) or None
+    message_id = await view.message_id_for_wamid(command.company_id, wamid)
+    message = await view.message(command.company_id, message_id) if message_id else None
+    if message is None:
+        parked = await view.parked_status(command.company_id, wamid)
+        merged = next_ack(parked.ack, ack) if parked else ack
+        out = Outcome(company_id=command.company_id)
+        if parked is None or merged != parked.ack:
+            out.parked.append(ParkedStatus(wamid=wamid, ack=merged, error=error))
+        return out
+    return await _set_ack(command, message, ack, error, {})
+
+
+async def _dispatched(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    wamid = _str(p, "wamid")
+    message = await view.message(command.company_id, _str(p, "message_id"))
+    if message is None:
+        raise PoisonCommand("message.dispatched for an unknown message")
+    parked = await view.parked_status(command.company_id, wamid)
+    out = await _set_ack(
+        command,
+        message,
+        parked.ack if parked else ACK_PENDING,
+        parked.error if parked else None,
+        {"wamid": wamid},
+    )
+    out.wamids[wamid] = message.id
+    return out
+
+
+async def _failed(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    message = await view.message(command.company_id, _str(p, "message_id"))
+    if message is None:
+        raise PoisonCommand("message.failed for an unknown message")
+    return await _set_ack(command, message, ACK_FAILED, str(p.get("error") or "failed"), {})
+
+
+async def _update(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    ticket = await _ticket_of(command, view)
+    changes: dict[str, Any] = {}
+    if "status" in p:
+        if p["status"] not in TICKET_STATUSES:
+            raise PoisonCommand(f"unknown ticket status {p['status']!r}")
+        changes["status"] = p["status"]
+    for key in ("user_id", "queue_id"):
+        if key in p:
+            changes[key] = p[key]
+    out = Outcome(company_id=command.company_id)
+    if all(getattr(ticket, k) == v for k, v in changes.items()):
+        return out
+    new = _touch(ticket, out, **changes, updated_at=command.accepted_at)
+    if new.status != ticket.status and "closed" in (new.status, ticket.status):
+        # Closing frees the (connection, contact) pair for a new ticket; reopening claims it.
+        out.open_tickets.append(
+            OpenTicket(
+                phone=ticket.whatsapp_id,
+                contact_id=ticket.contact_id,
+                ticket_id=None if new.status == "closed" else ticket.id,
+            )
+        )
+    out.events.append(
+        _event(
+            command, "ticket.updated", ticket.id, {"ticket": new.wire(), "oldStatus": ticket.status}
+        )
+    )
+    return out
+
+
+async def _read(command: Command, position: int, view: View) -> Outcome:
+    ticket = await _ticket_of(command, view)
+    out = Outcome(company_id=command.company_id)
+    if ticket.unread_messages == 0:
+        return out
+    new = _touch(ticket, out, unread_messages=0)
+    out.events.append(_event(command, "ticket.read", ticket.id, {"ticket": new.wire()}))
+    return out
+
+
+_HANDLERS = {
+    "message.inbound": _inbound,
+    "message.send": _send,
+    "message.status": _status,
+    "message.dispatched": _dispatched,
+    "message.failed": _failed,
+    "ticket.update": _update,
+    "ticket.read": _read,
+}

@@ -1,0 +1,181 @@
+"""Whaticket's ticket and message rules, on the in-memory store."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from tidewire_platform.contracts import Command, event_id_for
+from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, ACK_READ
+from tidewire_projector.domain import Outcome, PoisonCommand, decide
+from tidewire_projector.store_memory import MemoryStore
+
+pytestmark = pytest.mark.unit
+
+_seq = itertools.count(1)
+
+
+def _cmd(type_: str, ticket_id: str | None = None, **payload: Any) -> Command:
+    n = next(_seq)
+    return Command(
+        id=f"cmd-{n}",
+        type=type_,
+        company_id="c",
+        ticket_id=ticket_id,
+        accepted_at=1000 + n,
+        payload=payload,
+    )
+
+
+def _inbound(wamid: str, body: str = "hi", contact: str = "5511", **extra: Any) -> Command:
+    return _cmd(
+        "message.inbound",
+        wamid=wamid,
+        kind="text",
+        body=body,
+        phone_number_id="p1",
+        contact_wa_id=contact,
+        contact_name="Ana",
+        occurred_at=500,
+        **extra,
+    )
+
+
+async def _run(store: MemoryStore, command: Command, position: int = 0) -> Outcome:
+    out = await decide(command, position, store)
+    await store.apply(out)
+    return out
+
+
+async def test_first_inbound_creates_contact_pending_ticket_and_one_event() -> None:
+    store = MemoryStore()
+    out = await _run(store, _inbound("w1"))
+    assert [e.type for e in out.events] == ["message.created"]
+    ticket = out.tickets[0]
+    assert (ticket.status, ticket.unread_messages, ticket.last_message) == ("pending", 1, "hi")
+    assert store.contacts[("c", "5511")].name == "Ana"
+    assert out.events[0].payload["ticket"]["unreadMessages"] == 1
+    assert out.events[0].id == event_id_for(out.events[0].command_id)
+
+
+async def test_inbound_joins_the_open_ticket_until_it_is_closed() -> None:
+    store = MemoryStore()
+    first = (await _run(store, _inbound("w1"))).tickets[0]
+    second = (await _run(store, _inbound("w2", "again"))).tickets[0]
+    assert second.id == first.id
+    assert second.unread_messages == 2
+    closed = await _run(store, _cmd("ticket.update", first.id, status="closed"))
+    assert closed.events[0].payload["oldStatus"] == "pending"
+    assert [d.status for d in closed.index_drops] == ["pending"]
+    third = (await _run(store, _inbound("w3"))).tickets[0]
+    assert third.id != first.id
+    assert third.unread_messages == 1
+    assert store.tickets[("c", first.id)].status == "closed"
+    assert [t.id for t in store.tickets_by_status("c", "pending")] == [third.id]
+
+
+async def test_statuses_only_move_forward_and_duplicates_emit_nothing() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    sent = await _run(store, _cmd("message.send", ticket.id, body="hello", client_message_id="k"))
+    message_id = sent.messages[0].id
+    await _run(store, _cmd("message.dispatched", ticket.id, message_id=message_id, wamid="out1"))
+    read = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_READ))
+    assert read.events[0].payload["message"]["ack"] == ACK_READ
+    late = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_DELIVERED))
+    again = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_READ))
+    failed = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_FAILED))
+    assert late.events == again.events == failed.events == []
+    assert store.messages[("c", message_id)].ack == ACK_READ
+
+
+async def test_status_before_the_wamid_is_known_is_parked_then_applied() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    sent = await _run(store, _cmd("message.send", ticket.id, body="hello"))
+    parked = await _run(store, _cmd("message.status", wamid="out9", ack=ACK_DELIVERED))
+    assert parked.events == []
+    assert parked.parked[0].ack == ACK_DELIVERED
+    done = await _run(
+        store, _cmd("message.dispatched", ticket.id, message_id=sent.messages[0].id, wamid="out9")
+    )
+    assert done.events[0].payload["message"]["ack"] == ACK_DELIVERED
+    assert done.events[0].payload["message"]["wamid"] == "out9"
+
+
+async def test_failed_is_terminal_and_keeps_the_reason() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    sent = await _run(store, _cmd("message.send", ticket.id, body="x"))
+    message_id = sent.messages[0].id
+    failed = await _run(store, _cmd("message.failed", message_id=message_id, error="131026"))
+    assert failed.events[0].payload["message"]["error"] == "131026"
+    await _run(store, _cmd("message.dispatched", message_id=message_id, wamid="o"))
+    await _run(store, _cmd("message.status", wamid="o", ack=ACK_READ))
+    assert store.messages[("c", message_id)].ack == ACK_FAILED
+
+
+async def test_reaction_updates_the_message_it_points_at() -> None:
+    store = MemoryStore()
+    created = await _run(store, _inbound("w1"))
+    target = created.messages[0].id
+    out = await _run(store, _inbound("w2", "👍", reaction={"message_id": "w1", "emoji": "👍"}))
+    assert [e.type for e in out.events] == ["message.updated"]
+    assert store.messages[("c", target)].reactions == {"5511": "👍"}
+    await _run(store, _inbound("w3", "", reaction={"message_id": "w1", "emoji": ""}))
+    assert store.messages[("c", target)].reactions == {}
+    assert store.tickets[("c", created.tickets[0].id)].unread_messages == 1
+
+
+async def test_read_resets_unread_once() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    first = await _run(store, _cmd("ticket.read", ticket.id))
+    second = await _run(store, _cmd("ticket.read", ticket.id))
+    assert [e.type for e in first.events] == ["ticket.read"]
+    assert second.events == []
+    assert store.tickets[("c", ticket.id)].unread_messages == 0
+
+
+async def test_update_assignee_and_queue_and_noop_update() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    out = await _run(
+        store, _cmd("ticket.update", ticket.id, status="open", user_id="u1", queue_id="sales")
+    )
+    assert out.events[0].payload["ticket"]["userId"] == "u1"
+    assert out.events[0].payload["ticket"]["queueId"] == "sales"
+    noop = await _run(store, _cmd("ticket.update", ticket.id, status="open", user_id="u1"))
+    assert noop.events == []
+    assert noop.tickets == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        _cmd("message.send", "nope", body="x"),
+        _cmd("message.send", None, body="x"),
+        _cmd("ticket.update", "nope", status="open"),
+        _cmd("message.inbound", wamid="w"),
+        _cmd("message.dispatched", message_id="nope", wamid="w"),
+    ],
+)
+async def test_commands_that_can_never_apply_are_poison(command: Command) -> None:
+    with pytest.raises(PoisonCommand):
+        await decide(command, 0, MemoryStore())
+
+
+async def test_bad_status_value_is_poison() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    with pytest.raises(PoisonCommand, match="status"):
+        await decide(_cmd("ticket.update", ticket.id, status="archived"), 0, store)
+
+
+async def test_outcome_survives_the_journal_round_trip() -> None:
+    store = MemoryStore()
+    out = await _run(store, _inbound("w1"))
+    assert Outcome.from_json(out.to_json()) == out
+    assert out.messages[0].ack == ACK_PENDING
