@@ -36,7 +36,7 @@ async def test_message_reaches_both_clients_and_the_read_model(
     event_name = f"company-{company}-appMessage"
     py_got: asyncio.Queue[dict[str, object]] = asyncio.Queue()
     py = socketio.AsyncClient()
-    py.on(event_name, lambda data: py_got.put_nowait(data))
+    py.on(event_name, lambda data, *offset: py_got.put_nowait(data))
     await py.connect(
         services.edge_url(0), auth={"token": agent_token}, transports=["websocket"], wait_timeout=10
     )
@@ -60,7 +60,8 @@ async def test_message_reaches_both_clients_and_the_read_model(
             assert got["message"]["body"] == "hello tidewire"
             Cursor.decode(got["cursor"])  # every delivered event carries a valid cursor
         assert py_event["cursor"] == js_event["cursor"]
-        assert js.events(event_name) == [[js_event]]  # exactly once
+        # Exactly once, the cursor as the last argument (socket.io's recovery offset).
+        assert js.events(event_name) == [[js_event, js_event["cursor"]]]
 
         # Read model first, then event: the message is there by the time the event arrived.
         async with httpx.AsyncClient(base_url=services.ingest_url) as http:

@@ -1,7 +1,8 @@
 // A scriptable official socket.io-client for the Python tests.
 // argv: <url> <options-json>. Writes one JSON line per happening to stdout
 // ({kind: "connect"|"connect_error"|"disconnect"|"event", ...}); reads JSON-line commands on
-// stdin: {op: "disconnect"} | {op: "connect"} | {op: "emit", event, args} | {op: "exit"}.
+// stdin: {op: "disconnect"} | {op: "drop"} | {op: "connect"} | {op: "emit", event, args} |
+// {op: "exit"}.
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 
@@ -11,7 +12,8 @@ const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 const socket = io(url, { transports: ["websocket"], reconnection: false, ...options });
 
-socket.on("connect", () => say({ kind: "connect", id: socket.id, recovered: socket.recovered }));
+socket.on("connect", () =>
+  say({ kind: "connect", id: socket.id, recovered: socket.recovered === true, pid: socket._pid }));
 socket.on("connect_error", (err) =>
   say({ kind: "connect_error", message: err.message, data: err.data ?? null }));
 socket.on("disconnect", (reason) => say({ kind: "disconnect", reason }));
@@ -26,6 +28,7 @@ rl.on("line", (line) => {
   const cmd = JSON.parse(line);
   if (cmd.op === "disconnect") socket.disconnect();
   else if (cmd.op === "connect") socket.connect();
+  else if (cmd.op === "drop") socket.io.engine.close(); // a network drop: no DISCONNECT packet
   else if (cmd.op === "emit") socket.emit(cmd.event, ...(cmd.args || []));
   else if (cmd.op === "exit") { socket.disconnect(); process.exit(0); }
 });

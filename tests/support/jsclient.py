@@ -61,6 +61,18 @@ class JsClient:
                 f"node client: no {what} within {within} s; saw {self.seen}"
             ) from None
 
+    def connects(self) -> list[Happening]:
+        return [h for h in self.seen if h["kind"] == "connect"]
+
+    async def nth_connect(self, n: int, within: float = 20) -> Happening:
+        """The `n`-th connect (1-based), once it happened."""
+        await self.wait_for(lambda _: len(self.connects()) >= n, within, f"connect #{n}")
+        return self.connects()[n - 1]
+
+    def bodies(self, name: str) -> list[str]:
+        """Message bodies of the appMessage events `name` received, in arrival order."""
+        return [args[0]["message"]["body"] for args in self.events(name)]
+
     def events(self, name: str) -> list[list[Any]]:
         return [h["args"] for h in self.seen if h["kind"] == "event" and h["name"] == name]
 

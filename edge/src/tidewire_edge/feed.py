@@ -2,55 +2,47 @@
 
 Each node keeps its own position per partition (no group, no rebalance): nodes never steal
 work from each other, and a partition is read only by nodes that have clients of a company
-hashed to it.
+hashed to it. Records are handed to the deliveries of their company synchronously, so
+`register` can name the exact offset from which a new delivery receives live events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
-from tidewire_platform.kafka_topic_id import fetch_topic_ids
+from tidewire_platform.metrics import EDGE_LAG
+from tidewire_platform.partitioning import company_key
 from tidewire_platform.settings import StackSettings
 
 log = logging.getLogger("tidewire.edge.feed")
 
-Deliver = Callable[[Event], Awaitable[None]]
+
+class Receiver(Protocol):
+    def offer(self, event: Event) -> None: ...
 
 
 class EventFeed:
-    def __init__(self, settings: StackSettings, deliver: Deliver) -> None:
+    def __init__(self, settings: StackSettings, epoch: str) -> None:
         self._s = settings
-        self._epoch = ""
-        self._deliver = deliver
+        self._epoch = epoch
         self._consumer: AIOKafkaConsumer | None = None
-        self._followed: set[int] = set()
+        self._next: dict[int, int] = {}  # partition -> next offset to hand out
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._receivers: dict[bytes, set[Receiver]] = {}  # company key -> deliveries
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def epoch(self) -> str:
-        """The events topic's id: the epoch every cursor this node hands out carries."""
-        return self._epoch
-
     async def start(self) -> None:
-        ids = await fetch_topic_ids(self._s.kafka_bootstrap, [self._s.events_topic])
-        if self._s.events_topic not in ids:
-            raise RuntimeError(
-                f"topic {self._s.events_topic} missing: run `tidewire infra migrate`"
-            )
-        self._epoch = ids[self._s.events_topic]
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self._s.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=20,  # latency over batching: events wait at most 20 ms
-            isolation_level="read_uncommitted",
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="edge-feed")
@@ -63,9 +55,8 @@ class EventFeed:
             await self._consumer.stop()
 
     async def follow(self, partition: int) -> None:
-        """Return once `partition` is read from its current end: anything appended after this
-        call returns is delivered."""
-        if partition in self._followed:
+        """Return once `partition` is read from its end at the time of the first call."""
+        if partition in self._next:
             return
         fut = self._pending.get(partition)
         if fut is None:
@@ -73,16 +64,33 @@ class EventFeed:
             self._pending[partition] = fut
         await asyncio.shield(fut)
 
+    def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
+        """Hand `receiver` every event of the company from the returned offset on (the
+        partition must be followed). Earlier events are the receiver's to replay."""
+        self._receivers.setdefault(company_key(company_id), set()).add(receiver)
+        return self._next[partition]
+
+    def unregister(self, company_id: str, receiver: Receiver) -> None:
+        key = company_key(company_id)
+        found = self._receivers.get(key)
+        if found is not None:
+            found.discard(receiver)
+            if not found:
+                del self._receivers[key]
+
     async def _adopt_pending(self) -> None:
         assert self._consumer is not None
         new = dict(self._pending)
         self._pending.clear()
         tps = [TopicPartition(self._s.events_topic, p) for p in new]
         ends = await self._consumer.end_offsets(tps)
-        self._followed |= set(new)
-        self._consumer.assign([TopicPartition(self._s.events_topic, p) for p in self._followed])
+        self._consumer.assign(
+            [TopicPartition(self._s.events_topic, p) for p in [*self._next, *new]]
+        )
+        for tp in self._consumer.assignment():
+            self._consumer.seek(tp, ends[tp] if tp.partition in new else self._next[tp.partition])
         for tp in tps:
-            self._consumer.seek(tp, ends[tp])
+            self._next[tp.partition] = ends[tp]
         for fut in new.values():
             if not fut.done():
                 fut.set_result(None)
@@ -93,19 +101,27 @@ class EventFeed:
             try:
                 if self._pending:
                     await self._adopt_pending()
-                if not self._followed:
+                if not self._next:
                     await asyncio.sleep(0.02)
                     continue
-                batches = await self._consumer.getmany(timeout_ms=50, max_records=500)
+                batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
                 for tp, records in batches.items():
                     for rec in records:
+                        self._next[tp.partition] = rec.offset + 1
+                        receivers = self._receivers.get(rec.key or b"")
+                        if not receivers:
+                            continue
                         cursor = Cursor(self._epoch, tp.partition, rec.offset).encode()
                         try:
                             event = Event.from_bytes(rec.value or b"", cursor)
                         except ValueError:
                             log.error("undecodable event at %s:%s", tp.partition, rec.offset)
                             continue
-                        await self._deliver(event)
+                        for receiver in list(receivers):
+                            receiver.offer(event)
+                    high = self._consumer.highwater(tp)
+                    if high is not None:
+                        EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the node alive; the next loop retries

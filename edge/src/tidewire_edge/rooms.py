@@ -1,12 +1,40 @@
-"""Room and event names, in Whaticket's conventions so existing front ends can connect."""
+"""Room and event names, in Whaticket's conventions so existing front ends can connect.
+
+Every room name starts with the company of the socket's token, so whatever a client asks to
+join, it can only ever be in rooms of its own company.
+"""
 
 from __future__ import annotations
 
+import re
+
 from tidewire_platform.contracts import Event
+from tidewire_platform.readmodel import TICKET_STATUSES
+from tidewire_platform.tokens import Principal
+
+_TICKET_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def company_room(company_id: str) -> str:
     return f"company-{company_id}"
+
+
+def user_room(who: Principal) -> str:
+    return f"company-{who.company_id}-user-{who.user_id}"
+
+
+def join_room(company_id: str, kind: str, arg: object) -> str:
+    """The room a Whaticket join/leave event names; ValueError with the reason if invalid."""
+    if kind == "ChatBox":
+        ticket = str(arg) if isinstance(arg, (str, int)) else ""
+        if not _TICKET_ID.match(ticket):
+            raise ValueError("joinChatBox needs a ticket id")
+        return f"company-{company_id}-ticket-{ticket}"
+    if kind == "Tickets":
+        if arg not in TICKET_STATUSES:
+            raise ValueError(f"joinTickets needs a status: one of {', '.join(TICKET_STATUSES)}")
+        return f"company-{company_id}-{arg}"
+    return f"company-{company_id}-notification"
 
 
 def socket_event(event: Event) -> tuple[str, dict[str, object]]:

@@ -1,21 +1,35 @@
-"""One edge node: python-socketio (ASGI) with the Redis manager, fed by the events log."""
+"""One edge node: python-socketio (ASGI) with the Redis manager, fed by the events log.
+
+A connection either starts fresh, recovers a session (`pid` + `offset`, socket.io's own
+protocol) or replays after `auth.lastEventId`; see `recovery` for the protocol and `delivery`
+for ordering. Sessions live in Redis and events in Kafka, so any node can take any client.
+"""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import socketio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tidewire_edge.delivery import Delivery
 from tidewire_edge.feed import EventFeed
-from tidewire_edge.rooms import company_room, socket_event
-from tidewire_platform.contracts import Event
-from tidewire_platform.metrics import EDGE_E2E_LATENCY, EDGE_EMITS, EDGE_SOCKETS
+from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer
+from tidewire_edge.rooms import company_room, join_room, user_room
+from tidewire_edge.sessions import Session, SessionStore
+from tidewire_edge.settings import EdgeSettings
+from tidewire_platform.cursor import Cursor, CursorError
+from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
+from tidewire_platform.metrics import EDGE_RECOVERIES, EDGE_SOCKETS
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
-from tidewire_platform.tokens import TokenError, verify_token
+from tidewire_platform.tokens import Principal, TokenError, verify_token
+
+log = logging.getLogger("tidewire.edge")
 
 Scope = MutableMapping[str, Any]
 ASGI = Callable[
@@ -34,40 +48,246 @@ def _token(auth: Any, environ: dict[str, Any]) -> str | None:
     return None
 
 
-def create_edge(settings: StackSettings | None = None) -> Any:
-    s = settings or StackSettings()
-    sio = socketio.AsyncServer(
-        async_mode="asgi",
-        client_manager=socketio.AsyncRedisManager(s.redis_url, channel="tidewire-edge"),
-        cors_allowed_origins="*",
-    )
+class Edge:
+    """The node's state: sockets' deliveries, the feed, the log reader, the session store."""
 
-    async def deliver(event: Event) -> None:
-        name, payload = socket_event(event)
-        # ignore_queue: every node reads the log itself, so a local emit is the whole fan-out;
-        # publishing through Redis would make each node deliver every event a second time.
-        await sio.emit(name, payload, room=company_room(event.company_id), ignore_queue=True)
-        EDGE_EMITS.labels(name.rsplit("-", 1)[-1]).inc()
-        EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
+    def __init__(self, settings: StackSettings, conf: EdgeSettings) -> None:
+        self.s = settings
+        self.conf = conf
+        self.sio = RecoveringServer(
+            self.plan,
+            async_mode="asgi",
+            client_manager=RecoveringManager(settings.redis_url, channel="tidewire-edge"),
+            cors_allowed_origins="*",
+        )
+        self.sessions = SessionStore(settings.redis_url, conf.recovery_window_s)
+        self.events = EventsLog(settings, "tidewire-edge-replay")
+        self.feed: EventFeed | None = None
+        self.deliveries: dict[str, Delivery] = {}
+        self.live: dict[str, Session] = {}  # sid -> its session as last saved
+        self._refresh: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
-    feed = EventFeed(s, deliver)
+    # -- connect planning (before a sid exists) --------------------------------------------
 
-    @sio.event
-    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+    async def plan(self, auth: Any, environ: dict[str, Any]) -> Plan:
+        auth = auth if isinstance(auth, dict) else {}
+        fresh = Plan(pid=uuid.uuid4().hex)
         try:
-            principal = verify_token(s, _token(auth, environ))
+            principal = verify_token(self.s, _token(auth, environ))
+        except TokenError:
+            return fresh  # the connect handler refuses it with the reason
+        pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
+        if isinstance(pid, str) and pid:
+            return await self._recovery(principal, pid, offset, fresh)
+        if isinstance(last_id, str) and last_id:
+            return await self._after(principal, last_id, fresh)
+        return fresh
+
+    async def _recovery(self, who: Principal, pid: str, offset: Any, fresh: Plan) -> Plan:
+        session = await self.sessions.take(pid)
+        if session is None:
+            EDGE_RECOVERIES.labels("expired").inc()
+            fresh.resync = "session expired or unknown; state was not recovered"
+            return fresh
+        if (session.company_id, session.user_id) != (who.company_id, who.user_id):
+            EDGE_RECOVERIES.labels("foreign").inc()
+            fresh.resync = "session belongs to another user; state was not recovered"
+            return fresh
+        after = None
+        if isinstance(offset, str):
+            try:
+                after = Cursor.decode(offset)
+            except CursorError:
+                after = None  # a trailing string that was not ours: use the session's position
+        if after is None and session.position is not None:
+            after = Cursor.decode(session.position)
+        problem = await self._replayable(who.company_id, after)
+        if problem is not None:
+            EDGE_RECOVERIES.labels("stale").inc()
+            fresh.resync = problem
+            return fresh
+        EDGE_RECOVERIES.labels("recovered").inc()
+        return Plan(pid=pid, session=session, replay=True, after=after)
+
+    async def _after(self, who: Principal, last_id: str, fresh: Plan) -> Plan:
+        try:
+            after = Cursor.decode(last_id)
+        except CursorError:
+            fresh.resync = "lastEventId is not a tidewire cursor; nothing replayed"
+            return fresh
+        problem = await self._replayable(who.company_id, after)
+        if problem is not None:
+            EDGE_RECOVERIES.labels("stale").inc()
+            fresh.resync = problem
+            return fresh
+        EDGE_RECOVERIES.labels("replayed").inc()
+        fresh.replay, fresh.after = True, after
+        return fresh
+
+    async def _replayable(self, company_id: str, after: Cursor | None) -> str | None:
+        """Why replaying after `after` is impossible, or None. Never a partial replay."""
+        try:
+            if after is not None:
+                self.events.check(company_id, after)
+            first, end = await self.events.bounds(company_id)
+        except StaleCursor as exc:
+            return str(exc)
+        if after is None:
+            return None if first == 0 else "session older than the events log's retention"
+        if after.offset + 1 < first:
+            return "cursor is older than the events log's retention; resync"
+        if after.offset >= end:
+            return str(ForeignCursor("cursor points past the end of the events log"))
+        return None
+
+    # -- socket lifecycle -------------------------------------------------------------------
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        try:
+            who = verify_token(self.s, _token(auth, environ))
         except TokenError as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
-        await feed.follow(partition_for(principal.company_id, s.partitions))
-        await sio.save_session(
-            sid, {"company_id": principal.company_id, "user_id": principal.user_id}
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        plan = self.sio.plans[eio_sid]
+        partition = partition_for(who.company_id, self.s.partitions)
+        assert self.feed is not None
+        await self.feed.follow(partition)
+        old = plan.session
+        rooms = old.rooms if old else [company_room(who.company_id), user_room(who)]
+        for room in rooms:
+            await self.sio.enter_room(sid, room)
+        data = old.data if old else {}
+        await self.sio.save_session(
+            sid, {**data, "company_id": who.company_id, "user_id": who.user_id}
         )
-        await sio.enter_room(sid, company_room(principal.company_id))
+        acks = bool(auth.get("acks")) if isinstance(auth, dict) else False
+        delivery = Delivery(
+            sid,
+            who.company_id,
+            self._emit,
+            lambda: self._cut_off(sid),
+            self.events,
+            self.conf,
+            acks=acks or bool(old and old.acks),
+        )
+        until = self.feed.register(who.company_id, partition, delivery)
+        self.deliveries[sid] = delivery
+        position = (
+            plan.after
+            if plan.replay
+            else (Cursor(self.events.epoch, partition, until - 1) if until > 0 else None)
+        )
+        session = Session(
+            pid=plan.pid,
+            sid=sid,
+            company_id=who.company_id,
+            user_id=who.user_id,
+            rooms=rooms,
+            data=data,
+            position=position.encode() if position else None,
+            acks=delivery.acks,
+        )
+        self.live[sid] = session
+        await self.sessions.save(session)  # eagerly: a node killed now loses nothing
+        delivery.start(plan.connected, plan.replay, plan.after, until)
+        if plan.resync:
+            task = asyncio.create_task(self._tell_resync(plan, sid))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         EDGE_SOCKETS.inc()
 
-    @sio.event
-    async def disconnect(sid: str, *args: Any) -> None:
-        EDGE_SOCKETS.dec()
+    async def _tell_resync(self, plan: Plan, sid: str) -> None:
+        await plan.connected.wait()
+        await self.sio.emit("tidewire:resync", {"reason": plan.resync}, to=sid, ignore_queue=True)
+
+    async def disconnect(self, sid: str, *args: Any) -> None:
+        delivery = self.deliveries.pop(sid, None)
+        self.live.pop(sid, None)
+        if delivery is not None:
+            assert self.feed is not None
+            self.feed.unregister(delivery.company_id, delivery)
+            await delivery.stop()
+            EDGE_SOCKETS.dec()
+
+    async def _emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
+        # ignore_queue: every node reads the log itself, so a local emit is the whole fan-out.
+        await self.sio.emit(name, args, to=sid, ignore_queue=True)
+
+    async def _cut_off(self, sid: str) -> None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self.sio.close_transports([eio_sid])
+
+    # -- rooms and acks ---------------------------------------------------------------------
+
+    async def join(self, sid: str, kind: str, arg: Any, leave: bool) -> dict[str, Any]:
+        session = self.live.get(sid)
+        if session is None:
+            return {"ok": False, "error": "not connected"}
+        try:
+            room = join_room(session.company_id, kind, arg)
+        except ValueError as exc:
+            await self.sio.emit("tidewire:error", {"message": str(exc)}, to=sid, ignore_queue=True)
+            return {"ok": False, "error": str(exc)}
+        if leave:
+            await self.sio.leave_room(sid, room)
+            rooms = [r for r in session.rooms if r != room]
+        else:
+            await self.sio.enter_room(sid, room)
+            rooms = [*session.rooms, room] if room not in session.rooms else session.rooms
+        session = session.model_copy(update={"rooms": rooms})
+        self.live[sid] = session
+        await self.sessions.save(session)
+        return {"ok": True, "room": room}
+
+    async def ack(self, sid: str, cursor: Any) -> dict[str, Any]:
+        delivery = self.deliveries.get(sid)
+        try:
+            parsed = Cursor.decode(cursor)
+        except CursorError as exc:
+            return {"ok": False, "error": str(exc)}
+        settled = delivery.acked(parsed) if delivery else 0
+        return {"ok": True, "settled": settled}
+
+    # -- node lifecycle ---------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        await self.events.start()
+        self.feed = EventFeed(self.s, self.events.epoch)
+        await self.feed.start()
+        self._refresh = asyncio.create_task(self._refresh_sessions())
+
+    async def _refresh_sessions(self) -> None:
+        """Keep live sessions recoverable for the whole window after they drop."""
+        while True:
+            await asyncio.sleep(max(1.0, self.conf.recovery_window_s / 3))
+            try:
+                await self.sessions.touch([s.pid for s in self.live.values()])
+            except Exception:
+                log.exception("session refresh failed")
+
+    async def shutdown(self) -> None:
+        """Rolling restart: drop every transport so clients reconnect elsewhere and recover."""
+        await self.sio.close_transports()
+        if self._refresh:
+            self._refresh.cancel()
+        if self.feed:
+            await self.feed.stop()
+        await self.events.stop()
+        await self.sessions.close()
+
+
+def create_edge(settings: StackSettings | None = None, conf: EdgeSettings | None = None) -> Any:
+    edge = Edge(settings or StackSettings(), conf or EdgeSettings())
+    sio = edge.sio
+    sio.on("connect", edge.connect)
+    sio.on("disconnect", edge.disconnect)
+    sio.on("ack", edge.ack)
+    for kind in ("ChatBox", "Tickets", "Notification"):
+        for leave in (False, True):
+            name = f"leave{kind}" if leave else f"join{kind}"
+            sio.on(name, _joiner(edge, kind, leave))
 
     async def ops(
         scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
@@ -88,4 +308,13 @@ def create_edge(settings: StackSettings | None = None) -> Any:
         )
         await send({"type": "http.response.body", "body": body})
 
-    return socketio.ASGIApp(sio, other_asgi_app=ops, on_startup=feed.start, on_shutdown=feed.stop)
+    return socketio.ASGIApp(
+        sio, other_asgi_app=ops, on_startup=edge.startup, on_shutdown=edge.shutdown
+    )
+
+
+def _joiner(edge: Edge, kind: str, leave: bool) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def handler(sid: str, arg: Any = None) -> dict[str, Any]:
+        return await edge.join(sid, kind, arg, leave)
+
+    return handler

@@ -18,7 +18,7 @@ INGEST_REJECTED = Counter(
 # projector ---------------------------------------------------------------------------------
 COMMANDS_PROJECTED = Counter(
     "tidewire_projector_commands_total",
-    "Commands folded into read models; outcome = applied | duplicate | deadletter.",
+    "Commands folded into read models; outcome = applied | replayed | duplicate | deadletter.",
     ["outcome"],
 )
 # edge --------------------------------------------------------------------------------------
@@ -30,4 +30,23 @@ EDGE_E2E_LATENCY = Histogram(
     "tidewire_edge_accept_to_emit_seconds",
     "From ingest's accepted-at to the edge's emit: the platform's end-to-end latency.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EDGE_RECOVERIES = Counter(
+    "tidewire_edge_recoveries_total",
+    "Reconnects that asked for recovery (pid or lastEventId), by outcome "
+    "(recovered, replayed, expired, stale, foreign).",
+    ["outcome"],
+)
+EDGE_REPLAYED = Counter("tidewire_edge_replayed_events_total", "Events re-sent from the log.")
+EDGE_ACKED = Counter("tidewire_edge_acked_events_total", "Events acknowledged by ack-mode clients.")
+EDGE_RETRIES = Counter(
+    "tidewire_edge_ack_retries_total", "Events re-sent to ack-mode clients that did not ack."
+)
+EDGE_CUT_OFF = Counter(
+    "tidewire_edge_slow_clients_cut_total", "Sockets disconnected because their buffer was full."
+)
+EDGE_LAG = Gauge(
+    "tidewire_edge_consumer_lag_records",
+    "Records of an events partition not yet read by this node.",
+    ["partition"],
 )

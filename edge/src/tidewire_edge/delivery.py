@@ -1,0 +1,156 @@
+"""Ordered delivery to one socket: replay from the log, then live events, each exactly once.
+
+The feed offers live events as they are read; a delivery queues them (bounded) while it
+replays the log from the client's position up to where the feed took over, then drains the
+queue. Offsets only move forward per socket, so an event both replayed and offered live is
+sent once. In ack mode, sent events are kept until the client acknowledges their cursor and
+re-sent with backoff meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from tidewire_edge.rooms import socket_event
+from tidewire_edge.settings import EdgeSettings
+from tidewire_platform.contracts import Event
+from tidewire_platform.cursor import Cursor
+from tidewire_platform.events_log import EventsLog
+from tidewire_platform.metrics import (
+    EDGE_ACKED,
+    EDGE_CUT_OFF,
+    EDGE_E2E_LATENCY,
+    EDGE_EMITS,
+    EDGE_REPLAYED,
+    EDGE_RETRIES,
+)
+
+log = logging.getLogger("tidewire.edge.delivery")
+
+Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
+
+
+class _Unacked:
+    __slots__ = ("args", "due", "name", "tries")
+
+    def __init__(self, name: str, args: tuple[Any, ...], due: float) -> None:
+        self.name, self.args, self.due, self.tries = name, args, due, 0
+
+
+class Delivery:
+    def __init__(
+        self,
+        sid: str,
+        company_id: str,
+        emit: Emit,
+        cut_off: Callable[[], Coroutine[Any, Any, None]],
+        events: EventsLog,
+        conf: EdgeSettings,
+        acks: bool = False,
+    ) -> None:
+        self.sid = sid
+        self.company_id = company_id
+        self._emit = emit
+        self._cut_off = cut_off
+        self._events = events
+        self._conf = conf
+        self.acks = acks
+        self.last = -1  # offset of the last event sent
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=conf.socket_buffer)
+        self._unacked: dict[int, _Unacked] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._retry: asyncio.Task[None] | None = None
+        self._overflowed = False
+        self._cutting: asyncio.Task[None] | None = None
+
+    def offer(self, event: Event) -> None:
+        """A live event of the company, in log order. Never blocks the feed."""
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            if not self._overflowed:
+                self._overflowed = True
+                EDGE_CUT_OFF.inc()
+                log.warning("socket %s cannot keep up: cutting it off to recover later", self.sid)
+                self._cutting = asyncio.get_running_loop().create_task(self._cut_off())
+
+    def start(self, ready: asyncio.Event, replay: bool, after: Cursor | None, until: int) -> None:
+        """Replay (after, until) when `replay`, then live events; begins once `ready` is set."""
+        self._task = asyncio.create_task(self._run(ready, replay, after, until))
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, self._retry) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(
+        self, ready: asyncio.Event, replay: bool, after: Cursor | None, until: int
+    ) -> None:
+        await ready.wait()  # after the CONNECT reply: replayed events follow it
+        try:
+            if replay:
+                await self._replay(after, until)
+            if self.acks:
+                self._retry = asyncio.create_task(self._retry_loop())
+            while True:
+                await self._send(await self._queue.get(), replayed=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery to %s failed; cutting it off so it recovers", self.sid)
+            await self._cut_off()
+
+    async def _replay(self, after: Cursor | None, until: int) -> None:
+        cursor = after
+        while True:
+            page = await self._events.page(self.company_id, cursor, self._conf.replay_page, until)
+            for event in page.events:
+                await self._send(event, replayed=True)
+            cursor = page.next
+            if not page.more:
+                return
+
+    async def _send(self, event: Event, replayed: bool) -> None:
+        assert event.cursor is not None
+        offset = Cursor.decode(event.cursor).offset
+        if offset <= self.last:
+            return  # already sent (replay and live overlap)
+        name, payload = socket_event(event)
+        # Protocol rule (socket.io CSR): the event's offset is its last argument.
+        args = (payload, event.cursor)
+        await self._emit(name, args, self.sid)
+        self.last = offset
+        if self.acks:
+            self._unacked[offset] = _Unacked(name, args, time.monotonic() + self._conf.ack_retry_s)
+        EDGE_EMITS.labels(name.rsplit("-", 1)[-1]).inc()
+        if replayed:
+            EDGE_REPLAYED.inc()
+        else:
+            EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
+
+    def acked(self, cursor: Cursor) -> int:
+        """The client has everything up to `cursor`; returns how many events that settled."""
+        done = [o for o in self._unacked if o <= cursor.offset]
+        for offset in done:
+            del self._unacked[offset]
+        EDGE_ACKED.inc(len(done))
+        return len(done)
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(0.2, self._conf.ack_retry_s / 2))
+            now = time.monotonic()
+            for offset in sorted(self._unacked):
+                item = self._unacked.get(offset)
+                if item is None or item.due > now:
+                    continue
+                item.tries += 1
+                delay = min(self._conf.ack_retry_s * 2**item.tries, self._conf.ack_retry_max_s)
+                item.due = now + delay
+                EDGE_RETRIES.inc()
+                await self._emit(item.name, item.args, self.sid)

@@ -1,0 +1,108 @@
+"""Socket.IO connection state recovery on python-socketio, which has none of its own.
+
+The wire protocol is socket.io's (v4.6+), so the plain official client recovers:
+- the CONNECT reply carries `pid`, a private session id;
+- every event the client may miss ends with a string argument, its offset (our cursor);
+- a reconnect sends `{pid, offset}` in its CONNECT auth; the client reports
+  `recovered === true` when the reply carries the same pid, and keeps the sid it gets back.
+
+Three overrides of python-socketio 5.18 (pinned: they rely on its documented packet flow):
+- `RecoveringServer._handle_connect`: decide, before a sid exists, whether this CONNECT
+  recovers a session (the library only lets the connect handler run after the sid was made);
+- `RecoveringManager.pre_connect`: register the recovered connection under its old sid;
+- `RecoveringServer._send_packet`: add `pid` to the CONNECT reply.
+Everything else (what to replay, rooms, auth) is the edge's connect handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from bidict import ValueDuplicationError
+from socketio import packet
+
+from tidewire_edge.sessions import Session
+from tidewire_platform.cursor import Cursor
+
+
+@dataclass
+class Plan:
+    """What one CONNECT will be: a fresh session, a recovery, or a lastEventId replay."""
+
+    pid: str
+    session: Session | None = None  # the recovered session (same sid, rooms, data)
+    replay: bool = False  # replay from `after` (None: from the oldest retained event)
+    after: Cursor | None = None
+    resync: str | None = None  # why a requested recovery or replay was impossible
+    connected: asyncio.Event = field(default_factory=asyncio.Event)  # CONNECT reply sent
+
+
+Planner = Callable[[Any, dict[str, Any]], Awaitable[Plan]]
+
+
+class RecoveringManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chosen_sids: dict[str, str] = {}  # eio_sid -> sid to reuse
+
+    async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
+        """Protocol rule: a recovered session keeps its id, so the client's `socket.id` does
+        not change. Same registration as the library's, with the old sid instead of a new one."""
+        sid = self.chosen_sids.pop(eio_sid, None)
+        if sid is None:
+            return await super().pre_connect(eio_sid, namespace)  # type: ignore[no-any-return]
+        try:
+            self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)
+        except ValueDuplicationError:
+            return None  # this engine.io connection is already connected to the namespace
+        self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)
+        self.pending_connect.setdefault(namespace, []).append(sid)
+        return sid
+
+
+class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, planner: Planner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._planner = planner
+        self.plans: dict[str, Plan] = {}  # eio_sid -> plan, while its CONNECT is handled
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
+        ns = namespace or "/"
+        plan = await self._planner(data, self.environ.get(eio_sid, {}))
+        if plan.session is not None:
+            # Evict a live duplicate of the session on any node (half-open old transport),
+            # then let the new connection take its sid.
+            await self.disconnect(plan.session.sid, ns)
+            self.manager.chosen_sids[eio_sid] = plan.session.sid
+        self.plans[eio_sid] = plan
+        try:
+            await super()._handle_connect(eio_sid, namespace, data)
+        finally:
+            self.manager.chosen_sids.pop(eio_sid, None)
+            self.plans.pop(eio_sid, None)
+            plan.connected.set()
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        """Protocol rule: the CONNECT reply carries the session's `pid`."""
+        plan = self.plans.get(eio_sid)
+        if plan is not None and pkt.packet_type == packet.CONNECT and isinstance(pkt.data, dict):
+            pkt.data = {**pkt.data, "pid": plan.pid}
+        await super()._send_packet(eio_sid, pkt)
+
+    async def close_transports(self, eio_sids: list[str] | None = None) -> None:
+        """Close engine.io transports without a Socket.IO DISCONNECT, so clients treat it as a
+        network drop: they reconnect (to any node) and recover. Used for rolling restarts and
+        for clients too slow to keep up."""
+        sockets = self.eio.sockets
+        for key in [k for k in list(sockets) if eio_sids is None or k in eio_sids]:
+            sock = sockets.pop(key, None)
+            if sock is None:
+                continue
+            await sock.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+            # engine.io leaves a websocket open until its writer sees the end of the queue.
+            await sock.queue.put(None)

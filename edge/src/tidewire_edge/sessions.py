@@ -1,0 +1,50 @@
+"""Recovery sessions in Redis, shared by every edge node.
+
+A session is written when a socket connects and whenever its rooms change (never only at
+close: a node killed with SIGKILL closes nothing). It is taken with GETDEL, so two reconnects
+racing with the same pid cannot both recover it. While the socket lives, its node refreshes the
+expiry, so a long quiet connection stays recoverable for the whole window after it drops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as redis
+from pydantic import BaseModel
+
+
+class Session(BaseModel):
+    pid: str
+    sid: str
+    company_id: str
+    user_id: str
+    rooms: list[str] = []
+    data: dict[str, Any] = {}
+    position: str | None = None  # cursor to replay after when the client sends no offset
+    acks: bool = False
+
+
+class SessionStore:
+    def __init__(self, url: str, window_s: int, prefix: str = "tidewire:edge:session:") -> None:
+        self._r = redis.from_url(url)
+        self._window = window_s
+        self._prefix = prefix
+
+    async def save(self, session: Session) -> None:
+        await self._r.set(self._prefix + session.pid, session.model_dump_json(), ex=self._window)
+
+    async def take(self, pid: str) -> Session | None:
+        raw = await self._r.getdel(self._prefix + pid)
+        return Session.model_validate_json(raw) if raw else None
+
+    async def touch(self, pids: list[str]) -> None:
+        if not pids:
+            return
+        async with self._r.pipeline(transaction=False) as pipe:
+            for pid in pids:
+                pipe.expire(self._prefix + pid, self._window)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        await self._r.aclose()
