@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -17,9 +16,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
 
-from tests.support import whatsapp as wa
 from tests.support.api import Api
-from tests.support.jsclient import JsClient
+from tests.support.chat import Chat, open_client, reconnect
 from tests.support.proxy import SwitchingProxy
 from tests.support.stack import Services
 from tidewire_platform.partitioning import partition_for
@@ -35,45 +33,11 @@ async def api(services: Services, agent_token: str, phone: str) -> AsyncIterator
     client.close()
 
 
-class Chat:
-    """The customer side: writes messages and knows when they are in the events log."""
-
-    def __init__(self, api: Api, company: str) -> None:
-        self.api = api
-        self.name = f"company-{company}-appMessage"
-        self.sent: list[str] = []
-
-    async def say(self, *bodies: str) -> None:
-        await asyncio.to_thread(self.api.deliver, [wa.text_message(b) for b in bodies])
-        self.sent += bodies
-        want = len(self.sent)
-        await asyncio.to_thread(
-            self.api.until, lambda: len(self.api.events()) >= want, f"{want} events in the log"
-        )
-
-    async def received_all(self, js: JsClient, within: float = 20) -> list[str]:
-        want = len(self.sent)
-        await js.wait_for(lambda _: len(js.bodies(self.name)) >= want, within, f"{want} events")
-        return js.bodies(self.name)
-
-
-async def _client(url: str, token: str, **auth: Any) -> JsClient:
-    js = await JsClient.connect(url, auth={"token": token, **auth})
-    await js.nth_connect(1)
-    return js
-
-
-async def _drop_and_return(js: JsClient, n: int) -> dict[str, Any]:
-    """Reconnect after a drop; returns the n-th connect happening."""
-    await js.send("connect")
-    return await js.nth_connect(n)
-
-
 async def test_short_drop_recovers_every_missed_event_once(
     services: Services, api: Api, company: str, agent_token: str
 ) -> None:
     chat = Chat(api, company)
-    js = await _client(services.edge_url(0), agent_token)
+    js = await open_client(services.edge_url(0), agent_token)
     try:
         first = js.connects()[0]
         assert first["recovered"] is False
@@ -82,7 +46,7 @@ async def test_short_drop_recovers_every_missed_event_once(
         await js.send("drop")
         await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
         await chat.say("c", "d", "e")  # while away
-        again = await _drop_and_return(js, 2)
+        again = await reconnect(js, 2)
         assert again["recovered"] is True
         assert again["id"] == first["id"]
         await chat.say("f")  # live again
@@ -95,7 +59,7 @@ async def test_drop_before_any_event_then_three_drops_in_a_row(
     services: Services, api: Api, company: str, agent_token: str
 ) -> None:
     chat = Chat(api, company)
-    js = await _client(services.edge_url(1), agent_token)
+    js = await open_client(services.edge_url(1), agent_token)
     try:
         for round_ in range(1, 4):
             await js.send("drop")
@@ -104,7 +68,7 @@ async def test_drop_before_any_event_then_three_drops_in_a_row(
                 what="disconnect",
             )
             await chat.say(f"away-{round_}")
-            again = await _drop_and_return(js, round_ + 1)
+            again = await reconnect(js, round_ + 1)
             assert again["recovered"] is True, f"drop #{round_}"
             assert await chat.received_all(js) == chat.sent
         assert len(js.bodies(chat.name)) == 3
@@ -117,14 +81,14 @@ async def test_reconnect_through_the_other_node(
 ) -> None:
     chat = Chat(api, company)
     proxy = await SwitchingProxy(services.edge_ports[0]).start()
-    js = await _client(proxy.url, agent_token)
+    js = await open_client(proxy.url, agent_token)
     try:
         await chat.say("on node A")
         await chat.received_all(js)
         await proxy.switch(services.edge_ports[1])  # the balancer moves us; the socket drops
         await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
         await chat.say("missed 1", "missed 2")
-        again = await _drop_and_return(js, 2)
+        again = await reconnect(js, 2)
         assert again["recovered"] is True
         assert again["id"] == js.connects()[0]["id"]
         await chat.say("live on node B")
@@ -140,7 +104,7 @@ async def test_last_event_id_replays_for_a_fresh_client(
     chat = Chat(api, company)
     await chat.say("one", "two", "three")
     events = await asyncio.to_thread(api.events)
-    js = await _client(services.edge_url(0), agent_token, lastEventId=events[0]["cursor"])
+    js = await open_client(services.edge_url(0), agent_token, lastEventId=events[0]["cursor"])
     try:
         assert js.connects()[0]["recovered"] is False  # a replay, not a recovered session
         await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 2, what="replay")
@@ -155,7 +119,7 @@ async def test_expired_session_connects_clean_and_unrecovered(
     services: Services, api: Api, company: str, agent_token: str
 ) -> None:
     chat = Chat(api, company)
-    js = await _client(services.edge_url(0), agent_token)
+    js = await open_client(services.edge_url(0), agent_token)
     r = redis.from_url(services.settings.redis_url)
     try:
         pid = js.connects()[0]["pid"]
@@ -163,7 +127,7 @@ async def test_expired_session_connects_clean_and_unrecovered(
         await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
         assert await r.delete(f"tidewire:edge:session:{pid}") == 1  # the window passed
         await chat.say("while expired")
-        again = await _drop_and_return(js, 2)
+        again = await reconnect(js, 2)
         assert again["recovered"] is False
         assert again["id"] != js.connects()[0]["id"]
         resync = await js.wait_for(lambda h: h.get("name") == "tidewire:resync", what="resync")
@@ -180,7 +144,7 @@ async def test_cursor_older_than_retention_is_not_recovered(
     services: Services, api: Api, company: str, agent_token: str
 ) -> None:
     chat = Chat(api, company)
-    js = await _client(services.edge_url(1), agent_token)
+    js = await open_client(services.edge_url(1), agent_token)
     try:
         await chat.say("seen")
         await chat.received_all(js)
@@ -199,7 +163,7 @@ async def test_cursor_older_than_retention_is_not_recovered(
             await admin.delete_records({tp: RecordsToDelete(end)}, timeout_ms=10_000)
         finally:
             await admin.close()
-        again = await _drop_and_return(js, 2)
+        again = await reconnect(js, 2)
         assert again["recovered"] is False
         resync = await js.wait_for(lambda h: h.get("name") == "tidewire:resync", what="resync")
         assert "retention" in resync["args"][0]["reason"]
@@ -216,8 +180,8 @@ async def test_a_company_never_sees_another(
     [ticket] = await asyncio.to_thread(api.tickets, "pending")
     theirs = (await asyncio.to_thread(api.events))[0]["cursor"]
     intruder = issue_token(services.settings, "co-intruder", "mallory")
-    spy = await _client(services.edge_url(0), intruder, lastEventId=theirs)
-    js = await _client(services.edge_url(1), agent_token)
+    spy = await open_client(services.edge_url(0), intruder, lastEventId=theirs)
+    js = await open_client(services.edge_url(1), agent_token)
     try:
         await spy.send("emit", event="joinChatBox", args=[ticket["id"]])
         await spy.send("emit", event="joinTickets", args=["pending"])
@@ -244,7 +208,7 @@ async def test_ack_mode_resends_until_acknowledged(
     services: Services, api: Api, company: str, agent_token: str
 ) -> None:
     chat = Chat(api, company)
-    js = await _client(services.edge_url(0), agent_token, acks=True)
+    js = await open_client(services.edge_url(0), agent_token, acks=True)
     try:
         await chat.say("needs ack")
         await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 2, 15, "a re-send")
