@@ -8,10 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.api import SECRET
+from tests.support.graph_fake import GraphFake, access_token_of
 from tests.support.stack import Services, Stack
 from tidewire_deploy.provision import provision
-from tidewire_ingest.tenants import Connection, Tenant
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tokens import issue_token
 
 _ORDER = {"unit": 0, "integration": 1, "e2e": 2, "browser": 3, "chaos": 4}
@@ -47,8 +48,19 @@ def stack(settings: StackSettings) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def services(stack: Stack) -> Iterator[Services]:
-    svc = Services(stack.settings, stack.run_dir)
+def graph() -> Iterator[GraphFake]:
+    """The fake WhatsApp Cloud API the projector sends agents' messages to."""
+    fake = GraphFake()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="session")
+def services(stack: Stack, graph: GraphFake) -> Iterator[Services]:
+    svc = Services(stack.settings, stack.run_dir, env={"TIDEWIRE_GRAPH_API_BASE": graph.base_url})
     try:
         svc.start_all()
         yield svc
@@ -68,12 +80,21 @@ def agent_token(settings: StackSettings, company: str) -> str:
 
 
 @pytest.fixture
-def phone(services: Services, company: str) -> str:
-    """The company as a tenant with one WhatsApp connection; returns its phone_number_id."""
+def phone(services: Services, graph: GraphFake, company: str) -> str:
+    """The company as a tenant with one WhatsApp connection, known to the fake Graph API with
+    the connection's access token (`access_token_of`); returns its phone_number_id."""
     phone_id = f"pn-{uuid.uuid4().hex[:10]}"
     provision(
         services.settings,
         Tenant(company, "Test company"),
-        Connection(company, phone_id, "15550001111", f"vt-{phone_id}", SECRET),
+        Connection(
+            company,
+            phone_id,
+            "15550001111",
+            f"vt-{phone_id}",
+            SECRET,
+            access_token=access_token_of(phone_id),
+        ),
     )
+    graph.connect(phone_id, access_token_of(phone_id))
     return phone_id

@@ -20,9 +20,9 @@ from tidewire_deploy.engines import log_path
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
 from tidewire_deploy.provision import provision
-from tidewire_ingest.tenants import Connection, Tenant
 from tidewire_platform.contracts import Command
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import Connection, Tenant
 
 SECRET = "chaos-app-secret-0123456789"
 

@@ -14,7 +14,7 @@ from tests.support import whatsapp as wa
 from tests.support.api import SECRET, Api
 from tests.support.stack import Services
 from tidewire_deploy.provision import provision
-from tidewire_ingest.tenants import Connection, Tenant
+from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.stack import Services
-from tidewire_platform.contracts import Command, stable_id
+from tidewire_platform.contracts import Command
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import partition_for
@@ -89,7 +89,7 @@ def test_redelivered_webhook_yields_one_message_and_one_event(api: Api) -> None:
     assert [e["payload"]["message"]["body"] for e in api.events()] == ["uma vez", "marker"]
 
 
-def test_agent_message_statuses_are_monotonic(api: Api, services: Services, company: str) -> None:
+def test_agent_message_statuses_are_monotonic(api: Api) -> None:
     api.deliver([wa.text_message("preciso de ajuda")])
     [ticket] = _pending(api, 1)
     resp = api.http.post(
@@ -102,28 +102,20 @@ def test_agent_message_statuses_are_monotonic(api: Api, services: Services, comp
         f"/api/tickets/{ticket['id']}/messages", json={"client_message_id": "k1", "body": "olá!"}
     )
     assert again.json()["command_id"] == message_id
-    _messages(api, ticket["id"], 2)
-    # What the outbound agent records once the Graph API named the wamid.
-    asyncio.run(
-        _command(
-            services.settings,
-            Command(
-                id=stable_id(company, "dispatched", message_id),
-                type="message.dispatched",
-                company_id=company,
-                ticket_id=ticket["id"],
-                payload={"message_id": message_id, "wamid": "wamid.out-1"},
-            ),
-            company,
-        )
+    # The outbound agent sends it to the (fake) Graph API and records the wamid it names.
+    wamid = api.until(
+        lambda: next(
+            (m["wamid"] for m in _messages(api, ticket["id"], 2) if m["id"] == message_id), None
+        ),
+        "the wamid",
     )
-    api.deliver(statuses=[wa.status("wamid.out-1", "read")])
-    api.deliver(statuses=[wa.status("wamid.out-1", "delivered")])  # late, out of order
-    api.deliver(statuses=[wa.status("wamid.out-1", "read")])  # duplicate
+    api.deliver(statuses=[wa.status(wamid, "read")])
+    api.deliver(statuses=[wa.status(wamid, "delivered")])  # late, out of order
+    api.deliver(statuses=[wa.status(wamid, "read")])  # duplicate
     api.deliver([wa.text_message("marker")])
     messages = _messages(api, ticket["id"], 3)
     mine = next(m for m in messages if m["id"] == message_id)
-    assert (mine["ack"], mine["wamid"], mine["fromMe"]) == (ACK_READ, "wamid.out-1", True)
+    assert (mine["ack"], mine["wamid"], mine["fromMe"]) == (ACK_READ, wamid, True)
     updates = [
         e["payload"]["message"]["ack"] for e in api.events() if e["type"] == "message.updated"
     ]

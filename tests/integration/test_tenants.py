@@ -13,9 +13,9 @@ import pytest
 from cassandra.cluster import Session
 
 from tests.support.stack import Stack, free_port
-from tidewire_ingest.tenants import Connection, Tenant, TenantConflict
-from tidewire_ingest.tenants_cassandra import CassandraTenantStore
 from tidewire_platform.cql import connect
+from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+from tidewire_platform.tenants_cassandra import CassandraTenantStore
 
 pytestmark = pytest.mark.integration
 

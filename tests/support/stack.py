@@ -7,6 +7,7 @@ ports of their own so a developer's `tidewire up` on 8000/8101/8102 is never dis
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -54,6 +55,7 @@ class Services:
     ingest_port: int = field(default_factory=free_port)
     edge_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     procs: dict[str, Managed] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # on top of ours, for every service
 
     def argv(self, name: str) -> list[str]:
         py = sys.executable
@@ -71,7 +73,7 @@ class Services:
     def start(self, name: str) -> None:
         proc = Managed(f"test-{name}", self.run_dir, self.run_dir / f"test-{name}.out")
         argv = self.argv(name)
-        proc.start(argv, " ".join(argv[2:]))
+        proc.start(argv, " ".join(argv[2:]), env={**os.environ, **self.env})
         self.procs[name] = proc
         port = None if name == "projector" else int(argv[-1])
         if port is not None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from tidewire_deploy import bench_cli
 from tidewire_deploy.prereqs import MissingPrerequisite
 from tidewire_platform.settings import StackSettings
 
@@ -63,6 +64,29 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     return supervisor.run_foreground(supervisor.edge_argv(args.port))
 
 
+def _cmd_projector(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_platform.cql import connect
+    from tidewire_projector.rebuild import RebuildRefused, rebuild
+
+    s = StackSettings()
+    session = connect(s)
+    try:
+        done = asyncio.run(rebuild(s, session, keep_previous=args.keep_previous))
+    except RebuildRefused as exc:
+        print(f"tidewire projector rebuild: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        session.cluster.shutdown()
+    rate = done.commands / done.seconds if done.seconds else 0.0
+    print(
+        f"rebuilt {done.commands} commands ({done.skipped} poison skipped) in "
+        f"{done.seconds:.1f} s ({rate:.0f}/s); read models now in {done.keyspace}"
+    )
+    return 0
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     from tidewire_platform.tokens import issue_token
 
@@ -82,7 +106,7 @@ _CONNECTION_OPTIONAL = ("access_token", "display_phone_number")
 
 def _cmd_tenant(args: argparse.Namespace) -> int:
     from tidewire_deploy.provision import provision
-    from tidewire_ingest.tenants import Connection, Tenant, TenantConflict
+    from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 
     given = [f for f in _CONNECTION_REQUIRED + _CONNECTION_OPTIONAL if getattr(args, f)]
     missing = [f for f in _CONNECTION_REQUIRED if not getattr(args, f)]
@@ -116,7 +140,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     from tidewire_deploy import bench_ingest
     from tidewire_deploy.provision import provision
-    from tidewire_ingest.tenants import Connection, Tenant
+    from tidewire_platform.tenants import Connection, Tenant
 
     company = "bench"
     provision(
@@ -164,6 +188,16 @@ def parser() -> argparse.ArgumentParser:
     edge.add_argument("--port", type=int, required=True)
     edge.set_defaults(func=_cmd_edge)
 
+    projector = sub.add_parser("projector", help="projector maintenance")
+    projector_sub = projector.add_subparsers(dest="action", required=True)
+    rebuild_p = projector_sub.add_parser(
+        "rebuild", help="fold the commands log into fresh read models, then switch to them"
+    )
+    rebuild_p.add_argument(
+        "--keep-previous", action="store_true", help="keep the previous rebuild's keyspace"
+    )
+    rebuild_p.set_defaults(func=_cmd_projector)
+
     token = sub.add_parser("token", help="print a signed agent token (last line)")
     token.add_argument("--company-id", required=True)
     token.add_argument("--user-id", required=True)
@@ -196,6 +230,7 @@ def parser() -> argparse.ArgumentParser:
     b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
     b_ingest.add_argument("--in-flight", type=int, default=256, help="max concurrent requests")
     b_ingest.set_defaults(func=_cmd_bench)
+    bench_cli.add_parsers(bench_sub)
     return p
 
 

@@ -15,10 +15,10 @@ from cassandra.cluster import NoHostAvailable
 
 from tidewire_deploy.migrate import apply_schema
 from tidewire_deploy.prereqs import MissingPrerequisite
-from tidewire_ingest.tenants import Connection, Tenant
-from tidewire_ingest.tenants_cassandra import CassandraTenantStore
 from tidewire_platform.cql import connect
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import Connection, Tenant
+from tidewire_platform.tenants_cassandra import CassandraTenantStore
 
 
 def provision(s: StackSettings, tenant: Tenant, connection: Connection | None) -> None:

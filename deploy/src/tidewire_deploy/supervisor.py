@@ -19,8 +19,8 @@ from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
 from tidewire_deploy.provision import provision
-from tidewire_ingest.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.tokens import issue_token
 
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))

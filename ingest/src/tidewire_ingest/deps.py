@@ -11,9 +11,9 @@ from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.problems import Problem
 from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.settings import IngestSettings
-from tidewire_ingest.tenants import TenantStore
 from tidewire_platform.events_log import EventsLog
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import TenantStore
 from tidewire_platform.tokens import Principal, TokenError, verify_token
 
 _bearer = HTTPBearer(auto_error=False)

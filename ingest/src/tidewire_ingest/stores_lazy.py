@@ -4,16 +4,20 @@ Cassandra is down; a request that needs one then gets 503 with Retry-After."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from cassandra.cluster import Session
 
 from tidewire_ingest.problems import Problem
 from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.queries_cassandra import CassandraReadModels
-from tidewire_ingest.tenants import TenantStore
-from tidewire_ingest.tenants_cassandra import CassandraTenantStore
 from tidewire_platform.cql import connect
+from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import TenantStore
+from tidewire_platform.tenants_cassandra import CassandraTenantStore
+
+_POINTER_TTL_S = 5.0
 
 
 class LazyStores:
@@ -22,6 +26,8 @@ class LazyStores:
         self._session: Session | None = None
         self._tenants: TenantStore | None = None
         self._read_models: ReadModels | None = None
+        self._read_models_ks = ""
+        self._checked_at = 0.0
         self._lock = asyncio.Lock()
 
     async def _open(self) -> Session:
@@ -44,8 +50,15 @@ class LazyStores:
         return self._tenants
 
     async def read_models(self) -> ReadModels:
-        if self._read_models is None:
-            self._read_models = CassandraReadModels(await self._open(), self._s.cassandra_keyspace)
+        """The read models where the last rebuild put them (re-checked every few seconds)."""
+        now = time.monotonic()
+        if self._read_models is None or now - self._checked_at > _POINTER_TTL_S:
+            session = await self._open()
+            keyspace = await active_keyspace(session, self._s.cassandra_keyspace)
+            self._checked_at = now
+            if self._read_models is None or keyspace != self._read_models_ks:
+                self._read_models = CassandraReadModels(session, keyspace)
+                self._read_models_ks = keyspace
         return self._read_models
 
     def close(self) -> None:

@@ -45,6 +45,12 @@ class StackSettings(BaseSettings):
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 12 * 3600
 
+    # WhatsApp Cloud API (Graph API) for agents' outbound messages. Tests point the base at a
+    # local fake. The deadline bounds the retries of one message (429, 5xx, network errors);
+    # past it the message is recorded as failed.
+    graph_api_base: str = "https://graph.facebook.com/v21.0"
+    graph_api_deadline_s: float = Field(60.0, gt=0)
+
     @field_validator("home", "lib_dir")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:

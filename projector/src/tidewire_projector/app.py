@@ -18,12 +18,15 @@ from aiokafka import AIOKafkaProducer
 
 from tidewire_platform.contracts import Command
 from tidewire_platform.cql import connect
-from tidewire_platform.kafka_io import append, make_producer
+from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.metrics import COMMANDS_PROJECTED
-from tidewire_platform.partitioning import partition_for
+from tidewire_platform.partitioning import company_key, partition_for
+from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide
 from tidewire_projector.events_tail import EventsTail
+from tidewire_projector.outbound import send_agent_messages
 from tidewire_projector.store_cassandra import CassandraStore
 
 log = logging.getLogger("tidewire.projector")
@@ -36,8 +39,10 @@ app = faust.App(
     web_enabled=False,
     topic_partitions=settings.partitions,
     consumer_auto_offset_reset="earliest",
+    datadir=str(settings.home / "projector"),  # faust's working files, not in the repo root
 )
 commands_topic = app.topic(settings.commands_topic, value_serializer="raw", key_serializer="raw")
+events_topic = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")
 
 
 class _Resources:
@@ -48,6 +53,7 @@ class _Resources:
         self.store: CassandraStore | None = None
         self.producer: AIOKafkaProducer | None = None
         self.tail = EventsTail(settings)
+        self.tenants: CassandraTenantStore | None = None  # access tokens for outbound sends
 
     async def get(self) -> tuple[CassandraStore, AIOKafkaProducer]:
         await self.opened.wait()  # agents may start before the opening task finished
@@ -61,15 +67,24 @@ _res = _Resources()
 
 @app.task
 async def _open() -> None:
-    _res.store = CassandraStore(connect(settings), settings.cassandra_keyspace)
+    session = connect(settings)
+    # Read models live where the last rebuild put them (see rebuild.py).
+    keyspace = await active_keyspace(session, settings.cassandra_keyspace)
+    _res.store = CassandraStore(session, keyspace)
+    _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()
     _res.producer = producer
     _res.opened.set()
 
 
-async def project(raw: bytes, position: int, key: bytes | None = None) -> str:
-    """Apply one command read at `position`; returns what happened (a metric label)."""
+async def project(
+    raw: bytes, position: int, key: bytes | None, acks: list[asyncio.Future[Any]]
+) -> str:
+    """Apply one command read at `position`; returns what happened (a metric label).
+
+    Event appends are only enqueued here (in order); their broker acknowledgements go to
+    `acks`, which the caller awaits before the batch's offsets may be committed."""
     store, producer = await _res.get()
     try:
         command = Command.from_bytes(raw)
@@ -87,29 +102,64 @@ async def project(raw: bytes, position: int, key: bytes | None = None) -> str:
         return "deadletter"
     if journaled is not None and journaled.position != position:
         return "duplicate"  # the same command accepted twice: applied the first time
+    partition = partition_for(command.company_id, settings.partitions)
     if journaled is None:
         await store.record(command.id, position, outcome)
         await store.apply(outcome)
         for event in outcome.events:
-            meta = await append(
-                producer, settings, settings.events_topic, event.company_id, event.to_bytes()
-            )
-            _res.tail.appended(meta.partition, event.id)
+            acks.append(await _enqueue(producer, event.company_id, event.to_bytes()))
+            _res.tail.appended(partition, event.id)
         return "applied"
     # Replayed after a crash: same outcome again, each event appended only if it is missing.
     await store.apply(journaled.outcome)
-    partition = partition_for(command.company_id, settings.partitions)
     for event in journaled.outcome.events:
         if not await _res.tail.contains(partition, journaled.recorded_at, event.id):
-            await append(
-                producer, settings, settings.events_topic, event.company_id, event.to_bytes()
-            )
+            acks.append(await _enqueue(producer, event.company_id, event.to_bytes()))
             _res.tail.appended(partition, event.id)
     return "replayed"
 
 
+async def _enqueue(producer: AIOKafkaProducer, company_id: str, value: bytes) -> Any:
+    return await producer.send(
+        settings.events_topic,
+        value,
+        key=company_key(company_id),
+        partition=partition_for(company_id, settings.partitions),
+    )
+
+
+async def _project_in_order(events: list[Any]) -> None:
+    """One company's commands of a batch, one after the other (its history is ordered)."""
+    acks: list[asyncio.Future[Any]] = []
+    for event in events:
+        outcome = await project(event.value, event.message.offset, event.key, acks)
+        COMMANDS_PROJECTED.labels(outcome).inc()
+    await asyncio.gather(*acks)  # every event durable before the batch counts as done
+
+
 @app.agent(commands_topic)
 async def commands(stream: Any) -> None:
-    async for event in stream.events():
-        outcome = await project(event.value, event.message.offset, event.key)
-        COMMANDS_PROJECTED.labels(outcome).inc()
+    """Commands in batches: companies are folded concurrently, each company in log order.
+    faust commits a batch's offsets only after this loop asks for the next batch."""
+    async for batch in stream.take_events(500, within=0.005):
+        by_company: dict[bytes, list[Any]] = {}
+        for event in batch:
+            by_company.setdefault(event.key or b"", []).append(event)
+        while True:
+            # faust acks a batch's events even when this body raises, so a failure must never
+            # escape: retry until Cassandra and Kafka take it (the journal makes retries safe).
+            try:
+                await asyncio.gather(*(_project_in_order(evs) for evs in by_company.values()))
+                break
+            except Exception:
+                log.exception("projecting a batch failed; retrying it")
+                await asyncio.sleep(1.0)
+
+
+@app.agent(events_topic)
+async def outbound(stream: Any) -> None:
+    """Agents' messages to the WhatsApp Cloud API (outbound.py). A stream of its own: a slow
+    Graph API pauses only the fetching of events, never command projection."""
+    store, producer = await _res.get()
+    assert _res.tenants is not None
+    await send_agent_messages(stream, settings, store, _res.tenants, producer)

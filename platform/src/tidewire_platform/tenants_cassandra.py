@@ -23,8 +23,8 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
-from tidewire_ingest.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.aio import execute
+from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 
 _CONNECTION_COLUMNS = (
     "company_id, phone_number_id, display_phone_number, verify_token, app_secret, access_token"

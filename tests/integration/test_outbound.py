@@ -1,0 +1,218 @@
+"""Agents' messages through the real projector to a fake WhatsApp Cloud API, statuses back.
+
+The fake (tests/support/graph_fake.py) plays Meta per phone number: accept, throttle, refuse.
+Each test has a tenant of its own, so its phone number's requests are the test's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import whatsapp as wa
+from tests.support.api import SECRET, Api
+from tests.support.graph_fake import Fail, GraphFake, RateLimit, access_token_of
+from tests.support.stack import Services
+from tidewire_deploy.provision import provision
+from tidewire_platform.contracts import Event
+from tidewire_platform.kafka_io import append, make_producer
+from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tenants import Connection, Tenant
+from tidewire_platform.tokens import issue_token
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def api(services: Services, agent_token: str, phone: str) -> Iterator[Api]:
+    client = Api(services.ingest_url, agent_token, phone)
+    yield client
+    client.close()
+
+
+def _ticket(api: Api) -> str:
+    """A customer writes in; returns the ticket the agent answers on."""
+    api.deliver([wa.text_message("oi, preciso de ajuda")])
+    return str(api.until(lambda: api.tickets("pending"), "a pending ticket")[0]["id"])
+
+
+def _send(api: Api, ticket: str, body: str) -> str:
+    resp = api.http.post(
+        f"/api/tickets/{ticket}/messages",
+        json={"client_message_id": f"c-{uuid.uuid4().hex[:8]}", "body": body},
+    )
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["command_id"])
+
+
+def _message(api: Api, ticket: str, message_id: str) -> dict[str, Any] | None:
+    page = api.get(f"/api/tickets/{ticket}/messages", limit=500)["messages"]
+    return next((m for m in page if m["id"] == message_id), None)
+
+
+def _until_message(api: Api, ticket: str, message_id: str, ok: Any, what: str) -> dict[str, Any]:
+    return dict(
+        api.until(lambda: (m := _message(api, ticket, message_id)) and ok(m) and m, what, 60)
+    )
+
+
+def _request(to: str, body: str) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def _delivered(api: Api, ticket: str, message: dict[str, Any]) -> None:
+    """Meta's status webhook for the wamid moves the message's ack to delivered."""
+    api.deliver(statuses=[wa.status(message["wamid"], "delivered")])
+    got = _until_message(api, ticket, message["id"], lambda m: m["ack"] >= ACK_DELIVERED, "ack")
+    assert got["ack"] == ACK_DELIVERED
+
+
+def test_accepted_message_gets_the_wamid_then_its_status(
+    api: Api, graph: GraphFake, phone: str
+) -> None:
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "Olá! Em que posso ajudar?")
+    mine = _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
+    [seen] = graph.seen(phone)
+    assert (seen.status, seen.wamid) == (200, mine["wamid"])
+    assert seen.authorization == f"Bearer {access_token_of(phone)}"
+    assert seen.body == _request(wa.CUSTOMER, "Olá! Em que posso ajudar?")
+    assert (mine["ack"], mine["fromMe"], mine["error"]) == (ACK_PENDING, True, None)
+    _delivered(api, ticket, mine)
+
+
+def test_rate_limited_message_is_retried_after_retry_after(
+    api: Api, graph: GraphFake, phone: str
+) -> None:
+    graph.behave(RateLimit(2, retry_after="1"), phone_number_id=phone)
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "um momento")
+    mine = _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
+    seen = graph.seen(phone)
+    assert [s.status for s in seen] == [429, 429, 200]
+    assert seen[-1].wamid == mine["wamid"]
+    assert {s.authorization for s in seen} == {f"Bearer {access_token_of(phone)}"}
+    assert all(s.body == _request(wa.CUSTOMER, "um momento") for s in seen)
+    # Retry-After: 1 was honoured (our own first backoff would be at most 0.5 s).
+    gaps = [b.at - a.at for a, b in itertools.pairwise(seen)]
+    assert min(gaps) >= 0.95, gaps
+    _delivered(api, ticket, mine)
+
+
+def test_refused_message_fails_with_graphs_reason(api: Api, graph: GraphFake, phone: str) -> None:
+    graph.behave(Fail(code=131026, message="Message Undeliverable."), phone_number_id=phone)
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "alô?")
+    mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
+    assert mine["error"] == "131026: Message Undeliverable."
+    assert mine["wamid"] is None
+    [seen] = graph.seen(phone)  # a permanent error is not retried
+    assert seen.status == 400
+    assert seen.body == _request(wa.CUSTOMER, "alô?")
+
+
+def test_connection_without_access_token_fails_without_calling_graph(
+    services: Services, graph: GraphFake
+) -> None:
+    company = f"co-{uuid.uuid4().hex[:12]}"
+    phone = f"pn-{uuid.uuid4().hex[:10]}"
+    provision(
+        services.settings,
+        Tenant(company, "No token"),
+        Connection(company, phone, "15550002222", f"vt-{phone}", SECRET),
+    )
+    api = Api(services.ingest_url, issue_token(services.settings, company, "agent-1"), phone)
+    try:
+        ticket = _ticket(api)
+        message_id = _send(api, ticket, "olá")
+        mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
+        assert mine["error"].startswith("no-access-token: ")
+        assert graph.seen(phone) == []
+    finally:
+        api.close()
+
+
+def test_a_token_graph_does_not_know_is_refused(services: Services, graph: GraphFake) -> None:
+    company = f"co-{uuid.uuid4().hex[:12]}"
+    phone = f"pn-{uuid.uuid4().hex[:10]}"
+    provision(
+        services.settings,
+        Tenant(company, "Stale token"),
+        Connection(company, phone, "15550003333", f"vt-{phone}", SECRET, access_token="revoked"),
+    )
+    graph.connect(phone, "rotated")
+    api = Api(services.ingest_url, issue_token(services.settings, company, "agent-1"), phone)
+    try:
+        ticket = _ticket(api)
+        message_id = _send(api, ticket, "olá")
+        mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
+        assert mine["error"] == "190: Invalid OAuth access token - Cannot parse access token"
+        [seen] = graph.seen(phone)
+        assert (seen.status, seen.authorization) == (401, "Bearer revoked")
+    finally:
+        api.close()
+
+
+def test_a_throttled_graph_api_does_not_hold_up_projection(
+    api: Api, graph: GraphFake, phone: str
+) -> None:
+    graph.behave(RateLimit(1_000, retry_after="1"), phone_number_id=phone)
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "aguarde")
+    api.until(lambda: graph.seen(phone), "a first attempt")
+    # While the outbound agent keeps waiting on Graph, commands are still projected.
+    api.deliver([wa.text_message("ainda aí?")])
+    api.until(
+        lambda: any(
+            m["body"] == "ainda aí?"
+            for m in api.get(f"/api/tickets/{ticket}/messages", limit=500)["messages"]
+        ),
+        "the inbound message projected",
+    )
+    assert _message(api, ticket, message_id)["wamid"] is None  # type: ignore[index]
+    assert all(s.status == 429 for s in graph.seen(phone))
+    graph.behave(RateLimit(0), phone_number_id=phone)  # the limit lifts
+    mine = _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
+    assert graph.seen(phone)[-1].wamid == mine["wamid"]
+
+
+def test_redelivered_event_is_not_sent_again(
+    api: Api, graph: GraphFake, phone: str, services: Services, company: str
+) -> None:
+    ticket = _ticket(api)
+    first = _send(api, ticket, "primeira")
+    _until_message(api, ticket, first, lambda m: m["wamid"], "the first wamid")
+    [created] = [
+        e
+        for e in api.events()
+        if e["type"] == "message.created" and e["payload"]["message"]["id"] == first
+    ]
+    # The same record once more, as after a crash before faust committed its offset.
+    raw = Event.model_validate({k: v for k, v in created.items() if k != "cursor"}).to_bytes()
+    asyncio.run(_append_event(services.settings, company, raw))
+    # One company, one partition, read in order: once the next message is dispatched, the
+    # redelivered record has been handled.
+    second = _send(api, ticket, "segunda")
+    _until_message(api, ticket, second, lambda m: m["wamid"], "the second wamid")
+    assert [s.body["text"]["body"] for s in graph.seen(phone)] == ["primeira", "segunda"]
+
+
+async def _append_event(settings: StackSettings, company: str, raw: bytes) -> None:
+    producer = make_producer(settings, "test")
+    await producer.start()
+    try:
+        await append(producer, settings, settings.events_topic, company, raw)
+    finally:
+        await producer.stop()

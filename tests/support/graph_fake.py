@@ -1,0 +1,209 @@
+"""A local stand-in for the WhatsApp Cloud API's send-message endpoint, steered by the test.
+
+`POST /{version}/{phone_number_id}/messages` is answered the way Meta answers, from an aiohttp
+server on a free port in a thread of its own (so the synchronous tests and the projector
+process can both reach it). Like Graph it checks the bearer token first (401, code 190), then
+that it knows the phone number (400, code 100). What happens next is the test's choice, per
+phone number or per recipient: `Accept` (a fresh wamid), `RateLimit(n)` (429 n times, then
+accept), `Fail` (a Graph error body). Every request is recorded, accepted or not, so tests can
+count attempts and check token, recipient and body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Accept:
+    """200 with a new wamid."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """429 (Graph code 130429) `times` times, with `Retry-After: retry_after`, then accept."""
+
+    times: int
+    retry_after: str = "0"
+
+
+@dataclass(frozen=True)
+class Fail:
+    """A Graph error body (default: Meta's "undeliverable", code 131026) with `status`."""
+
+    status: int = 400
+    code: int = 131026
+    message: str = "Message Undeliverable."
+    type: str = "OAuthException"
+
+
+Behaviour = Accept | RateLimit | Fail
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the fake received, and what it answered."""
+
+    phone_number_id: str
+    authorization: str | None
+    body: Any
+    status: int
+    wamid: str | None
+    at: float  # time.monotonic() when it arrived
+
+
+def access_token_of(phone_number_id: str) -> str:
+    """The access token test tenants' connections carry (the `phone` fixture's convention)."""
+    return f"at-{phone_number_id}"
+
+
+def _error(status: int, code: int, message: str, type_: str = "OAuthException") -> web.Response:
+    body = {
+        "error": {
+            "message": message,
+            "type": type_,
+            "code": code,
+            "fbtrace_id": uuid.uuid4().hex[:22],
+        }
+    }
+    return web.json_response(body, status=status)
+
+
+class GraphFake:
+    """The fake Graph API; `start()` it, point `TIDEWIRE_GRAPH_API_BASE` at `base_url`."""
+
+    def __init__(self, version: str = "v21.0") -> None:
+        self.version = version
+        self.port = 0
+        self._lock = threading.Lock()
+        self._tokens: dict[str, str] = {}
+        self._rules: dict[tuple[str, str], Behaviour] = {}
+        self._limited: dict[tuple[str, str], int] = {}  # 429s answered per rule
+        self._seen: list[Seen] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="graph-fake", daemon=True
+        )
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.version}"
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{version}/{phone}/messages", self._messages)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    # -- what the test controls -----------------------------------------------------------
+
+    def connect(self, phone_number_id: str, access_token: str) -> None:
+        """Know `phone_number_id`, reachable with `access_token` only."""
+        with self._lock:
+            self._tokens[phone_number_id] = access_token
+
+    def behave(
+        self, behaviour: Behaviour, *, phone_number_id: str | None = None, to: str | None = None
+    ) -> None:
+        """Answer sends from `phone_number_id`, or to recipient `to`, with `behaviour`
+        (a recipient's rule wins over its phone number's; the default is `Accept`)."""
+        if (phone_number_id is None) == (to is None):
+            raise ValueError("give exactly one of phone_number_id and to")
+        key = ("phone", phone_number_id) if phone_number_id is not None else ("to", str(to))
+        with self._lock:
+            self._rules[key] = behaviour
+            self._limited.pop(key, None)
+
+    def seen(self, phone_number_id: str | None = None) -> list[Seen]:
+        """Requests received so far, oldest first (those from `phone_number_id` if given)."""
+        with self._lock:
+            return [s for s in self._seen if phone_number_id in (None, s.phone_number_id)]
+
+    # -- the endpoint -------------------------------------------------------------------------
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        phone = request.match_info["phone"]
+        at = time.monotonic()
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            body = None
+        response, wamid = self._answer(phone, request.headers.get("Authorization"), body)
+        with self._lock:
+            self._seen.append(
+                Seen(phone, request.headers.get("Authorization"), body, response.status, wamid, at)
+            )
+        return response
+
+    def _answer(
+        self, phone: str, authorization: str | None, body: Any
+    ) -> tuple[web.Response, str | None]:
+        """Graph's order: a token it knows at all, then that token's right to the number,
+        then the body; then the test's rule."""
+        to = body.get("to") if isinstance(body, dict) else None
+        with self._lock:
+            tokens = {f"Bearer {t}" for t in self._tokens.values()}
+            if authorization not in tokens:
+                return _error(
+                    401, 190, "Invalid OAuth access token - Cannot parse access token"
+                ), None
+            if authorization != f"Bearer {self._tokens.get(phone)}":
+                message = (
+                    f"Unsupported post request. Object with ID '{phone}' does not exist, "
+                    "cannot be loaded due to missing permissions, or does not support this "
+                    "operation"
+                )
+                return _error(400, 100, message, "GraphMethodException"), None
+            if not _valid_text_message(body):
+                return _error(400, 100, "(#100) Invalid parameter"), None
+            key = next((k for k in (("to", str(to)), ("phone", phone)) if k in self._rules), None)
+            rule: Behaviour = self._rules[key] if key is not None else Accept()
+            if isinstance(rule, RateLimit) and key is not None:
+                answered = self._limited.get(key, 0)
+                if answered < rule.times:
+                    self._limited[key] = answered + 1
+                    response = _error(429, 130429, "(#130429) Rate limit hit")
+                    response.headers["Retry-After"] = rule.retry_after
+                    return response, None
+        if isinstance(rule, Fail):
+            return _error(rule.status, rule.code, rule.message, rule.type), None
+        wamid = f"wamid.{uuid.uuid4().hex}"
+        accepted = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": wamid}],
+        }
+        return web.json_response(accepted), wamid
+
+
+def _valid_text_message(body: Any) -> bool:
+    return (
+        isinstance(body, dict)
+        and body.get("messaging_product") == "whatsapp"
+        and body.get("type") == "text"
+        and isinstance(body.get("to"), str)
+        and isinstance(body.get("text"), dict)
+        and isinstance(body["text"].get("body"), str)
+    )

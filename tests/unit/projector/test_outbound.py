@@ -1,0 +1,362 @@
+"""Outbound delivery's decisions without engines: Graph answers, backoff, retries, idempotency."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tidewire_platform.contracts import Command, Event, stable_id
+from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, Message
+from tidewire_projector.graph_api import (
+    GraphClient,
+    Refused,
+    Retry,
+    Sent,
+    Verdict,
+    classify,
+    error_reason,
+    retry_after_seconds,
+)
+from tidewire_projector.outbound import (
+    BACKOFF_CAP_S,
+    Job,
+    Outbound,
+    backoff_s,
+    job_of,
+    next_delay,
+    result_command,
+    send_with_retries,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def _graph_error(code: int, message: str = "boom") -> dict[str, Any]:
+    return {"error": {"message": message, "type": "OAuthException", "code": code}}
+
+
+# -- classify: what one answer means ----------------------------------------------------------
+
+
+def test_2xx_with_a_message_id_is_sent() -> None:
+    body = {"messaging_product": "whatsapp", "messages": [{"id": "wamid.A"}]}
+    assert classify(200, body) == Sent("wamid.A")
+
+
+def test_2xx_without_a_message_id_is_refused_not_retried() -> None:
+    # Graph may have sent it: another attempt could reach the customer twice.
+    bodies: list[Any] = [{}, {"messages": []}, {"messages": [{"id": ""}]}, None]
+    for body in bodies:
+        assert isinstance(classify(200, body), Refused)
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_429_and_5xx_are_retried_with_the_servers_retry_after(status: int) -> None:
+    verdict = classify(status, _graph_error(131000, "Something went wrong"), "7")
+    assert verdict == Retry("131000: Something went wrong", 7.0)
+
+
+@pytest.mark.parametrize("code", [4, 80007, 130429, 131056])
+def test_throttling_codes_are_retried_whatever_the_status(code: int) -> None:
+    assert isinstance(classify(400, _graph_error(code)), Retry)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, 131026), (401, 190), (403, 10), (404, 100), (400, 131047)]
+)
+def test_other_4xx_are_refused_with_graphs_code_and_message(status: int, code: int) -> None:
+    assert classify(status, _graph_error(code, "nope")) == Refused(f"{code}: nope")
+
+
+def test_a_body_that_is_not_a_graph_error_is_named_by_its_status() -> None:
+    assert error_reason(418, None) == "418: HTTP 418 from the Graph API"
+    assert error_reason(400, {"error": "flat"}) == "400: HTTP 400 from the Graph API"
+    assert error_reason(400, {"error": {"message": "m"}}) == "400: m"
+    assert classify(502, "<html>bad gateway</html>") == Retry("502: HTTP 502 from the Graph API")
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds("0") == 0.0
+    assert retry_after_seconds("2.5") == 2.5
+    assert retry_after_seconds("-3") == 0.0
+    assert retry_after_seconds(later, now=now.timestamp()) == 30.0
+    assert retry_after_seconds(format_datetime(now, usegmt=True), now.timestamp() + 9) == 0.0
+    for unreadable in (None, "", "soon"):
+        assert retry_after_seconds(unreadable) is None
+
+
+# -- backoff ----------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
+    lows = [backoff_s(n, 0.0) for n in range(1, 10)]
+    highs = [backoff_s(n, 0.999999) for n in range(1, 10)]
+    assert lows[:4] == [0.25, 0.5, 1.0, 2.0]
+    assert all(
+        b == pytest.approx(2 * a, rel=1e-5) for a, b in zip(lows[:4], highs[:4], strict=True)
+    )
+    assert max(highs) <= BACKOFF_CAP_S
+    assert backoff_s(30, 0.5) == pytest.approx(BACKOFF_CAP_S * 0.75)
+
+
+def test_retry_after_wins_over_backoff() -> None:
+    assert next_delay(Retry("429: slow", 0.0), 5, 0.9) == 0.0
+    assert next_delay(Retry("429: slow", 3.0), 1, 0.9) == 3.0
+    assert next_delay(Retry("503: down"), 1, 0.0) == 0.25
+
+
+# -- the retry loop, on a fake clock ----------------------------------------------------------
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _answers(*verdicts: Verdict, each_takes: float = 0.0, clock: Clock) -> Any:
+    remaining = list(verdicts)
+    timeouts: list[float] = []
+
+    async def attempt(timeout_s: float) -> Verdict:
+        timeouts.append(timeout_s)
+        clock.now += each_takes
+        return remaining.pop(0)
+
+    attempt.timeouts = timeouts  # type: ignore[attr-defined]
+    return attempt
+
+
+async def test_retries_until_sent() -> None:
+    clock = Clock()
+    attempt = _answers(Retry("429: a", 0.0), Retry("503: b"), Sent("w"), clock=clock)
+    result = await send_with_retries(attempt, 60, clock=clock, sleep=clock.sleep, rand=lambda: 0)
+    assert result == Sent("w")
+    assert clock.slept == [0.0, 0.5]  # Retry-After 0, then our backoff after attempt 2
+
+
+async def test_a_refusal_stops_at_once() -> None:
+    clock = Clock()
+    attempt = _answers(Retry("500: x"), Refused("131026: undeliverable"), Sent("w"), clock=clock)
+    result = await send_with_retries(attempt, 60, clock=clock, sleep=clock.sleep, rand=lambda: 0)
+    assert result == Refused("131026: undeliverable")
+
+
+async def test_gives_up_with_the_last_reason_before_the_deadline() -> None:
+    clock = Clock()
+    attempt = _answers(*[Retry("429: too many", 4.0)] * 10, each_takes=1.0, clock=clock)
+    result = await send_with_retries(attempt, 12, clock=clock, sleep=clock.sleep, rand=lambda: 0)
+    # Attempts at t=0, 5, 10 (each takes 1 s, then 4 s Retry-After); waiting again would end
+    # at 15 > 12.
+    assert isinstance(result, Refused)
+    assert result.reason.startswith("429: too many (gave up after 3 attempts")
+    assert clock.slept == [4.0, 4.0]
+    assert clock.now < 12
+
+
+async def test_a_retry_after_beyond_the_deadline_gives_up_without_waiting() -> None:
+    clock = Clock()
+    attempt = _answers(Retry("429: later", 3600.0), clock=clock)
+    result = await send_with_retries(attempt, 60, clock=clock, sleep=clock.sleep)
+    assert isinstance(result, Refused)
+    assert clock.slept == []
+
+
+async def test_each_attempt_gets_at_most_the_time_left() -> None:
+    clock = Clock()
+    attempt = _answers(
+        Retry("503: a", 0.0), Retry("503: b", 0.0), Sent("w"), each_takes=9.0, clock=clock
+    )
+    await send_with_retries(attempt, 20, clock=clock, sleep=clock.sleep)
+    assert attempt.timeouts == [10.0, 10.0, 2.0]
+
+
+# -- events in, commands out --------------------------------------------------------------------
+
+
+def _event(from_me: bool = True, type_: str = "message.created", **message: Any) -> bytes:
+    return Event(
+        id="e1",
+        type=type_,
+        company_id="c1",
+        ticket_id="t1",
+        command_id="m1",
+        occurred_at=1,
+        accepted_at=1,
+        payload={
+            "message": {"id": "m1", "fromMe": from_me, "body": "olá", **message},
+            "ticket": {"id": "t1", "whatsappId": "pn1", "contactId": "5511"},
+        },
+    ).to_bytes()
+
+
+def test_only_agents_new_messages_are_jobs() -> None:
+    assert job_of(_event()) == Job("c1", "t1", "m1", "pn1", "5511")
+    assert job_of(_event(from_me=False)) is None
+    assert job_of(_event(type_="message.updated")) is None
+    assert job_of(b"{not json") is None
+    assert job_of(_event(id=None)) is None
+
+
+def test_result_commands_have_stable_ids() -> None:
+    job = Job("c1", "t1", "m1", "pn1", "5511")
+    sent = result_command(job, Sent("wamid.X"))
+    assert (sent.id, sent.type, sent.payload) == (
+        stable_id("c1", "dispatched", "m1"),
+        "message.dispatched",
+        {"message_id": "m1", "wamid": "wamid.X"},
+    )
+    failed = result_command(job, Refused("131026: undeliverable"))
+    assert (failed.id, failed.type, failed.payload) == (
+        stable_id("c1", "failed", "m1"),
+        "message.failed",
+        {"message_id": "m1", "error": "131026: undeliverable"},
+    )
+    assert result_command(job, Sent("other")).id == sent.id  # a re-send is recognisable
+
+
+@dataclass(frozen=True)
+class Conn:
+    company_id: str
+    access_token: str | None
+
+
+@dataclass
+class World:
+    """Read model, tenants, Graph and the commands log, in memory."""
+
+    stored: Message | None
+    connection: Conn | None = Conn("c1", "tok")
+    answers: list[Verdict] = field(default_factory=lambda: [Sent("wamid.1")])
+    sends: list[tuple[str, str, str, str]] = field(default_factory=list)
+    appended: list[Command] = field(default_factory=list)
+    failures: int = 0  # engine errors before an append succeeds
+
+    async def message(self, company_id: str, message_id: str) -> Message | None:
+        return self.stored
+
+    async def connection_for_phone(self, phone_number_id: str) -> Conn | None:
+        return self.connection
+
+    async def send_text(
+        self, phone_number_id: str, access_token: str, to: str, body: str, timeout_s: float
+    ) -> Verdict:
+        self.sends.append((phone_number_id, access_token, to, body))
+        return self.answers.pop(0)
+
+    async def append(self, command: Command) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("kafka down")
+        self.appended.append(command)
+
+    def outbound(self) -> Outbound:
+        async def no_sleep(_: float) -> None:
+            return None
+
+        return Outbound(self, self, self, self.append, 60, sleep=no_sleep)
+
+
+def _msg(**changes: Any) -> Message:
+    base = Message(
+        id="m1",
+        company_id="c1",
+        ticket_id="t1",
+        position=3,
+        body="olá",
+        from_me=True,
+        ack=ACK_PENDING,
+        created_at=1,
+        updated_at=1,
+    )
+    return base.model_copy(update=changes)
+
+
+async def test_sends_with_the_connections_token_and_records_the_wamid() -> None:
+    world = World(_msg())
+    assert await world.outbound().handle(_event()) == "dispatched"
+    assert world.sends == [("pn1", "tok", "5511", "olá")]
+    [command] = world.appended
+    assert (command.type, command.payload["wamid"], command.company_id) == (
+        "message.dispatched",
+        "wamid.1",
+        "c1",
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [_msg(wamid="wamid.old"), _msg(ack=ACK_FAILED, error="x"), _msg(wamid="w", ack=ACK_DELIVERED)],
+)
+async def test_a_redelivered_event_is_not_sent_again(message: Message) -> None:
+    world = World(message)
+    assert await world.outbound().handle(_event()) == "skipped"
+    assert (world.sends, world.appended) == ([], [])
+
+
+async def test_unknown_messages_and_other_events_are_left_alone() -> None:
+    world = World(None)
+    assert await world.outbound().handle(_event()) == "unknown"
+    assert await World(_msg()).outbound().handle(_event(from_me=False)) == "ignored"
+    assert (world.sends, world.appended) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("connection", "reason"),
+    [
+        (Conn("c1", None), "no-access-token: "),
+        (Conn("c1", ""), "no-access-token: "),
+        (None, "no-connection: "),
+        (Conn("someone-else", "tok"), "no-connection: "),
+    ],
+)
+async def test_no_usable_connection_fails_without_calling_graph(
+    connection: Conn | None, reason: str
+) -> None:
+    world = World(_msg(), connection=connection)
+    assert await world.outbound().handle(_event()) == "failed"
+    assert world.sends == []
+    [command] = world.appended
+    assert command.type == "message.failed"
+    assert command.payload["error"].startswith(reason)
+
+
+async def test_a_refusal_is_recorded_as_failed_with_graphs_reason() -> None:
+    world = World(_msg(), answers=[Retry("429: slow", 0.0), Refused("131026: undeliverable")])
+    assert await world.outbound().handle(_event()) == "failed"
+    assert len(world.sends) == 2
+    assert world.appended[0].payload == {"message_id": "m1", "error": "131026: undeliverable"}
+
+
+async def test_an_engine_error_retries_the_append_not_the_send() -> None:
+    world = World(_msg(), failures=2)
+    assert await world.outbound().handle(_event()) == "dispatched"
+    assert len(world.sends) == 1
+    assert [c.type for c in world.appended] == ["message.dispatched"]
+
+
+async def test_no_answer_at_all_is_a_retry() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with aiohttp.ClientSession() as http:
+        client = GraphClient(f"http://127.0.0.1:{port}/v21.0/", http)
+        verdict = await client.send_text("pn1", "tok", "5511", "olá", timeout_s=2)
+    assert isinstance(verdict, Retry)
+    assert verdict.reason.startswith("network: ")
+    assert verdict.retry_after is None
