@@ -64,8 +64,8 @@ def test_up_twice_down_up_keeps_everything(own: StackSettings) -> None:
     redis.Redis(port=own.redis_port).set("tidewire:durability", "kept")
     session = connect(own, own.cassandra_keyspace)
     session.execute(
-        "INSERT INTO applied_commands (company_id, command_id, event_ids) "
-        "VALUES ('acme', 'c-1', ['e-1'])"
+        "INSERT INTO command_journal (company_id, command_id, position, outcome) "
+        "VALUES ('acme', 'c-1', 7, 'kept')"
     )
     session.cluster.shutdown()
 
@@ -79,9 +79,9 @@ def test_up_twice_down_up_keeps_everything(own: StackSettings) -> None:
     session = connect(own, own.cassandra_keyspace)
     try:
         row = session.execute(
-            "SELECT event_ids FROM applied_commands WHERE company_id='acme' AND command_id='c-1'"
+            "SELECT outcome FROM command_journal WHERE company_id='acme' AND command_id='c-1'"
         ).one()
     finally:
         session.cluster.shutdown()
     assert row is not None
-    assert row.event_ids == ["e-1"]
+    assert row.outcome == "kept"

@@ -15,7 +15,21 @@ from cassandra.cluster import Session
 from tidewire_platform.aio import execute
 from tidewire_platform.contracts import now_ms
 from tidewire_platform.readmodel import Contact, Message, Ticket
-from tidewire_projector.domain import Outcome, ParkedStatus
+from tidewire_projector.domain import OpenTicket, Outcome, ParkedStatus
+from tidewire_projector.store_memory import MemoryStore
+
+# Every table a rebuild must recreate (migration 0003 defines them).
+READ_MODEL_TABLES = (
+    "tickets",
+    "tickets_by_status",
+    "open_tickets",
+    "contacts",
+    "ticket_messages",
+    "messages",
+    "message_wamids",
+    "parked_statuses",
+    "command_journal",
+)
 
 
 @dataclass(frozen=True)
@@ -171,3 +185,56 @@ class CassandraStore:
         # A drop and the put of the same index row never coincide: a drop is only emitted
         # when (status, updated_at) changed.
         await asyncio.gather(*(execute(self._s, stmt, params) for stmt, params in writes))
+
+    async def write_all(
+        self, state: MemoryStore, journal: dict[tuple[str, str], int], chunk: int = 500
+    ) -> None:
+        """Write a whole folded state into empty tables (a rebuild), `chunk` documents at a
+        time. Journal entries are slim (position only): they exist so a command accepted
+        again later is recognised as a duplicate."""
+        by_company: dict[str, Outcome] = {}
+
+        def out(company: str) -> Outcome:
+            return by_company.setdefault(company, Outcome(company_id=company))
+
+        for (c, _), contact in state.contacts.items():
+            out(c).contacts.append(contact)
+        for (c, _), ticket in state.tickets.items():
+            out(c).tickets.append(ticket)
+        for (c, phone, contact_id), ticket_id in state.open.items():
+            out(c).open_tickets.append(
+                OpenTicket(phone=phone, contact_id=contact_id, ticket_id=ticket_id)
+            )
+        for (c, _), message in state.messages.items():
+            out(c).messages.append(message)
+        for (c, wamid), message_id in state.wamids.items():
+            out(c).wamids[wamid] = message_id
+        for (c, _), parked in state.parked.items():
+            out(c).parked.append(parked)
+        for whole in by_company.values():
+            for part in _chunks(whole, chunk):
+                await self.apply(part)
+        entries = list(journal.items())
+        empty = {c: Outcome(company_id=c).to_json() for c in {c for (c, _), _ in entries}}
+        for i in range(0, len(entries), chunk):
+            await asyncio.gather(
+                *(
+                    execute(self._s, self._put_journal, (c, cid, pos, now_ms(), empty[c]))
+                    for (c, cid), pos in entries[i : i + chunk]
+                )
+            )
+
+
+def _chunks(whole: Outcome, size: int) -> list[Outcome]:
+    """`whole` split into outcomes of at most `size` documents of each kind."""
+    fields = ("contacts", "tickets", "open_tickets", "messages", "parked")
+    longest = max([len(getattr(whole, f)) for f in fields] + [len(whole.wamids)])
+    wamids = list(whole.wamids.items())
+    return [
+        Outcome(
+            company_id=whole.company_id,
+            **{f: getattr(whole, f)[i : i + size] for f in fields},
+            wamids=dict(wamids[i : i + size]),
+        )
+        for i in range(0, max(longest, 1), size)
+    ]

@@ -1,0 +1,120 @@
+"""`tidewire projector rebuild`: read models folded again from the commands log equal the ones
+built incrementally, and the services carry on with the new ones."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+from tests.support import whatsapp as wa
+from tests.support.api import Api
+from tests.support.stack import Services
+from tidewire_platform.cql import connect
+from tidewire_projector.rebuild import projector_stopped
+
+
+def _rows(services: Services, keyspace: str, company: str, tickets: list[str]) -> dict[str, Any]:
+    """Every read-model document of the company's tickets in `keyspace`."""
+    session = connect(services.settings)
+    try:
+        out: dict[str, Any] = {}
+        for tid in tickets:
+            out[f"ticket {tid}"] = (
+                session.execute(
+                    f"SELECT doc FROM {keyspace}.tickets WHERE company_id=%s AND ticket_id=%s",
+                    (company, tid),
+                )
+                .one()
+                .doc
+            )
+            out[f"messages {tid}"] = [
+                (r.position, r.doc)
+                for r in session.execute(
+                    f"SELECT position, doc FROM {keyspace}.ticket_messages "
+                    "WHERE company_id=%s AND ticket_id=%s",
+                    (company, tid),
+                )
+            ]
+        out["contacts"] = sorted(
+            r.doc
+            for r in session.execute(
+                f"SELECT doc FROM {keyspace}.contacts WHERE company_id=%s", (company,)
+            )
+        )
+        return out
+    finally:
+        session.cluster.shutdown()
+
+
+def _active(services: Services) -> str:
+    session = connect(services.settings)
+    try:
+        row = session.execute(
+            f"SELECT keyspace_name FROM {services.settings.cassandra_keyspace}"
+            ".read_model_generation WHERE name='active'"
+        ).one()
+        return row.keyspace_name if row else services.settings.cassandra_keyspace
+    finally:
+        session.cluster.shutdown()
+
+
+def _rebuild() -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tidewire_deploy.cli", "projector", "rebuild"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_rebuilt_read_models_equal_the_incremental_ones(
+    services: Services, agent_token: str, phone: str, company: str
+) -> None:
+    api = Api(services.ingest_url, agent_token, phone)
+    try:
+        api.deliver([wa.text_message("oi"), wa.text_message("tem alguém?", sender="5511900000002")])
+        tickets = api.until(lambda: (t := api.tickets("pending")) and len(t) == 2 and t, "tickets")
+        first = next(t["id"] for t in tickets if t["contactId"] == wa.CUSTOMER)
+        assert (
+            api.http.post(
+                f"/api/tickets/{first}/messages", json={"client_message_id": "r1", "body": "olá"}
+            ).status_code
+            == 202
+        )
+        assert api.http.patch(f"/api/tickets/{first}", json={"status": "open"}).status_code == 202
+        assert api.http.post(f"/api/tickets/{first}/read").status_code == 202
+        api.until(lambda: api.tickets("open"), "ticket opened")
+        ids = [t["id"] for t in tickets]
+
+        refused = _rebuild()
+        assert refused.returncode == 2
+        assert "stop it first" in refused.stderr
+
+        before_ks = _active(services)
+        before = _rows(services, before_ks, company, ids)
+        services.procs["projector"].stop(grace_s=20)
+        api.until(lambda: asyncio.run(projector_stopped(services.settings)), "group empty", 60)
+        done = _rebuild()
+        assert done.returncode == 0, done.stderr
+        after_ks = _active(services)
+        assert after_ks != before_ks
+        assert after_ks in done.stdout
+        assert _rows(services, after_ks, company, ids) == before
+
+        # The services go on with the new read models.
+        services.start("projector")
+        api.deliver([wa.text_message("depois do rebuild")])
+        api.until(
+            lambda: any(
+                m["body"] == "depois do rebuild"
+                for m in api.get(f"/api/tickets/{first}/messages")["messages"]
+            ),
+            "new message served from the rebuilt read models",
+            60,
+        )
+        assert "depois do rebuild" in str(_rows(services, after_ks, company, ids))
+    finally:
+        api.close()
