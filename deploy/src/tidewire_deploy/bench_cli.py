@@ -1,0 +1,118 @@
+"""`tidewire bench projector` and `tidewire bench edge`: their options and entry points.
+
+Kept apart from cli.py so the CLI stays small; the benchmark modules (aiokafka, node clients)
+are imported only when a benchmark runs, never for other commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from tidewire_platform.settings import StackSettings
+
+
+def _usage(message: str) -> NoReturn:
+    print(f"tidewire: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _csv(text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated words, each one of `allowed`; anything else is a usage error."""
+    words = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not words or any(w not in allowed for w in words):
+        _usage(f"expected a comma-separated subset of {','.join(allowed)}, got {text!r}")
+    return words
+
+
+def _ports(text: str) -> tuple[int, ...]:
+    try:
+        ports = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        ports = ()
+    if not ports:
+        _usage(f"expected comma-separated ports, got {text!r}")
+    return ports
+
+
+def _cmd_bench_projector(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_deploy import bench_projector
+
+    cfg = bench_projector.Config(
+        commands=args.commands,
+        companies=args.companies,
+        contacts=args.contacts,
+        rate=args.rate,
+        seconds=args.seconds,
+        stall_s=args.stall_s,
+        phases=_csv(args.phases, ("throughput", "lag")),
+    )
+    print(asyncio.run(bench_projector.run(StackSettings(), cfg)))
+    return 0
+
+
+def _cmd_bench_edge(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_deploy import bench_edge
+
+    cfg = bench_edge.Config(
+        clients=args.clients,
+        companies=args.companies,
+        edges=_ports(args.edges),
+        rate=args.rate,
+        seconds=args.seconds,
+        via=_csv(args.via, ("direct", "projector")),
+        missed=args.missed,
+        phases=_csv(args.phases, ("fanout", "replay", "kill")),
+        node_procs=args.node_procs,
+        reconnect_delay_ms=args.reconnect_delay_ms,
+        timeout_s=args.timeout_s,
+    )
+    print(asyncio.run(bench_edge.run(StackSettings(), cfg)))
+    return 0
+
+
+def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`bench projector` and `bench edge`: options mirror their modules' Config."""
+    proj = bench_sub.add_parser(
+        "projector", help="projector throughput (pre-loaded backlog) and lag at a steady rate"
+    )
+    proj.add_argument("--commands", type=int, default=20_000, help="pre-loaded commands")
+    proj.add_argument("--companies", type=int, default=200)
+    proj.add_argument("--contacts", type=int, default=20, help="customers (tickets) per company")
+    proj.add_argument("--rate", type=int, default=1_000, help="lag phase: commands/s, open loop")
+    proj.add_argument("--seconds", type=float, default=30.0, help="lag phase duration")
+    proj.add_argument("--stall-s", type=float, default=30.0, help="give up after s without events")
+    proj.add_argument("--phases", default="throughput,lag", help="throughput,lag")
+    proj.set_defaults(func=_cmd_bench_projector)
+
+    edge = bench_sub.add_parser(
+        "edge", help="fan-out latency, replay after a drop, recovery from a killed edge node"
+    )
+    edge.add_argument("--clients", type=int, default=1_000)
+    edge.add_argument("--companies", type=int, default=10, help="clients are spread over these")
+    edge.add_argument(
+        "--edges",
+        default=os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102"),
+        help="ports of the running edges for fan-out and replay",
+    )
+    edge.add_argument("--rate", type=int, default=1_000, help="fan-out: events/s, open loop")
+    edge.add_argument("--seconds", type=float, default=10.0, help="fan-out: duration per source")
+    edge.add_argument(
+        "--via",
+        default="direct,projector",
+        help="fan-out event source: direct (events topic) and/or projector (commands topic)",
+    )
+    edge.add_argument("--missed", type=int, default=20, help="events per company while away")
+    edge.add_argument("--phases", default="fanout,replay,kill", help="fanout,replay,kill")
+    edge.add_argument("--node-procs", type=int, default=1, help="node processes for the clients")
+    edge.add_argument(
+        "--reconnect-delay-ms", type=int, default=1_000, help="kill: client reconnectionDelay"
+    )
+    edge.add_argument("--timeout-s", type=float, default=30.0, help="wait for recoveries")
+    edge.set_defaults(func=_cmd_bench_edge)

@@ -1,0 +1,291 @@
+"""`tidewire bench edge`: fan-out, replay after a drop, and recovery from a killed edge node.
+
+Clients are the official socket.io-client in node processes (tests/js/bench-clients.mjs);
+this module connects them, produces events and collects what they measured.
+
+- fan-out: clients of a few companies on the running edges (`--edges`) while events flow at a
+  fixed open-loop rate. `--via direct` appends `message.created` events to the events topic
+  itself, which isolates the edge; `--via projector` appends `message.inbound` commands to the
+  commands topic, so the figure is the whole pipeline after ingest. Latency is the client's
+  receive time minus the event's acceptedAt.
+- replay: every client drops its transport (no DISCONNECT), `--missed` events per company are
+  appended, then all reconnect at once; measured from each client's reconnect call to the last
+  missed event it received, and whether socket.recovered was true.
+- kill: the bench starts an edge of its own, connects the clients to it with reconnection on,
+  SIGKILLs it, appends the missed events and starts it again on the same port; measured from
+  the kill to each recovered connect and to the last missed event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import resource
+import socket
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from tidewire_deploy import bench_load
+from tidewire_deploy.bench_edge_clients import ClientSpec, Connected, Fleet
+from tidewire_deploy.bench_edge_results import (
+    FANOUT_HEAD,
+    KILL_HEAD,
+    REPLAY_HEAD,
+    Delivered,
+    Recovery,
+    fanout_row,
+    kill_row,
+    replay_row,
+)
+from tidewire_deploy.bench_report import command_line, table
+from tidewire_deploy.layout import layout_of
+from tidewire_deploy.procs import Managed
+from tidewire_platform.contracts import now_ms
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
+
+CONTACTS = 20  # customers per company the events are about
+
+
+@dataclass(frozen=True)
+class Config:
+    clients: int = 1_000
+    companies: int = 10
+    edges: tuple[int, ...] = (8101, 8102)
+    rate: int = 1_000
+    seconds: float = 10.0
+    via: tuple[str, ...] = ("direct", "projector")
+    missed: int = 20
+    phases: tuple[str, ...] = ("fanout", "replay", "kill")
+    node_procs: int = 1
+    reconnect_delay_ms: int = 1_000
+    timeout_s: float = 30.0
+
+    def command(self) -> str:
+        return command_line(["bench", "edge"], vars(self))
+
+
+class Workload:
+    """This run's companies, agents and producer; every event it makes is numbered."""
+
+    def __init__(self, s: StackSettings, cfg: Config) -> None:
+        self.s = s
+        self.run = bench_load.run_id()
+        self.names = bench_load.companies("be", self.run, cfg.companies)
+        self.producer: AIOKafkaProducer | None = None
+        self._seq = itertools.count()
+
+    def specs(self, urls: list[str], count: int) -> list[ClientSpec]:
+        """`count` agents, company by company in turn, each company spread over all `urls`."""
+        n = len(self.names)
+        return [
+            ClientSpec(
+                url=urls[(i // n) % len(urls)],
+                token=issue_token(self.s, self.names[i % n], f"agent-{i}"),
+                company=self.names[i % n],
+            )
+            for i in range(count)
+        ]
+
+    async def start(self) -> None:
+        self.producer = await bench_load.started_producer(self.s, "tidewire-bench-edge")
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def event(self, company: str) -> str:
+        """Append one event straight to the events topic; returns its id."""
+        seq = next(self._seq)
+        event = bench_load.direct_event(company, seq % CONTACTS, self.run, seq)
+        assert self.producer is not None, "Workload.start() first"
+        await bench_load.append_event(self.producer, self.s, event)
+        return event.id
+
+    async def command(self, company: str) -> None:
+        """Append one inbound command for the projector to turn into an event."""
+        seq = next(self._seq)
+        command = bench_load.inbound_command(company, seq % CONTACTS, self.run, seq)
+        assert self.producer is not None, "Workload.start() first"
+        await bench_load.append_command(self.producer, self.s, command)
+
+    async def missed(self, per_company: int) -> dict[str, str]:
+        """`per_company` events for every company; the id of each company's last one. The
+        last ones are appended after the others were acknowledged, so they are last."""
+        await asyncio.gather(*(self.event(c) for c in self.names for _ in range(per_company - 1)))
+        last = await asyncio.gather(*(self.event(c) for c in self.names))
+        return dict(zip(self.names, last, strict=True))
+
+
+def _raise_fd_limit() -> None:
+    """Let this process and its children (node, own edge) hold a socket per client."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _start_edge(edge: Managed, port: int, timeout_s: float = 60.0) -> None:
+    from tidewire_deploy.supervisor import edge_argv
+
+    argv = edge_argv(port)
+    edge.start(argv, " ".join(argv[2:]))
+    deadline = time.monotonic() + timeout_s
+    while not _healthy(port):
+        if not edge.running():
+            raise RuntimeError(f"bench edge on port {port} exited; see {edge.log}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench edge on port {port} not healthy; see {edge.log}")
+        time.sleep(0.05)
+
+
+async def _drain(fleet: Fleet, expected: int, stall_s: float) -> Delivered:
+    """Poll the clients until `expected` deliveries arrived or none came for `stall_s`."""
+    delivered = Delivered.merge(await fleet.call("report", "report"))
+    last_change = time.monotonic()
+    while delivered.total < expected and time.monotonic() - last_change < stall_s:
+        await asyncio.sleep(0.5)
+        now = Delivered.merge(await fleet.call("report", "report"))
+        if now.total != delivered.total:
+            last_change = time.monotonic()
+        delivered = now
+    return delivered
+
+
+async def fanout(cfg: Config, w: Workload, fleet: Fleet, conn: Connected, via: str) -> list[object]:
+    await fleet.call("measure", "measuring", since=now_ms())
+    sent: Counter[str] = Counter()
+
+    async def fire(i: int) -> None:
+        company = w.names[i % len(w.names)]
+        if via == "direct":
+            await w.event(company)
+        else:
+            await w.command(company)
+        sent[company] += 1
+
+    paced = await bench_load.open_loop(cfg.rate, cfg.seconds, fire)
+    expected = sum(n * conn.per_company[c] for c, n in sent.items())
+    delivered = await _drain(fleet, expected, min(5.0, cfg.timeout_s))
+    return fanout_row(via, conn.ok, cfg.companies, cfg.rate, paced, expected, delivered)
+
+
+async def _collect(fleet: Fleet, cfg: Config, last: dict[str, str]) -> list[Any]:
+    answers = await fleet.call(
+        "collect", "collected", cfg.timeout_s + 30, last=last, timeoutMs=cfg.timeout_s * 1000
+    )
+    return [row for a in answers for row in a["clients"]]
+
+
+async def replay(cfg: Config, w: Workload, fleet: Fleet) -> Recovery:
+    await fleet.call("drop", "dropped")
+    await fleet.call("arm", "armed", since=now_ms())
+    last = await w.missed(cfg.missed)
+    await fleet.call("reconnect", "reconnecting")
+    return Recovery.of(await _collect(fleet, cfg, last), cfg.missed)
+
+
+async def _warm(w: Workload, fleet: Fleet, conn: Connected, cfg: Config) -> None:
+    """One event per company, delivered to every client: all are live and have a cursor."""
+    await fleet.call("measure", "measuring", since=now_ms())
+    await asyncio.gather(*(w.event(c) for c in w.names))
+    await _drain(fleet, conn.ok, cfg.timeout_s)
+
+
+async def kill(cfg: Config, w: Workload, fleet: Fleet, run_dir: Path, logs: Path) -> list[object]:
+    port = _free_port()
+    edge = Managed(f"bench-edge-{port}", run_dir, logs / f"bench-edge-{port}.out")
+    try:
+        await asyncio.to_thread(_start_edge, edge, port)
+        specs = w.specs([f"http://127.0.0.1:{port}"], cfg.clients)
+        options = {"reconnection": True, "reconnectionDelay": cfg.reconnect_delay_ms}
+        conn = await fleet.connect(specs, options)
+        print(f"kill: {conn.ok} clients on bench edge :{port} ({conn.failed} failed)", flush=True)
+        await _warm(w, fleet, conn, cfg)
+        await fleet.call("arm", "armed", since=now_ms())
+        killed_at = time.time() * 1000
+        await asyncio.to_thread(edge.kill)
+        last = await w.missed(cfg.missed)
+        await asyncio.to_thread(_start_edge, edge, port)
+        back_s = time.time() - killed_at / 1000
+        rows = await _collect(fleet, cfg, last)
+        return kill_row(Recovery.of(rows, cfg.missed, origin=killed_at), cfg.missed, back_s)
+    finally:
+        try:
+            await fleet.call("close", "closed")
+        finally:
+            await asyncio.to_thread(edge.stop, 10.0)
+
+
+async def run(s: StackSettings, cfg: Config) -> str:
+    """Run the chosen phases; returns the report (markdown)."""
+    if cfg.missed < 1 or cfg.clients < 1 or cfg.companies < 1:
+        raise RuntimeError("--missed, --clients and --companies must be at least 1")
+    _raise_fd_limit()
+    lay = layout_of(s.home, s.lib_dir)
+    w = Workload(s, cfg)
+    parts = [f"command: {cfg.command()}"]
+    if {"fanout", "replay"} & set(cfg.phases):
+        for port in cfg.edges:
+            if not await asyncio.to_thread(_healthy, port):
+                raise RuntimeError(f"no edge answers on :{port}; start the stack (`tidewire up`)")
+    await w.start()
+    fleet = await Fleet.start(cfg.node_procs, lay.logs / "bench-clients.out")
+    try:
+        if {"fanout", "replay"} & set(cfg.phases):
+            urls = [f"http://127.0.0.1:{p}" for p in cfg.edges]
+            conn = await fleet.connect(w.specs(urls, cfg.clients), {"reconnection": False})
+            if conn.ok == 0:
+                raise RuntimeError(f"no client could connect: {conn.errors[:3]}")
+            print(
+                f"connected {conn.ok} of {cfg.clients} clients to {', '.join(urls)}"
+                + (f"; failures: {conn.errors[:3]}" if conn.failed else ""),
+                flush=True,
+            )
+            if "fanout" in cfg.phases:
+                rows = []
+                for via in cfg.via:
+                    print(
+                        f"fan-out via {via}: {cfg.rate:,} events/s for {cfg.seconds:g} s",
+                        flush=True,
+                    )
+                    rows.append(await fanout(cfg, w, fleet, conn, via))
+                parts.append(table(FANOUT_HEAD, rows))
+                per_s = cfg.rate * conn.ok / cfg.companies
+                parts[-1] += (
+                    f"\n\nEach event goes to every client of its company: {cfg.rate:,} events/s"
+                    f" × {conn.ok:,} clients ÷ {cfg.companies} companies = {per_s:,.0f}"
+                    " deliveries/s in all. Latency: client receive time − acceptedAt."
+                )
+            if "replay" in cfg.phases:
+                print(f"replay: drop, {cfg.missed} events per company, reconnect", flush=True)
+                parts.append(
+                    table(REPLAY_HEAD, [replay_row(await replay(cfg, w, fleet), cfg.missed)])
+                )
+            await fleet.call("close", "closed")
+        if "kill" in cfg.phases:
+            print("kill: SIGKILL an edge of the bench's own under its clients", flush=True)
+            parts.append(table(KILL_HEAD, [await kill(cfg, w, fleet, lay.run, lay.logs)]))
+    finally:
+        await fleet.close()
+        await w.stop()
+    return "\n\n".join(parts)

@@ -1,0 +1,194 @@
+// Many official socket.io-clients in one node process, driven by `tidewire bench edge`.
+//
+// Memory-light on purpose: events are not kept, only counted; latencies go into a histogram of
+// 1 ms buckets (client receive time minus the payload's acceptedAt; both are wall-clock ms of
+// the same machine). Commands arrive as JSON lines on stdin, each answered by one JSON line on
+// stdout:
+//   {op:"connect", clients:[{url, token, company}], options, parallel}
+//                           -> {kind:"connected", ok, failed, errors, companies:{company:n}}
+//   {op:"measure", since}   count appMessage events accepted at or after `since` (ms)
+//                           -> {kind:"measuring"}
+//   {op:"report"}           -> {kind:"report", perUrl:{url:{count, first, last}}, hist:{ms:n},
+//                               total, disconnects, connected}
+//   {op:"drop"}             close every engine.io transport (a network drop, no DISCONNECT)
+//                           -> {kind:"dropped", disconnected}
+//   {op:"arm", since}       from now on, note per client its next connect (time, recovered) and
+//                           the events accepted at or after `since` it receives -> {kind:"armed"}
+//   {op:"reconnect"}        socket.connect() on every client, noting the time of each call
+//                           -> {kind:"reconnecting"}
+//   {op:"collect", last:{company:eventId}, timeoutMs}
+//                           wait until every client connected again and received its company's
+//                           `last` event -> {kind:"collected", clients:[[recovered, reconnectAt,
+//                           connectAt, lastAt, received, duplicates]]}
+//   {op:"close"}            disconnect and forget every client -> {kind:"closed"}
+//   {op:"exit"}
+import { io } from "socket.io-client";
+import { createInterface } from "node:readline";
+
+const now = () => performance.timeOrigin + performance.now();
+const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let clients = []; // {socket, url, company, track}
+let phase = null; // counters of the current measurement
+
+function onEvent(c, name, args) {
+  if (!name.endsWith("-appMessage")) return;
+  const payload = args[0];
+  if (!payload) return;
+  const at = now();
+  if (phase && payload.acceptedAt >= phase.since) {
+    const u = (phase.perUrl[c.url] ??= { count: 0, first: at, last: at });
+    u.count += 1;
+    u.last = at;
+    const bucket = Math.max(0, Math.floor(at - payload.acceptedAt));
+    phase.hist.set(bucket, (phase.hist.get(bucket) ?? 0) + 1);
+    phase.total += 1;
+  }
+  if (c.track && payload.acceptedAt >= c.track.since) {
+    if (c.track.got.has(payload.eventId)) c.track.duplicates += 1;
+    else c.track.got.set(payload.eventId, at);
+  }
+}
+
+function connectOne(spec, options, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const socket = io(spec.url, {
+      transports: ["websocket"],
+      forceNew: true,
+      auth: { token: spec.token },
+      ...options,
+    });
+    const c = { socket, url: spec.url, company: spec.company, track: null };
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error("connect timeout"));
+    }, timeoutMs);
+    socket.on("connect", () => {
+      if (c.track && c.track.connectAt === null) {
+        c.track.connectAt = now();
+        c.track.recovered = socket.recovered === true;
+      }
+      clearTimeout(timer);
+      resolve(c);
+    });
+    socket.on("connect_error", (err) => {
+      if (options.reconnection) return; // the manager retries by itself
+      clearTimeout(timer);
+      socket.close();
+      reject(err);
+    });
+    socket.on("disconnect", () => {
+      if (phase) phase.disconnects += 1;
+    });
+    socket.onAny((name, ...args) => onEvent(c, name, args));
+  });
+}
+
+async function connect(cmd) {
+  const queue = cmd.clients.slice();
+  let ok = 0;
+  let failed = 0;
+  const errors = [];
+  const companies = {};
+  const worker = async () => {
+    while (queue.length) {
+      const spec = queue.shift();
+      try {
+        clients.push(await connectOne(spec, cmd.options ?? {}, cmd.timeoutMs ?? 30000));
+        companies[spec.company] = (companies[spec.company] ?? 0) + 1;
+        ok += 1;
+      } catch (err) {
+        failed += 1;
+        if (errors.length < 5) errors.push(String(err?.message ?? err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: cmd.parallel ?? 50 }, worker));
+  say({ kind: "connected", ok, failed, errors, companies });
+}
+
+function report() {
+  const p = phase ?? { perUrl: {}, hist: new Map(), total: 0, disconnects: 0 };
+  say({
+    kind: "report",
+    perUrl: p.perUrl,
+    hist: Object.fromEntries(p.hist),
+    total: p.total,
+    disconnects: p.disconnects,
+    connected: clients.filter((c) => c.socket.connected).length,
+  });
+}
+
+async function drop() {
+  for (const c of clients) if (c.socket.connected) c.socket.io.engine.close();
+  while (clients.some((c) => c.socket.connected)) await sleep(10);
+  say({ kind: "dropped", disconnected: clients.length });
+}
+
+function arm(since) {
+  for (const c of clients) {
+    c.track = {
+      since,
+      reconnectAt: null,
+      connectAt: null,
+      recovered: null,
+      got: new Map(),
+      duplicates: 0,
+    };
+  }
+  say({ kind: "armed" });
+}
+
+function reconnect() {
+  for (const c of clients) {
+    c.track.reconnectAt = now();
+    c.socket.connect();
+  }
+  say({ kind: "reconnecting" });
+}
+
+async function collect(cmd) {
+  const done = (c) => c.track.connectAt !== null && c.track.got.has(cmd.last[c.company]);
+  const deadline = now() + (cmd.timeoutMs ?? 30000);
+  while (now() < deadline && !clients.every(done)) await sleep(20);
+  say({
+    kind: "collected",
+    clients: clients.map((c) => [
+      c.track.recovered ? 1 : 0,
+      c.track.reconnectAt,
+      c.track.connectAt,
+      c.track.got.get(cmd.last[c.company]) ?? null,
+      c.track.got.size,
+      c.track.duplicates,
+    ]),
+  });
+  for (const c of clients) c.track = null;
+}
+
+function close() {
+  for (const c of clients) c.socket.disconnect();
+  clients = [];
+  phase = null;
+  say({ kind: "closed" });
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on("line", async (line) => {
+  const cmd = JSON.parse(line);
+  if (cmd.op === "connect") await connect(cmd);
+  else if (cmd.op === "measure") {
+    phase = { since: cmd.since, perUrl: {}, hist: new Map(), total: 0, disconnects: 0 };
+    say({ kind: "measuring" });
+  } else if (cmd.op === "report") report();
+  else if (cmd.op === "drop") await drop();
+  else if (cmd.op === "arm") arm(cmd.since);
+  else if (cmd.op === "reconnect") reconnect();
+  else if (cmd.op === "collect") await collect(cmd);
+  else if (cmd.op === "close") close();
+  else if (cmd.op === "exit") {
+    close();
+    process.exit(0);
+  }
+});
+rl.on("close", () => process.exit(0));
