@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
+import socketio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
@@ -222,3 +223,29 @@ async def test_ack_mode_resends_until_acknowledged(
         assert js.bodies(chat.name).count("needs ack") <= settled
     finally:
         await js.close()
+
+
+async def test_python_socketio_client_replays_after_last_event_id(
+    services: Services, api: Api, company: str, agent_token: str
+) -> None:
+    """python-socketio's client has no recovery of its own; lastEventId gives it the same
+    guarantee: everything after its cursor, in order, then live events."""
+    chat = Chat(api, company)
+    await chat.say("p1", "p2", "p3")
+    events = await asyncio.to_thread(api.events)
+    got: list[tuple[str, str]] = []
+    client = socketio.AsyncClient()
+    client.on(chat.name, lambda data, cursor: got.append((data["message"]["body"], cursor)))
+    await client.connect(
+        services.edge_url(1),
+        auth={"token": agent_token, "lastEventId": events[0]["cursor"]},
+        transports=["websocket"],
+        wait_timeout=10,
+    )
+    try:
+        await chat.say("p4")
+        await asyncio.to_thread(api.until, lambda: len(got) >= 3, "replayed and live events")
+        assert [body for body, _ in got] == ["p2", "p3", "p4"]
+        assert [cursor for _, cursor in got][:2] == [e["cursor"] for e in events[1:3]]
+    finally:
+        await client.disconnect()

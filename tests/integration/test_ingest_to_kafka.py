@@ -1,8 +1,12 @@
 """Ingest → Kafka: durable before 2xx, keyed and partitioned by company, idempotent ids."""
 
+import asyncio
+
 import httpx
 import pytest
 
+from tests.support import whatsapp as wa
+from tests.support.api import Api
 from tests.support.kafka import PartitionReader
 from tests.support.stack import Services
 from tidewire_platform.contracts import Command
@@ -10,24 +14,44 @@ from tidewire_platform.contracts import Command
 pytestmark = pytest.mark.integration
 
 
-async def test_command_lands_once_on_the_company_partition(
-    services: Services, company: str, agent_token: str
+def _ticket(services: Services, token: str, phone: str) -> str:
+    api = Api(services.ingest_url, token, phone)
+    try:
+        api.deliver([wa.text_message("oi")])
+        return str(api.until(lambda: api.tickets("pending"), "a ticket")[0]["id"])
+    finally:
+        api.close()
+
+
+async def test_commands_land_once_on_the_company_partition(
+    services: Services, company: str, agent_token: str, phone: str
 ) -> None:
     s = services.settings
+    ticket = await asyncio.to_thread(_ticket, services, agent_token, phone)
     body = {"client_message_id": "m-1", "body": "olá"}
     headers = {"Authorization": f"Bearer {agent_token}"}
     async with PartitionReader(s, s.commands_topic, company) as reader:
-        async with httpx.AsyncClient(base_url=services.ingest_url) as http:
-            first = await http.post("/api/tickets/t-1/messages", json=body, headers=headers)
-            again = await http.post("/api/tickets/t-1/messages", json=body, headers=headers)
-        assert first.status_code == again.status_code == 202
+        async with httpx.AsyncClient(base_url=services.ingest_url, headers=headers) as http:
+            first = await http.post(f"/api/tickets/{ticket}/messages", json=body)
+            again = await http.post(f"/api/tickets/{ticket}/messages", json=body)
+            update = await http.patch(
+                f"/api/tickets/{ticket}",
+                json={"status": "open", "user_id": "agent-1", "client_command_id": "u-1"},
+            )
+            read = await http.post(f"/api/tickets/{ticket}/read")
+        assert first.status_code == again.status_code == update.status_code == 202
+        assert read.status_code == 202
         assert first.json()["command_id"] == again.json()["command_id"]
-        records = await reader.read(2)
-    assert [r.key for r in records] == [company.encode()] * 2
+        records = await reader.read(4)
+    assert [r.key for r in records] == [company.encode()] * 4
     commands = [Command.from_bytes(r.value) for r in records]
     # A retry is appended again but carries the same id: the projector dedupes on it.
-    assert {c.id for c in commands} == {first.json()["command_id"]}
+    assert {c.id for c in commands[:2]} == {first.json()["command_id"]}
     assert commands[0].payload["body"] == "olá"
+    assert (commands[2].type, commands[2].payload["status"]) == ("ticket.update", "open")
+    assert commands[2].id == update.json()["command_id"]
+    assert commands[3].type == "ticket.read"
+    assert {c.ticket_id for c in commands} == {ticket}
 
 
 async def test_refusals_are_problem_documents_and_write_nothing(
@@ -44,9 +68,16 @@ async def test_refusals_are_problem_documents_and_write_nothing(
                 json={"body": ""},
                 headers={"Authorization": f"Bearer {agent_token}"},
             )
+            unknown = await http.post(
+                "/api/tickets/no-such-ticket/messages",
+                json={"client_message_id": "x", "body": "b"},
+                headers={"Authorization": f"Bearer {agent_token}"},
+            )
         leftovers = await reader.settle(quiet_s=1.0)
     assert no_auth.status_code == 401
     assert no_auth.headers["content-type"] == "application/problem+json"
     assert bad_body.status_code == 422
     assert "client_message_id" in bad_body.json()["detail"]
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
     assert leftovers == []

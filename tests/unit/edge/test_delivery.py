@@ -1,0 +1,139 @@
+"""Per-socket delivery: order, exactly once across replay and live, bounded buffers, acks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tidewire_edge.delivery import Delivery
+from tidewire_edge.settings import EdgeSettings
+from tidewire_platform.contracts import Event
+from tidewire_platform.cursor import Cursor
+from tidewire_platform.events_log import Page
+
+pytestmark = pytest.mark.unit
+
+
+def _event(offset: int) -> Event:
+    return Event(
+        id=f"e{offset}",
+        type="message.created",
+        company_id="c",
+        ticket_id="t",
+        command_id=f"k{offset}",
+        occurred_at=1,
+        accepted_at=1,
+        payload={"message": {"body": f"m{offset}"}},
+        cursor=Cursor("epoch", 0, offset).encode(),
+    )
+
+
+class FakeLog:
+    """The log holds offsets 0..9; pages of 3."""
+
+    async def page(
+        self, company: str, after: Cursor | None, limit: int, until: int | None = None
+    ) -> Page:
+        start = 0 if after is None else after.offset + 1
+        stop = min(until if until is not None else 10, start + 3)
+        events = [_event(o) for o in range(start, stop)]
+        last = Cursor("epoch", 0, stop - 1) if stop > start else after
+        return Page(events, last, more=stop < (until if until is not None else 10))
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+        self.cut = asyncio.Event()
+
+    async def emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
+        self.sent.append((name, args))
+
+    async def cut_off(self) -> None:
+        self.cut.set()
+
+    def bodies(self) -> list[str]:
+        return [args[0]["message"]["body"] for _, args in self.sent]
+
+
+async def _until(predicate: Any) -> None:
+    """Poll `predicate` with a deadline (the sink has no event to wait on)."""
+    async with asyncio.timeout(5):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+def _delivery(sink: Sink, **conf: Any) -> Delivery:
+    return Delivery(
+        "sid",
+        "c",
+        sink.emit,
+        sink.cut_off,
+        FakeLog(),  # type: ignore[arg-type]
+        EdgeSettings(**conf),
+        acks=conf.pop("acks", False),
+    )
+
+
+async def test_replay_then_live_in_order_without_duplicates() -> None:
+    sink = Sink()
+    d = _delivery(sink)
+    for offset in (7, 8, 9, 10):  # live events from where the feed took over (7), overlap
+        d.offer(_event(offset))
+    ready = asyncio.Event()
+    d.start(ready, replay=True, after=Cursor("epoch", 0, 1), until=8)
+    ready.set()
+    await _until(lambda: len(sink.sent) >= 9)
+    await d.stop()
+    assert sink.bodies() == [f"m{o}" for o in range(2, 11)]
+    assert all(args[-1] == args[0]["cursor"] for _, args in sink.sent)  # offset last
+
+
+async def test_nothing_is_sent_before_the_connect_reply() -> None:
+    sink = Sink()
+    d = _delivery(sink)
+    d.offer(_event(3))
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=3)
+    for _ in range(20):
+        await asyncio.sleep(0)  # let the delivery task run as far as it can
+    assert sink.sent == []
+    ready.set()
+    await _until(lambda: sink.sent)
+    await d.stop()
+
+
+async def test_a_client_that_cannot_keep_up_is_cut_off_once() -> None:
+    sink = Sink()
+    d = _delivery(sink, socket_buffer=10)
+    for offset in range(25):  # never started: nothing drains the buffer
+        d.offer(_event(offset))
+    await _until(sink.cut.is_set)
+    assert sink.sent == []
+
+
+async def test_ack_mode_resends_until_acked() -> None:
+    sink = Sink()
+    d = Delivery(
+        "sid",
+        "c",
+        sink.emit,
+        sink.cut_off,
+        FakeLog(),  # type: ignore[arg-type]
+        EdgeSettings(ack_retry_s=0.05, ack_retry_max_s=0.1),
+        acks=True,
+    )
+    ready = asyncio.Event()
+    ready.set()
+    d.start(ready, replay=False, after=None, until=0)
+    d.offer(_event(0))
+    d.offer(_event(1))
+    await _until(lambda: sink.bodies().count("m0") >= 3)
+    assert d.acked(Cursor("epoch", 0, 0)) == 1
+    seen = sink.bodies().count("m0")
+    await _until(lambda: sink.bodies().count("m1") >= seen + 3)
+    assert sink.bodies().count("m0") == seen  # settled: no more re-sends
+    assert d.acked(Cursor("epoch", 0, 1)) == 1
+    await d.stop()
