@@ -17,7 +17,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from tidewire_platform.contracts import Command
-from tidewire_platform.cql import connect
+from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.metrics import COMMANDS_PROJECTED
 from tidewire_platform.partitioning import company_key, partition_for
@@ -67,7 +67,7 @@ _res = _Resources()
 
 @app.task
 async def _open() -> None:
-    session = connect(settings)
+    session = connect(settings, row_factory=cached_rows)  # no LWT here
     # Read models live where the last rebuild put them (see rebuild.py).
     keyspace = await active_keyspace(session, settings.cassandra_keyspace)
     _res.store = CassandraStore(session, keyspace)

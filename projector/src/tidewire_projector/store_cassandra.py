@@ -11,12 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
+from cassandra.query import BatchStatement, BatchType
 
 from tidewire_platform.aio import execute
 from tidewire_platform.contracts import now_ms
 from tidewire_platform.readmodel import Contact, Message, Ticket
 from tidewire_projector.domain import OpenTicket, Outcome, ParkedStatus
 from tidewire_projector.store_memory import MemoryStore
+
+# Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold); larger
+# outcomes are written as separate concurrent statements.
+_BATCH_BYTES = 40_000
 
 # Every table a rebuild must recreate (migration 0003 defines them).
 READ_MODEL_TABLES = (
@@ -153,7 +158,23 @@ class CassandraStore:
         )
 
     async def apply(self, outcome: Outcome) -> None:
-        """Write every document of `outcome`; independent rows go out concurrently."""
+        """Write every document of `outcome`."""
+        writes = self._writes(outcome)
+        if not writes:
+            return
+        size = sum(len(p) for _, params in writes for p in params if isinstance(p, str))
+        if size > _BATCH_BYTES:
+            await asyncio.gather(*(execute(self._s, stmt, params) for stmt, params in writes))
+            return
+        # One unlogged batch: one round trip instead of one per document. Unlogged means no
+        # batch log: atomicity is not needed (the journal makes a half-applied outcome
+        # re-applicable), only fewer requests and callbacks.
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for stmt, params in writes:
+            batch.add(stmt, params)
+        await execute(self._s, batch)
+
+    def _writes(self, outcome: Outcome) -> list[tuple[Any, tuple[Any, ...]]]:
         c = outcome.company_id
         writes: list[tuple[Any, tuple[Any, ...]]] = []
         for contact in outcome.contacts:
@@ -184,7 +205,7 @@ class CassandraStore:
             writes.append((self._put_parked, (c, parked.wamid, parked.model_dump_json())))
         # A drop and the put of the same index row never coincide: a drop is only emitted
         # when (status, updated_at) changed.
-        await asyncio.gather(*(execute(self._s, stmt, params) for stmt, params in writes))
+        return writes
 
     async def write_all(
         self, state: MemoryStore, journal: dict[tuple[str, str], int], chunk: int = 500
@@ -213,7 +234,9 @@ class CassandraStore:
             out(c).parked.append(parked)
         for whole in by_company.values():
             for part in _chunks(whole, chunk):
-                await self.apply(part)
+                await asyncio.gather(
+                    *(execute(self._s, stmt, params) for stmt, params in self._writes(part))
+                )
         entries = list(journal.items())
         empty = {c: Outcome(company_id=c).to_json() for c in {c for (c, _), _ in entries}}
         for i in range(0, len(entries), chunk):
