@@ -32,6 +32,8 @@ from tidewire_platform.metrics import (
 log = logging.getLogger("tidewire.edge.delivery")
 
 Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
+# (company, after offset, until offset) -> events from memory, or None: read the log.
+Recent = Callable[[str, int, int], list[Event] | None]
 
 
 class _Unacked:
@@ -51,6 +53,7 @@ class Delivery:
         events: EventsLog,
         conf: EdgeSettings,
         acks: bool = False,
+        recent: Recent | None = None,
     ) -> None:
         self.sid = sid
         self.company_id = company_id
@@ -59,6 +62,7 @@ class Delivery:
         self._events = events
         self._conf = conf
         self.acks = acks
+        self._recent = recent
         self.last = -1  # offset of the last event sent
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=conf.socket_buffer)
         self._unacked: dict[int, _Unacked] = {}
@@ -106,6 +110,12 @@ class Delivery:
             await self._cut_off()
 
     async def _replay(self, after: Cursor | None, until: int) -> None:
+        if after is not None and self._recent is not None:
+            events = self._recent(self.company_id, after.offset, until)
+            if events is not None:
+                for event in events:
+                    await self._send(event, replayed=True)
+                return
         cursor = after
         while True:
             page = await self._events.page(self.company_id, cursor, self._conf.replay_page, until)

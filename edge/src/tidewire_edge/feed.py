@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,9 +29,13 @@ class Receiver(Protocol):
 
 
 class EventFeed:
-    def __init__(self, settings: StackSettings, epoch: str) -> None:
+    def __init__(self, settings: StackSettings, epoch: str, recent: int = 20_000) -> None:
         self._s = settings
         self._epoch = epoch
+        # The last records of each partition, so the replay after a short drop is served
+        # from memory instead of a Kafka read per client.
+        self._recent_size = recent
+        self._recent: dict[int, deque[tuple[int, bytes, bytes]]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -78,6 +83,31 @@ class EventFeed:
             if not found:
                 del self._receivers[key]
 
+    def covers(self, partition: int, offset: int) -> bool:
+        """Whether memory holds every record of `partition` from `offset` to the end read."""
+        ring = self._recent.get(partition)
+        if ring is None:
+            return False
+        next_offset = self._next[partition]
+        first = ring[0][0] if ring else next_offset
+        return first <= offset <= next_offset
+
+    def recent(self, company_id: str, partition: int, after: int, until: int) -> list[Event] | None:
+        """The company's events with after < offset < until from memory, or None when the
+        memory does not reach back that far (read the log then)."""
+        if after + 1 >= until:
+            return []
+        if not self.covers(partition, after + 1) or until > self._next[partition]:
+            return None
+        ring = self._recent[partition]
+        key = company_key(company_id)
+        out = []
+        for offset, rec_key, value in ring:
+            if after < offset < until and rec_key == key:
+                cursor = Cursor(self._epoch, partition, offset).encode()
+                out.append(Event.from_bytes(value, cursor))
+        return out
+
     async def _adopt_pending(self) -> None:
         assert self._consumer is not None
         new = dict(self._pending)
@@ -91,6 +121,7 @@ class EventFeed:
             self._consumer.seek(tp, ends[tp] if tp.partition in new else self._next[tp.partition])
         for tp in tps:
             self._next[tp.partition] = ends[tp]
+            self._recent[tp.partition] = deque(maxlen=self._recent_size)
         for fut in new.values():
             if not fut.done():
                 fut.set_result(None)
@@ -106,8 +137,10 @@ class EventFeed:
                     continue
                 batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
                 for tp, records in batches.items():
+                    ring = self._recent[tp.partition]
                     for rec in records:
                         self._next[tp.partition] = rec.offset + 1
+                        ring.append((rec.offset, rec.key or b"", rec.value or b""))
                         receivers = self._receivers.get(rec.key or b"")
                         if not receivers:
                             continue

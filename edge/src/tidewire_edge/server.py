@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import socketio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from socketio import packet
 
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.feed import EventFeed
@@ -30,6 +32,8 @@ from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import Principal, TokenError, verify_token
 
 log = logging.getLogger("tidewire.edge")
+
+_WIRE_CACHE = 4096  # encoded events kept for the sockets that still have to get them
 
 Scope = MutableMapping[str, Any]
 ASGI = Callable[
@@ -67,6 +71,7 @@ class Edge:
         self.live: dict[str, Session] = {}  # sid -> its session as last saved
         self._refresh: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._wire: OrderedDict[str, str] = OrderedDict()  # cursor -> encoded packet
 
     # -- connect planning (before a sid exists) --------------------------------------------
 
@@ -162,6 +167,7 @@ class Edge:
             sid, {**data, "company_id": who.company_id, "user_id": who.user_id}
         )
         acks = bool(auth.get("acks")) if isinstance(auth, dict) else False
+        feed = self.feed
         delivery = Delivery(
             sid,
             who.company_id,
@@ -170,6 +176,7 @@ class Edge:
             self.events,
             self.conf,
             acks=acks or bool(old and old.acks),
+            recent=lambda c, after, until: feed.recent(c, partition, after, until),
         )
         until = self.feed.register(who.company_id, partition, delivery)
         self.deliveries[sid] = delivery
@@ -211,8 +218,19 @@ class Edge:
             EDGE_SOCKETS.dec()
 
     async def _emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
-        # ignore_queue: every node reads the log itself, so a local emit is the whole fan-out.
-        await self.sio.emit(name, args, to=sid, ignore_queue=True)
+        """Send one event to one local socket. The Socket.IO packet of an event is the same
+        for every socket (its cursor is the last argument), so it is encoded once and kept
+        for the next sockets; engine.io then only frames it."""
+        cursor = args[-1]
+        wire = self._wire.get(cursor)
+        if wire is None:
+            wire = self.sio.packet_class(packet.EVENT, data=[name, *args], namespace="/").encode()
+            self._wire[cursor] = wire
+            if len(self._wire) > _WIRE_CACHE:
+                self._wire.popitem(last=False)
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self.sio.eio.send(eio_sid, wire)
 
     async def _cut_off(self, sid: str) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")

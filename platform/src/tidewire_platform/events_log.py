@@ -80,10 +80,11 @@ class EventsLog:
         """(first retained offset, next offset to be written) of the company's partition."""
         assert self._consumer is not None, "EventsLog.start() first"
         tp = TopicPartition(self._s.events_topic, partition_for(company_id, self._s.partitions))
-        async with self._lock:
-            first = (await self._consumer.beginning_offsets([tp]))[tp]
-            end = (await self._consumer.end_offsets([tp]))[tp]
-        return first, end
+        # Offset lookups touch no fetch state: no lock, so many reconnects ask at once.
+        first, end = await asyncio.gather(
+            self._consumer.beginning_offsets([tp]), self._consumer.end_offsets([tp])
+        )
+        return first[tp], end[tp]
 
     async def page(
         self, company_id: str, after: Cursor | None, limit: int, until: int | None = None
