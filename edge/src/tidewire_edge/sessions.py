@@ -27,7 +27,10 @@ class Session(BaseModel):
 
 class SessionStore:
     def __init__(self, url: str, window_s: int, prefix: str = "tidewire:edge:session:") -> None:
-        self._r = redis.from_url(url)
+        # A bounded pool that waits for a free connection: a thousand clients reconnecting at
+        # once queue here instead of failing with "too many connections".
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20)
+        self._r = redis.Redis(connection_pool=pool)
         self._window = window_s
         self._prefix = prefix
 
@@ -47,4 +50,4 @@ class SessionStore:
             await pipe.execute()
 
     async def close(self) -> None:
-        await self._r.aclose()
+        await self._r.aclose(close_connection_pool=True)
