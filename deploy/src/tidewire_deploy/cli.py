@@ -91,9 +91,14 @@ def _cmd_token(args: argparse.Namespace) -> int:
     from tidewire_platform.tokens import issue_token
 
     s = _settings()
-    token = issue_token(s, args.company_id, args.user_id, ttl=args.ttl)
+    company = args.company_id or ("platform" if args.admin else None)
+    if company is None:
+        print("tidewire token: --company-id is required (or --admin)", file=sys.stderr)
+        return 2
+    role = "admin" if args.admin else None
+    token = issue_token(s, company, args.user_id, ttl=args.ttl, role=role)
     print(
-        f"token for company {args.company_id}, user {args.user_id} "
+        f"{'admin ' if role else ''}token for company {company}, user {args.user_id} "
         f"(expires in {args.ttl or s.jwt_ttl_seconds} s):"
     )
     print(token)
@@ -199,8 +204,9 @@ def parser() -> argparse.ArgumentParser:
     rebuild_p.set_defaults(func=_cmd_projector)
 
     token = sub.add_parser("token", help="print a signed agent token (last line)")
-    token.add_argument("--company-id", required=True)
+    token.add_argument("--company-id", help="the agent's company (default for --admin: platform)")
     token.add_argument("--user-id", required=True)
+    token.add_argument("--admin", action="store_true", help="an operator token for /admin")
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
     token.set_defaults(func=_cmd_token)
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tidewire_ingest import problems
 from tidewire_ingest.command_log_kafka import KafkaCommandLog
 from tidewire_ingest.events_lazy import LazyEventsLog
+from tidewire_ingest.routes_admin import router as admin_router
 from tidewire_ingest.routes_commands import router as commands_router
 from tidewire_ingest.routes_queries import router as queries_router
 from tidewire_ingest.routes_webhooks import router as webhooks_router
@@ -48,6 +49,7 @@ def create_app(
     app.include_router(commands_router)
     app.include_router(webhooks_router)
     app.include_router(queries_router)
+    app.include_router(admin_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -41,7 +41,14 @@ def command_log(request: Request) -> CommandLog:
     return log
 
 
+def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if who.role != "admin":
+        raise Problem(403, "Forbidden", "tenant administration needs an admin token")
+    return who
+
+
 Agent = Annotated[Principal, Depends(principal)]
+Admin = Annotated[Principal, Depends(admin)]
 Commands = Annotated[CommandLog, Depends(command_log)]
 
 

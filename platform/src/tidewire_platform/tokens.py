@@ -24,19 +24,26 @@ class TokenError(ValueError):
 class Principal:
     company_id: str
     user_id: str
+    role: str | None = None  # "admin": a platform operator (tenant administration)
 
 
 def issue_token(
-    settings: StackSettings, company_id: str, user_id: str, ttl: int | None = None
+    settings: StackSettings,
+    company_id: str,
+    user_id: str,
+    ttl: int | None = None,
+    role: str | None = None,
 ) -> str:
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "sub": user_id,
         "company_id": company_id,
         "aud": _AUDIENCE,
         "iat": now,
         "exp": now + (ttl if ttl is not None else settings.jwt_ttl_seconds),
     }
+    if role is not None:
+        claims["role"] = role
     return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
 
 
@@ -58,4 +65,7 @@ def verify_token(settings: StackSettings, token: str | None) -> Principal:
     company_id, user_id = claims.get("company_id"), claims.get("sub")
     if not isinstance(company_id, str) or not isinstance(user_id, str):
         raise TokenError("invalid token: company_id and sub must be strings")
-    return Principal(company_id=company_id, user_id=user_id)
+    role = claims.get("role")
+    return Principal(
+        company_id=company_id, user_id=user_id, role=role if isinstance(role, str) else None
+    )

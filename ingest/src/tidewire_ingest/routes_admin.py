@@ -1,0 +1,87 @@
+"""Tenant administration over HTTP: the API twin of `tidewire tenant add`.
+
+Operators (tokens with role "admin", `tidewire token --admin`) create or update a company and
+its WhatsApp connection; the same store and conflict rules as the CLI apply. Secrets are write
+only: reads never return them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from tidewire_ingest.deps import Admin, Tenants
+from tidewire_ingest.problems import Problem
+from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+class ConnectionIn(BaseModel):
+    phone_number_id: str = Field(pattern=_ID)
+    display_phone_number: str | None = Field(default=None, max_length=32)
+    verify_token: str = Field(min_length=1, max_length=256)
+    app_secret: str = Field(min_length=1, max_length=256)
+    access_token: str | None = Field(default=None, max_length=1024)
+
+
+class TenantIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    connection: ConnectionIn | None = None
+
+
+class TenantOut(BaseModel):
+    company_id: str
+    name: str
+    phone_number_id: str | None = None
+
+
+@router.put(
+    "/tenants/{company_id}",
+    response_model=TenantOut,
+    responses={
+        403: {"description": "not an admin token", **_PROBLEM},
+        409: {"description": "the phone number belongs to another company", **_PROBLEM},
+    },
+)
+async def put_tenant(company_id: str, body: TenantIn, _: Admin, tenants: Tenants) -> TenantOut:
+    """Create or update a company and (optionally) one WhatsApp connection. Idempotent."""
+    conn = body.connection
+    connection = (
+        Connection(
+            company_id,
+            conn.phone_number_id,
+            conn.display_phone_number,
+            conn.verify_token,
+            conn.app_secret,
+            conn.access_token,
+        )
+        if conn is not None
+        else None
+    )
+    try:
+        await tenants.upsert(Tenant(company_id, body.name), connection)
+    except TenantConflict as exc:
+        raise Problem(409, "Phone number taken", str(exc)) from exc
+    return TenantOut(
+        company_id=company_id,
+        name=body.name,
+        phone_number_id=conn.phone_number_id if conn else None,
+    )
+
+
+@router.get(
+    "/tenants/{company_id}",
+    response_model=TenantOut,
+    responses={404: {"description": "no such company", **_PROBLEM}},
+)
+async def get_tenant(company_id: str, _: Admin, tenants: Tenants) -> TenantOut:
+    tenant = await tenants.get(company_id)
+    if tenant is None:
+        raise Problem(404, "Company not found", f"no company {company_id!r}")
+    return TenantOut(company_id=tenant.company_id, name=tenant.name)
