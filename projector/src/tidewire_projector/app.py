@@ -27,6 +27,7 @@ from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide
 from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.outbound import send_agent_messages
+from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore
 
 log = logging.getLogger("tidewire.projector")
@@ -50,12 +51,12 @@ class _Resources:
 
     def __init__(self) -> None:
         self.opened = asyncio.Event()
-        self.store: CassandraStore | None = None
+        self.store: CachedStore | None = None
         self.producer: AIOKafkaProducer | None = None
         self.tail = EventsTail(settings)
         self.tenants: CassandraTenantStore | None = None  # access tokens for outbound sends
 
-    async def get(self) -> tuple[CassandraStore, AIOKafkaProducer]:
+    async def get(self) -> tuple[CachedStore, AIOKafkaProducer]:
         await self.opened.wait()  # agents may start before the opening task finished
         assert self.store is not None
         assert self.producer is not None
@@ -65,12 +66,23 @@ class _Resources:
 _res = _Resources()
 
 
+async def _forget(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+    """Partitions moved: another process may have written these companies, so forget what
+    this one remembers of them."""
+    if _res.store is not None:
+        _res.store.clear()
+
+
+app.on_partitions_revoked.connect(_forget)  # type: ignore[arg-type]  # faust stubs
+app.on_partitions_assigned.connect(_forget)  # type: ignore[arg-type]
+
+
 @app.task
 async def _open() -> None:
     session = connect(settings, row_factory=cached_rows)  # no LWT here
     # Read models live where the last rebuild put them (see rebuild.py).
     keyspace = await active_keyspace(session, settings.cassandra_keyspace)
-    _res.store = CassandraStore(session, keyspace)
+    _res.store = CachedStore(CassandraStore(session, keyspace))
     _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()
@@ -104,8 +116,7 @@ async def project(
         return "duplicate"  # the same command accepted twice: applied the first time
     partition = partition_for(command.company_id, settings.partitions)
     if journaled is None:
-        await store.record(command.id, position, outcome)
-        await store.apply(outcome)
+        await store.commit(command.id, position, outcome)  # journal + read models
         for event in outcome.events:
             acks.append(await _enqueue(producer, event.company_id, event.to_bytes()))
             _res.tail.appended(partition, event.id)
@@ -162,4 +173,6 @@ async def outbound(stream: Any) -> None:
     Graph API pauses only the fetching of events, never command projection."""
     store, producer = await _res.get()
     assert _res.tenants is not None
-    await send_agent_messages(stream, settings, store, _res.tenants, producer)
+    # Cassandra itself, not the projector's memory: this agent sees events of companies whose
+    # commands another projector process may own.
+    await send_agent_messages(stream, settings, store.inner, _res.tenants, producer)

@@ -18,7 +18,6 @@ class MemoryStore:
         self.messages: dict[tuple[str, str], Message] = {}
         self.wamids: dict[tuple[str, str], str] = {}
         self.parked: dict[tuple[str, str], ParkedStatus] = {}
-        self.journal: dict[tuple[str, str], Outcome] = {}
 
     async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None:
         return self.tickets.get((company_id, ticket_id))
@@ -37,12 +36,6 @@ class MemoryStore:
 
     async def parked_status(self, company_id: str, wamid: str) -> ParkedStatus | None:
         return self.parked.get((company_id, wamid))
-
-    async def journaled(self, company_id: str, command_id: str) -> Outcome | None:
-        return self.journal.get((company_id, command_id))
-
-    async def record(self, command_id: str, outcome: Outcome) -> None:
-        self.journal[(outcome.company_id, command_id)] = outcome
 
     async def apply(self, outcome: Outcome) -> None:
         c = outcome.company_id
