@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.api import SECRET
+from tests.support.api import SECRET, Api
 from tests.support.graph_fake import GraphFake, access_token_of
 from tests.support.stack import Services, Stack
 from tidewire_deploy.provision import provision
@@ -98,3 +98,11 @@ def phone(services: Services, graph: GraphFake, company: str) -> str:
     )
     graph.connect(phone_id, access_token_of(phone_id))
     return phone_id
+
+
+@pytest.fixture
+def api(services: Services, agent_token: str, phone: str) -> Iterator[Api]:
+    """The company's API client, able to play Meta for its phone number."""
+    client = Api(services.ingest_url, agent_token, phone)
+    yield client
+    client.close()

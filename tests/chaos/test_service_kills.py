@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-
-import pytest
 
 from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.chat import Chat, open_client, reconnect
 from tests.support.proxy import SwitchingProxy
 from tests.support.stack import Services
-
-
-@pytest.fixture
-async def api(services: Services, agent_token: str, phone: str) -> AsyncIterator[Api]:
-    client = Api(services.ingest_url, agent_token, phone)
-    yield client
-    client.close()
 
 
 async def test_edge_killed_and_restarted_recovers_the_session(

@@ -8,30 +8,19 @@ arrived exactly once and in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
 import socketio
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from tests.support.api import Api
 from tests.support.chat import Chat, open_client, reconnect
+from tests.support.kafka import expire_events
 from tests.support.proxy import SwitchingProxy
 from tests.support.stack import Services
-from tidewire_platform.partitioning import partition_for
 from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def api(services: Services, agent_token: str, phone: str) -> AsyncIterator[Api]:
-    client = Api(services.ingest_url, agent_token, phone)
-    yield client
-    client.close()
 
 
 async def test_short_drop_recovers_every_missed_event_once(
@@ -152,18 +141,7 @@ async def test_cursor_older_than_retention_is_not_recovered(
         await js.send("drop")
         await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
         await chat.say("gone 1", "gone 2")
-        s = services.settings
-        tp = TopicPartition(s.events_topic, partition_for(company, s.partitions))
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap)
-        await consumer.start()
-        end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.delete_records({tp: RecordsToDelete(end)}, timeout_ms=10_000)
-        finally:
-            await admin.close()
+        await expire_events(services.settings, company)
         again = await reconnect(js, 2)
         assert again["recovered"] is False
         resync = await js.wait_for(lambda h: h.get("name") == "tidewire:resync", what="resync")

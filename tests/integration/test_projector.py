@@ -4,33 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from tests.support import whatsapp as wa
 from tests.support.api import Api
+from tests.support.kafka import expire_events
 from tests.support.stack import Services
 from tidewire_platform.contracts import Command
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.kafka_io import append, make_producer
-from tidewire_platform.partitioning import partition_for
 from tidewire_platform.readmodel import ACK_DELIVERED, ACK_PENDING, ACK_READ
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def api(services: Services, agent_token: str, phone: str) -> Iterator[Api]:
-    client = Api(services.ingest_url, agent_token, phone)
-    yield client
-    client.close()
 
 
 def _pending(api: Api, count: int) -> list[dict[str, Any]]:
@@ -202,22 +192,7 @@ def test_bad_and_stale_cursors(api: Api, services: Services, company: str) -> No
     assert gone.status_code == 410
     assert "resync" in gone.json()["detail"]
 
-    # Retention: delete the partition's records up to its end, as Kafka's cleaner would.
-    async def expire() -> None:
-        s = services.settings
-        tp = TopicPartition(s.events_topic, partition_for(company, s.partitions))
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap)
-        await consumer.start()
-        end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
-        await admin.start()
-        try:
-            await admin.delete_records({tp: RecordsToDelete(end)}, timeout_ms=10_000)
-        finally:
-            await admin.close()
-
-    asyncio.run(expire())
+    asyncio.run(expire_events(services.settings, company))  # as retention would
     expired = api.http.get("/api/events", params={"after": first["cursor"]})
     assert expired.status_code == 410
     assert "retention" in expired.json()["detail"]

@@ -6,6 +6,8 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.structs import ConsumerRecord
 
 from tidewire_platform.partitioning import partition_for
@@ -58,3 +60,20 @@ class PartitionReader:
                 last = time.monotonic()
             await asyncio.sleep(0)
         return out
+
+
+async def expire_events(settings: StackSettings, company_id: str) -> None:
+    """Delete the company's events partition up to its end, as Kafka's retention would."""
+    tp = TopicPartition(settings.events_topic, partition_for(company_id, settings.partitions))
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        end = (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(end)}, timeout_ms=10_000)
+    finally:
+        await admin.close()
