@@ -10,7 +10,6 @@ import httpx
 import pytest
 import socketio
 
-from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.jsclient import JsClient
 from tests.support.stack import Services
@@ -19,20 +18,10 @@ from tidewire_platform.cursor import Cursor
 pytestmark = pytest.mark.e2e
 
 
-def _ticket_of(services: Services, token: str, phone: str) -> str:
-    """A customer writes in: the projector opens a ticket for the agent to answer."""
-    api = Api(services.ingest_url, token, phone)
-    try:
-        api.deliver([wa.text_message("oi")])
-        return str(api.until(lambda: api.tickets("pending"), "a ticket")[0]["id"])
-    finally:
-        api.close()
-
-
 async def test_message_reaches_both_clients_and_the_read_model(
-    services: Services, company: str, agent_token: str, phone: str
+    services: Services, company: str, agent_token: str, api: Api
 ) -> None:
-    ticket = await asyncio.to_thread(_ticket_of, services, agent_token, phone)
+    ticket = await asyncio.to_thread(api.open_ticket)
     event_name = f"company-{company}-appMessage"
     py_got: asyncio.Queue[dict[str, object]] = asyncio.Queue()
     py = socketio.AsyncClient()
@@ -89,9 +78,9 @@ async def test_bad_token_gets_a_connect_error_with_the_reason(services: Services
 
 
 async def test_cursor_epoch_is_the_events_topic_id(
-    services: Services, company: str, agent_token: str, phone: str
+    services: Services, company: str, agent_token: str, api: Api
 ) -> None:
-    ticket = await asyncio.to_thread(_ticket_of, services, agent_token, phone)
+    ticket = await asyncio.to_thread(api.open_ticket)
     from tidewire_platform.kafka_topic_id import fetch_topic_ids
 
     s = services.settings

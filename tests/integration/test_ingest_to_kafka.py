@@ -5,7 +5,6 @@ import asyncio
 import httpx
 import pytest
 
-from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.kafka import PartitionReader
 from tests.support.stack import Services
@@ -14,20 +13,11 @@ from tidewire_platform.contracts import Command
 pytestmark = pytest.mark.integration
 
 
-def _ticket(services: Services, token: str, phone: str) -> str:
-    api = Api(services.ingest_url, token, phone)
-    try:
-        api.deliver([wa.text_message("oi")])
-        return str(api.until(lambda: api.tickets("pending"), "a ticket")[0]["id"])
-    finally:
-        api.close()
-
-
 async def test_commands_land_once_on_the_company_partition(
-    services: Services, company: str, agent_token: str, phone: str
+    services: Services, company: str, agent_token: str, api: Api
 ) -> None:
     s = services.settings
-    ticket = await asyncio.to_thread(_ticket, services, agent_token, phone)
+    ticket = await asyncio.to_thread(api.open_ticket)
     body = {"client_message_id": "m-1", "body": "olá"}
     headers = {"Authorization": f"Bearer {agent_token}"}
     async with PartitionReader(s, s.commands_topic, company) as reader:

@@ -40,6 +40,11 @@ class Api:
         assert resp.status_code == 200, resp.text
         return resp
 
+    def open_ticket(self, body: str = "oi") -> str:
+        """A customer writes in; returns the pending ticket the projector opened for it."""
+        self.deliver([wa.text_message(body)])
+        return str(self.until(lambda: self.tickets("pending"), "a ticket")[0]["id"])
+
     def get(self, path: str, **params: Any) -> Any:
         resp = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
         assert resp.status_code == 200, resp.text

@@ -27,6 +27,7 @@ from socketio import packet
 
 from tidewire_edge.sessions import Session
 from tidewire_platform.cursor import Cursor
+from tidewire_platform.tokens import Principal
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Plan:
     """What one CONNECT will be: a fresh session, a recovery, or a lastEventId replay."""
 
     pid: str
+    who: Principal | None = None  # the token's principal; None: refused for `refusal`
+    refusal: str | None = None
     session: Session | None = None  # the recovered session (same sid, rooms, data)
     replay: bool = False  # replay from `after` (None: from the oldest retained event)
     after: Cursor | None = None

@@ -80,9 +80,11 @@ class Edge:
         fresh = Plan(pid=uuid.uuid4().hex)
         try:
             principal = verify_token(self.s, _token(auth, environ))
-        except TokenError:
-            return fresh  # the connect handler refuses it with the reason
+        except TokenError as exc:
+            fresh.refusal = str(exc)  # the connect handler refuses with this reason
+            return fresh
         pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
+        fresh.who = principal
         if isinstance(pid, str) and pid:
             return await self._recovery(principal, pid, offset, fresh)
         if isinstance(last_id, str) and last_id:
@@ -113,7 +115,7 @@ class Edge:
             fresh.resync = problem
             return fresh
         EDGE_RECOVERIES.labels("recovered").inc()
-        return Plan(pid=pid, session=session, replay=True, after=after)
+        return Plan(pid=pid, who=who, session=session, replay=True, after=after)
 
     async def _after(self, who: Principal, last_id: str, fresh: Plan) -> Plan:
         try:
@@ -149,12 +151,12 @@ class Edge:
     # -- socket lifecycle -------------------------------------------------------------------
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
-        try:
-            who = verify_token(self.s, _token(auth, environ))
-        except TokenError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
+        # The token was checked once, while planning the connection.
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         plan = self.sio.plans[eio_sid]
+        who = plan.who
+        if who is None:
+            raise socketio.exceptions.ConnectionRefusedError(plan.refusal or "missing token")
         partition = partition_for(who.company_id, self.s.partitions)
         assert self.feed is not None
         await self.feed.follow(partition)
