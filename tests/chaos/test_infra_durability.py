@@ -64,7 +64,7 @@ def test_up_twice_down_up_keeps_everything(own: StackSettings) -> None:
     redis.Redis(port=own.redis_port).set("tidewire:durability", "kept")
     session = connect(own, own.cassandra_keyspace)
     session.execute(
-        "INSERT INTO command_journal (company_id, command_id, position, outcome) "
+        "INSERT INTO command_journal_by_id (company_id, command_id, position, outcome) "
         "VALUES ('acme', 'c-1', 7, 'kept')"
     )
     session.cluster.shutdown()
@@ -79,7 +79,7 @@ def test_up_twice_down_up_keeps_everything(own: StackSettings) -> None:
     session = connect(own, own.cassandra_keyspace)
     try:
         row = session.execute(
-            "SELECT outcome FROM command_journal WHERE company_id='acme' AND command_id='c-1'"
+            "SELECT outcome FROM command_journal_by_id WHERE command_id='c-1'"
         ).one()
     finally:
         session.cluster.shutdown()

@@ -189,6 +189,8 @@ def _cassandra(s: StackSettings, lay: Layout) -> Launch:
     data = lay.data / "cassandra"
     yaml = lay.conf / "cassandra.yaml"
     # The 5.0 loader rejects unknown keys: keep this minimal and in 5.0 spelling (units).
+    # The projector writes a batch of commands as multi-partition unlogged batches of up to
+    # ~30 KB (store_cassandra.py): warning about each one would only cost CPU on both sides.
     yaml.write_text(
         f"""cluster_name: tidewire-local
 num_tokens: 1
@@ -212,6 +214,8 @@ commitlog_directory: {data}/commitlog
 saved_caches_directory: {data}/saved_caches
 hints_directory: {data}/hints
 cdc_raw_directory: {data}/cdc_raw
+batch_size_warn_threshold: 50KiB
+unlogged_batch_across_partitions_warn_threshold: 10000
 """
     )
     logback = lay.conf / "cassandra-logback.xml"

@@ -1,9 +1,9 @@
 """The faust-streaming application: one consumer group over the commands topic.
 
-Per command, in this order: journal the outcome, write the read models, append the events.
-A crash between any two steps replays the command (faust commits only finished offsets); the
-journal makes the replay re-apply the same outcome and append only the events that are not in
-the log yet (`events_tail`). Read models before events: a client that receives an event and
+Per batch of commands, in this order: journal the outcomes, write the read models, append the
+events. A crash between any two steps replays the batch (faust commits only finished offsets);
+the journal makes the replay re-apply the same outcomes and append only the events that are
+not in the log yet (`events_tail`). Read models before events: a client that receives an event and
 then queries the API sees the state that event describes.
 """
 
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 
-from tidewire_platform.contracts import Command
+from tidewire_platform.contracts import Command, Event, now_ms
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.metrics import COMMANDS_PROJECTED
@@ -24,11 +25,11 @@ from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants_cassandra import CassandraTenantStore
-from tidewire_projector.domain import PoisonCommand, decide
+from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.outbound import send_agent_messages
 from tidewire_projector.store_cached import CachedStore
-from tidewire_projector.store_cassandra import CassandraStore
+from tidewire_projector.store_cassandra import CassandraStore, Journaled, Unit, ensure_tables
 
 log = logging.getLogger("tidewire.projector")
 
@@ -82,6 +83,8 @@ async def _open() -> None:
     session = connect(settings, row_factory=cached_rows)  # no LWT here
     # Read models live where the last rebuild put them (see rebuild.py).
     keyspace = await active_keyspace(session, settings.cassandra_keyspace)
+    if keyspace != settings.cassandra_keyspace:
+        await ensure_tables(session, settings.cassandra_keyspace, keyspace)
     _res.store = CachedStore(CassandraStore(session, keyspace))
     _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
@@ -90,80 +93,129 @@ async def _open() -> None:
     _res.opened.set()
 
 
-async def project(
-    raw: bytes, position: int, key: bytes | None, acks: list[asyncio.Future[Any]]
-) -> str:
-    """Apply one command read at `position`; returns what happened (a metric label).
+@dataclass(frozen=True)
+class _Append:
+    """A record to append to a topic once the batch's read models are written."""
 
-    Event appends are only enqueued here (in order); their broker acknowledgements go to
-    `acks`, which the caller awaits before the batch's offsets may be committed."""
-    store, producer = await _res.get()
-    try:
-        command = Command.from_bytes(raw)
-        journaled = await store.journaled(command.company_id, command.id)
-        if journaled is None:
-            outcome = await decide(command, position, store)
-    except (PoisonCommand, ValueError) as exc:
-        await producer.send_and_wait(
-            settings.deadletter_topic,
-            raw,
-            key=key,  # same key, same partition number: a company's poison stays together
-            headers=[("error", str(exc)[:500].encode())],
+    topic: str
+    value: bytes
+    key: bytes | None
+    partition: int | None = None  # None: the producer's partitioner, by key
+    headers: list[tuple[str, bytes]] | None = None
+    event_id: str | None = None
+
+    @classmethod
+    def event(cls, event: Event) -> _Append:
+        partition = partition_for(event.company_id, settings.partitions)
+        key = company_key(event.company_id)
+        return cls(settings.events_topic, event.to_bytes(), key, partition, None, event.id)
+
+    async def send(self, producer: AIOKafkaProducer) -> asyncio.Future[Any]:
+        """Enqueue in order; the returned future resolves when the broker has it."""
+        fut = await producer.send(
+            self.topic, self.value, key=self.key, partition=self.partition, headers=self.headers
         )
-        log.warning("dead-lettered command at offset %d: %s", position, exc)
-        return "deadletter"
-    if journaled is not None and journaled.position != position:
-        return "duplicate"  # the same command accepted twice: applied the first time
-    partition = partition_for(command.company_id, settings.partitions)
-    if journaled is None:
-        await store.commit(command.id, position, outcome)  # journal + read models
-        for event in outcome.events:
-            acks.append(await _enqueue(producer, event.company_id, event.to_bytes()))
-            _res.tail.appended(partition, event.id)
-        return "applied"
-    # Replayed after a crash: same outcome again, each event appended only if it is missing.
-    await store.apply(journaled.outcome)
-    for event in journaled.outcome.events:
-        if not await _res.tail.contains(partition, journaled.recorded_at, event.id):
-            acks.append(await _enqueue(producer, event.company_id, event.to_bytes()))
-            _res.tail.appended(partition, event.id)
-    return "replayed"
+        if self.event_id is not None and self.partition is not None:
+            _res.tail.appended(self.partition, self.event_id)
+        return fut  # type: ignore[no-any-return]
 
 
-async def _enqueue(producer: AIOKafkaProducer, company_id: str, value: bytes) -> Any:
-    return await producer.send(
-        settings.events_topic,
-        value,
-        key=company_key(company_id),
-        partition=partition_for(company_id, settings.partitions),
-    )
+class _Batch:
+    """One batch of commands on its way: outcomes staged in the store, then the event appends
+    and dead letters to make once the store has flushed, in log order."""
 
+    def __init__(self, store: CachedStore) -> None:
+        self.store = store
+        # In log order per company: an event or dead letter to append, or a replayed
+        # command whose events are appended only if missing.
+        self.appends: list[_Append | Journaled] = []
+        self.outcomes: list[str] = []
 
-async def _project_in_order(events: list[Any]) -> None:
-    """One company's commands of a batch, one after the other (its history is ordered)."""
-    acks: list[asyncio.Future[Any]] = []
-    for event in events:
-        outcome = await project(event.value, event.message.offset, event.key, acks)
-        COMMANDS_PROJECTED.labels(outcome).inc()
-    await asyncio.gather(*acks)  # every event durable before the batch counts as done
+    async def fold(self, records: list[Any]) -> None:
+        """Fold a batch: every command id is looked up in the journal at once (applied before
+        at another position: a duplicate; at this position: a replay after a crash), then
+        companies concurrently, each in log order."""
+        by_company: dict[str, list[tuple[Any, Command]]] = {}
+        for record in records:
+            try:
+                command = Command.from_bytes(record.value)
+            except ValueError as exc:
+                self._dead(record, exc)
+                continue
+            by_company.setdefault(command.company_id, []).append((record, command))
+        seen = await self.store.journaled([c.id for cs in by_company.values() for _, c in cs])
+        await asyncio.gather(*(self._company(cs, seen) for cs in by_company.values()))
+
+    async def _company(self, commands: list[tuple[Any, Command]], seen: dict[str, Any]) -> None:
+        company_id = commands[0][1].company_id
+        await self.store.prefetch(company_id, [r for _, c in commands for r in first_reads(c)])
+        for record, command in commands:
+            position = record.message.offset
+            journaled = seen.get(command.id)
+            if journaled is not None and journaled.position != position:
+                self.outcomes.append("duplicate")  # accepted twice: applied the first time
+                continue
+            if journaled is not None:
+                self.store.stage(Unit(journaled.outcome))
+                self.appends.append(journaled)
+                self.outcomes.append("replayed")
+                continue
+            try:
+                outcome = await decide(command, position, self.store)
+            except PoisonCommand as exc:
+                self._dead(record, exc)
+                continue
+            self.store.stage(Unit(outcome, command.id, position))
+            seen[command.id] = Journaled(position, now_ms(), outcome)
+            self.appends.extend(_Append.event(e) for e in outcome.events)
+            self.outcomes.append("applied")
+
+    def _dead(self, record: Any, exc: Exception) -> None:
+        # Same key, same partition number: a company's poison stays together.
+        error = [("error", str(exc)[:500].encode())]
+        self.appends.append(
+            _Append(settings.deadletter_topic, record.value, record.key, None, error)
+        )
+        self.outcomes.append("deadletter")
+        log.warning("dead-lettered command at offset %d: %s", record.message.offset, exc)
+
+    async def finish(self, producer: AIOKafkaProducer) -> None:
+        """Flush the read models, then append the events (read models first: a client that
+        receives an event and queries the API sees what it describes). Replayed commands
+        append only the events the log does not hold yet (`events_tail`)."""
+        await self.store.flush()
+        acks: list[asyncio.Future[Any]] = []
+        for item in self.appends:
+            if isinstance(item, _Append):
+                acks.append(await item.send(producer))
+                continue
+            for event in item.outcome.events:  # a replay: append what the log lacks
+                partition = partition_for(event.company_id, settings.partitions)
+                if not await _res.tail.contains(partition, item.recorded_at, event.id):
+                    acks.append(await _Append.event(event).send(producer))
+        await asyncio.gather(*acks)  # every event durable before the batch counts as done
+        for outcome in self.outcomes:
+            COMMANDS_PROJECTED.labels(outcome).inc()
 
 
 @app.agent(commands_topic)
 async def commands(stream: Any) -> None:
-    """Commands in batches: companies are folded concurrently, each company in log order.
-    faust commits a batch's offsets only after this loop asks for the next batch."""
-    async for batch in stream.take_events(500, within=0.005):
-        by_company: dict[bytes, list[Any]] = {}
-        for event in batch:
-            by_company.setdefault(event.key or b"", []).append(event)
+    """Commands in batches: companies are folded concurrently, each in log order, and the
+    whole batch is written with a few requests. faust commits a batch's offsets only after this
+    loop asks for the next batch."""
+    async for records in stream.take_events(2000, within=0.01):
+        store, producer = await _res.get()
         while True:
             # faust acks a batch's events even when this body raises, so a failure must never
             # escape: retry until Cassandra and Kafka take it (the journal makes retries safe).
+            batch = _Batch(store)
             try:
-                await asyncio.gather(*(_project_in_order(evs) for evs in by_company.values()))
+                await batch.fold(records)
+                await batch.finish(producer)
                 break
             except Exception:
                 log.exception("projecting a batch failed; retrying it")
+                store.clear()  # memory may be ahead of Cassandra now
                 await asyncio.sleep(1.0)
 
 

@@ -101,6 +101,39 @@ async def decide(command: Command, position: int, view: View) -> Outcome:
         raise PoisonCommand(f"{command.type}: malformed payload ({exc!r})") from exc
 
 
+def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
+    """The documents `decide` reads first for `command`, as (kind, key) pairs of the `View`
+    (kinds: contact, open, ticket, wamid, message), so a batch of commands can fetch them
+    with a few requests. A hint only: whatever it misses is read when `decide` asks."""
+    p = command.payload
+    if not isinstance(p, dict):
+        return []
+
+    def text(key: str) -> str | None:
+        value = p.get(key)
+        return value if isinstance(value, str) and value else None
+
+    reads: list[tuple[str, tuple[str, ...]]] = []
+    if command.type == "message.inbound":
+        phone, wa_id = text("phone_number_id"), text("contact_wa_id")
+        if phone and wa_id:
+            reads += [("contact", (wa_id,)), ("open", (phone, wa_id))]
+        reaction = p.get("reaction")
+        target = reaction.get("message_id") if isinstance(reaction, dict) else None
+        for wamid in (target, text("quoted_wamid")):
+            if isinstance(wamid, str) and wamid:
+                reads.append(("wamid", (wamid,)))
+    elif command.type == "message.status":
+        if wamid := text("wamid"):
+            reads.append(("wamid", (wamid,)))
+    elif command.type in ("message.dispatched", "message.failed"):
+        if message_id := text("message_id"):
+            reads.append(("message", (message_id,)))
+    elif command.ticket_id:
+        reads.append(("ticket", (command.ticket_id,)))
+    return reads
+
+
 def _str(payload: dict[str, Any], key: str) -> str:
     value = payload.get(key)
     if not isinstance(value, str) or not value:

@@ -27,7 +27,7 @@ from tidewire_platform.contracts import Command
 from tidewire_platform.read_models_home import active_keyspace, switch_to
 from tidewire_platform.settings import StackSettings
 from tidewire_projector.domain import PoisonCommand, decide
-from tidewire_projector.store_cassandra import READ_MODEL_TABLES, CassandraStore
+from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.store_memory import MemoryStore
 
 GROUP = "tidewire-projector"
@@ -62,11 +62,7 @@ async def _create_tables(session: Session, source: str, target: str, replication
     await execute(
         session, f"CREATE KEYSPACE IF NOT EXISTS {target} WITH replication = {replication}"
     )
-    await asyncio.to_thread(session.cluster.refresh_schema_metadata)
-    tables = session.cluster.metadata.keyspaces[source].tables
-    for name in READ_MODEL_TABLES:
-        cql = tables[name].as_cql_query().replace(f"{source}.{name}", f"{target}.{name}", 1)
-        await execute(session, cql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+    await ensure_tables(session, source, target)
 
 
 async def rebuild(
@@ -83,7 +79,8 @@ async def rebuild(
     main = settings.cassandra_keyspace
     previous = await active_keyspace(session, main)
     target = f"{main}_rm_{time.strftime('%Y%m%d%H%M%S')}"
-    await _create_tables(session, previous, target, settings.cassandra_replication)
+    # The main keyspace has every migration; an earlier rebuild's may predate some.
+    await _create_tables(session, main, target, settings.cassandra_replication)
     say(f"rebuild: folding {settings.commands_topic} into keyspace {target}")
     started = time.monotonic()
     folded = await _fold_log(settings)

@@ -5,17 +5,22 @@ command at a time. What it wrote last is therefore what Cassandra holds, and rea
 a wasted round trip; this write-through cache answers the domain's reads from memory (misses,
 including "absent", go to Cassandra once). It is dropped whole whenever partitions are
 reassigned, because another process may have written them meanwhile.
+
+Outcomes of a batch are staged first (readable by the batch's later commands, never evicted)
+and written together by `flush`; a failed flush forgets everything, staged or not, because
+memory would then be ahead of Cassandra.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tidewire_platform.readmodel import Contact, Message, Ticket
 from tidewire_projector.domain import Outcome, ParkedStatus
-from tidewire_projector.store_cassandra import CassandraStore, Journaled
+from tidewire_projector.store_cassandra import CassandraStore, Journaled, Unit
 
 _MISSING = object()
 
@@ -25,9 +30,13 @@ class CachedStore:
         self.inner = inner
         self._max = max_entries
         self._docs: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._staged: dict[tuple[str, ...], Any] = {}
+        self._units: list[Unit] = []
 
     def clear(self) -> None:
         self._docs.clear()
+        self._staged.clear()
+        self._units.clear()
 
     def _put(self, key: tuple[str, ...], value: Any) -> None:
         self._docs[key] = value
@@ -36,7 +45,9 @@ class CachedStore:
             self._docs.popitem(last=False)
 
     async def _get(self, key: tuple[str, ...], load: Callable[[], Awaitable[Any]]) -> Any:
-        value = self._docs.get(key, _MISSING)
+        value = self._staged.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._docs.get(key, _MISSING)
         if value is _MISSING:
             value = await load()
             self._put(key, value)
@@ -70,30 +81,54 @@ class CachedStore:
         key = ("parked", company_id, wamid)
         return await self._get(key, lambda: self.inner.parked_status(company_id, wamid))  # type: ignore[no-any-return]
 
-    # -- journal and writes: through to Cassandra, then remembered ----------------------------
+    async def prefetch(self, company_id: str, reads: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Load the documents of `reads` (see `domain.first_reads`) that memory lacks, a few
+        requests for all of them; absent ones are remembered as absent."""
+        wanted: dict[str, set[tuple[str, ...]]] = {}
+        for kind, key in reads:
+            full = (kind, company_id, *key)
+            if full not in self._staged and full not in self._docs:
+                wanted.setdefault(kind, set()).add(key)
+        kinds = list(wanted)
+        results = await asyncio.gather(
+            *(self.inner.many(kind, company_id, sorted(wanted[kind])) for kind in kinds)
+        )
+        for kind, found in zip(kinds, results, strict=True):
+            for key in wanted[kind]:
+                self._put((kind, company_id, *key), found.get(key))
 
-    async def journaled(self, company_id: str, command_id: str) -> Journaled | None:
-        return await self.inner.journaled(company_id, command_id)
+    # -- journal and writes: staged per batch, then through to Cassandra -----------------------
 
-    async def commit(self, command_id: str, position: int, outcome: Outcome) -> None:
-        await self.inner.commit(command_id, position, outcome)
-        self._remember(outcome)
+    async def journaled(self, command_ids: list[str]) -> dict[str, Journaled]:
+        return await self.inner.journaled(command_ids)
 
-    async def apply(self, outcome: Outcome) -> None:
-        await self.inner.apply(outcome)
-        self._remember(outcome)
+    def stage(self, unit: Unit) -> None:
+        """Queue `unit` for the next flush; later reads already see its documents."""
+        self._units.append(unit)
+        self._remember(unit.outcome, self._staged.__setitem__)
 
-    def _remember(self, outcome: Outcome) -> None:
+    async def flush(self) -> None:
+        units, self._units = self._units, []
+        try:
+            await self.inner.flush(units)
+        except BaseException:
+            self.clear()
+            raise
+        for key, value in self._staged.items():
+            self._put(key, value)
+        self._staged.clear()
+
+    def _remember(self, outcome: Outcome, put: Callable[[tuple[str, ...], Any], None]) -> None:
         c = outcome.company_id
         for contact in outcome.contacts:
-            self._put(("contact", c, contact.id), contact)
+            put(("contact", c, contact.id), contact)
         for ticket in outcome.tickets:
-            self._put(("ticket", c, ticket.id), ticket)
+            put(("ticket", c, ticket.id), ticket)
         for entry in outcome.open_tickets:
-            self._put(("open", c, entry.phone, entry.contact_id), entry.ticket_id)
+            put(("open", c, entry.phone, entry.contact_id), entry.ticket_id)
         for message in outcome.messages:
-            self._put(("message", c, message.id), message)
+            put(("message", c, message.id), message)
         for wamid, message_id in outcome.wamids.items():
-            self._put(("wamid", c, wamid), message_id)
+            put(("wamid", c, wamid), message_id)
         for parked in outcome.parked:
-            self._put(("parked", c, parked.wamid), parked)
+            put(("parked", c, parked.wamid), parked)

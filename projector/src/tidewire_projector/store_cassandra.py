@@ -19,9 +19,11 @@ from tidewire_platform.readmodel import Contact, Message, Ticket
 from tidewire_projector.domain import OpenTicket, Outcome, ParkedStatus
 from tidewire_projector.store_memory import MemoryStore
 
-# Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold); larger
-# outcomes are written as separate concurrent statements.
-_BATCH_BYTES = 40_000
+# Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold) and counts more
+# than the text bytes counted here; a single larger row is sent as a statement of its own.
+_BATCH_BYTES = 30_000
+# Ids per journal lookup: one request each, spread by the coordinator over the partitions.
+_LOOKUP = 500
 
 # Every table a rebuild must recreate (migration 0003 defines them).
 READ_MODEL_TABLES = (
@@ -33,8 +35,28 @@ READ_MODEL_TABLES = (
     "messages",
     "message_wamids",
     "parked_statuses",
-    "command_journal",
+    "command_journal_by_id",
 )
+
+
+async def ensure_tables(session: Session, source: str, target: str) -> None:
+    """Create in keyspace `target` every read-model table of `source` it lacks, as `source`
+    defines it: a keyspace made by an earlier rebuild follows migrations added since."""
+    await asyncio.to_thread(session.cluster.refresh_schema_metadata)
+    tables = session.cluster.metadata.keyspaces[source].tables
+    for name in READ_MODEL_TABLES:
+        cql = tables[name].as_cql_query().replace(f"{source}.{name}", f"{target}.{name}", 1)
+        await execute(session, cql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One command's outcome in a batch to write; `command_id` is None for an outcome that
+    is journaled already (a replay re-applying it)."""
+
+    outcome: Outcome
+    command_id: str | None = None
+    position: int = -1
 
 
 @dataclass(frozen=True)
@@ -105,13 +127,54 @@ class CassandraStore:
             "INSERT INTO {ks}.parked_statuses (company_id, wamid, doc) VALUES (?,?,?)"
         )
         self._get_journal = prep(
-            "SELECT position, recorded_at, outcome FROM {ks}.command_journal "
-            "WHERE company_id=? AND command_id=?"
+            "SELECT command_id, position, recorded_at, outcome FROM {ks}.command_journal_by_id "
+            "WHERE command_id IN ?"
         )
         self._put_journal = prep(
-            "INSERT INTO {ks}.command_journal (company_id, command_id, position, recorded_at, "
-            "outcome) VALUES (?,?,?,?,?)"
+            "INSERT INTO {ks}.command_journal_by_id (company_id, command_id, position, "
+            "recorded_at, outcome) VALUES (?,?,?,?,?)"
         )
+
+        # Many keys of one kind at once (`many`): the key column(s), then the value.
+        self._many = {
+            "contact": prep(
+                "SELECT contact_id, doc FROM {ks}.contacts WHERE company_id=? AND contact_id IN ?"
+            ),
+            "ticket": prep(
+                "SELECT ticket_id, doc FROM {ks}.tickets WHERE company_id=? AND ticket_id IN ?"
+            ),
+            "open": prep(
+                "SELECT phone_number_id, contact_id, ticket_id FROM {ks}.open_tickets "
+                "WHERE company_id=? AND phone_number_id=? AND contact_id IN ?"
+            ),
+            "wamid": prep(
+                "SELECT wamid, message_id FROM {ks}.message_wamids "
+                "WHERE company_id=? AND wamid IN ?"
+            ),
+            "message": prep(
+                "SELECT message_id, doc FROM {ks}.messages WHERE company_id=? AND message_id IN ?"
+            ),
+        }
+
+    async def many(
+        self, kind: str, company_id: str, keys: list[tuple[str, ...]]
+    ) -> dict[tuple[str, ...], Any]:
+        """The documents of `keys` (one `kind`, as the `View` methods return them) that
+        exist; one request per kind (per connection for "open" keys)."""
+        if kind == "open":
+            by_phone: dict[str, list[str]] = {}
+            for phone, contact_id in keys:
+                by_phone.setdefault(phone, []).append(contact_id)
+            found: dict[tuple[str, ...], Any] = {}
+            for phone, contact_ids in by_phone.items():
+                rows = await execute(self._s, self._many[kind], (company_id, phone, contact_ids))
+                found.update({(r.phone_number_id, r.contact_id): r.ticket_id for r in rows})
+            return found
+        rows = await execute(self._s, self._many[kind], (company_id, [k[0] for k in keys]))
+        parse: Any = {"contact": Contact, "ticket": Ticket, "message": Message}.get(kind)
+        if parse is None:  # wamid -> message id
+            return {(r[0],): r[1] for r in rows}
+        return {(r[0],): parse.model_validate_json(r[1]) for r in rows}
 
     async def _one(self, stmt: Any, params: tuple[Any, ...]) -> Any:
         return (await execute(self._s, stmt, params)).one()
@@ -144,80 +207,102 @@ class CassandraStore:
 
     # -- journal and writes -----------------------------------------------------------------
 
-    async def journaled(self, company_id: str, command_id: str) -> Journaled | None:
-        row = await self._one(self._get_journal, (company_id, command_id))
-        if row is None:
-            return None
-        return Journaled(row.position, row.recorded_at, Outcome.from_json(row.outcome))
-
-    async def commit(self, command_id: str, position: int, outcome: Outcome) -> None:
-        """Journal `outcome` and write it, in one logged batch when it is small enough: the
-        batch log makes the pair all-or-nothing, which is what the journal-first order
-        otherwise guarantees with two round trips."""
-        journal = (
-            self._put_journal,
-            (outcome.company_id, command_id, position, now_ms(), outcome.to_json()),
+    async def journaled(self, command_ids: list[str]) -> dict[str, Journaled]:
+        """The journal entries of those of `command_ids` that were applied before: one read
+        per `_LOOKUP` ids, whatever their companies."""
+        chunks = [command_ids[i : i + _LOOKUP] for i in range(0, len(command_ids), _LOOKUP)]
+        results = await asyncio.gather(
+            *(execute(self._s, self._get_journal, (chunk,)) for chunk in chunks)
         )
-        writes = [journal, *self._writes(outcome)]
-        size = sum(len(p) for _, params in writes for p in params if isinstance(p, str))
-        if size > _BATCH_BYTES:
-            await execute(self._s, journal[0], journal[1])
-            await self.apply(outcome)
-            return
-        batch = BatchStatement(batch_type=BatchType.LOGGED)
-        for stmt, params in writes:
-            batch.add(stmt, params)
-        await execute(self._s, batch)
+        return {
+            row.command_id: Journaled(row.position, row.recorded_at, Outcome.from_json(row.outcome))
+            for rows in results
+            for row in rows
+        }
 
-    async def apply(self, outcome: Outcome) -> None:
-        """Write every document of `outcome`."""
-        writes = self._writes(outcome)
-        if not writes:
-            return
-        size = sum(len(p) for _, params in writes for p in params if isinstance(p, str))
-        if size > _BATCH_BYTES:
-            await asyncio.gather(*(execute(self._s, stmt, params) for stmt, params in writes))
-            return
-        # One unlogged batch: one round trip instead of one per document. Unlogged means no
-        # batch log: atomicity is not needed (the journal makes a half-applied outcome
-        # re-applicable), only fewer requests and callbacks.
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        for stmt, params in writes:
-            batch.add(stmt, params)
-        await execute(self._s, batch)
+    async def flush(self, units: list[Unit]) -> None:
+        """Write a batch of outcomes (log order): first the journal of the new ones, then
+        every document, each row once with its last value.
 
-    def _writes(self, outcome: Outcome) -> list[tuple[Any, tuple[Any, ...]]]:
+        Journal first: whatever documents a crash leaves written belong to journaled commands,
+        whose replay re-applies the same outcomes in order. Each row once: statements of one
+        Cassandra batch share a timestamp, so two writes of one row would not resolve by
+        order; coalescing keeps the last, which is also fewer writes."""
+        now = now_ms()
+        journal = [
+            (
+                self._put_journal,
+                (u.outcome.company_id, u.command_id, u.position, now, u.outcome.to_json()),
+            )
+            for u in units
+            if u.command_id is not None
+        ]
+        await self._write(journal)
+        rows: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+        for unit in units:
+            for key, stmt, params in self._writes(unit.outcome):
+                rows.pop(key, None)  # re-inserted last: the dict keeps write order
+                rows[key] = (stmt, params)
+        await self._write(list(rows.values()))
+
+    async def _write(self, writes: list[tuple[Any, tuple[Any, ...]]]) -> None:
+        """`writes` as unlogged batches of at most `_BATCH_BYTES`, sent concurrently: one
+        request per batch instead of one per row (the driver's per-request cost is what
+        bounds the projector). Unlogged: atomicity comes from the journal, not the batch log."""
+        batches: list[list[tuple[Any, tuple[Any, ...]]]] = []
+        size = _BATCH_BYTES
+        for write in writes:
+            n = sum(len(p) for p in write[1] if isinstance(p, str))
+            if size + n > _BATCH_BYTES:
+                batches.append([])
+                size = 0
+            batches[-1].append(write)
+            size += n
+        await asyncio.gather(*(execute(self._s, *_as_request(b)) for b in batches))
+
+    def _writes(self, outcome: Outcome) -> list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]]:
+        """(row key, statement, parameters) of every document of `outcome`."""
         c = outcome.company_id
-        writes: list[tuple[Any, tuple[Any, ...]]] = []
+        writes: list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]] = []
+
+        def put(key: tuple[Any, ...], stmt: Any, params: tuple[Any, ...]) -> None:
+            writes.append((key, stmt, params))
+
         for contact in outcome.contacts:
-            writes.append((self._put_contact, (c, contact.id, contact.to_json())))
-        for drop in outcome.index_drops:
-            writes.append((self._drop_index, (c, drop.status, drop.updated_at, drop.ticket_id)))
-        for ticket in outcome.tickets:
-            doc = ticket.to_json()
-            writes.append((self._put_ticket, (c, ticket.id, doc)))
-            writes.append((self._put_index, (c, ticket.status, ticket.updated_at, ticket.id, doc)))
-        for entry in outcome.open_tickets:
-            if entry.ticket_id is None:
-                writes.append((self._drop_open, (c, entry.phone, entry.contact_id)))
+            put(("contact", contact.id), self._put_contact, (c, contact.id, contact.to_json()))
+        for d in outcome.index_drops:
+            put(
+                ("index", d.status, d.updated_at, d.ticket_id),
+                self._drop_index,
+                (c, d.status, d.updated_at, d.ticket_id),
+            )
+        for t in outcome.tickets:
+            doc = t.to_json()
+            put(("ticket", t.id), self._put_ticket, (c, t.id, doc))
+            put(
+                ("index", t.status, t.updated_at, t.id),
+                self._put_index,
+                (c, t.status, t.updated_at, t.id, doc),
+            )
+        for e in outcome.open_tickets:
+            key = ("open", e.phone, e.contact_id)
+            if e.ticket_id is None:
+                put(key, self._drop_open, (c, e.phone, e.contact_id))
             else:
-                writes.append((self._put_open, (c, entry.phone, entry.contact_id, entry.ticket_id)))
-        for message in outcome.messages:
-            doc = message.to_json()
-            writes.append((self._put_message, (c, message.id, doc)))
-            writes.append(
-                (
-                    self._put_ticket_message,
-                    (c, message.ticket_id, message.position, message.id, doc),
-                )
+                put(key, self._put_open, (c, e.phone, e.contact_id, e.ticket_id))
+        for m in outcome.messages:
+            doc = m.to_json()
+            put(("message", m.id), self._put_message, (c, m.id, doc))
+            put(
+                ("ticket_message", m.ticket_id, m.position, m.id),
+                self._put_ticket_message,
+                (c, m.ticket_id, m.position, m.id, doc),
             )
         for wamid, message_id in outcome.wamids.items():
-            writes.append((self._put_wamid, (c, wamid, message_id)))
-        for parked in outcome.parked:
-            writes.append((self._put_parked, (c, parked.wamid, parked.model_dump_json())))
-        # A drop and the put of the same index row never coincide: a drop is only emitted
-        # when (status, updated_at) changed.
-        return writes
+            put(("wamid", wamid), self._put_wamid, (c, wamid, message_id))
+        for p in outcome.parked:
+            put(("parked", p.wamid), self._put_parked, (c, p.wamid, p.model_dump_json()))
+        return [((c, *key), stmt, params) for key, stmt, params in writes]
 
     async def write_all(
         self, state: MemoryStore, journal: dict[tuple[str, str], int], chunk: int = 500
@@ -246,9 +331,7 @@ class CassandraStore:
             out(c).parked.append(parked)
         for whole in by_company.values():
             for part in _chunks(whole, chunk):
-                await asyncio.gather(
-                    *(execute(self._s, stmt, params) for stmt, params in self._writes(part))
-                )
+                await self._write([(stmt, params) for _, stmt, params in self._writes(part)])
         entries = list(journal.items())
         empty = {c: Outcome(company_id=c).to_json() for c in {c for (c, _), _ in entries}}
         for i in range(0, len(entries), chunk):
@@ -273,3 +356,12 @@ def _chunks(whole: Outcome, size: int) -> list[Outcome]:
         )
         for i in range(0, max(longest, 1), size)
     ]
+
+
+def _as_request(writes: list[tuple[Any, tuple[Any, ...]]]) -> tuple[Any, ...]:
+    if len(writes) == 1:
+        return writes[0]
+    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+    for stmt, params in writes:
+        batch.add(stmt, params)
+    return (batch,)

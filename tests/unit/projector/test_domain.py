@@ -9,7 +9,7 @@ import pytest
 
 from tidewire_platform.contracts import Command, event_id_for
 from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, ACK_READ
-from tidewire_projector.domain import Outcome, PoisonCommand, decide
+from tidewire_projector.domain import Outcome, PoisonCommand, decide, first_reads
 from tidewire_projector.store_memory import MemoryStore
 
 pytestmark = pytest.mark.unit
@@ -179,3 +179,58 @@ async def test_outcome_survives_the_journal_round_trip() -> None:
     out = await _run(store, _inbound("w1"))
     assert Outcome.from_json(out.to_json()) == out
     assert out.messages[0].ack == ACK_PENDING
+
+
+class _Recording(MemoryStore):
+    """A MemoryStore that notes every (kind, key) `decide` reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: set[tuple[str, tuple[str, ...]]] = set()
+
+    async def contact(self, company_id: str, contact_id: str) -> Any:
+        self.reads.add(("contact", (contact_id,)))
+        return await super().contact(company_id, contact_id)
+
+    async def open_ticket(self, company_id: str, phone: str, contact_id: str) -> Any:
+        self.reads.add(("open", (phone, contact_id)))
+        return await super().open_ticket(company_id, phone, contact_id)
+
+    async def ticket(self, company_id: str, ticket_id: str) -> Any:
+        self.reads.add(("ticket", (ticket_id,)))
+        return await super().ticket(company_id, ticket_id)
+
+    async def message_id_for_wamid(self, company_id: str, wamid: str) -> Any:
+        self.reads.add(("wamid", (wamid,)))
+        return await super().message_id_for_wamid(company_id, wamid)
+
+    async def message(self, company_id: str, message_id: str) -> Any:
+        self.reads.add(("message", (message_id,)))
+        return await super().message(company_id, message_id)
+
+
+async def test_first_reads_name_documents_decide_really_reads() -> None:
+    """The batch prefetch is only useful if its hints are reads `decide` makes."""
+    store = _Recording()
+    first = await _run(store, _inbound("w1"))
+    ticket_id = first.tickets[0].id
+    send = _cmd("message.send", ticket_id, body="olá", client_message_id="k1")
+    await _run(store, send, position=2)
+    commands = [
+        _inbound("w2", quoted_wamid="w1"),
+        _inbound("w3", reaction={"message_id": "w-unseen", "emoji": "👍"}),
+        _cmd("message.status", wamid="w1", ack=ACK_READ),
+        _cmd("message.dispatched", ticket_id, message_id=send.id, wamid="wa-out"),
+        _cmd("ticket.update", ticket_id, status="open"),
+        _cmd("ticket.read", ticket_id),
+    ]
+    for position, command in enumerate(commands, start=3):
+        store.reads.clear()
+        hints = first_reads(command)
+        await _run(store, command, position)
+        assert hints, command.type
+        assert set(hints) <= store.reads, command.type
+
+
+def test_first_reads_of_a_malformed_payload_is_empty_not_an_error() -> None:
+    assert first_reads(_cmd("message.inbound", phone_number_id=7, reaction="x")) == []

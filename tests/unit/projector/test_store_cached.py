@@ -10,6 +10,7 @@ import pytest
 from tidewire_platform.readmodel import Ticket
 from tidewire_projector.domain import OpenTicket, Outcome
 from tidewire_projector.store_cached import CachedStore
+from tidewire_projector.store_cassandra import Unit
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +22,8 @@ class Inner:
         self.reads = 0
         self.tickets: dict[str, Ticket] = {}
         self.open: dict[str, str | None] = {}
+        self.flushes: list[list[Unit]] = []
+        self.fail = False
 
     async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None:
         self.reads += 1
@@ -30,11 +33,15 @@ class Inner:
         self.reads += 1
         return self.open.get(contact_id)
 
-    async def commit(self, command_id: str, position: int, outcome: Outcome) -> None:
-        for t in outcome.tickets:
-            self.tickets[t.id] = t
-        for o in outcome.open_tickets:
-            self.open[o.contact_id] = o.ticket_id
+    async def flush(self, units: list[Unit]) -> None:
+        if self.fail:
+            raise ConnectionError("cassandra went away")
+        self.flushes.append(units)
+        for unit in units:
+            for t in unit.outcome.tickets:
+                self.tickets[t.id] = t
+            for o in unit.outcome.open_tickets:
+                self.open[o.contact_id] = o.ticket_id
 
 
 def _ticket(unread: int) -> Ticket:
@@ -60,7 +67,8 @@ async def test_reads_once_then_serves_its_own_writes_from_memory() -> None:
         tickets=[_ticket(3)],
         open_tickets=[OpenTicket(phone="p", contact_id="55", ticket_id="t1")],
     )
-    await store.commit("k", 1, out)
+    store.stage(Unit(out, "k", 1))
+    await store.flush()
     got: Any = await store.ticket("c", "t1")
     assert got.unread_messages == 3
     assert await store.open_ticket("c", "p", "55") == "t1"
@@ -70,7 +78,8 @@ async def test_reads_once_then_serves_its_own_writes_from_memory() -> None:
 async def test_forgets_everything_when_partitions_move() -> None:
     inner = Inner()
     store = CachedStore(inner)  # type: ignore[arg-type]
-    await store.commit("k", 1, Outcome(company_id="c", tickets=[_ticket(1)]))
+    store.stage(Unit(Outcome(company_id="c", tickets=[_ticket(1)]), "k", 1))
+    await store.flush()
     inner.tickets["t1"] = _ticket(9)  # another process wrote meanwhile
     store.clear()
     got: Any = await store.ticket("c", "t1")
@@ -85,3 +94,28 @@ async def test_bounded() -> None:
         await store.ticket("c", f"t{n}")
     await store.ticket("c", "t0")  # evicted long ago: read again
     assert inner.reads == 6
+
+
+async def test_a_batch_sees_its_staged_outcomes_and_writes_them_in_one_flush() -> None:
+    inner = Inner()
+    store = CachedStore(inner)  # type: ignore[arg-type]
+    store.stage(Unit(Outcome(company_id="c", tickets=[_ticket(1)]), "k1", 1))
+    got: Any = await store.ticket("c", "t1")
+    assert got.unread_messages == 1  # the next command of the batch builds on it
+    store.stage(Unit(Outcome(company_id="c", tickets=[_ticket(2)]), "k2", 2))
+    assert inner.tickets == {}  # nothing written before the flush
+    await store.flush()
+    assert [[u.command_id for u in units] for units in inner.flushes] == [["k1", "k2"]]
+    assert inner.tickets["t1"].unread_messages == 2
+    assert inner.reads == 0
+
+
+async def test_a_failed_flush_forgets_what_cassandra_does_not_hold() -> None:
+    inner = Inner()
+    store = CachedStore(inner)  # type: ignore[arg-type]
+    inner.fail = True
+    store.stage(Unit(Outcome(company_id="c", tickets=[_ticket(5)]), "k", 1))
+    with pytest.raises(ConnectionError):
+        await store.flush()
+    assert await store.ticket("c", "t1") is None  # read from "Cassandra" again, not memory
+    assert inner.reads == 1
