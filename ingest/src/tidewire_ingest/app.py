@@ -37,7 +37,14 @@ def create_app(
         await events.close()
         stores.close()
 
-    app = FastAPI(title="tidewire ingest", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="tidewire ingest",
+        version="0.1.0",
+        lifespan=lifespan,
+        # Metrics are Prometheus' (/metrics); FastAPI's native OpenTelemetry would otherwise
+        # look up the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = s
     app.state.command_log = log
     app.state.ingest_settings = ingest or IngestSettings()
