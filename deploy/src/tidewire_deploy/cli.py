@@ -161,11 +161,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     )
     rates = [int(r) for r in args.rates.split(",")]
     print(
-        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, "
-        f"max {args.in_flight} in flight",
+        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, driver {args.driver}",
         flush=True,
     )
-    steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
+    if args.driver == "vegeta":
+        from tidewire_deploy import bench_ingest_vegeta
+
+        try:
+            steps = bench_ingest_vegeta.run(
+                _settings().home, args.url, rates, args.seconds, args.in_flight
+            )
+        except bench_ingest_vegeta.DriverMissing as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
     print(bench_ingest.report(steps))
     return 0
 
@@ -234,7 +244,16 @@ def parser() -> argparse.ArgumentParser:
         "--rates", default="500,1000,2000,3000,4000", help="requests/s per step, comma-separated"
     )
     b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
-    b_ingest.add_argument("--in-flight", type=int, default=256, help="max concurrent requests")
+    b_ingest.add_argument(
+        "--in-flight", type=int, default=64, help="max concurrent requests (connections)"
+    )
+    b_ingest.add_argument(
+        "--driver",
+        choices=("vegeta", "python"),
+        default="python",
+        help="load generator: python (aiohttp) or vegeta (Go, installed on first use, "
+        "lighter on the CPU the server shares)",
+    )
     b_ingest.set_defaults(func=_cmd_bench)
     bench_cli.add_parsers(bench_sub)
     return p
