@@ -19,6 +19,7 @@ from tidewire_ingest.routes_queries import router as queries_router
 from tidewire_ingest.routes_webhooks import router as webhooks_router
 from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.stores_lazy import LazyStores
+from tidewire_ingest.webhook_fast_path import WebhookFastPath
 from tidewire_platform.settings import StackSettings
 
 
@@ -50,6 +51,7 @@ def create_app(
     app.state.ingest_settings = ingest or IngestSettings()
     app.state.stores = stores
     app.state.events = events
+    app.add_middleware(WebhookFastPath, state=app.state)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

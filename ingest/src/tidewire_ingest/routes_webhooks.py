@@ -15,8 +15,10 @@ from fastapi.responses import PlainTextResponse
 
 from tidewire_ingest.accept import accept
 from tidewire_ingest.body import parse_json, read_limited
+from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.deps import Commands, IngestConf, Tenants
 from tidewire_ingest.problems import Problem
+from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.signature import signature_valid
 from tidewire_ingest.whatsapp import (
     WebhookFact,
@@ -25,6 +27,7 @@ from tidewire_ingest.whatsapp import (
     phone_number_ids,
 )
 from tidewire_platform.contracts import Command, stable_id
+from tidewire_platform.tenants import TenantStore
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -88,6 +91,15 @@ def _parse(body: object) -> list[WebhookFact]:
 async def receive(
     request: Request, conf: IngestConf, tenants: Tenants, log: Commands
 ) -> dict[str, int]:
+    """Declared here for the OpenAPI document; requests are served by `webhook_fast_path`,
+    which calls `take_webhook` without FastAPI's routing and dependency machinery."""
+    return await take_webhook(request, conf, tenants, log)
+
+
+async def take_webhook(
+    request: Request, conf: IngestSettings, tenants: TenantStore, log: CommandLog
+) -> dict[str, int]:
+    """Verify, route and accept one webhook delivery; raises `Problem` for a refusal."""
     raw = await read_limited(request, conf.max_body_bytes)
     body = parse_json(raw)
     signature = request.headers.get("x-hub-signature-256")
