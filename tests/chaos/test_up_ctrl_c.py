@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.conftest import env_of
 from tests.support.stack import free_port, healthy, wait_for
 from tidewire_platform.settings import StackSettings
@@ -28,7 +30,10 @@ def _ours(home: Path) -> list[str]:
     return found
 
 
-def test_ctrl_c_stops_everything_it_started(own: StackSettings) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "tidewire down"])
+def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop: str) -> None:
+    """Ctrl-C in its terminal, or `tidewire down` from another one (which must not race the
+    supervisor: it restarts services that exit)."""
     ingest, edges = free_port(), (free_port(), free_port())
     env = {
         **os.environ,
@@ -57,7 +62,17 @@ def test_ctrl_c_stops_everything_it_started(own: StackSettings) -> None:
         assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
         assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
 
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        else:
+            down = subprocess.run(
+                [sys.executable, "-m", "tidewire_deploy.cli", "down"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            assert down.returncode == 0, down.stdout + down.stderr
         assert proc.wait(timeout=120) == 0
         wait_for(lambda: _ours(own.home) == [], 30, "every process of the stack to exit")
     finally:

@@ -6,12 +6,14 @@ engines it started itself); `up --detach` leaves them running for `tidewire down
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from tidewire_deploy import infra
@@ -147,17 +149,23 @@ def up(s: StackSettings, detach: bool) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    me = _supervisor(s)
+    own_cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    me.pid_file.write_text(json.dumps({"pid": os.getpid(), "marker": own_cmdline.strip()}))
     print("press Ctrl-C to stop", flush=True)
-    while not stopping:
-        for svc in services():
-            if not _managed(s, svc.name).running():
-                print(
-                    f"{svc.name} exited unexpectedly; restarting (log: "
-                    f"{_managed(s, svc.name).log})",
-                    flush=True,
-                )
-                _managed(s, svc.name).start(svc.argv, svc.marker)
-        time.sleep(0.5)
+    try:
+        while not stopping:
+            for svc in services():
+                if not _managed(s, svc.name).running():
+                    print(
+                        f"{svc.name} exited unexpectedly; restarting (log: "
+                        f"{_managed(s, svc.name).log})",
+                        flush=True,
+                    )
+                    _managed(s, svc.name).start(svc.argv, svc.marker)
+            time.sleep(0.5)
+    finally:
+        me.pid_file.unlink(missing_ok=True)
     print("stopping services…", flush=True)
     stop_services(s)
     if infra_was_running:
@@ -167,7 +175,20 @@ def up(s: StackSettings, detach: bool) -> int:
     return 0
 
 
+def _supervisor(s: StackSettings) -> Managed:
+    """A foreground `tidewire up` (it records itself so `down` can find it)."""
+    return _managed(s, "supervisor")
+
+
 def down(s: StackSettings, keep_infra: bool = False) -> None:
+    pid = _supervisor(s).pid()
+    if pid is not None:
+        # A foreground `up` restarts any service that stops: ask it to stop everything itself
+        # (as Ctrl-C would), and wait for it, before stopping whatever is left.
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 120
+        while _supervisor(s).running() and time.monotonic() < deadline:
+            time.sleep(0.2)
     stop_services(s)
     if not keep_infra:
         infra.down(s)
