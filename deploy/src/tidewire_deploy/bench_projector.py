@@ -34,6 +34,14 @@ from tidewire_platform.settings import StackSettings
 GROUP = "tidewire-projector"  # the faust app id is its consumer group
 
 
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Stop a background reader and wait until it has."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @dataclass(frozen=True)
 class Config:
     commands: int = 20_000
@@ -106,10 +114,7 @@ class EventsWatch:
                 count, last_change = len(self.seen), time.monotonic()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await _cancel(self._task)
         await self._consumer.stop()
 
 
@@ -147,10 +152,7 @@ class GroupLag:
         self._task = asyncio.create_task(loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await _cancel(self._task)
         await self._consumer.stop()
         await self._admin.close()
 
