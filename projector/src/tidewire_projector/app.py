@@ -30,6 +30,7 @@ from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.outbound import send_agent_messages
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore, Journaled, Unit, ensure_tables
+from tidewire_projector.worker import Worker
 
 log = logging.getLogger("tidewire.projector")
 
@@ -42,6 +43,7 @@ app = faust.App(
     topic_partitions=settings.partitions,
     consumer_auto_offset_reset="earliest",
     datadir=str(settings.home / "projector"),  # faust's working files, not in the repo root
+    Worker=Worker,
 )
 commands_topic = app.topic(settings.commands_topic, value_serializer="raw", key_serializer="raw")
 events_topic = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw")

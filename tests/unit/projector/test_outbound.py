@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tidewire_platform.contracts import Command, Event, stable_id
-from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, Message
+from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, Message, Ticket
 from tidewire_projector.graph_api import (
     GraphClient,
     Refused,
@@ -210,7 +210,36 @@ def test_only_agents_new_messages_are_jobs() -> None:
     assert job_of(_event(from_me=False)) is None
     assert job_of(_event(type_="message.updated")) is None
     assert job_of(b"{not json") is None
+    assert job_of(b'{"fromMe":true') is None  # passes the quick check, then fails to parse
     assert job_of(_event(id=None)) is None
+
+
+def test_agent_messages_as_the_projector_writes_them_pass_the_quick_check() -> None:
+    """The skip-before-parse rule relies on compact JSON of the read-model documents."""
+    message = Message(
+        id="m1",
+        company_id="c1",
+        ticket_id="t1",
+        position=0,
+        from_me=True,
+        created_at=1,
+        updated_at=1,
+        body="olá",
+    )
+    ticket = Ticket(
+        id="t1", company_id="c1", contact_id="5511", whatsapp_id="pn1", created_at=1, updated_at=1
+    )
+    raw = Event(
+        id="e1",
+        type="message.created",
+        company_id="c1",
+        ticket_id="t1",
+        command_id="m1",
+        occurred_at=1,
+        accepted_at=1,
+        payload={"message": message.wire(), "ticket": ticket.wire()},
+    ).to_bytes()
+    assert job_of(raw) == Job("c1", "t1", "m1", "pn1", "5511")
 
 
 def test_result_commands_have_stable_ids() -> None:
