@@ -226,7 +226,12 @@ class Edge:
         cursor = args[-1]
         wire = self._wire.get(cursor)
         if wire is None:
-            wire = self.sio.packet_class(packet.EVENT, data=[name, *args], namespace="/").encode()
+            # binary=False: events come from JSON, so they hold no bytes; it spares the
+            # library's recursive walk of the payload looking for attachments.
+            pkt = self.sio.packet_class(
+                packet.EVENT, data=[name, *args], namespace="/", binary=False
+            )
+            wire = pkt.encode()
             self._wire[cursor] = wire
             if len(self._wire) > _WIRE_CACHE:
                 self._wire.popitem(last=False)

@@ -8,12 +8,18 @@ from typing import Any
 import uvicorn
 
 
-def serve(app: Any, prog: str, default_port: int) -> None:
-    """Parse `--host/--port` and run `app` until SIGTERM/SIGINT (5 s to finish requests)."""
+def serve(app: Any, prog: str, default_port: int, **uvicorn_options: Any) -> None:
+    """Parse `--host/--port` and run `app` until SIGTERM/SIGINT (5 s to finish requests);
+    `uvicorn_options` are a service's own server settings."""
     p = argparse.ArgumentParser(prog=prog)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=default_port)
     args = p.parse_args()
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        **uvicorn_options,
     )
