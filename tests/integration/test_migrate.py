@@ -34,7 +34,7 @@ def test_topics_share_the_configured_partition_count(stack: Stack) -> None:
         await admin.start()
         try:
             described = await admin.describe_topics(
-                [s.commands_topic, s.events_topic, s.deadletter_topic]
+                [s.commands_topic, s.events_topic, s.outbound_topic, s.deadletter_topic]
             )
             return {d["topic"]: len(d["partitions"]) for d in described}
         finally:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support import whatsapp as wa
 from tests.support.api import SECRET, Api
@@ -21,6 +22,7 @@ from tests.support.stack import Services
 from tidewire_deploy.provision import provision
 from tidewire_platform.contracts import Event
 from tidewire_platform.kafka_io import append, make_producer
+from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
@@ -188,6 +190,16 @@ def test_a_throttled_graph_api_does_not_hold_up_projection(
     assert graph.seen(phone)[-1].wamid == mine["wamid"]
 
 
+def test_only_agents_messages_reach_the_outbound_topic(
+    api: Api, graph: GraphFake, services: Services, company: str
+) -> None:
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "só esta")
+    _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
+    records = asyncio.run(_company_records(services.settings, company))
+    assert [Event.from_bytes(value).payload["message"]["id"] for value in records] == [message_id]
+
+
 def test_redelivered_event_is_not_sent_again(
     api: Api, graph: GraphFake, phone: str, services: Services, company: str
 ) -> None:
@@ -199,9 +211,9 @@ def test_redelivered_event_is_not_sent_again(
         for e in api.events()
         if e["type"] == "message.created" and e["payload"]["message"]["id"] == first
     ]
-    # The same record once more, as after a crash before faust committed its offset.
+    # The same outbound record once more, as after a crash before faust committed its offset.
     raw = Event.model_validate({k: v for k, v in created.items() if k != "cursor"}).to_bytes()
-    asyncio.run(_append_event(services.settings, company, raw))
+    asyncio.run(_append_outbound(services.settings, company, raw))
     # One company, one partition, read in order: once the next message is dispatched, the
     # redelivered record has been handled.
     second = _send(api, ticket, "segunda")
@@ -209,10 +221,29 @@ def test_redelivered_event_is_not_sent_again(
     assert [s.body["text"]["body"] for s in graph.seen(phone)] == ["primeira", "segunda"]
 
 
-async def _append_event(settings: StackSettings, company: str, raw: bytes) -> None:
+async def _append_outbound(settings: StackSettings, company: str, raw: bytes) -> None:
     producer = make_producer(settings, "test")
     await producer.start()
     try:
-        await append(producer, settings, settings.events_topic, company, raw)
+        await append(producer, settings, settings.outbound_topic, company, raw)
     finally:
         await producer.stop()
+
+
+async def _company_records(settings: StackSettings, company: str) -> list[bytes]:
+    """Every record of `company` on the outbound topic, in order."""
+    tp = TopicPartition(settings.outbound_topic, partition_for(company, settings.partitions))
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        found: list[bytes] = []
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if record.key == company_key(company) and record.value is not None:
+                    found.append(record.value)
+        return found
+    finally:
+        await consumer.stop()

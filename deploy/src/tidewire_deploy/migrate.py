@@ -59,6 +59,12 @@ def topic_specs(s: StackSettings) -> list[NewTopic]:
             topic_configs={"retention.ms": str(s.events_retention_ms)},
         ),
         NewTopic(
+            s.outbound_topic,
+            s.partitions,
+            1,
+            topic_configs={"retention.ms": str(s.events_retention_ms)},
+        ),
+        NewTopic(
             s.deadletter_topic,
             s.partitions,
             1,

@@ -81,6 +81,11 @@ class StackSettings(BaseSettings):
         return f"{self.topic_prefix}.events"
 
     @property
+    def outbound_topic(self) -> str:
+        """Agents' messages to send to WhatsApp: copies of their `message.created` events."""
+        return f"{self.topic_prefix}.outbound"
+
+    @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletter"
 

@@ -1,9 +1,10 @@
-"""Agents' messages out to WhatsApp: an events-log record in, at most one Graph send, a command out.
+"""Agents' messages out to WhatsApp: an outbound record in, at most one Graph send, a command out.
 
-The projector's second faust agent reads the events topic. For every `message.created` of an
-agent's message (`fromMe`) it asks the Graph API to send the text, with the tenant
-connection's access token, and records the answer in the commands log, where the projector's
-domain folds it like any other command:
+The projector's second faust agent reads the outbound topic, where the projector puts a copy of
+every agent's new message (`message.created` with `fromMe`) before appending the event itself.
+For each it asks the Graph API to send the text, with the tenant connection's access token, and
+records the answer in the commands log, where the projector's domain folds it like any other
+command:
 
 - `message.dispatched {message_id, wamid}` once Graph accepted it: status webhooks name that
   wamid, so delivered/read can move the message's ack;
@@ -11,8 +12,10 @@ domain folds it like any other command:
   deadline, or the connection has no access token: the agent sees ack -1 and the reason.
 
 Both have stable ids (`stable_id(company, "dispatched" | "failed", message_id)`), so appending
-one twice is harmless. Redelivered events (a restart before faust committed the offset) are
-recognised in the read model: a message with a wamid or ack -1 is not sent again. What is left
+one twice is harmless. Redelivered records (a restart before faust committed the offset) are
+recognised in the read model: a message with a wamid or ack -1 is not sent again; a twin record
+(the projector crashed between a record and its event) is also recognised by this process's
+memory of the messages it handled lately, before its result was projected. What is left
 is a narrow window (Graph accepted, the worker died before the result was projected) in which a
 message can reach the customer twice; the Graph API offers no idempotency key to close it.
 
@@ -28,6 +31,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -49,6 +53,7 @@ BACKOFF_CAP_S = 30.0
 ATTEMPT_TIMEOUT_S = 10.0  # one HTTP call; never more than what is left of the deadline
 MIN_ATTEMPT_TIMEOUT_S = 1.0  # ...but enough for an answer (the deadline may be overrun by this)
 ENGINE_RETRY_CAP_S = 10.0
+RECENT_JOBS = 10_000  # messages remembered as handled, against twin records
 
 T = TypeVar("T")
 Attempt = Callable[[float], Awaitable[Verdict]]  # timeout in seconds -> one attempt's verdict
@@ -182,7 +187,7 @@ def already_handled(message: Message) -> bool:
 
 
 class Outbound:
-    """Handles events-log records one at a time (see the module docstring)."""
+    """Handles outbound records one at a time (see the module docstring)."""
 
     def __init__(
         self,
@@ -204,6 +209,7 @@ class Outbound:
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle(self, raw: bytes) -> str:
         """Act on one record; returns what happened (ignored, unknown, skipped, dispatched,
@@ -211,6 +217,8 @@ class Outbound:
         job = job_of(raw)
         if job is None:
             return "ignored"
+        if (job.company_id, job.message_id) in self._recent:
+            return "skipped"  # a twin record: its result may not be projected yet
         message = await self._steadily(
             "read the message", lambda: self._messages.message(job.company_id, job.message_id)
         )
@@ -226,6 +234,9 @@ class Outbound:
             log.warning("outbound: message %s failed: %s", job.message_id, result.reason)
         command = result_command(job, result)
         await self._steadily("append the result", lambda: self._append(command))
+        self._recent[(job.company_id, job.message_id)] = None
+        if len(self._recent) > RECENT_JOBS:
+            self._recent.popitem(last=False)
         return "dispatched" if isinstance(result, Sent) else "failed"
 
     async def _deliver(self, job: Job, body: str) -> Sent | Refused:

@@ -338,6 +338,17 @@ async def test_a_redelivered_event_is_not_sent_again(message: Message) -> None:
     assert (world.sends, world.appended) == ([], [])
 
 
+async def test_a_twin_record_is_not_sent_again_before_its_result_is_projected() -> None:
+    """The projector may append a message's outbound record twice (crash between the record
+    and its event); the read model still shows the message unsent when the twin arrives."""
+    world = World(_msg())
+    outbound = world.outbound()
+    assert await outbound.handle(_event()) == "dispatched"
+    world.answers.append(Sent("wamid.2"))
+    assert await outbound.handle(_event()) == "skipped"
+    assert len(world.sends) == len(world.appended) == 1
+
+
 async def test_unknown_messages_and_other_events_are_left_alone() -> None:
     world = World(None)
     assert await world.outbound().handle(_event()) == "unknown"
