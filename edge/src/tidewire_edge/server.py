@@ -8,6 +8,7 @@ for ordering. Sessions live in Redis and events in Kafka, so any node can take a
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import uuid
 from collections import OrderedDict
@@ -278,6 +279,7 @@ class Edge:
     # -- node lifecycle ---------------------------------------------------------------------
 
     async def startup(self) -> None:
+        _tune_gc()
         await self.events.start()
         self.feed = EventFeed(self.s, self.events.epoch)
         await self.feed.start()
@@ -301,6 +303,18 @@ class Edge:
             await self.feed.stop()
         await self.events.stop()
         await self.sessions.close()
+
+
+def _tune_gc() -> None:
+    """Keep full garbage collections out of the delivery path. A node holds ~200 objects per
+    socket; with CPython's defaults, a thousand clients connecting at once set off gen-2
+    collections of 70–200 ms, several in a row (measured on the 2-core box), each one a stall
+    of every delivery. What exists at start-up lives as long as the process, so it is frozen
+    out of every collection; full collections wait for 1,000 gen-1 runs instead of 10."""
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, _ = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, 1_000)
 
 
 def create_edge(settings: StackSettings | None = None, conf: EdgeSettings | None = None) -> Any:
