@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tidewire_edge.recent import RecentRecords
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.metrics import EDGE_LAG
@@ -35,7 +35,7 @@ class EventFeed:
         # The last records of each partition, so the replay after a short drop is served
         # from memory instead of a Kafka read per client.
         self._recent_size = recent
-        self._recent: dict[int, deque[tuple[int, bytes, bytes]]] = {}
+        self._recent: dict[int, RecentRecords] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -89,8 +89,8 @@ class EventFeed:
         if ring is None:
             return False
         next_offset = self._next[partition]
-        first = ring[0][0] if ring else next_offset
-        return first <= offset <= next_offset
+        first = ring.first()
+        return (next_offset if first is None else first) <= offset <= next_offset
 
     def recent(self, company_id: str, partition: int, after: int, until: int) -> list[Event] | None:
         """The company's events with after < offset < until from memory, or None when the
@@ -99,14 +99,11 @@ class EventFeed:
             return []
         if not self.covers(partition, after + 1) or until > self._next[partition]:
             return None
-        ring = self._recent[partition]
-        key = company_key(company_id)
-        out = []
-        for offset, rec_key, value in ring:
-            if after < offset < until and rec_key == key:
-                cursor = Cursor(self._epoch, partition, offset).encode()
-                out.append(Event.from_bytes(value, cursor))
-        return out
+        found = self._recent[partition].between(company_key(company_id), after, until)
+        return [
+            Event.from_bytes(value, Cursor(self._epoch, partition, offset).encode())
+            for offset, value in found
+        ]
 
     async def _adopt_pending(self) -> None:
         assert self._consumer is not None
@@ -121,7 +118,7 @@ class EventFeed:
             self._consumer.seek(tp, ends[tp] if tp.partition in new else self._next[tp.partition])
         for tp in tps:
             self._next[tp.partition] = ends[tp]
-            self._recent[tp.partition] = deque(maxlen=self._recent_size)
+            self._recent[tp.partition] = RecentRecords(self._recent_size)
         for fut in new.values():
             if not fut.done():
                 fut.set_result(None)
@@ -140,7 +137,7 @@ class EventFeed:
                     ring = self._recent[tp.partition]
                     for rec in records:
                         self._next[tp.partition] = rec.offset + 1
-                        ring.append((rec.offset, rec.key or b"", rec.value or b""))
+                        ring.append(rec.offset, rec.key or b"", rec.value or b"")
                         receivers = self._receivers.get(rec.key or b"")
                         if not receivers:
                             continue
