@@ -227,3 +227,30 @@ async def test_python_socketio_client_replays_after_last_event_id(
         assert [cursor for _, cursor in got][:2] == [e["cursor"] for e in events[1:3]]
     finally:
         await client.disconnect()
+
+
+@pytest.mark.parametrize("node", [0, 1], ids=["same node", "other node"])
+async def test_a_recovered_session_evicts_its_live_twin(
+    services: Services, api: Api, company: str, agent_token: str, node: int
+) -> None:
+    """A reconnect that recovers a session whose old transport still looks alive (half-open)
+    takes its sid, and the old connection is closed, wherever it is."""
+    chat = Chat(api, company)
+    js = await open_client(services.edge_url(0), agent_token)
+    twin = socketio.AsyncClient(reconnection=False)
+    try:
+        first = js.connects()[0]
+        await chat.say("before")
+        [cursor] = [args[-1] for args in js.events(chat.name)]
+        await twin.connect(
+            services.edge_url(node),
+            auth={"token": agent_token, "pid": first["pid"], "offset": cursor},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        gone = await js.wait_for(lambda h: h["kind"] == "disconnect", what="eviction")
+        assert gone["reason"] == "io server disconnect"
+        assert twin.get_sid() == first["id"]
+    finally:
+        await twin.disconnect()
+        await js.close()

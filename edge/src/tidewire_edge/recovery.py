@@ -72,15 +72,14 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
         self._planner = planner
         self.plans: dict[str, Plan] = {}  # eio_sid -> plan, while its CONNECT is handled
+        self._evictions = asyncio.Semaphore(8)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
         ns = namespace or "/"
         plan = await self._planner(data, self.environ.get(eio_sid, {}))
         if plan.session is not None:
-            # Evict a live duplicate of the session on any node (half-open old transport),
-            # then let the new connection take its sid.
-            await self.disconnect(plan.session.sid, ns)
+            await self._evict(plan.session, ns)
             self.manager.chosen_sids[eio_sid] = plan.session.sid
         self.plans[eio_sid] = plan
         try:
@@ -89,6 +88,18 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
             self.manager.chosen_sids.pop(eio_sid, None)
             self.plans.pop(eio_sid, None)
             plan.connected.set()
+
+    async def _evict(self, session: Session, namespace: str) -> None:
+        """A session has one live connection: a half-open old transport of it is closed
+        before the new one takes its sid. Only the node that last held the socket can have
+        it, so when that is this node no other node is asked; asking the others goes through
+        Redis, a few at a time (each publish holds a connection of its own, and a thousand
+        reconnects at once would open a thousand)."""
+        if session.node == self.manager.host_id:
+            await self.disconnect(session.sid, namespace, ignore_queue=True)
+            return
+        async with self._evictions:
+            await self.disconnect(session.sid, namespace)
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         """Protocol rule: the CONNECT reply carries the session's `pid`."""

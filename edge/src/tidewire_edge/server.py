@@ -197,6 +197,7 @@ class Edge:
             data=data,
             position=position.encode() if position else None,
             acks=delivery.acks,
+            node=self.sio.manager.host_id,
         )
         self.live[sid] = session
         await self.sessions.save(session)  # eagerly: a node killed now loses nothing

@@ -23,6 +23,7 @@ class Session(BaseModel):
     data: dict[str, Any] = {}
     position: str | None = None  # cursor to replay after when the client sends no offset
     acks: bool = False
+    node: str | None = None  # host id of the node that last held the socket
 
 
 class SessionStore:
