@@ -14,8 +14,9 @@
 //                           -> {kind:"dropped", disconnected}
 //   {op:"arm", since}       from now on, note per client its next connect (time, recovered) and
 //                           the events accepted at or after `since` it receives -> {kind:"armed"}
-//   {op:"reconnect"}        socket.connect() on every client, noting the time of each call
-//                           -> {kind:"reconnecting"}
+//   {op:"reconnect", spreadMs}
+//                           socket.connect() on every client, noting the time of each call:
+//                           all at once, or spread evenly over spreadMs -> {kind:"reconnecting"}
 //   {op:"collect", last:{company:eventId}, timeoutMs}
 //                           wait until every client connected again and received its company's
 //                           `last` event -> {kind:"collected", clients:[[recovered, reconnectAt,
@@ -140,11 +141,15 @@ function arm(since) {
   say({ kind: "armed" });
 }
 
-function reconnect() {
-  for (const c of clients) {
-    c.track.reconnectAt = now();
-    c.socket.connect();
-  }
+function reconnect(spreadMs) {
+  clients.forEach((c, i) => {
+    const go = () => {
+      c.track.reconnectAt = now();
+      c.socket.connect();
+    };
+    if (spreadMs > 0) setTimeout(go, (i / clients.length) * spreadMs);
+    else go();
+  });
   say({ kind: "reconnecting" });
 }
 
@@ -183,7 +188,7 @@ rl.on("line", async (line) => {
   } else if (cmd.op === "report") report();
   else if (cmd.op === "drop") await drop();
   else if (cmd.op === "arm") arm(cmd.since);
-  else if (cmd.op === "reconnect") reconnect();
+  else if (cmd.op === "reconnect") reconnect(cmd.spreadMs ?? 0);
   else if (cmd.op === "collect") await collect(cmd);
   else if (cmd.op === "close") close();
   else if (cmd.op === "exit") {

@@ -71,6 +71,7 @@ def _cmd_bench_edge(args: argparse.Namespace) -> int:
         phases=_csv(args.phases, ("fanout", "replay", "kill")),
         node_procs=args.node_procs,
         reconnect_delay_ms=args.reconnect_delay_ms,
+        reconnect_spread_s=args.reconnect_spread_s,
         timeout_s=args.timeout_s,
     )
     print(asyncio.run(bench_edge.run(StackSettings(), cfg)))
@@ -113,6 +114,12 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     edge.add_argument("--node-procs", type=int, default=1, help="node processes for the clients")
     edge.add_argument(
         "--reconnect-delay-ms", type=int, default=1_000, help="kill: client reconnectionDelay"
+    )
+    edge.add_argument(
+        "--reconnect-spread-s",
+        type=float,
+        default=0.0,
+        help="replay: spread the reconnects evenly over s (0: all at once)",
     )
     edge.add_argument("--timeout-s", type=float, default=30.0, help="wait for recoveries")
     edge.set_defaults(func=_cmd_bench_edge)

@@ -9,8 +9,9 @@ this module connects them, produces events and collects what they measured.
   commands topic, so the figure is the whole pipeline after ingest. Latency is the client's
   receive time minus the event's acceptedAt.
 - replay: every client drops its transport (no DISCONNECT), `--missed` events per company are
-  appended, then all reconnect at once; measured from each client's reconnect call to the last
-  missed event it received, and whether socket.recovered was true.
+  appended, then all reconnect at once (a network partition healing) or spread evenly over
+  `--reconnect-spread-s` (independent drops); measured from each client's reconnect call to
+  the last missed event it received, and whether socket.recovered was true.
 - kill: the bench starts an edge of its own, connects the clients to it with reconnection on,
   SIGKILLs it, appends the missed events and starts it again on the same port; measured from
   the kill to each recovered connect and to the last missed event.
@@ -65,6 +66,7 @@ class Config:
     phases: tuple[str, ...] = ("fanout", "replay", "kill")
     node_procs: int = 1
     reconnect_delay_ms: int = 1_000
+    reconnect_spread_s: float = 0.0
     timeout_s: float = 30.0
 
     def command(self) -> str:
@@ -202,8 +204,9 @@ async def fanout(cfg: Config, w: Workload, fleet: Fleet, conn: Connected, via: s
 
 
 async def _collect(fleet: Fleet, cfg: Config, last: dict[str, str]) -> list[Any]:
+    wait_s = cfg.timeout_s + cfg.reconnect_spread_s
     answers = await fleet.call(
-        "collect", "collected", cfg.timeout_s + 30, last=last, timeoutMs=cfg.timeout_s * 1000
+        "collect", "collected", wait_s + 30, last=last, timeoutMs=wait_s * 1000
     )
     return [row for a in answers for row in a["clients"]]
 
@@ -212,7 +215,7 @@ async def replay(cfg: Config, w: Workload, fleet: Fleet) -> Recovery:
     await fleet.call("drop", "dropped")
     await fleet.call("arm", "armed", since=now_ms())
     last = await w.missed(cfg.missed)
-    await fleet.call("reconnect", "reconnecting")
+    await fleet.call("reconnect", "reconnecting", spreadMs=cfg.reconnect_spread_s * 1000)
     return Recovery.of(await _collect(fleet, cfg, last), cfg.missed)
 
 
@@ -290,9 +293,8 @@ async def run(s: StackSettings, cfg: Config) -> str:
                 )
             if "replay" in cfg.phases:
                 print(f"replay: drop, {cfg.missed} events per company, reconnect", flush=True)
-                parts.append(
-                    table(REPLAY_HEAD, [replay_row(await replay(cfg, w, fleet), cfg.missed)])
-                )
+                row = replay_row(await replay(cfg, w, fleet), cfg.missed, cfg.reconnect_spread_s)
+                parts.append(table(REPLAY_HEAD, [row]))
             await fleet.call("close", "closed")
         if "kill" in cfg.phases:
             print("kill: SIGKILL an edge of the bench's own under its clients", flush=True)

@@ -131,9 +131,10 @@ class Recovery:
         return f"{part:,} ({pct:.1f} %)"
 
 
-def replay_row(r: Recovery, missed: int) -> list[object]:
+def replay_row(r: Recovery, missed: int, spread_s: float = 0.0) -> list[object]:
     return [
         f"{r.clients:,}",
+        "at once" if spread_s <= 0 else f"over {spread_s:g} s",
         missed,
         r.share(r.recovered),
         r.share(r.complete),
@@ -147,6 +148,7 @@ def replay_row(r: Recovery, missed: int) -> list[object]:
 
 REPLAY_HEAD = [
     "clients dropped",
+    "reconnecting",
     "missed each",
     "recovered",
     "got all missed",
