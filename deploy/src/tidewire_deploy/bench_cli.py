@@ -72,6 +72,7 @@ def _cmd_bench_edge(args: argparse.Namespace) -> int:
         node_procs=args.node_procs,
         reconnect_delay_ms=args.reconnect_delay_ms,
         reconnect_spread_s=args.reconnect_spread_s,
+        kill_via=args.kill_via,
         timeout_s=args.timeout_s,
     )
     print(asyncio.run(bench_edge.run(StackSettings(), cfg)))
@@ -120,6 +121,12 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=float,
         default=0.0,
         help="replay: spread the reconnects evenly over s (0: all at once)",
+    )
+    edge.add_argument(
+        "--kill-via",
+        choices=("balancer", "same-port"),
+        default="balancer",
+        help="kill: reconnect through a balancer to the running edges, or wait for the restart",
     )
     edge.add_argument("--timeout-s", type=float, default=30.0, help="wait for recoveries")
     edge.set_defaults(func=_cmd_bench_edge)

@@ -14,7 +14,11 @@ this module connects them, produces events and collects what they measured.
   the last missed event it received, and whether socket.recovered was true.
 - kill: the bench starts an edge of its own, connects the clients to it with reconnection on,
   SIGKILLs it, appends the missed events and starts it again on the same port; measured from
-  the kill to each recovered connect and to the last missed event.
+  the kill to each recovered connect and to the last missed event. With `--kill-via balancer`
+  (the default) the clients reach the edges through a TCP balancer (bench_balancer.py) that
+  sends reconnects to the running edges (`--edges`) while the killed one is down, as a load
+  balancer would, and the killed edge is restarted once they recovered (the report gives its
+  start-up time); `--kill-via same-port` makes them wait for the restart.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import itertools
 import resource
 import socket
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -67,6 +72,7 @@ class Config:
     node_procs: int = 1
     reconnect_delay_ms: int = 1_000
     reconnect_spread_s: float = 0.0
+    kill_via: str = "balancer"
     timeout_s: float = 30.0
 
     def command(self) -> str:
@@ -226,29 +232,58 @@ async def _warm(w: Workload, fleet: Fleet, conn: Connected, cfg: Config) -> None
     await _drain(fleet, conn.ok, cfg.timeout_s)
 
 
+def _start_balancer(balancer: Managed, port: int, backends: list[int]) -> None:
+    argv = [sys.executable, "-m", "tidewire_deploy.bench_balancer", "--listen", str(port)]
+    argv += ["--backends", ",".join(str(b) for b in backends)]
+    balancer.start(argv, f"--listen {port}")
+    deadline = time.monotonic() + 30
+    while not _healthy(port):
+        if not balancer.running() or time.monotonic() > deadline:
+            raise RuntimeError(f"bench balancer on port {port} did not come up; see {balancer.log}")
+        time.sleep(0.05)
+
+
 async def kill(cfg: Config, w: Workload, fleet: Fleet, run_dir: Path, logs: Path) -> list[object]:
     port = _free_port()
     edge = Managed(f"bench-edge-{port}", run_dir, logs / f"bench-edge-{port}.out")
+    front = _free_port()
+    balancer = Managed(f"bench-balancer-{front}", run_dir, logs / "bench-balancer.out")
     try:
         await asyncio.to_thread(_start_edge, edge, port)
-        specs = w.specs([f"http://127.0.0.1:{port}"], cfg.clients)
+        url = f"http://127.0.0.1:{port}"
+        if cfg.kill_via == "balancer":
+            await asyncio.to_thread(_start_balancer, balancer, front, [port, *cfg.edges])
+            url = f"http://127.0.0.1:{front}"
+        specs = w.specs([url], cfg.clients)
         options = {"reconnection": True, "reconnectionDelay": cfg.reconnect_delay_ms}
         conn = await fleet.connect(specs, options)
-        print(f"kill: {conn.ok} clients on bench edge :{port} ({conn.failed} failed)", flush=True)
+        print(
+            f"kill: {conn.ok} clients on bench edge :{port} via {url} ({conn.failed} failed)",
+            flush=True,
+        )
         await _warm(w, fleet, conn, cfg)
         await fleet.call("arm", "armed", since=now_ms())
         killed_at = time.time() * 1000
         await asyncio.to_thread(edge.kill)
         last = await w.missed(cfg.missed)
-        await asyncio.to_thread(_start_edge, edge, port)
-        back_s = time.time() - killed_at / 1000
-        rows = await _collect(fleet, cfg, last)
+        if cfg.kill_via == "balancer":
+            # The clients move to the other edges; the replacement starts afterwards, as a
+            # new pod would on another machine rather than on the cores they recover on.
+            rows = await _collect(fleet, cfg, last)
+            restarted_at = time.time()
+            await asyncio.to_thread(_start_edge, edge, port)
+            back_s = time.time() - restarted_at
+        else:
+            await asyncio.to_thread(_start_edge, edge, port)
+            back_s = time.time() - killed_at / 1000
+            rows = await _collect(fleet, cfg, last)
         return kill_row(Recovery.of(rows, cfg.missed, origin=killed_at), cfg.missed, back_s)
     finally:
         try:
             await fleet.call("close", "closed")
         finally:
             await asyncio.to_thread(edge.stop, 10.0)
+            await asyncio.to_thread(balancer.stop, 10.0)
 
 
 async def run(s: StackSettings, cfg: Config) -> str:

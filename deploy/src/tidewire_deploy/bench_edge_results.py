@@ -179,7 +179,7 @@ KILL_HEAD = [
     "missed each",
     "recovered",
     "got all missed",
-    "node healthy again s",
+    "edge restart s",
     "kill → recovered p50 ms",
     "p95 ms",
     "max ms",
