@@ -266,6 +266,8 @@ async def kill(cfg: Config, w: Workload, fleet: Fleet, run_dir: Path, logs: Path
         killed_at = time.time() * 1000
         await asyncio.to_thread(edge.kill)
         last = await w.missed(cfg.missed)
+        appended_s = time.time() - killed_at / 1000
+        print(f"kill: missed events appended {appended_s:.2f} s after the kill", flush=True)
         if cfg.kill_via == "balancer":
             # The clients move to the other edges; the replacement starts afterwards, as a
             # new pod would on another machine rather than on the cores they recover on.

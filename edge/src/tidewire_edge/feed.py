@@ -29,13 +29,20 @@ class Receiver(Protocol):
 
 
 class EventFeed:
-    def __init__(self, settings: StackSettings, epoch: str, recent: int = 20_000) -> None:
+    def __init__(
+        self, settings: StackSettings, epoch: str, recent: int = 20_000, backfill: int = 5_000
+    ) -> None:
         self._s = settings
         self._epoch = epoch
         # The last records of each partition, so the replay after a short drop is served
         # from memory instead of a Kafka read per client.
         self._recent_size = recent
         self._recent: dict[int, RecentRecords] = {}
+        # A partition is first read from up to `backfill` records before its end, so that a
+        # node that just started (a restart, a new pod) serves the replays of the clients
+        # that move to it from memory too, instead of one Kafka read per client.
+        self._backfill = min(backfill, recent)
+        self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -60,8 +67,9 @@ class EventFeed:
             await self._consumer.stop()
 
     async def follow(self, partition: int) -> None:
-        """Return once `partition` is read from its end at the time of the first call."""
-        if partition in self._next:
+        """Return once `partition` is read up to its end at the time of the first call (from
+        up to `backfill` records before it, kept in memory)."""
+        if partition in self._next and partition not in self._filling:
             return
         fut = self._pending.get(partition)
         if fut is None:
@@ -107,27 +115,40 @@ class EventFeed:
 
     async def _adopt_pending(self) -> None:
         assert self._consumer is not None
-        new = dict(self._pending)
-        self._pending.clear()
+        new = [p for p in self._pending if p not in self._next]
         tps = [TopicPartition(self._s.events_topic, p) for p in new]
         ends = await self._consumer.end_offsets(tps)
-        self._consumer.assign(
-            [TopicPartition(self._s.events_topic, p) for p in [*self._next, *new]]
-        )
-        for tp in self._consumer.assignment():
-            self._consumer.seek(tp, ends[tp] if tp.partition in new else self._next[tp.partition])
+        firsts = await self._consumer.beginning_offsets(tps)
         for tp in tps:
-            self._next[tp.partition] = ends[tp]
+            start = max(firsts[tp], ends[tp] - self._backfill)
+            self._next[tp.partition] = start
             self._recent[tp.partition] = RecentRecords(self._recent_size)
-        for fut in new.values():
-            if not fut.done():
-                fut.set_result(None)
+            if start < ends[tp]:
+                self._filling[tp.partition] = ends[tp]
+        self._consumer.assign([TopicPartition(self._s.events_topic, p) for p in self._next])
+        for tp in self._consumer.assignment():
+            self._consumer.seek(tp, self._next[tp.partition])
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """Release the followers of partitions whose memory reached its target."""
+        assert self._consumer is not None
+        for partition, end in list(self._filling.items()):
+            # The consumer's position also steps over offsets that hold no record.
+            tp = TopicPartition(self._s.events_topic, partition)
+            if max(self._next[partition], await self._consumer.position(tp)) >= end:
+                del self._filling[partition]
+        for partition in [p for p in self._pending if p in self._next]:
+            if partition not in self._filling:
+                fut = self._pending.pop(partition)
+                if not fut.done():
+                    fut.set_result(None)
 
     async def _run(self) -> None:
         assert self._consumer is not None
         while True:
             try:
-                if self._pending:
+                if any(p not in self._next for p in self._pending):
                     await self._adopt_pending()
                 if not self._next:
                     await asyncio.sleep(0.02)
@@ -152,6 +173,8 @@ class EventFeed:
                     high = self._consumer.highwater(tp)
                     if high is not None:
                         EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
+                if self._filling:
+                    await self._settle()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the node alive; the next loop retries

@@ -1,0 +1,78 @@
+"""The edge's feed on the real Kafka: what a node holds in memory when it starts following."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.support.stack import Stack
+from tidewire_edge.feed import EventFeed
+from tidewire_platform.contracts import Event
+from tidewire_platform.kafka_io import append, make_producer
+from tidewire_platform.partitioning import company_key, partition_for
+from tidewire_platform.settings import StackSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _event(company: str, n: int) -> Event:
+    return Event(
+        id=f"{company}-{n}",
+        type="message.created",
+        company_id=company,
+        command_id=f"{company}-c{n}",
+        occurred_at=n,
+        accepted_at=n,
+    )
+
+
+async def _tail(s: StackSettings, tp: TopicPartition, start: int, end: int) -> list[bytes]:
+    """Keys of the partition's records in [start, end), straight from Kafka."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        keys: list[bytes] = []
+        while len(keys) < end - start:
+            for rec in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if rec.offset < end:
+                    keys.append(rec.key or b"")
+        return keys
+    finally:
+        await consumer.stop()
+
+
+async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory(
+    stack: Stack, company: str
+) -> None:
+    s = stack.settings
+    partition = partition_for(company, s.partitions)
+    producer = make_producer(s, "test-feed")
+    await producer.start()
+    try:
+        for n in range(30):
+            await append(producer, s, s.events_topic, company, _event(company, n).to_bytes())
+    finally:
+        await producer.stop()
+    feed = EventFeed(s, "test-epoch", recent=1_000, backfill=10)
+    await feed.start()
+    try:
+        await feed.follow(partition)
+        end = feed.register(company, partition, _Nobody())
+        assert feed.covers(partition, end - 10)
+        assert not feed.covers(partition, end - 11)  # exactly `backfill` records back
+        tp = TopicPartition(s.events_topic, partition)
+        keys = await _tail(s, tp, end - 10, end)
+        mine = feed.recent(company, partition, end - 11, end)
+        assert mine is not None
+        assert len(mine) == keys.count(company_key(company)) > 0
+        assert [e.id for e in mine] == [f"{company}-{n}" for n in range(30 - len(mine), 30)]
+        assert all(e.cursor for e in mine)
+    finally:
+        await feed.stop()
+
+
+class _Nobody:
+    def offer(self, event: Event) -> None:
+        pass
