@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.kafka_topic_id import fetch_topic_ids
+from tidewire_platform.offset_lookups import OffsetLookups
 from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.settings import StackSettings
 
@@ -45,6 +46,7 @@ class EventsLog:
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
+        self._lookups = OffsetLookups(self._fetch_bounds)
         self.epoch = ""
 
     async def start(self) -> None:
@@ -78,13 +80,16 @@ class EventsLog:
 
     async def bounds(self, company_id: str) -> tuple[int, int]:
         """(first retained offset, next offset to be written) of the company's partition."""
+        return await self._lookups.bounds(partition_for(company_id, self._s.partitions))
+
+    async def _fetch_bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
         assert self._consumer is not None, "EventsLog.start() first"
-        tp = TopicPartition(self._s.events_topic, partition_for(company_id, self._s.partitions))
-        # Offset lookups touch no fetch state: no lock, so many reconnects ask at once.
+        tps = [TopicPartition(self._s.events_topic, p) for p in partitions]
+        # Offset lookups touch no fetch state: no lock, so they run beside page reads.
         first, end = await asyncio.gather(
-            self._consumer.beginning_offsets([tp]), self._consumer.end_offsets([tp])
+            self._consumer.beginning_offsets(tps), self._consumer.end_offsets(tps)
         )
-        return first[tp], end[tp]
+        return {tp.partition: (first[tp], end[tp]) for tp in tps}
 
     async def page(
         self, company_id: str, after: Cursor | None, limit: int, until: int | None = None
