@@ -18,9 +18,11 @@ class FakeKafka:
         self.requests: list[list[int]] = []
         self.end = 10
         self.release = asyncio.Event()
+        self.sent = asyncio.Event()
 
     async def fetch(self, partitions: list[int]) -> dict[int, Bounds]:
         self.requests.append(partitions)
+        self.sent.set()
         end = self.end
         await self.release.wait()
         return {p: (0, end + p) for p in partitions}
@@ -30,8 +32,7 @@ async def test_lookups_asked_during_a_request_share_the_next_one() -> None:
     kafka = FakeKafka()
     lookups = OffsetLookups(kafka.fetch)
     first = asyncio.create_task(lookups.bounds(1))
-    while not kafka.requests:  # until the first request is on the wire
-        await asyncio.sleep(0)
+    await kafka.sent.wait()  # the first request is on the wire
     kafka.end = 20  # written meanwhile
     later = [asyncio.create_task(lookups.bounds(p)) for p in (1, 2, 2, 3)]
     for _ in range(3):  # let them all ask

@@ -189,7 +189,8 @@ async def test_each_attempt_gets_at_most_the_time_left() -> None:
 # -- events in, commands out --------------------------------------------------------------------
 
 
-def _event(from_me: bool = True, type_: str = "message.created", **message: Any) -> bytes:
+def _record(payload: dict[str, Any], type_: str = "message.created") -> bytes:
+    """An events-log record of company c1, ticket t1."""
     return Event(
         id="e1",
         type=type_,
@@ -198,11 +199,18 @@ def _event(from_me: bool = True, type_: str = "message.created", **message: Any)
         command_id="m1",
         occurred_at=1,
         accepted_at=1,
-        payload={
+        payload=payload,
+    ).to_bytes()
+
+
+def _event(from_me: bool = True, type_: str = "message.created", **message: Any) -> bytes:
+    return _record(
+        {
             "message": {"id": "m1", "fromMe": from_me, "body": "olá", **message},
             "ticket": {"id": "t1", "whatsappId": "pn1", "contactId": "5511"},
         },
-    ).to_bytes()
+        type_,
+    )
 
 
 def test_only_agents_new_messages_are_jobs() -> None:
@@ -229,16 +237,7 @@ def test_agent_messages_as_the_projector_writes_them_pass_the_quick_check() -> N
     ticket = Ticket(
         id="t1", company_id="c1", contact_id="5511", whatsapp_id="pn1", created_at=1, updated_at=1
     )
-    raw = Event(
-        id="e1",
-        type="message.created",
-        company_id="c1",
-        ticket_id="t1",
-        command_id="m1",
-        occurred_at=1,
-        accepted_at=1,
-        payload={"message": message.wire(), "ticket": ticket.wire()},
-    ).to_bytes()
+    raw = _record({"message": message.wire(), "ticket": ticket.wire()})
     assert job_of(raw) == Job("c1", "t1", "m1", "pn1", "5511")
 
 
