@@ -52,7 +52,8 @@ from tidewire_deploy.bench_edge_results import (
 from tidewire_deploy.bench_report import command_line, table
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
-from tidewire_platform.contracts import now_ms
+from tidewire_platform.contracts import Event, now_ms
+from tidewire_platform.kafka_io import append
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
@@ -77,6 +78,15 @@ class Config:
 
     def command(self) -> str:
         return command_line(["bench", "edge"], vars(self))
+
+
+@dataclass(frozen=True)
+class Missed:
+    """Events for clients to miss, ready to append: (company, record) pairs."""
+
+    firsts: list[tuple[str, bytes]]
+    lasts: list[tuple[str, bytes]]  # each company's last one, appended after the others
+    last_ids: dict[str, str]  # company -> id of its last event
 
 
 class Workload:
@@ -108,10 +118,13 @@ class Workload:
         if self.producer is not None:
             await self.producer.stop()
 
+    def _direct(self, company: str) -> Event:
+        seq = next(self._seq)
+        return bench_load.direct_event(company, seq % CONTACTS, self.run, seq)
+
     async def event(self, company: str) -> str:
         """Append one event straight to the events topic; returns its id."""
-        seq = next(self._seq)
-        event = bench_load.direct_event(company, seq % CONTACTS, self.run, seq)
+        event = self._direct(company)
         assert self.producer is not None, "Workload.start() first"
         await bench_load.append_event(self.producer, self.s, event)
         return event.id
@@ -123,24 +136,35 @@ class Workload:
         assert self.producer is not None, "Workload.start() first"
         await bench_load.append_command(self.producer, self.s, command)
 
-    async def missed(self, per_company: int) -> dict[str, str]:
-        """`per_company` events for every company; the id of each company's last one. The
-        last ones are appended after the others were acknowledged, so they are last. At most
-        2,000 appends wait at once: tens of thousands time out in the producer's queue."""
-        firsts = [c for c in self.names for _ in range(per_company - 1)]
-        last: dict[str, str] = {}
+    def prepare_missed(self, per_company: int) -> Missed:
+        """`per_company` events for every company, built and serialised but not appended: a
+        phase that measures recovery appends them while clients recover, and building them
+        then would take the CPU those clients recover on (the events come from elsewhere in
+        a real deployment)."""
+        firsts = [self._direct(c) for c in self.names for _ in range(per_company - 1)]
+        lasts = [self._direct(c) for c in self.names]
+        return Missed(
+            [(e.company_id, e.to_bytes()) for e in firsts],
+            [(e.company_id, e.to_bytes()) for e in lasts],
+            {e.company_id: e.id for e in lasts},
+        )
 
-        async def final(i: int) -> None:
-            last[self.names[i]] = await self.event(self.names[i])
+    async def append_missed(self, missed: Missed) -> dict[str, str]:
+        """Append prepared events; returns the id of each company's last one. The last ones
+        are appended after the others were acknowledged, so they are last. At most 2,000
+        appends wait at once: tens of thousands time out in the producer's queue."""
+        producer = self.producer
+        assert producer is not None, "Workload.start() first"
+        for records in (missed.firsts, missed.lasts):
 
-        for count, fire in (
-            (len(firsts), lambda i: self.event(firsts[i])),
-            (len(self.names), final),
-        ):
-            paced = await bench_load.as_fast_as_possible(count, fire)
+            async def fire(i: int, records: list[tuple[str, bytes]] = records) -> None:
+                company, value = records[i]
+                await append(producer, self.s, self.s.events_topic, company, value)
+
+            paced = await bench_load.as_fast_as_possible(len(records), fire)
             if paced.failed:
-                raise RuntimeError(f"{paced.failed} of {count} missed events were not appended")
-        return last
+                raise RuntimeError(f"{paced.failed} of {len(records)} missed events not appended")
+        return missed.last_ids
 
 
 def _raise_fd_limit() -> None:
@@ -220,7 +244,7 @@ async def _collect(fleet: Fleet, cfg: Config, last: dict[str, str]) -> list[Any]
 async def replay(cfg: Config, w: Workload, fleet: Fleet) -> Recovery:
     await fleet.call("drop", "dropped")
     await fleet.call("arm", "armed", since=now_ms())
-    last = await w.missed(cfg.missed)
+    last = await w.append_missed(w.prepare_missed(cfg.missed))
     await fleet.call("reconnect", "reconnecting", spreadMs=cfg.reconnect_spread_s * 1000)
     return Recovery.of(await _collect(fleet, cfg, last), cfg.missed)
 
@@ -263,9 +287,10 @@ async def kill(cfg: Config, w: Workload, fleet: Fleet, run_dir: Path, logs: Path
         )
         await _warm(w, fleet, conn, cfg)
         await fleet.call("arm", "armed", since=now_ms())
+        missed = w.prepare_missed(cfg.missed)
         killed_at = time.time() * 1000
         await asyncio.to_thread(edge.kill)
-        last = await w.missed(cfg.missed)
+        last = await w.append_missed(missed)
         appended_s = time.time() - killed_at / 1000
         print(f"kill: missed events appended {appended_s:.2f} s after the kill", flush=True)
         if cfg.kill_via == "balancer":
