@@ -48,7 +48,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-async def _serve(listen: int, backends: list[int]) -> None:
+async def serve(listen: int, backends: list[int]) -> None:
     server = await asyncio.start_server(
         Balancer(backends).handle, "127.0.0.1", listen, backlog=4096
     )
@@ -67,9 +67,9 @@ def main() -> None:
     try:
         import uvloop
 
-        uvloop.run(_serve(args.listen, backends))
+        uvloop.run(serve(args.listen, backends))
     except ImportError:
-        asyncio.run(_serve(args.listen, backends))
+        asyncio.run(serve(args.listen, backends))
 
 
 if __name__ == "__main__":
