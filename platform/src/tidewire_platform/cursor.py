@@ -11,6 +11,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _PREFIX = "tw1."
 _BODY = re.compile(r"^(?P<epoch>[A-Za-z0-9_-]{1,64}):(?P<partition>\d{1,5}):(?P<offset>\d{1,19})$")
@@ -36,15 +37,23 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         if not isinstance(text, str) or not text.startswith(_PREFIX) or len(text) > 200:
             raise CursorError("not a tidewire cursor")
-        body = text[len(_PREFIX) :]
-        try:
-            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise CursorError("not a tidewire cursor") from exc
-        match = _BODY.match(raw)
-        if match is None:
-            raise CursorError("not a tidewire cursor")
-        return cls(match["epoch"], int(match["partition"]), int(match["offset"]))
+        return _decode(text)
 
     def __str__(self) -> str:
         return self.encode()
+
+
+# Cursors are immutable, and an edge node decodes the same few thousand again and again (each
+# event's cursor once per socket it is sent to); remembering them saves the base64 and regex
+# work. Strings that are not cursors raise, so are never kept.
+@lru_cache(maxsize=16384)
+def _decode(text: str) -> Cursor:
+    body = text[len(_PREFIX) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise CursorError("not a tidewire cursor") from exc
+    match = _BODY.match(raw)
+    if match is None:
+        raise CursorError("not a tidewire cursor")
+    return Cursor(match["epoch"], int(match["partition"]), int(match["offset"]))

@@ -49,3 +49,21 @@ def test_missing_token(s: StackSettings) -> None:
 def test_dev_secret_refused_in_production() -> None:
     with pytest.raises(ValueError, match="TIDEWIRE_JWT_SECRET"):
         StackSettings(env="production")
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(
+    s: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = issue_token(s, "acme", "u7", ttl=60)
+    assert verify_token(s, token).company_id == "acme"  # verified and remembered
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(s, token)
+
+
+def test_a_token_is_checked_against_the_secret_it_is_verified_with(s: StackSettings) -> None:
+    token = issue_token(s, "acme", "u7")
+    assert verify_token(s, token).user_id == "u7"
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_token(StackSettings(jwt_secret="o" * 40), token)
