@@ -1,7 +1,8 @@
-"""Kafka down: ingest answers 503 with Retry-After; once Kafka is back the same webhook is
-accepted. A record the producer still held when the request timed out may reach Kafka after
-the broker returns: it carries the same command id as the sender's retry, which is why command
-ids are derived from the source and deduplicated downstream."""
+"""Kafka down: ingest answers 503 with Retry-After, and both ingest and edge say not ready;
+once Kafka is back the same webhook is accepted. A record the producer still held when the
+request timed out may reach Kafka after the broker returns: it carries the same command id as
+the sender's retry, which is why command ids are derived from the source and deduplicated
+downstream."""
 
 import asyncio
 import json
@@ -27,23 +28,28 @@ from tidewire_platform.tenants import Connection, Tenant
 SECRET = "chaos-app-secret-0123456789"
 
 
-async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) -> None:
-    # infra and provision run their own event loops: keep them off this test's loop.
-    await asyncio.to_thread(infra.up, own)
-    await asyncio.to_thread(
-        provision, own, Tenant("acme", "Acme"), Connection("acme", "pn-acme", None, "vt", SECRET)
-    )
-    port = free_port()
-    ingest = await asyncio.create_subprocess_exec(
+async def _serve(own: StackSettings, module: str, port: int) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tidewire_ingest",
+        module,
         "--port",
         str(port),
         env={**os.environ, **env_of(own)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) -> None:
+    # infra and provision run their own event loops: keep them off this test's loop.
+    await asyncio.to_thread(infra.up, own)
+    await asyncio.to_thread(
+        provision, own, Tenant("acme", "Acme"), Connection("acme", "pn-acme", None, "vt", SECRET)
+    )
+    port, edge_port = free_port(), free_port()
+    ingest = await _serve(own, "tidewire_ingest", port)
+    edge = await _serve(own, "tidewire_edge", edge_port)
     kafka = Managed(
         "kafka",
         layout_of(own.home, own.lib_dir).run,
@@ -51,6 +57,8 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
     )
     try:
         wait_for(lambda: healthy(port), 30, "ingest healthy")
+        edge_ready = f"http://127.0.0.1:{edge_port}/readyz"
+        wait_for(lambda: httpx.get(edge_ready).status_code == 200, 30, "edge ready")
         body = json.dumps(wa.webhook("pn-acme", messages=[wa.text_message()])).encode()
         headers = {"content-type": "application/json", "x-hub-signature-256": wa.sign(body, SECRET)}
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
@@ -64,6 +72,10 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
             assert down.headers["content-type"] == "application/problem+json"
             ready = await http.get(f"http://127.0.0.1:{port}/readyz")
             assert ready.status_code == 503
+            edge_down = await http.get(edge_ready)  # the edge is alive but cannot be fed
+            assert edge_down.status_code == 503
+            assert "kafka" in edge_down.json()["status"]
+            assert (await http.get(f"http://127.0.0.1:{edge_port}/healthz")).status_code == 200
 
             await asyncio.to_thread(infra.up, own)
             wait_for(
@@ -71,6 +83,7 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
                 60,
                 "ingest ready again",
             )
+            wait_for(lambda: httpx.get(edge_ready).status_code == 200, 60, "edge ready again")
             back = await http.post(url, content=body, headers=headers)
             assert back.status_code == 200, back.text
         async with PartitionReader(own, own.commands_topic, "acme") as reader:
@@ -83,5 +96,6 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
         assert 2 <= len(records) <= 3
         assert len(commands) == 1
     finally:
-        ingest.terminate()
-        await ingest.wait()
+        for proc in (ingest, edge):
+            proc.terminate()
+            await proc.wait()

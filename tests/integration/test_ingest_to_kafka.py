@@ -1,6 +1,7 @@
 """Ingest → Kafka: durable before 2xx, keyed and partitioned by company, idempotent ids."""
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -9,6 +10,8 @@ from tests.support.api import Api
 from tests.support.kafka import PartitionReader
 from tests.support.stack import Services
 from tidewire_platform.contracts import Command
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +71,36 @@ async def test_refusals_are_problem_documents_and_write_nothing(
                 json={"client_message_id": "x", "body": "b"},
                 headers={"Authorization": f"Bearer {agent_token}"},
             )
+            tokens = {
+                "wrong-secret": issue_token(StackSettings(jwt_secret="w" * 40), company, "a"),
+                "expired": issue_token(s, company, "agent-1", ttl=-5),
+                "not-a-jwt": "not.a.jwt",
+            }
+            refused_tokens = {
+                name: await http.post(
+                    "/api/tickets/t/messages",
+                    json={"client_message_id": "x", "body": "b"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                for name, token in tokens.items()
+            }
+            auth = {"Authorization": f"Bearer {agent_token}", "content-type": "application/json"}
+            malformed = await http.post(
+                "/api/tickets/t/messages", content=b'{"client_message_id": ', headers=auth
+            )
+            too_deep = await http.post(
+                "/api/tickets/t/messages", content=b"[" * 100_000 + b"]" * 100_000, headers=auth
+            )
+            big = {"client_message_id": "x", "body": "x" * (1024 * 1024 + 1)}
+            too_large = await http.post("/api/tickets/t/messages", json=big, headers=auth)
+
+            async def chunks() -> AsyncIterator[bytes]:  # no content-length: counted as read
+                for _ in range(1100):
+                    yield b" " * 1024
+
+            too_large_chunked = await http.post(
+                "/api/tickets/t/messages", content=chunks(), headers=auth
+            )
         leftovers = await reader.settle(quiet_s=1.0)
     assert no_auth.status_code == 401
     assert no_auth.headers["content-type"] == "application/problem+json"
@@ -75,4 +108,17 @@ async def test_refusals_are_problem_documents_and_write_nothing(
     assert "client_message_id" in bad_body.json()["detail"]
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
+    for name, resp in refused_tokens.items():
+        assert resp.status_code == 401, name
+        assert resp.headers["content-type"] == "application/problem+json"
+    assert "expired" in refused_tokens["expired"].json()["detail"]
+    for resp, status in (
+        (malformed, 400),
+        (too_deep, 400),
+        (too_large, 413),
+        (too_large_chunked, 413),
+    ):
+        assert (resp.status_code, resp.json()["status"]) == (status, status), resp.text
+        assert resp.headers["content-type"] == "application/problem+json"
+    assert malformed.json()["title"] == "Malformed JSON"
     assert leftovers == []

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support import whatsapp as wa
 from tests.support.api import Api
-from tests.support.kafka import expire_events
+from tests.support.kafka import PartitionReader, expire_events
 from tests.support.stack import Services
 from tidewire_platform.contracts import Command
 from tidewire_platform.cursor import Cursor
@@ -141,24 +141,34 @@ def test_ticket_update_and_read(api: Api) -> None:
     assert empty.status_code == 422
 
 
-def test_another_companys_ticket_is_not_found(api: Api, services: Services) -> None:
+async def test_another_companys_ticket_is_not_found(
+    api: Api, services: Services, company: str
+) -> None:
     api.deliver([wa.text_message("segredo")])
     [ticket] = _pending(api, 1)
-    stranger = issue_token(services.settings, f"co-{uuid.uuid4().hex[:12]}", "intruder")
+    stranger_company = f"co-{uuid.uuid4().hex[:12]}"
+    stranger = issue_token(services.settings, stranger_company, "intruder")
     other = Api(services.ingest_url, stranger)
+    s = services.settings
     try:
         tid = ticket["id"]
-        for resp in (
-            other.http.get(f"/api/tickets/{tid}"),
-            other.http.get(f"/api/tickets/{tid}/messages"),
-            other.http.post(
-                f"/api/tickets/{tid}/messages", json={"client_message_id": "x", "body": "hi"}
-            ),
-            other.http.patch(f"/api/tickets/{tid}", json={"status": "closed"}),
-            other.http.post(f"/api/tickets/{tid}/read"),
+        async with (
+            PartitionReader(s, s.commands_topic, company) as mine,
+            PartitionReader(s, s.commands_topic, stranger_company) as theirs,
         ):
-            assert resp.status_code == 404, resp.text
-            assert resp.headers["content-type"] == "application/problem+json"
+            for resp in (
+                other.http.get(f"/api/tickets/{tid}"),
+                other.http.get(f"/api/tickets/{tid}/messages"),
+                other.http.post(
+                    f"/api/tickets/{tid}/messages", json={"client_message_id": "x", "body": "hi"}
+                ),
+                other.http.patch(f"/api/tickets/{tid}", json={"status": "closed"}),
+                other.http.post(f"/api/tickets/{tid}/read"),
+            ):
+                assert resp.status_code == 404, resp.text
+                assert resp.headers["content-type"] == "application/problem+json"
+            written = (await mine.settle(quiet_s=1.0), await theirs.settle(quiet_s=0.2))
+        assert written == ([], [])  # no command reached either company's history
         assert other.events() == []
         assert other.tickets("pending") == []
     finally:
@@ -177,6 +187,9 @@ def test_events_paging_returns_each_event_once_in_order(api: Api) -> None:
     assert positions == sorted(positions)
     after_third = api.events(after=everything[2]["cursor"])
     assert [e["id"] for e in after_third] == [e["id"] for e in everything[3:]]
+    # `?after=` with no value reads from the oldest retained, like no `after` at all.
+    first = api.get("/api/events", after="", limit=3)
+    assert first == api.get("/api/events", limit=3)
 
 
 def test_bad_and_stale_cursors(api: Api, services: Services, company: str) -> None:

@@ -79,7 +79,16 @@ async def test_every_type_lands_once_with_key_and_stable_ids(
 
 @pytest.mark.parametrize(
     "case",
-    ["no-signature", "bad-signature", "unknown-phone", "malformed-json", "schema", "too-large"],
+    [
+        "no-signature",
+        "bad-signature",
+        "malformed-signature",
+        "unknown-phone",
+        "malformed-json",
+        "too-deep",
+        "schema",
+        "too-large",
+    ],
 )
 async def test_bad_input_is_refused_and_writes_nothing(
     services: Services, company: str, phone: str, case: str
@@ -90,11 +99,16 @@ async def test_bad_input_is_refused_and_writes_nothing(
         signature, expected = None, 401
     elif case == "bad-signature":
         signature, expected = wa.sign(good, "some-other-secret"), 401
+    elif case == "malformed-signature":
+        signature, expected = "sha256=bogus", 401
     elif case == "unknown-phone":
         body = json.dumps(wa.webhook("pn-nobody", messages=[wa.text_message()])).encode()
         signature, expected = wa.sign(body, SECRET), 404
     elif case == "malformed-json":
         body, expected = b'{"object": "whatsapp_business_account", ', 400
+        signature = wa.sign(body, SECRET)
+    elif case == "too-deep":  # deeper than Python's JSON parser follows: 400, never 500
+        body, expected = b"[" * 100_000 + b"]" * 100_000, 400
         signature = wa.sign(body, SECRET)
     elif case == "schema":
         broken = wa.webhook(phone, messages=[wa.text_message()])
@@ -131,5 +145,9 @@ def test_well_formed_body_without_messages_is_acknowledged(services: Services) -
             ],
         }
     ).encode()
-    resp = _post(services, body, "sha256=unused")
+    # No phone number: no tenant's app secret to check it with, and nothing is written; the
+    # header must still be there and have Meta's shape.
+    resp = _post(services, body, wa.sign(body, "any-secret"))
     assert (resp.status_code, resp.json()) == (200, {"accepted": 0})
+    assert _post(services, body, "sha256=unused").status_code == 401
+    assert _post(services, body, None).status_code == 401

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from tidewire_edge.recent import RecentRecords
 from tidewire_platform.contracts import Event
@@ -72,6 +73,16 @@ class EventFeed:
             await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer:
             await self._consumer.stop()
+
+    async def reachable(self, timeout_s: float = 3.0) -> bool:
+        """Whether Kafka answers a metadata request, and the reading loop still runs."""
+        if self._consumer is None or self._task is None or self._task.done():
+            return False
+        try:
+            await asyncio.wait_for(self._consumer._client.fetch_all_metadata(), timeout_s)
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
 
     async def follow(self, partition: int) -> None:
         """Return once `partition` is read up to its end at the time of the first call (from

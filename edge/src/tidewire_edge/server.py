@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import uuid
 from collections import OrderedDict
@@ -286,6 +287,16 @@ class Edge:
         await self.feed.start()
         self._refresh = asyncio.create_task(self._refresh_sessions())
 
+    async def readiness(self) -> tuple[bytes, int]:
+        """The /readyz answer: 200 when Kafka and Redis both answer, else 503 naming which
+        does not (a balancer then sends new connections elsewhere)."""
+        kafka = self.feed is not None and await self.feed.reachable()
+        redis_ok = await self.sessions.reachable()
+        if kafka and redis_ok:
+            return b'{"status":"ready"}', 200
+        down = [name for name, ok in (("kafka", kafka), ("redis", redis_ok)) if not ok]
+        return json.dumps({"status": "unreachable: " + ", ".join(down)}).encode(), 503
+
     async def _refresh_sessions(self) -> None:
         """Keep live sessions recoverable for the whole window after they drop."""
         while True:
@@ -335,8 +346,11 @@ def create_edge(settings: StackSettings | None = None, conf: EdgeSettings | None
         path = scope.get("path", "")
         if path == "/metrics":
             body, ctype, status = generate_latest(), CONTENT_TYPE_LATEST, 200
-        elif path in ("/healthz", "/readyz"):
+        elif path == "/healthz":
             body, ctype, status = b'{"status":"ok"}', "application/json", 200
+        elif path == "/readyz":  # ready: Kafka feeds it and Redis holds its sessions
+            body, status = await edge.readiness()
+            ctype = "application/json"
         else:
             body, ctype, status = b'{"detail":"not found"}', "application/json", 404
         await send(

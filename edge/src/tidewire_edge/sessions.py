@@ -8,6 +8,7 @@ expiry, so a long quiet connection stays recoverable for the whole window after 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as redis
@@ -49,6 +50,12 @@ class SessionStore:
             for pid in pids:
                 pipe.expire(self._prefix + pid, self._window)
             await pipe.execute()
+
+    async def reachable(self, timeout_s: float = 3.0) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._r.ping(), timeout_s))
+        except (redis.RedisError, OSError, TimeoutError):
+            return False
 
     async def close(self) -> None:
         await self._r.aclose(close_connection_pool=True)

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidewire_ingest import problems
+from tidewire_ingest.body_limit import BodyLimit
 from tidewire_ingest.command_log_kafka import KafkaCommandLog
 from tidewire_ingest.events_lazy import LazyEventsLog
 from tidewire_ingest.routes_admin import router as admin_router
@@ -52,9 +53,11 @@ def create_app(
     app.state.stores = stores
     app.state.events = events
     app.add_middleware(WebhookFastPath, state=app.state)
+    app.add_middleware(BodyLimit, state=app.state)  # outermost: before anything reads
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
+    app.add_exception_handler(RecursionError, problems.on_too_deep)
     app.include_router(commands_router)
     app.include_router(webhooks_router)
     app.include_router(queries_router)

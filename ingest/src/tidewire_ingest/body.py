@@ -29,3 +29,5 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Problem(400, "Malformed JSON", f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # nested deeper than the parser can follow
+        raise Problem(400, "Malformed JSON", "body nests too deeply to be a webhook") from exc

@@ -7,11 +7,42 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tidewire_platform.metrics import INGEST_REJECTED
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemDetails(BaseModel):
+    """The body of every refusal (RFC 9457), as the OpenAPI document describes it."""
+
+    model_config = ConfigDict(extra="allow")  # 422 adds `errors`: every field at fault
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def documented(**descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for problem documents: `documented(r404="no such ticket")`."""
+    schema = ProblemDetails.model_json_schema()
+    return {
+        int(code.lstrip("r")): {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
+        for code, text in descriptions.items()
+    }
+
+
+# Refusals any JSON route of the API can answer, whatever it does.
+COMMON = documented(
+    r400="malformed JSON",
+    r401="missing, wrong or expired JWT (Authorization: Bearer)",
+    r413="body over the configured limit",
+    r422="request violates the schema; `errors` names every field",
+)
 
 
 class Problem(Exception):
@@ -63,6 +94,11 @@ async def on_problem(request: Request, exc: Exception) -> JSONResponse:
 async def on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    broken = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if broken is not None:  # not JSON at all: a malformed request, not a schema violation
+        return problem_response(
+            request, 400, "Malformed JSON", f"body is not valid JSON: {broken['msg']}"
+        )
     first = errors[0] if errors else {"loc": [], "msg": "invalid"}
     detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
     return problem_response(
@@ -73,3 +109,8 @@ async def on_validation(request: Request, exc: Exception) -> JSONResponse:
 async def on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail))
+
+
+async def on_too_deep(request: Request, exc: Exception) -> JSONResponse:
+    """JSON nested deeper than the parser follows: malformed for us, never a 500."""
+    return problem_response(request, 400, "Malformed JSON", "body nests too deeply")

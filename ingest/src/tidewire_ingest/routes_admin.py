@@ -7,19 +7,16 @@ only: reads never return them.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from tidewire_ingest.deps import Admin, Tenants
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import COMMON, Problem, documented
 from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON)
 
 _ID = r"^[A-Za-z0-9._:-]{1,64}$"
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 class ConnectionIn(BaseModel):
@@ -44,10 +41,11 @@ class TenantOut(BaseModel):
 @router.put(
     "/tenants/{company_id}",
     response_model=TenantOut,
-    responses={
-        403: {"description": "not an admin token", **_PROBLEM},
-        409: {"description": "the phone number belongs to another company", **_PROBLEM},
-    },
+    responses=documented(
+        r403="not an admin token",
+        r409="the phone number belongs to another company",
+        r503="Cassandra did not answer; retry (Retry-After)",
+    ),
 )
 async def put_tenant(company_id: str, body: TenantIn, _: Admin, tenants: Tenants) -> TenantOut:
     """Create or update a company and (optionally) one WhatsApp connection. Idempotent."""
@@ -78,7 +76,7 @@ async def put_tenant(company_id: str, body: TenantIn, _: Admin, tenants: Tenants
 @router.get(
     "/tenants/{company_id}",
     response_model=TenantOut,
-    responses={404: {"description": "no such company", **_PROBLEM}},
+    responses=documented(r404="no such company", r403="not an admin token"),
 )
 async def get_tenant(company_id: str, _: Admin, tenants: Tenants) -> TenantOut:
     tenant = await tenants.get(company_id)

@@ -15,23 +15,17 @@ from pydantic import BaseModel, Field, model_validator
 
 from tidewire_ingest.accept import accept
 from tidewire_ingest.deps import Agent, Commands, Queries
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import COMMON, Problem, documented
 from tidewire_platform.contracts import Command, CommandType, stable_id
 from tidewire_platform.readmodel import TicketStatus
 
-router = APIRouter(prefix="/api", tags=["commands"])
+router = APIRouter(prefix="/api", tags=["commands"], responses=COMMON)
 
 _ID = r"^[A-Za-z0-9._:-]{1,64}$"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {
-        "description": "no such ticket in the caller's company",
-        "content": {"application/problem+json": {}},
-    },
-    503: {
-        "description": "Kafka did not confirm: nothing accepted, retry",
-        "content": {"application/problem+json": {}},
-    },
-}
+_ERRORS = documented(
+    r404="no such ticket in the caller's company",
+    r503="Kafka or Cassandra did not answer: nothing accepted, retry (Retry-After)",
+)
 
 
 class SendMessage(BaseModel):

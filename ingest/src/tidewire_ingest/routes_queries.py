@@ -12,15 +12,15 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from tidewire_ingest.deps import Agent, Events, Queries
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import COMMON, Problem, documented
 from tidewire_ingest.queries import BadPageCursor
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import ForeignCursor, StaleCursor
 from tidewire_platform.readmodel import Contact, Message, Ticket, TicketStatus
 
-router = APIRouter(prefix="/api", tags=["queries"])
+router = APIRouter(prefix="/api", tags=["queries"], responses=COMMON)
 
-_PROBLEM: dict[str, Any] = {"application/problem+json": {}}
+_UNAVAILABLE = documented(r503="Cassandra or Kafka did not answer; retry (Retry-After)")
 
 
 class TicketList(BaseModel):
@@ -45,7 +45,12 @@ class EventList(BaseModel):
     more: bool
 
 
-@router.get("/tickets", response_model=TicketList, response_model_by_alias=True)
+@router.get(
+    "/tickets",
+    response_model=TicketList,
+    response_model_by_alias=True,
+    responses=documented(r400="not a page cursor of this API") | _UNAVAILABLE,
+)
 async def list_tickets(
     agent: Agent,
     queries: Queries,
@@ -53,9 +58,10 @@ async def list_tickets(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TicketList:
-    """Tickets of one status, newest activity first; follow `next` for the following page."""
+    """Tickets of one status, newest activity first; follow `next` for the following page
+    (an empty `cursor=` is the first page)."""
     try:
-        page = await queries.tickets(agent.company_id, status, cursor, limit)
+        page = await queries.tickets(agent.company_id, status, cursor or None, limit)
     except BadPageCursor as exc:
         raise Problem(400, "Bad cursor", str(exc)) from exc
     return TicketList(tickets=page.tickets, next=page.next)
@@ -71,7 +77,7 @@ async def _ticket(agent: Agent, queries: Queries, ticket_id: str) -> Ticket:
 @router.get(
     "/tickets/{ticket_id}",
     response_model=TicketView,
-    responses={404: {"description": "no such ticket in the caller's company", "content": _PROBLEM}},
+    responses=documented(r404="no such ticket in the caller's company") | _UNAVAILABLE,
 )
 async def get_ticket(ticket_id: str, agent: Agent, queries: Queries) -> TicketView:
     ticket = await _ticket(agent, queries, ticket_id)
@@ -83,7 +89,7 @@ async def get_ticket(ticket_id: str, agent: Agent, queries: Queries) -> TicketVi
 @router.get(
     "/tickets/{ticket_id}/messages",
     response_model=MessageList,
-    responses={404: {"description": "no such ticket in the caller's company", "content": _PROBLEM}},
+    responses=documented(r404="no such ticket in the caller's company") | _UNAVAILABLE,
 )
 async def list_messages(
     ticket_id: str,
@@ -109,10 +115,11 @@ async def list_messages(
 @router.get(
     "/events",
     response_model=EventList,
-    responses={
-        400: {"description": "not a cursor of this API", "content": _PROBLEM},
-        410: {"description": "cursor too old or from an earlier log: resync", "content": _PROBLEM},
-    },
+    responses=documented(
+        r400="not a cursor of this API (or malformed JSON)",
+        r410="cursor older than retention or from an earlier log: resync",
+    )
+    | _UNAVAILABLE,
 )
 async def list_events(
     agent: Agent,
@@ -120,10 +127,10 @@ async def list_events(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventList:
-    """The company's events after `after` (from the oldest retained when absent), in log order.
-    `more` is true when the log holds more: ask again with `after=next`."""
+    """The company's events after `after` (from the oldest retained when absent or empty), in
+    log order. `more` is true when the log holds more: ask again with `after=next`."""
     cursor = None
-    if after is not None:
+    if after:
         try:
             cursor = Cursor.decode(after)
         except CursorError as exc:

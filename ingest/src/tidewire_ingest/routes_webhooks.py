@@ -17,9 +17,9 @@ from tidewire_ingest.accept import accept
 from tidewire_ingest.body import parse_json, read_limited
 from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.deps import Commands, IngestConf, Tenants
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import Problem, documented
 from tidewire_ingest.settings import IngestSettings
-from tidewire_ingest.signature import signature_valid
+from tidewire_ingest.signature import signature_valid, signature_well_formed
 from tidewire_ingest.whatsapp import (
     WebhookFact,
     WebhookSchemaError,
@@ -31,21 +31,23 @@ from tidewire_platform.tenants import TenantStore
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
-_PROBLEM: dict[str, dict[str, object]] = {"application/problem+json": {}}
-_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"description": "malformed JSON", "content": _PROBLEM},
-    401: {"description": "missing or wrong X-Hub-Signature-256", "content": _PROBLEM},
-    404: {"description": "no tenant owns this phone_number_id", "content": _PROBLEM},
-    413: {"description": "body over the configured limit", "content": _PROBLEM},
-    422: {"description": "payload violates the webhook schema", "content": _PROBLEM},
-    503: {"description": "Kafka did not acknowledge; retry (Retry-After)", "content": _PROBLEM},
-}
+_RESPONSES = documented(
+    r400="malformed JSON",
+    r401="missing, malformed or wrong X-Hub-Signature-256",
+    r404="no tenant owns this phone_number_id",
+    r413="body over the configured limit",
+    r422="payload violates the webhook schema; `detail` names the field",
+    r503="Kafka did not acknowledge; retry (Retry-After)",
+)
 
 
 @router.get(
     "/whatsapp",
     response_class=PlainTextResponse,
-    responses={403: {"description": "verify token unknown", "content": _PROBLEM}},
+    responses=documented(
+        r403="hub.mode is not 'subscribe' or no connection has this verify token",
+        r422="a hub.* parameter is missing",
+    ),
 )
 async def verify(
     tenants: Tenants,
@@ -105,10 +107,15 @@ async def take_webhook(
     signature = request.headers.get("x-hub-signature-256")
     if not signature:
         raise Problem(401, "Signature missing", "X-Hub-Signature-256 header is required")
+    if not signature_well_formed(signature):
+        raise Problem(
+            401, "Signature malformed", "X-Hub-Signature-256 must be 'sha256=' and 64 hex digits"
+        )
     phones = phone_number_ids(body)
     if not phones:
-        # Only non-message changes (account updates and the like): nothing to route, nothing
-        # to write. Well-formed ones get 200 so Meta stops retrying; broken ones get 422.
+        # Only non-message changes (account updates and the like): nothing to route, so no
+        # tenant's app secret to check the signature with, and nothing to write. Well-formed
+        # ones get 200 so Meta stops retrying; broken ones get 422.
         _parse(body)
         return {"accepted": 0}
     companies: dict[str, str] = {}

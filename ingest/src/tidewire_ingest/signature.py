@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+
+_SHAPE = re.compile(r"sha256=[0-9a-fA-F]{64}")
+
+
+def signature_well_formed(header: str) -> bool:
+    """Whether the header has the shape Meta sends, whatever secret signed it."""
+    return _SHAPE.fullmatch(header.strip()) is not None
 
 
 def expected_signature(raw: bytes, app_secret: str) -> str:

@@ -1,0 +1,46 @@
+"""The OpenAPI document describes every refusal, as the problem documents actually sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tidewire_ingest.app import create_app
+
+pytestmark = pytest.mark.unit
+
+PROBLEM = "application/problem+json"
+
+
+def _operations() -> dict[tuple[str, str], dict[str, Any]]:
+    doc = create_app().openapi()
+    return {
+        (method.upper(), path): op
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+    }
+
+
+def test_every_api_and_admin_operation_documents_its_refusals() -> None:
+    ops = {k: v for k, v in _operations().items() if k[1].startswith(("/api/", "/admin/"))}
+    assert len(ops) >= 8
+    for (method, path), op in ops.items():
+        codes = set(op["responses"])
+        assert {"400", "401", "413", "422"} <= codes, (method, path, codes)
+        for code in codes - {"200", "201", "202"}:
+            content = op["responses"][code]["content"]
+            assert set(content) == {PROBLEM}, (method, path, code)
+            assert content[PROBLEM]["schema"]["title"] == "ProblemDetails"
+
+
+def test_the_webhook_documents_each_refusal_in_its_order() -> None:
+    post = _operations()[("POST", "/webhooks/whatsapp")]
+    assert {"400", "401", "404", "413", "422", "503"} <= set(post["responses"])
+    get = _operations()[("GET", "/webhooks/whatsapp")]
+    assert {"403", "422"} <= set(get["responses"])
+
+
+def test_no_operation_falls_back_to_fastapis_validation_schema() -> None:
+    text = str(create_app().openapi())
+    assert "HTTPValidationError" not in text
