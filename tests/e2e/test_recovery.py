@@ -163,11 +163,16 @@ async def test_a_company_never_sees_another(
     js = await open_client(services.edge_url(1), agent_token)
     try:
         await spy.send("emit", event="joinChatBox", args=[ticket["id"]])
+        foreign = await spy.wait_for(lambda h: h.get("name") == "error", what="refused join")
+        assert "not a ticket of your company" in foreign["args"][0]["message"]
         await spy.send("emit", event="joinTickets", args=["pending"])
         await spy.send("emit", event="joinNotification", args=[])
         await spy.send("emit", event="joinTickets", args=["../company-x"])
-        err = await spy.wait_for(lambda h: h.get("name") == "tidewire:error", what="error")
-        assert "status" in err["args"][0]["message"]
+        err = await spy.wait_for(
+            lambda h: h.get("name") == "error" and "status" in h["args"][0]["message"],
+            what="refused status",
+        )
+        assert "one of" in err["args"][0]["message"]
         await chat.say("more private")
         await js.wait_for(lambda _: "more private" in js.bodies(chat.name), what="owner event")
         # The owner got it live; the spy, on the same ingest and both nodes, got nothing.

@@ -31,6 +31,7 @@ from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
 from tidewire_platform.metrics import EDGE_RECOVERIES, EDGE_SOCKETS
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
+from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
 from tidewire_platform.tokens import Principal, TokenError, verify_token
 
 log = logging.getLogger("tidewire.edge")
@@ -68,6 +69,7 @@ class Edge:
         )
         self.sessions = SessionStore(settings.redis_url, conf.recovery_window_s)
         self.events = EventsLog(settings, "tidewire-edge-replay")
+        self.tickets = TicketOwners(settings)  # checks joinChatBox against the read model
         self.feed: EventFeed | None = None
         self.deliveries: dict[str, Delivery] = {}
         self.live: dict[str, Session] = {}  # sid -> its session as last saved
@@ -255,8 +257,12 @@ class Edge:
             return {"ok": False, "error": "not connected"}
         try:
             room = join_room(session.company_id, kind, arg)
+            if kind == "ChatBox" and not leave:
+                await self._check_ticket(session.company_id, str(arg))
         except ValueError as exc:
-            await self.sio.emit("tidewire:error", {"message": str(exc)}, to=sid, ignore_queue=True)
+            # Socket.IO v3+ reserves no "error" event name on the client: it reaches
+            # `socket.on("error", ...)`; the join's own acknowledgement says the same.
+            await self.sio.emit("error", {"message": str(exc)}, to=sid, ignore_queue=True)
             return {"ok": False, "error": str(exc)}
         if leave:
             await self.sio.leave_room(sid, room)
@@ -268,6 +274,16 @@ class Edge:
         self.live[sid] = session
         await self.sessions.save(session)
         return {"ok": True, "room": room}
+
+    async def _check_ticket(self, company_id: str, ticket_id: str) -> None:
+        """ValueError unless the token's company has this ticket (the read model says so)."""
+        try:
+            owned = await self.tickets.owns(company_id, ticket_id)
+        except OwnersUnavailable as exc:
+            log.warning("cannot check ticket %s of %s: %s", ticket_id, company_id, exc)
+            raise ValueError(f"cannot check ticket {ticket_id!r} now; retry the join") from exc
+        if not owned:
+            raise ValueError(f"ticket {ticket_id!r} is not a ticket of your company")
 
     async def ack(self, sid: str, cursor: Any) -> dict[str, Any]:
         delivery = self.deliveries.get(sid)
@@ -315,6 +331,7 @@ class Edge:
             await self.feed.stop()
         await self.events.stop()
         await self.sessions.close()
+        await asyncio.to_thread(self.tickets.close)
 
 
 def _tune_gc() -> None:
