@@ -67,13 +67,15 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 def _cmd_projector(args: argparse.Namespace) -> int:
     import asyncio
 
+    from tidewire_deploy.projector_pause import ManagedProjectorPause
     from tidewire_platform.cql import connect
     from tidewire_projector.rebuild import RebuildRefused, rebuild
 
     s = StackSettings()
     session = connect(s)
+    pause = ManagedProjectorPause.find(s)  # None: no projector of ours runs here
     try:
-        done = asyncio.run(rebuild(s, session, keep_previous=args.keep_previous))
+        done = asyncio.run(rebuild(s, session, keep_previous=args.keep_previous, pause=pause))
     except RebuildRefused as exc:
         print(f"tidewire projector rebuild: {exc}", file=sys.stderr)
         return 2
@@ -83,6 +85,7 @@ def _cmd_projector(args: argparse.Namespace) -> int:
     print(
         f"rebuilt {done.commands} commands ({done.skipped} poison skipped) in "
         f"{done.seconds:.1f} s ({rate:.0f}/s); read models now in {done.keyspace}"
+        + (f"; projector paused {done.paused_s:.1f} s for the handover" if done.paused_s else "")
     )
     return 0
 

@@ -20,6 +20,7 @@ from tidewire_deploy import infra
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
+from tidewire_deploy.projector_pause import hold_file
 from tidewire_deploy.provision import provision
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant, TenantConflict
@@ -156,7 +157,8 @@ def up(s: StackSettings, detach: bool) -> int:
     try:
         while not stopping:
             for svc in services():
-                if not _managed(s, svc.name).running():
+                proc = _managed(s, svc.name)
+                if not proc.running() and not hold_file(proc.run_dir, svc.name).exists():
                     print(
                         f"{svc.name} exited unexpectedly; restarting (log: "
                         f"{_managed(s, svc.name).log})",

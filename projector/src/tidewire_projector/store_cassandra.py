@@ -57,6 +57,7 @@ class Unit:
     outcome: Outcome
     command_id: str | None = None
     position: int = -1
+    recorded_at: int | None = None  # when it was first applied (None: now)
 
 
 @dataclass(frozen=True)
@@ -228,22 +229,32 @@ class CassandraStore:
         whose replay re-applies the same outcomes in order. Each row once: statements of one
         Cassandra batch share a timestamp, so two writes of one row would not resolve by
         order; coalescing keeps the last, which is also fewer writes."""
-        now = now_ms()
-        journal = [
-            (
-                self._put_journal,
-                (u.outcome.company_id, u.command_id, u.position, now, u.outcome.to_json()),
-            )
-            for u in units
-            if u.command_id is not None
-        ]
-        await self._write(journal)
+        await self.write_journal(units)
         rows: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
         for unit in units:
             for key, stmt, params in self._writes(unit.outcome):
                 rows.pop(key, None)  # re-inserted last: the dict keeps write order
                 rows[key] = (stmt, params)
         await self._write(list(rows.values()))
+
+    async def write_journal(self, units: list[Unit]) -> None:
+        """The journal entries (whole outcomes) of the units that have a command id."""
+        now = now_ms()
+        journal = [
+            (
+                self._put_journal,
+                (
+                    u.outcome.company_id,
+                    u.command_id,
+                    u.position,
+                    u.recorded_at if u.recorded_at is not None else now,
+                    u.outcome.to_json(),
+                ),
+            )
+            for u in units
+            if u.command_id is not None
+        ]
+        await self._write(journal)
 
     async def _write(self, writes: list[tuple[Any, tuple[Any, ...]]]) -> None:
         """`writes` as unlogged batches of at most `_BATCH_BYTES`, sent concurrently: one
