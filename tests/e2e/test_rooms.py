@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 import socketio
 
+from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.stack import Services
 from tidewire_platform.tokens import issue_token
@@ -53,3 +54,55 @@ async def test_join_chat_box_only_for_a_ticket_of_the_tokens_company(
     finally:
         await owner.disconnect()
         await spy.disconnect()
+
+
+class _Listener:
+    """A python-socketio client noting the message bodies of its company's appMessage events."""
+
+    def __init__(self, company: str) -> None:
+        self.sio = socketio.AsyncClient()
+        self.bodies: list[str] = []
+        self.arrived = asyncio.Event()
+        self.sio.on(f"company-{company}-appMessage", self._on)
+
+    def _on(self, data: dict[str, Any], *cursor: Any) -> None:
+        self.bodies.append(str((data.get("message") or {}).get("body")))
+        self.arrived.set()
+
+    async def until(self, body: str) -> None:
+        async with asyncio.timeout(30):
+            while body not in self.bodies:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+async def test_sockets_in_whaticket_rooms_get_their_rooms_events(
+    services: Services, api: Api, company: str, agent_token: str
+) -> None:
+    await asyncio.to_thread(api.deliver, [wa.text_message("a1")])
+    await asyncio.to_thread(api.deliver, [wa.text_message("b1", sender="5511900000099")])
+    tickets = await asyncio.to_thread(
+        api.until, lambda: (t := api.tickets("pending")) and len(t) == 2 and t, "two tickets"
+    )
+    ticket_a = next(t["id"] for t in tickets if t["contactId"] == wa.CUSTOMER)
+    chat, notified, plain = _Listener(company), _Listener(company), _Listener(company)
+    for n, listener in enumerate((chat, notified, plain)):
+        await listener.sio.connect(
+            services.edge_url(n % 2),
+            auth={"token": agent_token},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+    try:
+        assert (await chat.sio.call("joinChatBox", ticket_a, timeout=10))["ok"] is True
+        assert (await notified.sio.call("joinNotification", timeout=10))["ok"] is True
+        await asyncio.to_thread(api.deliver, [wa.text_message("b2", sender="5511900000099")])
+        await asyncio.to_thread(api.deliver, [wa.text_message("a2")])
+        for listener in (chat, notified, plain):
+            await listener.until("a2")  # the company's log is ordered: b2 came before a2
+        assert chat.bodies == ["a2"]  # its ticket's room only
+        assert notified.bodies == ["b2", "a2"]  # Whaticket's notification room: every message
+        assert plain.bodies == ["b2", "a2"]  # joined nothing: every event of the company
+    finally:
+        for listener in (chat, notified, plain):
+            await listener.sio.disconnect()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from tidewire_edge.rooms import socket_event
+from tidewire_edge.rooms import event_rooms, socket_event
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -64,6 +64,8 @@ class Delivery:
         self.acks = acks
         self._recent = recent
         self.last = -1  # offset of the last event sent
+        # The Whaticket rooms this socket receives (rooms.py); None: every event of the company.
+        self.rooms: frozenset[str] | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=conf.socket_buffer)
         self._unacked: dict[int, _Unacked] = {}
         self._task: asyncio.Task[None] | None = None
@@ -130,6 +132,9 @@ class Delivery:
         offset = Cursor.decode(event.cursor).offset
         if offset <= self.last:
             return  # already sent (replay and live overlap)
+        if self.rooms is not None and self.rooms.isdisjoint(event_rooms(event)):
+            self.last = offset  # not for this socket's rooms
+            return
         name, payload = socket_event(event)
         # Protocol rule (socket.io CSR): the event's offset is its last argument.
         args = (payload, event.cursor)

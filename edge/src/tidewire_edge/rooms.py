@@ -2,6 +2,11 @@
 
 Every room name starts with the company of the socket's token, so whatever a client asks to
 join, it can only ever be in rooms of its own company.
+
+Which events reach a socket follows Whaticket's server: an event goes to its ticket's room, to
+the room of the ticket's status (and of the status it left) and to the notification room. A
+socket that never joined one of those rooms (a tidewire client, an SDK) gets every event of its
+company; once it joins one, it gets the events of the rooms it is in.
 """
 
 from __future__ import annotations
@@ -23,18 +28,45 @@ def user_room(who: Principal) -> str:
     return f"company-{who.company_id}-user-{who.user_id}"
 
 
+def ticket_room(company_id: str, ticket_id: str) -> str:
+    return f"company-{company_id}-ticket-{ticket_id}"
+
+
+def status_room(company_id: str, status: str) -> str:
+    return f"company-{company_id}-{status}"
+
+
+def notification_room(company_id: str) -> str:
+    return f"company-{company_id}-notification"
+
+
+def event_rooms(event: Event) -> frozenset[str]:
+    """The Whaticket rooms an event is addressed to."""
+    c = event.company_id
+    rooms = {notification_room(c)}
+    if event.ticket_id:
+        rooms.add(ticket_room(c, event.ticket_id))
+    ticket = event.payload.get("ticket")
+    if isinstance(ticket, dict) and isinstance(ticket.get("status"), str):
+        rooms.add(status_room(c, ticket["status"]))
+    old = event.payload.get("oldStatus")
+    if isinstance(old, str):
+        rooms.add(status_room(c, old))  # lists of the old status learn that it left
+    return frozenset(rooms)
+
+
 def join_room(company_id: str, kind: str, arg: object) -> str:
     """The room a Whaticket join/leave event names; ValueError with the reason if invalid."""
     if kind == "ChatBox":
         ticket = str(arg) if isinstance(arg, (str, int)) else ""
         if not _TICKET_ID.match(ticket):
             raise ValueError("joinChatBox needs a ticket id")
-        return f"company-{company_id}-ticket-{ticket}"
+        return ticket_room(company_id, ticket)
     if kind == "Tickets":
-        if arg not in TICKET_STATUSES:
+        if not isinstance(arg, str) or arg not in TICKET_STATUSES:
             raise ValueError(f"joinTickets needs a status: one of {', '.join(TICKET_STATUSES)}")
-        return f"company-{company_id}-{arg}"
-    return f"company-{company_id}-notification"
+        return status_room(company_id, arg)
+    return notification_room(company_id)
 
 
 def socket_event(event: Event) -> tuple[str, dict[str, object]]:

@@ -184,6 +184,8 @@ class Edge:
             acks=acks or bool(old and old.acks),
             recent=lambda c, after, until: feed.recent(c, partition, after, until),
         )
+        if old is not None and old.joined:
+            delivery.rooms = _whaticket_rooms(old)
         until = self.feed.register(who.company_id, partition, delivery)
         self.deliveries[sid] = delivery
         position = (
@@ -201,6 +203,7 @@ class Edge:
             position=position.encode() if position else None,
             acks=delivery.acks,
             node=self.sio.manager.host_id,
+            joined=bool(old and old.joined),
         )
         self.live[sid] = session
         await self.sessions.save(session)  # eagerly: a node killed now loses nothing
@@ -270,8 +273,11 @@ class Edge:
         else:
             await self.sio.enter_room(sid, room)
             rooms = [*session.rooms, room] if room not in session.rooms else session.rooms
-        session = session.model_copy(update={"rooms": rooms})
+        session = session.model_copy(update={"rooms": rooms, "joined": True})
         self.live[sid] = session
+        delivery = self.deliveries.get(sid)
+        if delivery is not None:  # from the next event on, only its rooms' events
+            delivery.rooms = _whaticket_rooms(session)
         await self.sessions.save(session)
         return {"ok": True, "room": room}
 
@@ -332,6 +338,12 @@ class Edge:
         await self.events.stop()
         await self.sessions.close()
         await asyncio.to_thread(self.tickets.close)
+
+
+def _whaticket_rooms(session: Session) -> frozenset[str]:
+    """The rooms that choose a joined socket's events: all but its company and user rooms."""
+    who = Principal(session.company_id, session.user_id)
+    return frozenset(session.rooms) - {company_room(who.company_id), user_room(who)}
 
 
 def _tune_gc() -> None:

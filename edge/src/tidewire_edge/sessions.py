@@ -25,6 +25,7 @@ class Session(BaseModel):
     position: str | None = None  # cursor to replay after when the client sends no offset
     acks: bool = False
     node: str | None = None  # host id of the node that last held the socket
+    joined: bool = False  # joined a Whaticket room: receives only its rooms' events since
 
 
 class SessionStore:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tidewire_edge.delivery import Delivery
+from tidewire_edge.rooms import event_rooms
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -136,4 +137,47 @@ async def test_ack_mode_resends_until_acked() -> None:
     await _until(lambda: sink.bodies().count("m1") >= seen + 3)
     assert sink.bodies().count("m0") == seen  # settled: no more re-sends
     assert d.acked(Cursor("epoch", 0, 1)) == 1
+    await d.stop()
+
+
+def _on_ticket(offset: int, ticket: str, status: str, old: str | None = None) -> Event:
+    event = _event(offset)
+    payload: dict[str, Any] = {
+        "message": {"body": f"m{offset}"},
+        "ticket": {"id": ticket, "status": status},
+    }
+    if old is not None:
+        payload["oldStatus"] = old
+    return event.model_copy(update={"ticket_id": ticket, "payload": payload})
+
+
+def test_event_rooms_follow_whaticket() -> None:
+    assert event_rooms(_on_ticket(1, "t1", "open", old="pending")) == {
+        "company-c-ticket-t1",
+        "company-c-open",
+        "company-c-pending",
+        "company-c-notification",
+    }
+
+
+async def test_a_socket_in_rooms_gets_only_their_events_and_moves_past_the_others() -> None:
+    sink = Sink()
+    d = _delivery(sink)
+    d.rooms = frozenset({"company-c-ticket-t1", "company-c-closed"})
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=10)
+    ready.set()
+    for event in (
+        _on_ticket(10, "t1", "pending"),  # its ticket
+        _on_ticket(11, "t2", "pending"),  # another ticket, another status
+        _on_ticket(12, "t2", "closed"),  # another ticket, its status
+        _on_ticket(13, "t3", "open", old="closed"),  # left its status
+    ):
+        d.offer(event)
+    await _until(lambda: d.last == 13)
+    assert sink.bodies() == ["m10", "m12", "m13"]
+    d.rooms = None  # no Whaticket room: every event of the company
+    d.offer(_on_ticket(14, "t9", "open"))
+    await _until(lambda: d.last == 14)
+    assert sink.bodies()[-1] == "m14"
     await d.stop()
