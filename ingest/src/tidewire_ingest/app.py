@@ -9,6 +9,7 @@ from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
 from tidewire_ingest import problems
 from tidewire_ingest.body_limit import BodyLimit
@@ -22,6 +23,14 @@ from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.stores_lazy import LazyStores
 from tidewire_ingest.webhook_fast_path import WebhookFastPath
 from tidewire_platform.settings import StackSettings
+
+
+def create_server(
+    settings: StackSettings | None = None, ingest: IngestSettings | None = None
+) -> ASGIApp:
+    """What `python -m tidewire_ingest` serves: the webhook's fast path in front of the app."""
+    app = create_app(settings, ingest)
+    return WebhookFastPath(app, app.state)
 
 
 def create_app(
@@ -52,8 +61,7 @@ def create_app(
     app.state.ingest_settings = ingest or IngestSettings()
     app.state.stores = stores
     app.state.events = events
-    app.add_middleware(WebhookFastPath, state=app.state)
-    app.add_middleware(BodyLimit, state=app.state)  # outermost: before anything reads
+    app.add_middleware(BodyLimit, state=app.state)  # before anything reads a body
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

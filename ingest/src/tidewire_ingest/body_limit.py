@@ -1,8 +1,9 @@
 """The configured body limit for every route, answered with a 413 problem document.
 
 The webhook reads its body with the limit itself (`body.read_limited`, on its hot path); every
-other route is FastAPI's, which would buffer any size. Written by hand: a request-size limit is
-a few lines of ASGI, and Starlette has none.
+other route is FastAPI's, which would buffer any size. Written by hand: FastAPI's own
+`max_body_size` answers with its default `{"detail": ...}` body, not an RFC 9457 problem
+document, and this is a few lines of ASGI.
 """
 
 from __future__ import annotations

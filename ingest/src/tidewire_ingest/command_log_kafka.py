@@ -24,6 +24,8 @@ class KafkaCommandLog:
 
     async def _started(self) -> AIOKafkaProducer:
         # Started lazily so ingest boots (and answers 503) while Kafka is still down.
+        if self._producer is not None:
+            return self._producer  # every request after the first: no lock to take
         async with self._lock:
             if self._producer is None:
                 producer = make_producer(self._settings, "tidewire-ingest")
