@@ -65,6 +65,18 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
         if stop == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         else:
+            # A rebuild while `up` supervises: the projector is paused for the handover (the
+            # supervisor must not restart it meanwhile) and runs again afterwards.
+            rebuild = subprocess.run(
+                [sys.executable, "-m", "tidewire_deploy.cli", "projector", "rebuild"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert rebuild.returncode == 0, rebuild.stdout + rebuild.stderr
+            assert "paused" in rebuild.stdout
+            assert sum("tidewire_projector" in cmd for cmd in _ours(own.home)) == 1
             down = subprocess.run(
                 [sys.executable, "-m", "tidewire_deploy.cli", "down"],
                 env=env,
@@ -75,6 +87,9 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
             assert down.returncode == 0, down.stdout + down.stderr
         assert proc.wait(timeout=120) == 0
         wait_for(lambda: _ours(own.home) == [], 30, "every process of the stack to exit")
+        assert proc.stdout is not None
+        rest = proc.stdout.read()
+        assert "exited unexpectedly" not in rest, rest  # nothing fought the rebuild's pause
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

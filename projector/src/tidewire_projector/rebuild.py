@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    NotCoordinatorError,
+)
 from cassandra.cluster import Session
 
 from tidewire_platform.aio import execute
@@ -38,6 +43,8 @@ from tidewire_projector.store_cassandra import CassandraStore, Unit, ensure_tabl
 from tidewire_projector.store_memory import MemoryStore
 
 GROUP = "tidewire-projector"
+_COORDINATOR_WAIT_S = 60.0
+T = TypeVar("T")
 
 
 class RebuildRefused(RuntimeError):
@@ -64,15 +71,37 @@ class Rebuilt:
 
 async def _group(settings: StackSettings) -> tuple[str, int]:
     """The projector group's state ("Stable", "Empty", "PreparingRebalance" …) and members."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
+
+    async def ask(admin: AIOKafkaAdminClient) -> tuple[str, int]:
         [described] = await admin.describe_consumer_groups([GROUP])
         # DescribeGroups rows: (error, group, state, protocol_type, protocol, members, ...)
         [row] = described.groups
         return str(row[2]), len(row[5])
-    finally:
-        await admin.close()
+
+    return await _with_coordinator(settings, ask)
+
+
+async def _with_coordinator(
+    settings: StackSettings, ask: Callable[[AIOKafkaAdminClient], Awaitable[T]]
+) -> T:
+    """`ask` the group's coordinator, waiting for one: a broker that just started has none
+    until its offsets topic is ready (a rebuild run right after `tidewire up`)."""
+    deadline = time.monotonic() + _COORDINATOR_WAIT_S
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            return await ask(admin)
+        except (
+            GroupCoordinatorNotAvailableError,
+            CoordinatorLoadInProgressError,
+            NotCoordinatorError,
+        ):
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
 
 
 async def projector_stopped(settings: StackSettings) -> bool:
@@ -91,17 +120,16 @@ async def _create_tables(session: Session, source: str, target: str, replication
 async def committed_offsets(settings: StackSettings) -> dict[int, int]:
     """The projector group's next offset to read per partition (absent: never committed, so
     the projector would start from the beginning)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
+
+    async def ask(admin: AIOKafkaAdminClient) -> dict[int, int]:
         offsets = await admin.list_consumer_group_offsets(GROUP)
-    finally:
-        await admin.close()
-    return {
-        tp.partition: meta.offset
-        for tp, meta in offsets.items()
-        if tp.topic == settings.commands_topic and meta.offset >= 0
-    }
+        return {
+            tp.partition: meta.offset
+            for tp, meta in offsets.items()
+            if tp.topic == settings.commands_topic and meta.offset >= 0
+        }
+
+    return await _with_coordinator(settings, ask)
 
 
 async def _until_group(
