@@ -196,8 +196,9 @@ async def rebuild(
             await _until_group(settings, _joined, "settle", 60, strict=False)
             paused_at = time.monotonic()
             say("rebuild: pausing the projector for the handover")
-            await pause.stop()
         try:
+            if pause is not None:
+                await pause.stop()  # inside: a stop that fails half-way still resumes
             await _until_group(settings, _empty, "empty", 90)
             committed = await committed_offsets(settings)
             tail_from = folded.applied
