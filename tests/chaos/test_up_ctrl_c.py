@@ -93,3 +93,11 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        # Services run in sessions of their own: a failed test must not leave them running.
+        subprocess.run(
+            [sys.executable, "-m", "tidewire_deploy.cli", "down"],
+            env=env,
+            capture_output=True,
+            timeout=240,
+            check=False,
+        )
