@@ -166,10 +166,19 @@ def test_rebuilt_read_models_equal_the_incremental_ones(own_services: Services) 
             "every message served from the rebuilt read models",
             60,
         )
-        events = api.events()
+        # Read models are written before events are appended: wait for the events too.
+        expected = 2 + 1 + len(wanted)  # two customers, one agent reply, the rest
+        events = api.until(
+            lambda: (
+                (e := api.events())
+                and sum(x["type"] == "message.created" for x in e) >= expected
+                and e
+            ),
+            "every message's event",
+            60,
+        )
         assert len({e["id"] for e in events}) == len(events)  # no event appended twice
-        created = [e for e in events if e["type"] == "message.created"]
-        assert len(created) == 2 + 1 + len(wanted)  # two customers, one agent reply, the rest
+        assert sum(e["type"] == "message.created" for e in events) == expected
 
         # A third rebuild, quiet, equals what the projector built across the handover.
         settled_ks = _active(services)
