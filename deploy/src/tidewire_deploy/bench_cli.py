@@ -72,6 +72,7 @@ def _cmd_bench_edge(args: argparse.Namespace) -> int:
         node_procs=args.node_procs,
         reconnect_delay_ms=args.reconnect_delay_ms,
         reconnect_spread_s=args.reconnect_spread_s,
+        warmup_s=args.warmup_s,
         kill_via=args.kill_via,
         timeout_s=args.timeout_s,
     )
@@ -105,6 +106,12 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     edge.add_argument("--rate", type=int, default=1_000, help="fan-out: events/s, open loop")
     edge.add_argument("--seconds", type=float, default=10.0, help="fan-out: duration per source")
+    edge.add_argument(
+        "--warmup-s",
+        type=float,
+        default=5.0,
+        help="fan-out: the same load for s before measuring (JVM and caches warm up), unmeasured",
+    )
     edge.add_argument(
         "--via",
         default="direct,projector",
