@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from tidewire_edge.rooms import event_rooms, socket_event
+from tidewire_edge.rooms import deletion, event_rooms, left_room, socket_event
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -36,11 +36,14 @@ Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, s
 Recent = Callable[[str, int, int], list[Event] | None]
 
 
-class _Unacked:
-    __slots__ = ("args", "due", "name", "tries")
+Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)
 
-    def __init__(self, name: str, args: tuple[Any, ...], due: float) -> None:
-        self.name, self.args, self.due, self.tries = name, args, due, 0
+
+class _Unacked:
+    __slots__ = ("due", "packets", "tries")
+
+    def __init__(self, packets: list[Packet], due: float) -> None:
+        self.packets, self.due, self.tries = packets, due, 0
 
 
 class Delivery:
@@ -132,21 +135,33 @@ class Delivery:
         offset = Cursor.decode(event.cursor).offset
         if offset <= self.last:
             return  # already sent (replay and live overlap)
-        if self.rooms is not None and self.rooms.isdisjoint(event_rooms(event)):
-            self.last = offset  # not for this socket's rooms
+        # Protocol rule (socket.io CSR): the event's offset is the last argument of each packet.
+        packets = [(name, (body, event.cursor)) for name, body in self._bodies(event)]
+        for name, args in packets:
+            await self._emit(name, args, self.sid)
+            EDGE_EMITS.labels(name.rsplit("-", 1)[-1]).inc()
+        self.last = offset  # also past events not for this socket's rooms
+        if not packets:
             return
-        name, payload = socket_event(event)
-        # Protocol rule (socket.io CSR): the event's offset is its last argument.
-        args = (payload, event.cursor)
-        await self._emit(name, args, self.sid)
-        self.last = offset
         if self.acks:
-            self._unacked[offset] = _Unacked(name, args, time.monotonic() + self._conf.ack_retry_s)
-        EDGE_EMITS.labels(name.rsplit("-", 1)[-1]).inc()
+            self._unacked[offset] = _Unacked(packets, time.monotonic() + self._conf.ack_retry_s)
         if replayed:
             EDGE_REPLAYED.inc()
         else:
             EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
+
+    def _bodies(self, event: Event) -> list[tuple[str, dict[str, object]]]:
+        """What this socket gets of `event`: all of it without rooms, else what its rooms get
+        (rooms.py), the old status's `delete` first."""
+        if self.rooms is None:
+            return [socket_event(event)]
+        bodies = []
+        left = left_room(event)
+        if left is not None and left in self.rooms:
+            bodies.append(deletion(event))
+        if not self.rooms.isdisjoint(event_rooms(event)):
+            bodies.append(socket_event(event))
+        return bodies
 
     def acked(self, cursor: Cursor) -> int:
         """The client has everything up to `cursor`; returns how many events that settled."""
@@ -168,4 +183,5 @@ class Delivery:
                 delay = min(self._conf.ack_retry_s * 2**item.tries, self._conf.ack_retry_max_s)
                 item.due = now + delay
                 EDGE_RETRIES.inc()
-                await self._emit(item.name, item.args, self.sid)
+                for name, args in item.packets:
+                    await self._emit(name, args, self.sid)

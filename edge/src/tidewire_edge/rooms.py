@@ -4,9 +4,10 @@ Every room name starts with the company of the socket's token, so whatever a cli
 join, it can only ever be in rooms of its own company.
 
 Which events reach a socket follows Whaticket's server: an event goes to its ticket's room, to
-the room of the ticket's status (and of the status it left) and to the notification room. A
-socket that never joined one of those rooms (a tidewire client, an SDK) gets every event of its
-company; once it joins one, it gets the events of the rooms it is in.
+the room of the ticket's status and to the notification room, and a ticket that changed status
+is announced to the room of the status it left as `delete`. A socket that never joined one of
+those rooms (a tidewire client, an SDK) gets every event of its company as it is; once it joins
+one, it gets what its rooms get.
 """
 
 from __future__ import annotations
@@ -49,10 +50,29 @@ def event_rooms(event: Event) -> frozenset[str]:
     ticket = event.payload.get("ticket")
     if isinstance(ticket, dict) and isinstance(ticket.get("status"), str):
         rooms.add(status_room(c, ticket["status"]))
-    old = event.payload.get("oldStatus")
-    if isinstance(old, str):
-        rooms.add(status_room(c, old))  # lists of the old status learn that it left
     return frozenset(rooms)
+
+
+def left_room(event: Event) -> str | None:
+    """The room of the status a ticket just left: Whaticket's server tells it `delete`, so
+    front ends listing that status drop the ticket."""
+    if event.type != "ticket.updated":
+        return None
+    old, ticket = event.payload.get("oldStatus"), event.payload.get("ticket")
+    if not isinstance(old, str) or not isinstance(ticket, dict) or ticket.get("status") == old:
+        return None
+    return status_room(event.company_id, old)
+
+
+def deletion(event: Event) -> tuple[str, dict[str, object]]:
+    """(socket event name, payload) of the `delete` sent to `left_room(event)`."""
+    return f"company-{event.company_id}-ticket", {
+        "action": "delete",
+        "ticketId": event.ticket_id,
+        "eventId": event.id,
+        "cursor": event.cursor,
+        "acceptedAt": event.accepted_at,
+    }
 
 
 def join_room(company_id: str, kind: str, arg: object) -> str:

@@ -75,7 +75,8 @@ class Edge:
         self.live: dict[str, Session] = {}  # sid -> its session as last saved
         self._refresh: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        self._wire: OrderedDict[str, str] = OrderedDict()  # cursor -> encoded packet
+        # (cursor, action) -> encoded packet
+        self._wire: OrderedDict[tuple[str, Any], str] = OrderedDict()
 
     # -- connect planning (before a sid exists) --------------------------------------------
 
@@ -231,8 +232,10 @@ class Edge:
         """Send one event to one local socket. The Socket.IO packet of an event is the same
         for every socket (its cursor is the last argument), so it is encoded once and kept
         for the next sockets; engine.io then only frames it."""
-        cursor = args[-1]
-        wire = self._wire.get(cursor)
+        body = args[0]
+        # One event may make two packets (rooms.deletion): the action tells them apart.
+        key = (args[-1], body.get("action") if isinstance(body, dict) else None)
+        wire = self._wire.get(key)
         if wire is None:
             # binary=False: events come from JSON, so they hold no bytes; it spares the
             # library's recursive walk of the payload looking for attachments.
@@ -240,7 +243,7 @@ class Edge:
                 packet.EVENT, data=[name, *args], namespace="/", binary=False
             )
             wire = pkt.encode()
-            self._wire[cursor] = wire
+            self._wire[key] = wire
             if len(self._wire) > _WIRE_CACHE:
                 self._wire.popitem(last=False)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tidewire_edge.delivery import Delivery
-from tidewire_edge.rooms import event_rooms
+from tidewire_edge.rooms import event_rooms, left_room
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -148,19 +148,33 @@ def _on_ticket(offset: int, ticket: str, status: str, old: str | None = None) ->
     }
     if old is not None:
         payload["oldStatus"] = old
-    return event.model_copy(update={"ticket_id": ticket, "payload": payload})
+    kind = "message.created" if old is None else "ticket.updated"
+    return event.model_copy(update={"ticket_id": ticket, "payload": payload, "type": kind})
+
+
+def _actions(sink: Sink) -> list[tuple[str, object]]:
+    return [
+        (
+            body.get("ticketId") or (body.get("message") or body["ticket"]).get("body"),
+            body["action"],
+        )
+        for _, (body, _cursor) in sink.sent
+    ]
 
 
 def test_event_rooms_follow_whaticket() -> None:
-    assert event_rooms(_on_ticket(1, "t1", "open", old="pending")) == {
+    moved = _on_ticket(1, "t1", "open", old="pending")
+    assert event_rooms(moved) == {
         "company-c-ticket-t1",
         "company-c-open",
-        "company-c-pending",
         "company-c-notification",
     }
+    assert left_room(moved) == "company-c-pending"
+    assert left_room(_on_ticket(2, "t1", "open", old="open")) is None
+    assert left_room(_on_ticket(3, "t1", "open")) is None
 
 
-async def test_a_socket_in_rooms_gets_only_their_events_and_moves_past_the_others() -> None:
+async def test_a_socket_in_rooms_gets_only_what_its_rooms_get() -> None:
     sink = Sink()
     d = _delivery(sink)
     d.rooms = frozenset({"company-c-ticket-t1", "company-c-closed"})
@@ -171,13 +185,28 @@ async def test_a_socket_in_rooms_gets_only_their_events_and_moves_past_the_other
         _on_ticket(10, "t1", "pending"),  # its ticket
         _on_ticket(11, "t2", "pending"),  # another ticket, another status
         _on_ticket(12, "t2", "closed"),  # another ticket, its status
-        _on_ticket(13, "t3", "open", old="closed"),  # left its status
+        _on_ticket(13, "t3", "open", old="closed"),  # left its status: Whaticket's delete
+        _on_ticket(14, "t3", "open", old="pending"),  # nothing of its rooms
     ):
         d.offer(event)
-    await _until(lambda: d.last == 13)
-    assert sink.bodies() == ["m10", "m12", "m13"]
-    d.rooms = None  # no Whaticket room: every event of the company
-    d.offer(_on_ticket(14, "t9", "open"))
     await _until(lambda: d.last == 14)
-    assert sink.bodies()[-1] == "m14"
+    assert _actions(sink) == [("m10", "create"), ("m12", "create"), ("t3", "delete")]
+    d.rooms = None  # no Whaticket room: every event of the company, as it is
+    d.offer(_on_ticket(15, "t3", "closed", old="open"))
+    await _until(lambda: d.last == 15)
+    assert _actions(sink)[-1][1] == "update"
+    await d.stop()
+
+
+async def test_the_old_status_gets_delete_and_the_notification_room_update() -> None:
+    sink = Sink()
+    d = _delivery(sink)
+    d.rooms = frozenset({"company-c-pending", "company-c-notification"})
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=10)
+    ready.set()
+    d.offer(_on_ticket(10, "t1", "open", old="pending"))
+    await _until(lambda: d.last == 10)
+    assert [body["action"] for _, (body, _c) in sink.sent] == ["delete", "update"]
+    assert {cursor for _, (_b, cursor) in sink.sent} == {Cursor("epoch", 0, 10).encode()}
     await d.stop()
