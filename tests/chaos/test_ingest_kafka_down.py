@@ -28,6 +28,14 @@ from tidewire_platform.tenants import Connection, Tenant
 SECRET = "chaos-app-secret-0123456789"
 
 
+def _answers(url: str, status: int) -> bool:
+    """Whether `url` answers with `status` now (a process still starting refuses)."""
+    try:
+        return httpx.get(url, timeout=5).status_code == status
+    except httpx.HTTPError:
+        return False
+
+
 async def _serve(own: StackSettings, module: str, port: int) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -58,7 +66,7 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
     try:
         wait_for(lambda: healthy(port), 30, "ingest healthy")
         edge_ready = f"http://127.0.0.1:{edge_port}/readyz"
-        wait_for(lambda: httpx.get(edge_ready).status_code == 200, 30, "edge ready")
+        wait_for(lambda: _answers(edge_ready, 200), 60, "edge ready")
         body = json.dumps(wa.webhook("pn-acme", messages=[wa.text_message()])).encode()
         headers = {"content-type": "application/json", "x-hub-signature-256": wa.sign(body, SECRET)}
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
@@ -79,11 +87,11 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
 
             await asyncio.to_thread(infra.up, own)
             wait_for(
-                lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200,
+                lambda: _answers(f"http://127.0.0.1:{port}/readyz", 200),
                 60,
                 "ingest ready again",
             )
-            wait_for(lambda: httpx.get(edge_ready).status_code == 200, 60, "edge ready again")
+            wait_for(lambda: _answers(edge_ready, 200), 60, "edge ready again")
             back = await http.post(url, content=body, headers=headers)
             assert back.status_code == 200, back.text
         async with PartitionReader(own, own.commands_topic, "acme") as reader:
