@@ -174,13 +174,19 @@ def test_event_rooms_follow_whaticket() -> None:
     assert left_room(_on_ticket(3, "t1", "open")) is None
 
 
-async def test_a_socket_in_rooms_gets_only_what_its_rooms_get() -> None:
-    sink = Sink()
+def _live_in(sink: Sink, *rooms: str) -> Delivery:
+    """A started delivery of live events (from offset 10) for a socket in `rooms`."""
     d = _delivery(sink)
-    d.rooms = frozenset({"company-c-ticket-t1", "company-c-closed"})
+    d.rooms = frozenset(rooms)
     ready = asyncio.Event()
     d.start(ready, replay=False, after=None, until=10)
     ready.set()
+    return d
+
+
+async def test_a_socket_in_rooms_gets_only_what_its_rooms_get() -> None:
+    sink = Sink()
+    d = _live_in(sink, "company-c-ticket-t1", "company-c-closed")
     for event in (
         _on_ticket(10, "t1", "pending"),  # its ticket
         _on_ticket(11, "t2", "pending"),  # another ticket, another status
@@ -200,11 +206,7 @@ async def test_a_socket_in_rooms_gets_only_what_its_rooms_get() -> None:
 
 async def test_the_old_status_gets_delete_and_the_notification_room_update() -> None:
     sink = Sink()
-    d = _delivery(sink)
-    d.rooms = frozenset({"company-c-pending", "company-c-notification"})
-    ready = asyncio.Event()
-    d.start(ready, replay=False, after=None, until=10)
-    ready.set()
+    d = _live_in(sink, "company-c-pending", "company-c-notification")
     d.offer(_on_ticket(10, "t1", "open", old="pending"))
     await _until(lambda: d.last == 10)
     assert [body["action"] for _, (body, _c) in sink.sent] == ["delete", "update"]
