@@ -216,10 +216,12 @@ class _Batch:
 
 @app.agent(commands_topic)
 async def commands(stream: Any) -> None:
-    """Commands in batches: companies are folded concurrently, each in log order, and the
-    whole batch is written with a few requests. faust commits a batch's offsets only after this
-    loop asks for the next batch."""
-    async for records in stream.take_events(2000, within=0.01):
+    """Commands in batches (see `projector_batch_max` and `projector_batch_wait_ms`):
+    companies are folded concurrently, each in log order, and the whole batch is written with
+    a few requests. faust commits a batch's offsets only after this loop asks for the next
+    batch."""
+    batch_max, wait_s = settings.projector_batch_max, settings.projector_batch_wait_ms / 1000
+    async for records in stream.take_events(batch_max, within=wait_s):
         store, producer = await _res.get()
         while True:
             # faust acks a batch's events even when this body raises, so a failure must never

@@ -13,7 +13,7 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.query import BatchStatement, BatchType
 
-from tidewire_platform.aio import execute
+from tidewire_platform.aio import execute, submit
 from tidewire_platform.contracts import now_ms
 from tidewire_platform.readmodel import Contact, Message, Ticket
 from tidewire_projector.domain import OpenTicket, Outcome, ParkedStatus
@@ -213,7 +213,7 @@ class CassandraStore:
         per `_LOOKUP` ids, whatever their companies."""
         chunks = [command_ids[i : i + _LOOKUP] for i in range(0, len(command_ids), _LOOKUP)]
         results = await asyncio.gather(
-            *(execute(self._s, self._get_journal, (chunk,)) for chunk in chunks)
+            *(submit(self._s, self._get_journal, (chunk,)) for chunk in chunks)
         )
         return {
             row.command_id: Journaled(row.position, row.recorded_at, Outcome.from_json(row.outcome))
@@ -269,7 +269,7 @@ class CassandraStore:
                 size = 0
             batches[-1].append(write)
             size += n
-        await asyncio.gather(*(execute(self._s, *_as_request(b)) for b in batches))
+        await asyncio.gather(*(submit(self._s, *_as_request(b)) for b in batches))
 
     def _writes(self, outcome: Outcome) -> list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]]:
         """(row key, statement, parameters) of every document of `outcome`."""
