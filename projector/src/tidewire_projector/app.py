@@ -141,8 +141,9 @@ class _Batch:
 
     async def fold(self, records: list[Any]) -> None:
         """Fold a batch: every command id is looked up in the journal at once (applied before
-        at another position: a duplicate; at this position: a replay after a crash), then
-        companies concurrently, each in log order."""
+        at another position: a duplicate; at this position: a replay after a crash) while the
+        documents the rules read first are loaded, then companies concurrently, each in log
+        order."""
         by_company: dict[str, list[tuple[Any, Command]]] = {}
         for record in records:
             try:
@@ -151,12 +152,14 @@ class _Batch:
                 self._dead(record, exc)
                 continue
             by_company.setdefault(command.company_id, []).append((record, command))
-        seen = await self.store.journaled([c.id for cs in by_company.values() for _, c in cs])
+        hints = {c: [r for _, cmd in cs for r in first_reads(cmd)] for c, cs in by_company.items()}
+        seen, _ = await asyncio.gather(
+            self.store.journaled([c.id for cs in by_company.values() for _, c in cs]),
+            self.store.prefetch(hints),
+        )
         await asyncio.gather(*(self._company(cs, seen) for cs in by_company.values()))
 
     async def _company(self, commands: list[tuple[Any, Command]], seen: dict[str, Any]) -> None:
-        company_id = commands[0][1].company_id
-        await self.store.prefetch(company_id, [r for _, c in commands for r in first_reads(c)])
         for record, command in commands:
             position = record.message.offset
             journaled = seen.get(command.id)

@@ -81,21 +81,33 @@ class CachedStore:
         key = ("parked", company_id, wamid)
         return await self._get(key, lambda: self.inner.parked_status(company_id, wamid))  # type: ignore[no-any-return]
 
-    async def prefetch(self, company_id: str, reads: list[tuple[str, tuple[str, ...]]]) -> None:
-        """Load the documents of `reads` (see `domain.first_reads`) that memory lacks, a few
-        requests for all of them; absent ones are remembered as absent."""
-        wanted: dict[str, set[tuple[str, ...]]] = {}
-        for kind, key in reads:
-            full = (kind, company_id, *key)
-            if full not in self._staged and full not in self._docs:
-                wanted.setdefault(kind, set()).add(key)
-        kinds = list(wanted)
-        results = await asyncio.gather(
-            *(self.inner.many(kind, company_id, sorted(wanted[kind])) for kind in kinds)
+    async def prefetch(self, reads: dict[str, list[tuple[str, tuple[str, ...]]]]) -> None:
+        """Load the documents of `reads` (company -> `domain.first_reads` hints) that memory
+        lacks, with few requests: contacts across companies, other kinds one request per
+        company and kind. Absent ones are remembered as absent."""
+        wanted: dict[tuple[str, str], set[tuple[str, ...]]] = {}  # (company, kind) -> keys
+        for company_id, hints in reads.items():
+            for kind, key in hints:
+                full = (kind, company_id, *key)
+                if full not in self._staged and full not in self._docs:
+                    wanted.setdefault((company_id, kind), set()).add(key)
+        contacts = {
+            c: {key[0] for key in keys} for (c, kind), keys in wanted.items() if kind == "contact"
+        }
+        others = [
+            (c, kind, sorted(keys)) for (c, kind), keys in wanted.items() if kind != "contact"
+        ]
+        found_contacts, *found = await asyncio.gather(
+            self.inner.contacts(contacts),
+            *(self.inner.many(kind, c, keys) for c, kind, keys in others),
         )
-        for kind, found in zip(kinds, results, strict=True):
-            for key in wanted[kind]:
-                self._put((kind, company_id, *key), found.get(key))
+        for company_id, ids in contacts.items():
+            for contact_id in ids:
+                key = ("contact", company_id, contact_id)
+                self._put(key, found_contacts.get((company_id, contact_id)))
+        for (company_id, kind, keys), result in zip(others, found, strict=True):
+            for key in keys:
+                self._put((kind, company_id, *key), result.get(key))
 
     # -- journal and writes: staged per batch, then through to Cassandra -----------------------
 

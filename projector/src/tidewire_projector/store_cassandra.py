@@ -24,6 +24,9 @@ from tidewire_projector.store_memory import MemoryStore
 _BATCH_BYTES = 30_000
 # Ids per journal lookup: one request each, spread by the coordinator over the partitions.
 _LOOKUP = 500
+# Contacts read across companies: an IN on the company and one on the contact id make
+# Cassandra look up every pair, so companies share a request while pairs stay under this.
+_CROSS = 256
 
 # Every table a rebuild must recreate (migration 0003 defines them).
 READ_MODEL_TABLES = (
@@ -136,11 +139,12 @@ class CassandraStore:
             "recorded_at, outcome) VALUES (?,?,?,?,?)"
         )
 
+        self._contacts_across = prep(
+            "SELECT company_id, contact_id, doc FROM {ks}.contacts "
+            "WHERE company_id IN ? AND contact_id IN ?"
+        )
         # Many keys of one kind at once (`many`): the key column(s), then the value.
         self._many = {
-            "contact": prep(
-                "SELECT contact_id, doc FROM {ks}.contacts WHERE company_id=? AND contact_id IN ?"
-            ),
             "ticket": prep(
                 "SELECT ticket_id, doc FROM {ks}.tickets WHERE company_id=? AND ticket_id IN ?"
             ),
@@ -161,7 +165,7 @@ class CassandraStore:
         self, kind: str, company_id: str, keys: list[tuple[str, ...]]
     ) -> dict[tuple[str, ...], Any]:
         """The documents of `keys` (one `kind`, as the `View` methods return them) that
-        exist; one request per kind (per connection for "open" keys)."""
+        exist; one request per kind (per connection for "open" keys). Contacts: `contacts`."""
         if kind == "open":
             by_phone: dict[str, list[str]] = {}
             for phone, contact_id in keys:
@@ -172,10 +176,36 @@ class CassandraStore:
                 found.update({(r.phone_number_id, r.contact_id): r.ticket_id for r in rows})
             return found
         rows = await execute(self._s, self._many[kind], (company_id, [k[0] for k in keys]))
-        parse: Any = {"contact": Contact, "ticket": Ticket, "message": Message}.get(kind)
+        parse: Any = {"ticket": Ticket, "message": Message}.get(kind)
         if parse is None:  # wamid -> message id
             return {(r[0],): r[1] for r in rows}
         return {(r[0],): parse.model_validate_json(r[1]) for r in rows}
+
+    async def contacts(self, wanted: dict[str, set[str]]) -> dict[tuple[str, str], Contact]:
+        """The existing contacts among `wanted` (company -> contact ids), keyed by (company,
+        contact id). Companies share requests: the Python driver costs ~250 µs of CPU per
+        request, and a batch at a few hundred commands/s has one new contact per company."""
+        groups: list[tuple[list[str], set[str]]] = []
+        for company in sorted(wanted):
+            ids = wanted[company]
+            if groups:
+                companies, union = groups[-1]
+                if (len(companies) + 1) * len(union | ids) <= _CROSS:
+                    companies.append(company)
+                    union |= ids
+                    continue
+            groups.append(([company], set(ids)))
+        results = await asyncio.gather(
+            *(
+                submit(self._s, self._contacts_across, (companies, sorted(ids)))
+                for companies, ids in groups
+            )
+        )
+        return {
+            (row.company_id, row.contact_id): Contact.model_validate_json(row.doc)
+            for rows in results
+            for row in rows
+        }
 
     async def _one(self, stmt: Any, params: tuple[Any, ...]) -> Any:
         return (await execute(self._s, stmt, params)).one()

@@ -1,0 +1,56 @@
+"""The projector's Cassandra store against the real engine: reads that span companies."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.support.stack import Stack
+from tidewire_platform.cql import cached_rows, connect
+from tidewire_platform.read_models_home import active_keyspace
+from tidewire_platform.readmodel import Contact
+from tidewire_projector.domain import Outcome
+from tidewire_projector.store_cassandra import CassandraStore, Unit
+
+pytestmark = pytest.mark.integration
+
+
+def test_contacts_across_companies_find_exactly_the_existing_ones(stack: Stack) -> None:
+    """Companies share requests (an IN on company and contact id): the answer must still
+    be per company, absent ids absent, and a company with many ids gets requests of its own."""
+
+    async def scenario() -> None:
+        session = connect(stack.settings, row_factory=cached_rows)
+        try:
+            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+            store = CassandraStore(session, keyspace)
+            run = uuid.uuid4().hex[:8]
+            companies = [f"xs-{run}-{i}" for i in range(40)]
+            big = companies[0]
+            existing: dict[tuple[str, str], Contact] = {}
+            for company in companies:
+                # The same wa_id in every company: a hit must not leak into another company.
+                count = 300 if company == big else 2
+                contacts = [
+                    Contact(id=f"55{n}", company_id=company, name=f"{company}/{n}", number=f"55{n}")
+                    for n in range(count)
+                ]
+                existing.update({(company, c.id): c for c in contacts})
+                await store.flush([Unit(Outcome(company_id=company, contacts=contacts))])
+            wanted = {c: {"550", "551", "55999"} for c in companies}
+            wanted[big] = {f"55{n}" for n in range(0, 300, 2)} | {"55999"}
+            found = await store.contacts(wanted)
+            expected = {
+                (company, cid): existing[(company, cid)]
+                for company, ids in wanted.items()
+                for cid in ids
+                if (company, cid) in existing
+            }
+            assert found == expected
+            assert await store.contacts({}) == {}
+        finally:
+            session.cluster.shutdown()
+
+    asyncio.run(scenario())
