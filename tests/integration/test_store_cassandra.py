@@ -39,17 +39,17 @@ def test_contacts_across_companies_find_exactly_the_existing_ones(stack: Stack) 
                 ]
                 existing.update({(company, c.id): c for c in contacts})
                 await store.flush([Unit(Outcome(company_id=company, contacts=contacts))])
-            wanted = {c: {"550", "551", "55999"} for c in companies}
-            wanted[big] = {f"55{n}" for n in range(0, 300, 2)} | {"55999"}
-            found = await store.contacts(wanted)
+            wanted = {c: [("550",), ("551",), ("55999",)] for c in companies}
+            wanted[big] = [(f"55{n}",) for n in range(0, 300, 2)] + [("55999",)]
+            found = await store.many("contact", wanted)
             expected = {
                 (company, cid): existing[(company, cid)]
-                for company, ids in wanted.items()
-                for cid in ids
+                for company, keys in wanted.items()
+                for (cid,) in keys
                 if (company, cid) in existing
             }
             assert found == expected
-            assert await store.contacts({}) == {}
+            assert await store.many("contact", {}) == {}
         finally:
             session.cluster.shutdown()
 

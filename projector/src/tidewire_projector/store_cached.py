@@ -83,31 +83,20 @@ class CachedStore:
 
     async def prefetch(self, reads: dict[str, list[tuple[str, tuple[str, ...]]]]) -> None:
         """Load the documents of `reads` (company -> `domain.first_reads` hints) that memory
-        lacks, with few requests: contacts across companies, other kinds one request per
-        company and kind. Absent ones are remembered as absent."""
-        wanted: dict[tuple[str, str], set[tuple[str, ...]]] = {}  # (company, kind) -> keys
+        lacks, one call per kind for all companies; absent ones are remembered as absent."""
+        missing: dict[str, dict[str, set[tuple[str, ...]]]] = {}  # kind -> company -> keys
         for company_id, hints in reads.items():
             for kind, key in hints:
                 full = (kind, company_id, *key)
                 if full not in self._staged and full not in self._docs:
-                    wanted.setdefault((company_id, kind), set()).add(key)
-        contacts = {
-            c: {key[0] for key in keys} for (c, kind), keys in wanted.items() if kind == "contact"
-        }
-        others = [
-            (c, kind, sorted(keys)) for (c, kind), keys in wanted.items() if kind != "contact"
-        ]
-        found_contacts, *found = await asyncio.gather(
-            self.inner.contacts(contacts),
-            *(self.inner.many(kind, c, keys) for c, kind, keys in others),
-        )
-        for company_id, ids in contacts.items():
-            for contact_id in ids:
-                key = ("contact", company_id, contact_id)
-                self._put(key, found_contacts.get((company_id, contact_id)))
-        for (company_id, kind, keys), result in zip(others, found, strict=True):
-            for key in keys:
-                self._put((kind, company_id, *key), result.get(key))
+                    missing.setdefault(kind, {}).setdefault(company_id, set()).add(key)
+        wanted = {k: {c: sorted(keys) for c, keys in by.items()} for k, by in missing.items()}
+        kinds = list(wanted)
+        results = await asyncio.gather(*(self.inner.many(kind, wanted[kind]) for kind in kinds))
+        for kind, found in zip(kinds, results, strict=True):
+            for company_id, keys in wanted[kind].items():
+                for key in keys:
+                    self._put((kind, company_id, *key), found.get((company_id, *key)))
 
     # -- journal and writes: staged per batch, then through to Cassandra -----------------------
 
