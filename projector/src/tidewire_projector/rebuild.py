@@ -106,8 +106,7 @@ async def _with_coordinator(
 
 async def projector_stopped(settings: StackSettings) -> bool:
     """True when the projector's consumer group has no members."""
-    state, members = await _group(settings)
-    return state in ("Empty", "Dead") or members == 0
+    return _empty(*await _group(settings))
 
 
 async def _create_tables(session: Session, source: str, target: str, replication: str) -> None:
@@ -188,7 +187,7 @@ async def rebuild(
             "writing the read models"
         )
         await store.write_all(folded.state, folded.journal)
-        paused_at = time.monotonic()
+        paused_at = 0.0
         if pause is not None:
             # A projector stopped while it still joins its group never leaves it, and the
             # broker then waits out its session (60 s) before the group is empty: let a
