@@ -29,19 +29,25 @@ class Managed:
     def pid_file(self) -> Path:
         return self.run_dir / f"{self.name}.pid"
 
-    def pid(self) -> int | None:
-        """The pid if the recorded process is alive and is still ours, else None."""
+    def record(self) -> tuple[int, str] | None:
+        """(pid, marker) as the pid file has them, whether or not that process lives."""
         try:
             record = json.loads(self.pid_file.read_text())
-            pid, marker = int(record["pid"]), str(record["marker"])
+            return int(record["pid"]), str(record["marker"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def pid(self) -> int | None:
+        """The pid if the recorded process is alive and is still ours, else None."""
+        record = self.record()
+        if record is None:
+            return None
+        pid, marker = record
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             return None
-        if state == "Z" or marker not in cmdline:
+        if state == "Z" or marker not in " ".join(cmdline(pid)):
             return None
         return pid
 
@@ -106,6 +112,15 @@ class Managed:
             while self.pid() is not None:
                 _reap(pid)
                 time.sleep(0.02)
+
+
+def cmdline(pid: int) -> list[str]:
+    """The command line of a process (empty when it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode() for part in raw.split(b"\0") if part]
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

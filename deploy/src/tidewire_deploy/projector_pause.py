@@ -10,12 +10,11 @@ it to leave this one alone meanwhile.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 
 from tidewire_deploy.layout import layout_of
-from tidewire_deploy.procs import Managed
+from tidewire_deploy.procs import Managed, cmdline
 from tidewire_platform.settings import StackSettings
 
 MARKER = "tidewire_projector"
@@ -40,12 +39,9 @@ class ManagedProjectorPause:
         lay = layout_of(settings.home, settings.lib_dir)
         for pid_file in sorted(lay.run.glob("*.pid")):
             proc = Managed(pid_file.stem, lay.run, lay.logs / f"{pid_file.stem}.out")
-            pid = proc.pid()
-            if pid is None:
-                continue
-            marker = str(json.loads(pid_file.read_text())["marker"])
-            if MARKER in _cmdline(pid):
-                return cls(proc, marker)
+            pid, record = proc.pid(), proc.record()
+            if pid is not None and record is not None and MARKER in cmdline(pid):
+                return cls(proc, record[1])
         return None
 
     async def stop(self) -> None:
@@ -55,7 +51,7 @@ class ManagedProjectorPause:
         pid = self.proc.pid()
         if pid is None:
             return
-        self._argv = _cmdline(pid)
+        self._argv = cmdline(pid)
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         self._env = dict(entry.decode().split("=", 1) for entry in environ if b"=" in entry)
         self._cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
@@ -70,11 +66,3 @@ class ManagedProjectorPause:
                 )
         finally:
             hold_file(self.proc.run_dir, self.proc.name).unlink(missing_ok=True)
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode() for part in raw.split(b"\0") if part]
