@@ -4,7 +4,6 @@ Cassandra is down; a request that needs one then gets 503 with Retry-After."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from cassandra.cluster import Session
 
@@ -12,12 +11,10 @@ from tidewire_ingest.problems import Problem
 from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.queries_cassandra import CassandraReadModels
 from tidewire_platform.cql import connect
-from tidewire_platform.read_models_home import active_keyspace
+from tidewire_platform.read_models_home import FollowedKeyspace
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import TenantStore
 from tidewire_platform.tenants_cassandra import CassandraTenantStore
-
-_POINTER_TTL_S = 5.0
 
 
 class LazyStores:
@@ -27,7 +24,7 @@ class LazyStores:
         self._tenants: TenantStore | None = None
         self._read_models: ReadModels | None = None
         self._read_models_ks = ""
-        self._checked_at = 0.0
+        self._active = FollowedKeyspace(settings.cassandra_keyspace)
         self._lock = asyncio.Lock()
 
     async def _open(self) -> Session:
@@ -51,14 +48,11 @@ class LazyStores:
 
     async def read_models(self) -> ReadModels:
         """The read models where the last rebuild put them (re-checked every few seconds)."""
-        now = time.monotonic()
-        if self._read_models is None or now - self._checked_at > _POINTER_TTL_S:
-            session = await self._open()
-            keyspace = await active_keyspace(session, self._s.cassandra_keyspace)
-            self._checked_at = now
-            if self._read_models is None or keyspace != self._read_models_ks:
-                self._read_models = CassandraReadModels(session, keyspace)
-                self._read_models_ks = keyspace
+        session = await self._open()
+        keyspace = await self._active.get(session)
+        if self._read_models is None or keyspace != self._read_models_ks:
+            self._read_models = CassandraReadModels(session, keyspace)
+            self._read_models_ks = keyspace
         return self._read_models
 
     def close(self) -> None:

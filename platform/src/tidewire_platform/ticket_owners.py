@@ -17,7 +17,7 @@ from cassandra.cluster import Session
 
 from tidewire_platform.aio import execute
 from tidewire_platform.cql import cached_rows, connect
-from tidewire_platform.read_models_home import active_keyspace
+from tidewire_platform.read_models_home import FollowedKeyspace
 from tidewire_platform.settings import StackSettings
 
 _REMEMBERED = 50_000  # tickets never change company: a yes stays true
@@ -33,6 +33,7 @@ class TicketOwners:
         self._session: Session | None = None
         self._select: Any = None
         self._keyspace = ""
+        self._active = FollowedKeyspace(settings.cassandra_keyspace)
         self._lock = asyncio.Lock()
         self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
 
@@ -59,15 +60,13 @@ class TicketOwners:
                 self._session = await asyncio.to_thread(connect, self._s, None, 5.0, cached_rows)
             session = self._session
             assert session is not None
-            if self._select is None or refresh:
-                keyspace = await active_keyspace(session, self._s.cassandra_keyspace)
-                if keyspace != self._keyspace or self._select is None:
-                    self._select = await asyncio.to_thread(
-                        session.prepare,
-                        f"SELECT ticket_id FROM {keyspace}.tickets "
-                        "WHERE company_id=? AND ticket_id=?",
-                    )
-                    self._keyspace = keyspace
+            keyspace = await self._active.get(session, fresh=refresh)
+            if keyspace != self._keyspace or self._select is None:
+                self._select = await asyncio.to_thread(
+                    session.prepare,
+                    f"SELECT ticket_id FROM {keyspace}.tickets WHERE company_id=? AND ticket_id=?",
+                )
+                self._keyspace = keyspace
             select = self._select
         rows = await execute(session, select, (company_id, ticket_id))
         return rows.one() is not None
