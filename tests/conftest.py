@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
+
+# The suite's own topics, projector group and keyspace, set before any settings are read (its
+# services and CLI runs inherit them): it may share engines with a running `tidewire up`, and
+# must neither split that stack's partitions nor flip its read models with a rebuild.
+os.environ.setdefault("TIDEWIRE_TOPIC_PREFIX", "twtest")
+os.environ.setdefault("TIDEWIRE_CASSANDRA_KEYSPACE", "tidewire_test")
 
 from tests.support.api import SECRET, Api
 from tests.support.graph_fake import GraphFake, access_token_of

@@ -31,8 +31,6 @@ from tidewire_deploy.bench_report import Latency, command_line, ms, rate, table
 from tidewire_platform.partitioning import company_key
 from tidewire_platform.settings import StackSettings
 
-GROUP = "tidewire-projector"  # the faust app id is its consumer group
-
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
     """Stop a background reader and wait until it has."""
@@ -134,7 +132,9 @@ class GroupLag:
 
     async def lag(self) -> int:
         tps = [TopicPartition(self._s.commands_topic, p) for p in range(self._s.partitions)]
-        committed = await self._admin.list_consumer_group_offsets(GROUP, partitions=tps)
+        committed = await self._admin.list_consumer_group_offsets(
+            self._s.projector_group, partitions=tps
+        )
         ends = await self._consumer.end_offsets(tps)
         total = 0
         for tp in tps:
@@ -235,7 +235,7 @@ LAG_HEAD = [
 LAG_NOTE = (
     "\n\naccept→append: command's accepted_at to its event's record timestamp (the projector's"
     " append); accept→read: to the moment this bench's consumer read it. Group lag: committed"
-    f" offsets of {GROUP} (faust commits every 2.8 s) behind the commands topic's end."
+    " offsets of the projector's group (faust commits every 2.8 s) behind the commands topic's end."
 )
 
 

@@ -113,7 +113,7 @@ def _banner(s: StackSettings) -> None:
         f"\n  redis      {s.redis_host}:{s.redis_port}"
     )
     print(f"  ingest     http://127.0.0.1:{INGEST_PORT}  (OpenAPI at /docs)")
-    print("  projector  faust worker, group tidewire-projector")
+    print(f"  projector  faust worker, group {s.projector_group}")
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")

@@ -80,6 +80,12 @@ class StackSettings(BaseSettings):
         return f"redis://{self.redis_host}:{self.redis_port}/0"
 
     @property
+    def projector_group(self) -> str:
+        """The projector's consumer group (its faust app id): one per topic prefix, so two
+        stacks sharing engines (a dev stack and the test suite) never share partitions."""
+        return f"{self.topic_prefix}-projector"
+
+    @property
     def commands_topic(self) -> str:
         return f"{self.topic_prefix}.commands"
 

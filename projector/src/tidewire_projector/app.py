@@ -36,7 +36,7 @@ log = logging.getLogger("tidewire.projector")
 
 settings = StackSettings()
 app = faust.App(
-    "tidewire-projector",
+    settings.projector_group,
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
     web_enabled=False,

@@ -42,7 +42,6 @@ from tidewire_projector.domain import PoisonCommand, decide
 from tidewire_projector.store_cassandra import CassandraStore, Unit, ensure_tables
 from tidewire_projector.store_memory import MemoryStore
 
-GROUP = "tidewire-projector"
 _COORDINATOR_WAIT_S = 60.0
 T = TypeVar("T")
 
@@ -73,7 +72,7 @@ async def _group(settings: StackSettings) -> tuple[str, int]:
     """The projector group's state ("Stable", "Empty", "PreparingRebalance" …) and members."""
 
     async def ask(admin: AIOKafkaAdminClient) -> tuple[str, int]:
-        [described] = await admin.describe_consumer_groups([GROUP])
+        [described] = await admin.describe_consumer_groups([settings.projector_group])
         # DescribeGroups rows: (error, group, state, protocol_type, protocol, members, ...)
         [row] = described.groups
         return str(row[2]), len(row[5])
@@ -121,7 +120,7 @@ async def committed_offsets(settings: StackSettings) -> dict[int, int]:
     the projector would start from the beginning)."""
 
     async def ask(admin: AIOKafkaAdminClient) -> dict[int, int]:
-        offsets = await admin.list_consumer_group_offsets(GROUP)
+        offsets = await admin.list_consumer_group_offsets(settings.projector_group)
         return {
             tp.partition: meta.offset
             for tp, meta in offsets.items()
@@ -167,8 +166,8 @@ async def rebuild(
 ) -> Rebuilt:
     if not await projector_stopped(settings) and pause is None:
         raise RebuildRefused(
-            "the projector is running (consumer group tidewire-projector has members) and "
-            "was not started by tidewire here: stop it first; commands keep waiting in Kafka"
+            f"the projector is running (consumer group {settings.projector_group} has members) "
+            "and was not started by tidewire here: stop it first; commands keep waiting in Kafka"
         )
     main = settings.cassandra_keyspace
     previous = await active_keyspace(session, main)
