@@ -8,7 +8,6 @@ for ordering. Sessions live in Redis and events in Kafka, so any node can take a
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import uuid
@@ -28,6 +27,7 @@ from tidewire_edge.sessions import Session, SessionStore
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
+from tidewire_platform.gc_tuning import keep_full_collections_rare
 from tidewire_platform.metrics import EDGE_RECOVERIES, EDGE_SOCKETS
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
@@ -306,7 +306,7 @@ class Edge:
     # -- node lifecycle ---------------------------------------------------------------------
 
     async def startup(self) -> None:
-        _tune_gc()
+        keep_full_collections_rare()  # see gc_tuning.py
         await self.events.start()
         self.feed = EventFeed(self.s, self.events.epoch)
         await self.feed.start()
@@ -347,18 +347,6 @@ def _whaticket_rooms(session: Session) -> frozenset[str]:
     """The rooms that choose a joined socket's events: all but its company and user rooms."""
     who = Principal(session.company_id, session.user_id)
     return frozenset(session.rooms) - {company_room(who.company_id), user_room(who)}
-
-
-def _tune_gc() -> None:
-    """Keep full garbage collections out of the delivery path. A node holds ~200 objects per
-    socket; with CPython's defaults, a thousand clients connecting at once set off gen-2
-    collections of 70–200 ms, several in a row (measured on the 2-core box), each one a stall
-    of every delivery. What exists at start-up lives as long as the process, so it is frozen
-    out of every collection; full collections wait for 1,000 gen-1 runs instead of 10."""
-    gc.collect()
-    gc.freeze()
-    gen0, gen1, _ = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, 1_000)
 
 
 def create_edge(settings: StackSettings | None = None, conf: EdgeSettings | None = None) -> Any:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from tidewire_platform.gc_tuning import keep_full_collections_rare
 from tidewire_projector.app import app
 
 
 def main() -> None:
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
+    keep_full_collections_rare()  # its memory of read models is long-lived (gc_tuning.py)
     app.main()
 
 
