@@ -54,3 +54,23 @@ def test_contacts_across_companies_find_exactly_the_existing_ones(stack: Stack) 
             session.cluster.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_many_small_rows_are_written_in_batches_cassandra_accepts(stack: Stack) -> None:
+    """Rows of a few bytes each: a batch is sized by more than its text, or Cassandra refuses
+    it as too large (and the projector would retry the same batch forever)."""
+
+    async def scenario() -> None:
+        session = connect(stack.settings, row_factory=cached_rows)
+        try:
+            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+            store = CassandraStore(session, keyspace)
+            company = f"sr-{uuid.uuid4().hex[:8]}"
+            wamids = {f"w{n}": f"m{n}" for n in range(4000)}
+            await store.flush([Unit(Outcome(company_id=company, wamids=wamids))])
+            found = await store.many("wamid", {company: [(w,) for w in wamids]})
+            assert found == {(company, w): m for w, m in wamids.items()}
+        finally:
+            session.cluster.shutdown()
+
+    asyncio.run(scenario())

@@ -22,6 +22,9 @@ from tidewire_projector.store_memory import MemoryStore
 # Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold) and counts more
 # than the text bytes counted here; a single larger row is sent as a statement of its own.
 _BATCH_BYTES = 30_000
+# What a row costs in Cassandra's count beyond its text (keys, timestamps, cell headers); an
+# upper bound, so that batches of tiny rows stay under the threshold as well.
+_ROW_BYTES = 100
 # Ids per journal lookup: one request each, spread by the coordinator over the partitions.
 _LOOKUP = 500
 # Contacts read across companies: an IN on the company and one on the contact id make
@@ -308,7 +311,7 @@ class CassandraStore:
         batches: list[list[tuple[Any, tuple[Any, ...]]]] = []
         size = _BATCH_BYTES
         for write in writes:
-            n = sum(len(p) for p in write[1] if isinstance(p, str))
+            n = _ROW_BYTES + sum(len(p) for p in write[1] if isinstance(p, str))
             if size + n > _BATCH_BYTES:
                 batches.append([])
                 size = 0
