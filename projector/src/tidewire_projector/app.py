@@ -27,9 +27,10 @@ from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
+from tidewire_projector.journal_cassandra import Journaled, Unit
 from tidewire_projector.outbound import job_of, send_agent_messages
 from tidewire_projector.store_cached import CachedStore
-from tidewire_projector.store_cassandra import CassandraStore, Journaled, Unit, ensure_tables
+from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.worker import Worker
 
 log = logging.getLogger("tidewire.projector")
@@ -87,7 +88,8 @@ async def _open() -> None:
     keyspace = await active_keyspace(session, settings.cassandra_keyspace)
     if keyspace != settings.cassandra_keyspace:
         await ensure_tables(session, settings.cassandra_keyspace, keyspace)
-    _res.store = CachedStore(CassandraStore(session, keyspace))
+    journal_ttl_s = settings.events_retention_ms // 1000  # replays past it have no events
+    _res.store = CachedStore(CassandraStore(session, keyspace, journal_ttl_s))
     _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()
@@ -153,10 +155,11 @@ class _Batch:
                 continue
             by_company.setdefault(command.company_id, []).append((record, command))
         hints = {c: [r for _, cmd in cs for r in first_reads(cmd)] for c, cs in by_company.items()}
-        seen, _ = await asyncio.gather(
-            self.store.journaled([c.id for cs in by_company.values() for _, c in cs]),
-            self.store.prefetch(hints),
-        )
+        positions: dict[str, set[int]] = {}
+        for cs in by_company.values():
+            for record, command in cs:
+                positions.setdefault(command.id, set()).add(record.message.offset)
+        seen, _ = await asyncio.gather(self.store.journaled(positions), self.store.prefetch(hints))
         await asyncio.gather(*(self._company(cs, seen) for cs in by_company.values()))
 
     async def _company(self, commands: list[tuple[Any, Command]], seen: dict[str, Any]) -> None:
@@ -167,6 +170,7 @@ class _Batch:
                 self.outcomes.append("duplicate")  # accepted twice: applied the first time
                 continue
             if journaled is not None:
+                assert journaled.outcome is not None  # the journal reads it for replays
                 self.store.stage(Unit(journaled.outcome))
                 self.appends.append(journaled)
                 self.outcomes.append("replayed")
@@ -205,7 +209,8 @@ class _Batch:
             if isinstance(item, _Append):
                 records.append(item)
                 continue
-            for event in item.outcome.events:  # a replay: append what the log lacks
+            assert item.outcome is not None  # a replay: append what the log lacks
+            for event in item.outcome.events:
                 partition = partition_for(event.company_id, settings.partitions)
                 if not await _res.tail.contains(partition, item.recorded_at, event.id):
                     records.append(_Append.event(event))

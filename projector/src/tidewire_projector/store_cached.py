@@ -20,7 +20,8 @@ from typing import Any
 
 from tidewire_platform.readmodel import Contact, Message, Ticket
 from tidewire_projector.domain import Outcome, ParkedStatus
-from tidewire_projector.store_cassandra import CassandraStore, Journaled, Unit
+from tidewire_projector.journal_cassandra import Journaled, Unit
+from tidewire_projector.store_cassandra import CassandraStore
 
 _MISSING = object()
 
@@ -100,8 +101,8 @@ class CachedStore:
 
     # -- journal and writes: staged per batch, then through to Cassandra -----------------------
 
-    async def journaled(self, command_ids: list[str]) -> dict[str, Journaled]:
-        return await self.inner.journaled(command_ids)
+    async def journaled(self, positions: dict[str, set[int]]) -> dict[str, Journaled]:
+        return await self.inner.journaled(positions)
 
     def stage(self, unit: Unit) -> None:
         """Queue `unit` for the next flush; later reads already see its documents."""

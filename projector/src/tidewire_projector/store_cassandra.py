@@ -1,4 +1,5 @@
-"""Read models on Cassandra: the domain's `View`, the outcome writer and the command journal.
+"""Read models on Cassandra: the domain's `View` and the outcome writer (with the command
+journal of `journal_cassandra` written first).
 
 All writes are upserts of whole documents with prepared statements, so applying an outcome
 twice leaves the same rows.
@@ -7,31 +8,23 @@ twice leaves the same rows.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType
 
 from tidewire_platform.aio import execute, submit
-from tidewire_platform.contracts import now_ms
 from tidewire_platform.readmodel import Contact, Message, Ticket
+from tidewire_projector.cql_batches import write_batched
 from tidewire_projector.domain import OpenTicket, Outcome, ParkedStatus
+from tidewire_projector.journal_cassandra import CassandraJournal, Journaled, Unit
 from tidewire_projector.store_memory import MemoryStore
 
-# Cassandra refuses batches over 50 KiB by default (batch_size_fail_threshold) and counts more
-# than the text bytes counted here; a single larger row is sent as a statement of its own.
-_BATCH_BYTES = 30_000
-# What a row costs in Cassandra's count beyond its text (keys, timestamps, cell headers); an
-# upper bound, so that batches of tiny rows stay under the threshold as well.
-_ROW_BYTES = 100
-# Ids per journal lookup: one request each, spread by the coordinator over the partitions.
-_LOOKUP = 500
 # Contacts read across companies: an IN on the company and one on the contact id make
 # Cassandra look up every pair, so companies share a request while pairs stay under this.
 _CROSS = 256
+_WEEK_S = 7 * 24 * 3600  # the events' default retention
 
-# Every table a rebuild must recreate (migration 0003 defines them).
+# Every table a rebuild must recreate (migrations 0003, 0005 and 0006 define them).
 READ_MODEL_TABLES = (
     "tickets",
     "tickets_by_status",
@@ -42,6 +35,7 @@ READ_MODEL_TABLES = (
     "message_wamids",
     "parked_statuses",
     "command_journal_by_id",
+    "journal_outcomes",
 )
 
 
@@ -55,27 +49,10 @@ async def ensure_tables(session: Session, source: str, target: str) -> None:
         await execute(session, cql.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One command's outcome in a batch to write; `command_id` is None for an outcome that
-    is journaled already (a replay re-applying it)."""
-
-    outcome: Outcome
-    command_id: str | None = None
-    position: int = -1
-    recorded_at: int | None = None  # when it was first applied (None: now)
-
-
-@dataclass(frozen=True)
-class Journaled:
-    position: int
-    recorded_at: int
-    outcome: Outcome
-
-
 class CassandraStore:
-    def __init__(self, session: Session, keyspace: str) -> None:
+    def __init__(self, session: Session, keyspace: str, journal_ttl_s: int = _WEEK_S) -> None:
         self._s = session
+        self.journal = CassandraJournal(session, keyspace, journal_ttl_s)
         ks = keyspace
 
         def prep(cql: str) -> Any:
@@ -133,15 +110,6 @@ class CassandraStore:
         self._put_parked = prep(
             "INSERT INTO {ks}.parked_statuses (company_id, wamid, doc) VALUES (?,?,?)"
         )
-        self._get_journal = prep(
-            "SELECT command_id, position, recorded_at, outcome FROM {ks}.command_journal_by_id "
-            "WHERE command_id IN ?"
-        )
-        self._put_journal = prep(
-            "INSERT INTO {ks}.command_journal_by_id (company_id, command_id, position, "
-            "recorded_at, outcome) VALUES (?,?,?,?,?)"
-        )
-
         self._contacts_across = prep(
             "SELECT company_id, contact_id, doc FROM {ks}.contacts "
             "WHERE company_id IN ? AND contact_id IN ?"
@@ -256,18 +224,8 @@ class CassandraStore:
 
     # -- journal and writes -----------------------------------------------------------------
 
-    async def journaled(self, command_ids: list[str]) -> dict[str, Journaled]:
-        """The journal entries of those of `command_ids` that were applied before: one read
-        per `_LOOKUP` ids, whatever their companies."""
-        chunks = [command_ids[i : i + _LOOKUP] for i in range(0, len(command_ids), _LOOKUP)]
-        results = await asyncio.gather(
-            *(submit(self._s, self._get_journal, (chunk,)) for chunk in chunks)
-        )
-        return {
-            row.command_id: Journaled(row.position, row.recorded_at, Outcome.from_json(row.outcome))
-            for rows in results
-            for row in rows
-        }
+    async def journaled(self, positions: dict[str, set[int]]) -> dict[str, Journaled]:
+        return await self.journal.lookup(positions)
 
     async def flush(self, units: list[Unit]) -> None:
         """Write a batch of outcomes (log order): first the journal of the new ones, then
@@ -277,47 +235,13 @@ class CassandraStore:
         whose replay re-applies the same outcomes in order. Each row once: statements of one
         Cassandra batch share a timestamp, so two writes of one row would not resolve by
         order; coalescing keeps the last, which is also fewer writes."""
-        await self.write_journal(units)
+        await self.journal.write(units)
         rows: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
         for unit in units:
             for key, stmt, params in self._writes(unit.outcome):
                 rows.pop(key, None)  # re-inserted last: the dict keeps write order
                 rows[key] = (stmt, params)
-        await self._write(list(rows.values()))
-
-    async def write_journal(self, units: list[Unit]) -> None:
-        """The journal entries (whole outcomes) of the units that have a command id."""
-        now = now_ms()
-        journal = [
-            (
-                self._put_journal,
-                (
-                    u.outcome.company_id,
-                    u.command_id,
-                    u.position,
-                    u.recorded_at if u.recorded_at is not None else now,
-                    u.outcome.to_json(),
-                ),
-            )
-            for u in units
-            if u.command_id is not None
-        ]
-        await self._write(journal)
-
-    async def _write(self, writes: list[tuple[Any, tuple[Any, ...]]]) -> None:
-        """`writes` as unlogged batches of at most `_BATCH_BYTES`, sent concurrently: one
-        request per batch instead of one per row (the driver's per-request cost is what
-        bounds the projector). Unlogged: atomicity comes from the journal, not the batch log."""
-        batches: list[list[tuple[Any, tuple[Any, ...]]]] = []
-        size = _BATCH_BYTES
-        for write in writes:
-            n = _ROW_BYTES + sum(len(p) for p in write[1] if isinstance(p, str))
-            if size + n > _BATCH_BYTES:
-                batches.append([])
-                size = 0
-            batches[-1].append(write)
-            size += n
-        await asyncio.gather(*(submit(self._s, *_as_request(b)) for b in batches))
+        await write_batched(self._s, list(rows.values()))
 
     def _writes(self, outcome: Outcome) -> list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]]:
         """(row key, statement, parameters) of every document of `outcome`."""
@@ -390,16 +314,10 @@ class CassandraStore:
             out(c).parked.append(parked)
         for whole in by_company.values():
             for part in _chunks(whole, chunk):
-                await self._write([(stmt, params) for _, stmt, params in self._writes(part)])
-        entries = list(journal.items())
-        empty = {c: Outcome(company_id=c).to_json() for c in {c for (c, _), _ in entries}}
-        for i in range(0, len(entries), chunk):
-            await asyncio.gather(
-                *(
-                    execute(self._s, self._put_journal, (c, cid, pos, now_ms(), empty[c]))
-                    for (c, cid), pos in entries[i : i + chunk]
+                await write_batched(
+                    self._s, [(stmt, params) for _, stmt, params in self._writes(part)]
                 )
-            )
+        await self.journal.write_positions(journal, chunk)
 
 
 def _chunks(whole: Outcome, size: int) -> list[Outcome]:
@@ -415,12 +333,3 @@ def _chunks(whole: Outcome, size: int) -> list[Outcome]:
         )
         for i in range(0, max(longest, 1), size)
     ]
-
-
-def _as_request(writes: list[tuple[Any, tuple[Any, ...]]]) -> tuple[Any, ...]:
-    if len(writes) == 1:
-        return writes[0]
-    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-    for stmt, params in writes:
-        batch.add(stmt, params)
-    return (batch,)

@@ -9,8 +9,8 @@ import pytest
 
 from tidewire_platform.readmodel import Ticket
 from tidewire_projector.domain import OpenTicket, Outcome
+from tidewire_projector.journal_cassandra import Unit
 from tidewire_projector.store_cached import CachedStore
-from tidewire_projector.store_cassandra import Unit
 
 pytestmark = pytest.mark.unit
 

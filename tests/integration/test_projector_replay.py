@@ -1,0 +1,91 @@
+"""A batch the projector was interrupted in, projected again as after a crash: the journal
+makes the second pass re-apply the same outcomes (nothing folded twice) and append only the
+events the log lacks (nothing emitted twice, nothing lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support.kafka import PartitionReader
+from tests.support.stack import Stack
+from tidewire_deploy.bench_load import inbound_command
+from tidewire_platform.cql import cached_rows, connect
+from tidewire_platform.kafka_io import make_producer
+from tidewire_platform.partitioning import company_key
+from tidewire_platform.read_models_home import active_keyspace
+from tidewire_projector import app as projector
+from tidewire_projector.store_cached import CachedStore
+from tidewire_projector.store_cassandra import CassandraStore
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class _Position:
+    offset: int
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What the batch reads of a faust event."""
+
+    value: bytes
+    key: bytes
+    message: _Position
+
+
+def test_an_interrupted_batch_replays_its_outcomes_and_appends_only_missing_events(
+    stack: Stack,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    company = f"rp-{run}"
+    commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
+    records = [
+        _Record(c.to_bytes(), company_key(company), _Position(50_000 + n))
+        for n, c in enumerate(commands)
+    ]
+
+    async def scenario() -> None:
+        session = connect(stack.settings, row_factory=cached_rows)
+        producer = make_producer(stack.settings, "test-replay")
+        await producer.start()
+        try:
+            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+
+            def fresh() -> projector._Batch:  # a restarted process: nothing in memory
+                return projector._Batch(CachedStore(CassandraStore(session, keyspace)))
+
+            async with PartitionReader(stack.settings, stack.settings.events_topic, company) as log:
+                first = fresh()
+                await first.fold(records)
+                assert first.outcomes == ["applied"] * 12
+                await first.store.flush()  # journal and documents written ...
+                sent = [a for a in first.appends if isinstance(a, projector._Append)]
+                await asyncio.gather(*[await a.send(producer) for a in sent[:5]])
+                # ... and the process dies with 7 events unsent, offsets uncommitted.
+                projector._res.tail = projector.EventsTail(stack.settings)
+
+                second = fresh()
+                await second.fold(records)
+                assert second.outcomes == ["replayed"] * 12
+                await second.finish(producer)
+                third = fresh()  # and once more, with everything in the log already
+                await third.fold(records)
+                await third.finish(producer)
+
+                events = [json.loads(r.value) for r in await log.settle()]
+            assert sorted(e["id"] for e in events) == sorted(a.event_id for a in sent)
+            tickets = {e["ticket_id"] for e in events}
+            unread = [(await CassandraStore(session, keyspace).ticket(company, t)) for t in tickets]
+            assert sorted(t.unread_messages for t in unread if t) == [6, 6]  # folded once
+        finally:
+            await producer.stop()
+            await projector._res.tail.close()
+            session.cluster.shutdown()
+
+    asyncio.run(scenario())
