@@ -72,9 +72,10 @@ _res = _Resources()
 
 async def _forget(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
     """Partitions moved: another process may have written these companies, so forget what
-    this one remembers of them."""
+    this one remembers of them. faust sends this once every event taken is acked, that is
+    between batches; should it not, the batch in flight keeps its staged outcomes."""
     if _res.store is not None:
-        _res.store.clear()
+        _res.store.forget_written()
 
 
 app.on_partitions_revoked.connect(_forget)  # type: ignore[arg-type]  # faust stubs

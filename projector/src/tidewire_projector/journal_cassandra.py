@@ -32,8 +32,9 @@ from tidewire_projector.domain import Outcome
 
 log = logging.getLogger("tidewire.projector")
 
-# Ids per journal lookup: one request each, spread by the coordinator over the partitions.
-_LOOKUP = 500
+# Ids per journal lookup request. Cassandra serves one IN of many partitions slowly: 300 ids
+# took 60 ms as one request and 18 ms as six concurrent ones of 50 (and 35 % less of its CPU).
+_LOOKUP = 50
 # Compressed outcomes per journal_outcomes row: one partition per batch, in rows this big.
 _PART = 256 * 1024
 _REF = "@"  # an outcome column starting with this refers to journal_outcomes

@@ -35,9 +35,16 @@ class CachedStore:
         self._units: list[Unit] = []
 
     def clear(self) -> None:
+        """Forget everything, the batch in flight included (its flush failed)."""
         self._docs.clear()
         self._staged.clear()
         self._units.clear()
+
+    def forget_written(self) -> None:
+        """Forget what earlier batches wrote (partitions moved: another process may have
+        written those companies since), but not the batch in flight: its staged outcomes
+        are still to be written by its own flush."""
+        self._docs.clear()
 
     def _put(self, key: tuple[str, ...], value: Any) -> None:
         self._docs[key] = value

@@ -81,10 +81,23 @@ async def test_forgets_everything_when_partitions_move() -> None:
     store.stage(Unit(Outcome(company_id="c", tickets=[_ticket(1)]), "k", 1))
     await store.flush()
     inner.tickets["t1"] = _ticket(9)  # another process wrote meanwhile
-    store.clear()
+    store.forget_written()
     got: Any = await store.ticket("c", "t1")
     assert got.unread_messages == 9
     assert inner.reads == 1
+
+
+async def test_partitions_moving_mid_batch_keep_the_batch_in_flight() -> None:
+    """What earlier batches wrote is forgotten; what the batch in flight staged is still
+    read by its later commands and written by its flush."""
+    inner = Inner()
+    store = CachedStore(inner)  # type: ignore[arg-type]
+    store.stage(Unit(Outcome(company_id="c", tickets=[_ticket(1)]), "k1", 1))
+    store.forget_written()
+    got: Any = await store.ticket("c", "t1")
+    assert got.unread_messages == 1
+    await store.flush()
+    assert [[u.command_id for u in units] for units in inner.flushes] == [["k1"]]
 
 
 async def test_bounded() -> None:
