@@ -28,6 +28,16 @@ def _admin_token() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def test_a_company_id_the_rest_would_refuse_is_refused_here(services: Services) -> None:
+    body = {"name": "Too long"}
+    with httpx.Client(base_url=services.ingest_url) as http:
+        admin = {"Authorization": f"Bearer {_admin_token()}"}
+        refused = http.put(f"/admin/tenants/{'c' * 65}", json=body, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "company_id" in refused.json()["detail"]
+
+
 def test_admin_creates_a_tenant_whose_webhooks_are_accepted(
     services: Services, company: str
 ) -> None:

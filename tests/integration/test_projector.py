@@ -79,6 +79,25 @@ def test_redelivered_webhook_yields_one_message_and_one_event(api: Api) -> None:
     assert [e["payload"]["message"]["body"] for e in api.events()] == ["uma vez", "marker"]
 
 
+def test_a_client_key_is_scoped_to_its_ticket(api: Api) -> None:
+    """Clients that number their messages per conversation reuse keys across tickets: the
+    same key on another ticket is another message, not a retry to discard."""
+    api.deliver([wa.text_message("um", sender="5511911110001")])
+    api.deliver([wa.text_message("dois", sender="5511911110002")])
+    tickets = [t["id"] for t in _pending(api, 2)]
+    ids = set()
+    for ticket_id in tickets:
+        resp = api.http.post(
+            f"/api/tickets/{ticket_id}/messages", json={"client_message_id": "1", "body": ticket_id}
+        )
+        assert resp.status_code == 202, resp.text
+        ids.add(resp.json()["command_id"])
+    assert len(ids) == 2
+    for ticket_id in tickets:
+        mine = [m for m in _messages(api, ticket_id, 2) if m["fromMe"]]
+        assert [m["body"] for m in mine] == [ticket_id]
+
+
 def test_agent_message_statuses_are_monotonic(api: Api) -> None:
     api.deliver([wa.text_message("preciso de ajuda")])
     [ticket] = _pending(api, 1)
@@ -212,6 +231,11 @@ def test_bad_and_stale_cursors(api: Api, services: Services, company: str) -> No
     caught_up = api.http.get("/api/events", params={"after": second["cursor"]})
     assert caught_up.status_code == 200
     assert caught_up.json()["events"] == []
+
+    # Message positions are bigints: one past them is a schema violation, not a 500.
+    beyond = api.http.get(f"/api/tickets/{first['ticket_id']}/messages", params={"before": 2**63})
+    assert beyond.status_code == 422, beyond.text
+    assert "before" in beyond.json()["detail"]
 
 
 async def test_poison_goes_to_dead_letter_and_the_partition_keeps_flowing(

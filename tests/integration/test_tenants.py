@@ -196,6 +196,17 @@ async def test_cli_tenant_add_end_to_end(store: CassandraTenantStore, company: s
     assert partial.returncode == 2
     assert "--app-secret" in partial.stderr
 
+    # An id the command contract would refuse is refused here, before anything is stored.
+    too_long = "c" * 65
+    refused = tidewire("tenant", "add", "--company-id", too_long, "--name", "Long")
+    assert refused.returncode == 2
+    assert "--company-id" in refused.stderr
+    assert "must match" in refused.stderr
+    assert await store.get(too_long) is None
+    no_token = tidewire("token", "--company-id", "with space", "--user-id", "u")
+    assert no_token.returncode == 2
+    assert "must match" in no_token.stderr
+
 
 def test_cli_says_so_when_cassandra_is_unreachable(company: str) -> None:
     down = tidewire(

@@ -86,8 +86,11 @@ async def test_every_type_lands_once_with_key_and_stable_ids(
         "unknown-phone",
         "malformed-json",
         "too-deep",
+        "huge-integer",
         "schema",
         "too-large",
+        "command-too-large",
+        "unstorable",
     ],
 )
 async def test_bad_input_is_refused_and_writes_nothing(
@@ -110,6 +113,9 @@ async def test_bad_input_is_refused_and_writes_nothing(
     elif case == "too-deep":  # deeper than Python's JSON parser follows: 400, never 500
         body, expected = b"[" * 100_000 + b"]" * 100_000, 400
         signature = wa.sign(body, SECRET)
+    elif case == "huge-integer":  # past Python's int conversion limit: 400, never 500
+        body, expected = b'{"object": ' + b"1" * 5000 + b"}", 400
+        signature = wa.sign(body, SECRET)
     elif case == "schema":
         broken = wa.webhook(phone, messages=[wa.text_message()])
         del broken["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
@@ -119,6 +125,19 @@ async def test_bad_input_is_refused_and_writes_nothing(
         big = wa.webhook(phone, messages=[wa.text_message("x" * (1024 * 1024 + 10))])
         body = json.dumps(big).encode()
         signature, expected = wa.sign(body, SECRET), 413
+    elif case == "command-too-large":  # under the body limit, but its command (raw message
+        # plus parsed text) is more than a Kafka record may be: 413 for good, not 503 for ever
+        big = wa.webhook(phone, messages=[wa.text_message("x" * 600_000)])
+        body = json.dumps(big).encode()
+        signature, expected = wa.sign(body, SECRET), 413
+    elif case == "unstorable":  # parses, but nests deeper than the command can be serialised
+        nested: dict[str, object] = {}
+        for _ in range(300):
+            nested = {"n": nested}
+        deep = wa.webhook(phone, messages=[wa.text_message("ok"), wa.text_message("x")])
+        deep["entry"][0]["changes"][0]["value"]["messages"][1].update(type="order", order=nested)
+        body = json.dumps(deep).encode()
+        signature, expected = wa.sign(body, SECRET), 422
     s = services.settings
     async with PartitionReader(s, s.commands_topic, company) as reader:
         resp = _post(services, body, signature)

@@ -99,6 +99,9 @@ def _cmd_token(args: argparse.Namespace) -> int:
         print("tidewire token: --company-id is required (or --admin)", file=sys.stderr)
         return 2
     role = "admin" if args.admin else None
+    if (bad := _bad_id("--company-id", company)) is not None:
+        print(bad, file=sys.stderr)
+        return 2
     token = issue_token(s, company, args.user_id, ttl=args.ttl, role=role)
     print(
         f"{'admin ' if role else ''}token for company {company}, user {args.user_id} "
@@ -106,6 +109,15 @@ def _cmd_token(args: argparse.Namespace) -> int:
     )
     print(token)
     return 0
+
+
+def _bad_id(flag: str, value: str | None) -> str | None:
+    """The error for an id the rest of the system would refuse (None: fine or not given)."""
+    from tidewire_platform.contracts import ID_PATTERN, valid_id
+
+    if value is None or valid_id(value):
+        return None
+    return f"tidewire: {flag} {value!r} must match {ID_PATTERN} (letters, digits, . _ : -)"
 
 
 _CONNECTION_REQUIRED = ("phone_number_id", "verify_token", "app_secret")
@@ -122,6 +134,13 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
         flags = ", ".join("--" + f.replace("_", "-") for f in missing)
         print(f"tidewire: a connection also needs {flags}", file=sys.stderr)
         return 2
+    for flag, value in (
+        ("--company-id", args.company_id),
+        ("--phone-number-id", args.phone_number_id),
+    ):
+        if (bad := _bad_id(flag, value)) is not None:
+            print(bad, file=sys.stderr)
+            return 2
     tenant = Tenant(args.company_id, args.name)
     connection = None
     if given:

@@ -12,13 +12,9 @@ one, it gets what its rooms get.
 
 from __future__ import annotations
 
-import re
-
-from tidewire_platform.contracts import Event
+from tidewire_platform.contracts import Event, valid_id
 from tidewire_platform.readmodel import TICKET_STATUSES
 from tidewire_platform.tokens import Principal
-
-_TICKET_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def company_room(company_id: str) -> str:
@@ -79,7 +75,7 @@ def join_room(company_id: str, kind: str, arg: object) -> str:
     """The room a Whaticket join/leave event names; ValueError with the reason if invalid."""
     if kind == "ChatBox":
         ticket = str(arg) if isinstance(arg, (str, int)) else ""
-        if not _TICKET_ID.match(ticket):
+        if not valid_id(ticket):
             raise ValueError("joinChatBox needs a ticket id")
         return ticket_room(company_id, ticket)
     if kind == "Tickets":

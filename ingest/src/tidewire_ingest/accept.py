@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from tidewire_ingest.command_log import CommandLog, LogUnavailable
+from tidewire_ingest.command_log import CommandLog, LogUnavailable, Unwritable
 from tidewire_ingest.problems import Problem
 from tidewire_platform.contracts import Command
 from tidewire_platform.metrics import COMMANDS_ACCEPTED
 
 
 async def accept(log: CommandLog, commands: list[Command]) -> None:
-    """Append all commands in order; 503 + Retry-After if Kafka does not confirm them."""
+    """Append all commands in order; 503 + Retry-After if Kafka does not confirm them, 413
+    or 422 (nothing written) for a command no record can hold."""
     try:
         await log.append_many(commands)
+    except Unwritable as exc:
+        if exc.too_large:
+            raise Problem(413, "Payload too large", str(exc)) from exc
+        raise Problem(422, "Payload cannot be stored", str(exc)) from exc
     except LogUnavailable as exc:
         raise Problem(
             503,

@@ -66,6 +66,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(RecursionError, problems.on_too_deep)
+    for error in problems.STORE_ERRORS:  # Cassandra down or slow: a retryable 503
+        app.add_exception_handler(error, problems.on_store_error)
     app.include_router(commands_router)
     app.include_router(webhooks_router)
     app.include_router(queries_router)

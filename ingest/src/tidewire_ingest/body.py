@@ -27,7 +27,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 def parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad JSON or UTF-8, and integers longer than Python converts
         raise Problem(400, "Malformed JSON", f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # nested deeper than the parser can follow
         raise Problem(400, "Malformed JSON", "body nests too deeply to be a webhook") from exc

@@ -7,13 +7,29 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from tidewire_ingest.command_log import LogUnavailable
+from tidewire_ingest.command_log import LogUnavailable, Unwritable
 from tidewire_platform.contracts import Command
 from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.settings import StackSettings
 
 _SEND_TIMEOUT_S = 8.0
+# The largest record value sent: under the producer's max_request_size and the broker's
+# message.max.bytes (both 1 MiB by default), with room for the record's key and headers.
+MAX_RECORD_BYTES = 1_000_000
+
+
+def encoded(command: Command) -> bytes:
+    """The record value of `command`, or Unwritable if no Kafka record can hold it."""
+    try:
+        value = command.to_bytes()
+    except (ValueError, RecursionError) as exc:  # pydantic's serialisation errors included
+        raise Unwritable(f"command cannot be serialised: {exc}", too_large=False) from exc
+    if len(value) > MAX_RECORD_BYTES:
+        raise Unwritable(
+            f"command of {len(value)} bytes exceeds a record's {MAX_RECORD_BYTES}", too_large=True
+        )
+    return value
 
 
 class KafkaCommandLog:
@@ -38,6 +54,7 @@ class KafkaCommandLog:
             return self._producer
 
     async def append(self, command: Command) -> None:
+        value = encoded(command)
         producer = await self._started()
         try:
             await asyncio.wait_for(
@@ -46,7 +63,7 @@ class KafkaCommandLog:
                     self._settings,
                     self._settings.commands_topic,
                     command.company_id,
-                    command.to_bytes(),
+                    value,
                 ),
                 _SEND_TIMEOUT_S,
             )
@@ -54,6 +71,7 @@ class KafkaCommandLog:
             raise LogUnavailable(f"Kafka did not acknowledge the command: {exc!r}") from exc
 
     async def append_many(self, commands: list[Command]) -> None:
+        values = [encoded(c) for c in commands]  # all or nothing: before any is sent
         producer = await self._started()
         s = self._settings
         try:
@@ -63,11 +81,11 @@ class KafkaCommandLog:
                 pending = [
                     await producer.send(
                         s.commands_topic,
-                        c.to_bytes(),
+                        value,
                         key=company_key(c.company_id),
                         partition=partition_for(c.company_id, s.partitions),
                     )
-                    for c in commands
+                    for c, value in zip(commands, values, strict=True)
                 ]
                 await asyncio.gather(*pending)
         except (KafkaError, OSError, TimeoutError) as exc:

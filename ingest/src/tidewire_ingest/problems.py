@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cassandra import OperationTimedOut, RequestExecutionException
+from cassandra.cluster import NoHostAvailable
+from cassandra.connection import ConnectionException
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -109,6 +112,24 @@ async def on_validation(request: Request, exc: Exception) -> JSONResponse:
 async def on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem_response(request, exc.status_code, str(exc.detail), str(exc.detail))
+
+
+# Cassandra errors that say "not now" (a node down or slow), as opposed to a bad request.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    RequestExecutionException,  # unavailable, read/write timeouts and failures
+    OperationTimedOut,
+    NoHostAvailable,
+    ConnectionException,
+)
+
+
+def store_unavailable(exc: Exception) -> Problem:
+    """Cassandra failed a request (timeout, node down): a retryable 503, never a 500."""
+    return Problem(503, "Store unavailable", f"Cassandra: {exc!r}", headers={"Retry-After": "5"})
+
+
+async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+    return await on_problem(request, store_unavailable(exc))
 
 
 async def on_too_deep(request: Request, exc: Exception) -> JSONResponse:

@@ -7,20 +7,24 @@ only: reads never return them.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from tidewire_ingest.deps import Admin, Tenants
 from tidewire_ingest.problems import COMMON, Problem, documented
+from tidewire_platform.contracts import ID_PATTERN
 from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON)
 
-_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+
+CompanyId = Annotated[str, Path(pattern=ID_PATTERN, description="letters, digits, . _ : -")]
 
 
 class ConnectionIn(BaseModel):
-    phone_number_id: str = Field(pattern=_ID)
+    phone_number_id: str = Field(pattern=ID_PATTERN)
     display_phone_number: str | None = Field(default=None, max_length=32)
     verify_token: str = Field(min_length=1, max_length=256)
     app_secret: str = Field(min_length=1, max_length=256)
@@ -47,7 +51,9 @@ class TenantOut(BaseModel):
         r503="Cassandra did not answer; retry (Retry-After)",
     ),
 )
-async def put_tenant(company_id: str, body: TenantIn, _: Admin, tenants: Tenants) -> TenantOut:
+async def put_tenant(
+    company_id: CompanyId, body: TenantIn, _: Admin, tenants: Tenants
+) -> TenantOut:
     """Create or update a company and (optionally) one WhatsApp connection. Idempotent."""
     conn = body.connection
     connection = (
@@ -78,7 +84,7 @@ async def put_tenant(company_id: str, body: TenantIn, _: Admin, tenants: Tenants
     response_model=TenantOut,
     responses=documented(r404="no such company", r403="not an admin token"),
 )
-async def get_tenant(company_id: str, _: Admin, tenants: Tenants) -> TenantOut:
+async def get_tenant(company_id: CompanyId, _: Admin, tenants: Tenants) -> TenantOut:
     tenant = await tenants.get(company_id)
     if tenant is None:
         raise Problem(404, "Company not found", f"no company {company_id!r}")

@@ -16,12 +16,11 @@ from pydantic import BaseModel, Field, model_validator
 from tidewire_ingest.accept import accept
 from tidewire_ingest.deps import Agent, Commands, Queries
 from tidewire_ingest.problems import COMMON, Problem, documented
-from tidewire_platform.contracts import Command, CommandType, stable_id
+from tidewire_platform.contracts import ID_PATTERN, Command, CommandType, stable_id
 from tidewire_platform.readmodel import TicketStatus
 
 router = APIRouter(prefix="/api", tags=["commands"], responses=COMMON)
 
-_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 _ERRORS = documented(
     r404="no such ticket in the caller's company",
     r503="Kafka or Cassandra did not answer: nothing accepted, retry (Retry-After)",
@@ -29,7 +28,9 @@ _ERRORS = documented(
 
 
 class SendMessage(BaseModel):
-    client_message_id: str = Field(pattern=_ID, description="idempotency key chosen by the client")
+    client_message_id: str = Field(
+        pattern=ID_PATTERN, description="idempotency key chosen by the client"
+    )
     body: str = Field(min_length=1, max_length=4096)
 
 
@@ -40,7 +41,7 @@ class UpdateTicket(BaseModel):
     user_id: str | None = Field(default=None, max_length=64)
     queue_id: str | None = Field(default=None, max_length=64)
     client_command_id: str | None = Field(
-        default=None, pattern=_ID, description="optional idempotency key"
+        default=None, pattern=ID_PATTERN, description="optional idempotency key"
     )
 
     @model_validator(mode="after")
@@ -85,14 +86,16 @@ async def _submit(
 async def send_message(
     ticket_id: str, body: SendMessage, agent: Agent, log: Commands, queries: Queries
 ) -> Accepted:
-    """Queue an agent's message. Same `client_message_id` → same command id (retries dedupe)."""
+    """Queue an agent's message. Same ticket and `client_message_id` → same command id
+    (retries dedupe); the key is scoped to the ticket, so a client that numbers its messages
+    per conversation never has a message to another ticket discarded as a retry."""
     return await _submit(
         agent,
         log,
         queries,
         ticket_id,
         "message.send",
-        stable_id(agent.company_id, "client-message", body.client_message_id),
+        stable_id(agent.company_id, "client-message", ticket_id, body.client_message_id),
         {"client_message_id": body.client_message_id, "body": body.body, "user_id": agent.user_id},
     )
 

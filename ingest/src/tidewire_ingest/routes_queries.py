@@ -21,6 +21,7 @@ from tidewire_platform.readmodel import Contact, Message, Ticket, TicketStatus
 router = APIRouter(prefix="/api", tags=["queries"], responses=COMMON)
 
 _UNAVAILABLE = documented(r503="Cassandra or Kafka did not answer; retry (Retry-After)")
+_BIGINT = 2**63 - 1  # message positions are Cassandra bigints
 
 
 class TicketList(BaseModel):
@@ -95,8 +96,8 @@ async def list_messages(
     ticket_id: str,
     agent: Agent,
     queries: Queries,
-    before: Annotated[int | None, Query(ge=0)] = None,
-    after: Annotated[int | None, Query(ge=-1)] = None,
+    before: Annotated[int | None, Query(ge=0, le=_BIGINT)] = None,
+    after: Annotated[int | None, Query(ge=-1, le=_BIGINT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> MessageList:
     """Messages in conversation order. No position: the newest `limit`; `before=`: older

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tidewire_ingest.problems import Problem, problem_response
+from tidewire_ingest.problems import STORE_ERRORS, Problem, problem_response, store_unavailable
 from tidewire_ingest.routes_webhooks import take_webhook
 
 PATH = "/webhooks/whatsapp"
@@ -45,12 +45,16 @@ class WebhookFastPath:
             )
             response = JSONResponse(result)
         except Problem as exc:
-            response = problem_response(
-                request, exc.status, exc.title, exc.detail, exc.headers, **exc.extra
-            )
+            response = _answer(request, exc)
+        except STORE_ERRORS as exc:  # FastAPI's handlers are behind us too
+            response = _answer(request, store_unavailable(exc))
         except Exception:  # FastAPI's error middleware is behind us: answer as it would
             log.exception("webhook failed")
             response = problem_response(
                 request, 500, "Internal error", "the webhook was not accepted; retry later"
             )
         await response(scope, receive, send)
+
+
+def _answer(request: Request, p: Problem) -> JSONResponse:
+    return problem_response(request, p.status, p.title, p.detail, p.headers, **p.extra)

@@ -8,6 +8,7 @@ redelivery anywhere in the pipeline is recognisable and deduplicated downstream.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from typing import Any, Literal
 
@@ -22,6 +23,18 @@ CommandType = Literal[
     "message.dispatched",  # the Graph API accepted an agent's message and named its wamid
     "message.failed",  # the Graph API refused an agent's message for good
 ]
+
+
+# Ids that end up in keys, room names, URLs and log lines: companies, tickets, phone number
+# ids, client idempotency keys. One rule everywhere, so whatever an entry point accepts, every
+# later stage accepts too (a company id the command contract refused once made a tenant whose
+# every webhook failed).
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+_ID = re.compile(ID_PATTERN)
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and _ID.match(value) is not None
 
 
 def now_ms() -> int:

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import jwt
 
+from tidewire_platform.contracts import ID_PATTERN, valid_id
 from tidewire_platform.settings import StackSettings
 
 _ALGORITHM = "HS256"
@@ -35,6 +36,8 @@ def issue_token(
     ttl: int | None = None,
     role: str | None = None,
 ) -> str:
+    if not valid_id(company_id):
+        raise ValueError(f"company id {company_id!r} does not match {ID_PATTERN}")
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": user_id,
@@ -77,6 +80,8 @@ def _verified(secret: str, token: str) -> tuple[Principal, float]:
     company_id, user_id = claims.get("company_id"), claims.get("sub")
     if not isinstance(company_id, str) or not isinstance(user_id, str):
         raise TokenError("invalid token: company_id and sub must be strings")
+    if not valid_id(company_id):
+        raise TokenError(f"invalid token: company_id does not match {ID_PATTERN}")
     role = claims.get("role")
     principal = Principal(
         company_id=company_id, user_id=user_id, role=role if isinstance(role, str) else None

@@ -41,6 +41,20 @@ def test_missing_company_claim_is_refused(s: StackSettings) -> None:
         verify_token(s, token)
 
 
+def test_company_ids_outside_the_id_rule_are_neither_issued_nor_accepted(
+    s: StackSettings,
+) -> None:
+    with pytest.raises(ValueError, match="company id"):
+        issue_token(s, "c" * 65, "u")
+    forged = jwt.encode(
+        {"sub": "u", "company_id": "a b", "aud": "tidewire", "exp": int(time.time()) + 60},
+        s.jwt_secret,
+        algorithm="HS256",
+    )
+    with pytest.raises(TokenError, match="company_id"):
+        verify_token(s, forged)
+
+
 def test_missing_token(s: StackSettings) -> None:
     with pytest.raises(TokenError, match="missing"):
         verify_token(s, None)

@@ -1,0 +1,65 @@
+"""Cassandra failing after ingest connected (a timeout, a node down) is a retryable 503 with
+a problem document, on the webhook fast path and on FastAPI's routes alike, never a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cassandra import OperationTimedOut
+from starlette.testclient import TestClient
+
+from tests.support import whatsapp as wa
+from tidewire_ingest.app import create_app
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
+
+pytestmark = pytest.mark.unit
+
+
+class _TimingOut:
+    """Any store method: the driver's timeout."""
+
+    def __getattr__(self, name: str) -> Any:
+        async def fail(*args: Any, **kwargs: Any) -> Any:
+            raise OperationTimedOut(errors={}, last_host="127.0.0.1:9042")
+
+        return fail
+
+
+class _Stores:
+    async def tenants(self) -> _TimingOut:
+        return _TimingOut()
+
+    async def read_models(self) -> _TimingOut:
+        return _TimingOut()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def client() -> TestClient:
+    app = create_app()
+    app.state.stores = _Stores()
+    return TestClient(app)
+
+
+def _assert_retryable(resp: Any) -> None:
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["retry-after"] == "5"
+    assert "Cassandra" in resp.json()["detail"]
+
+
+def test_webhook(client: TestClient) -> None:
+    body = json.dumps(wa.webhook("pn-1", messages=[wa.text_message()])).encode()
+    headers = {"X-Hub-Signature-256": wa.sign(body, "whatever"), "Content-Type": "application/json"}
+    _assert_retryable(client.post("/webhooks/whatsapp", content=body, headers=headers))
+
+
+def test_query_api(client: TestClient) -> None:
+    token = issue_token(StackSettings(), "acme", "u1")
+    resp = client.get("/api/tickets", headers={"Authorization": f"Bearer {token}"})
+    _assert_retryable(resp)
