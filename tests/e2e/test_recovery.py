@@ -259,3 +259,35 @@ async def test_a_recovered_session_evicts_its_live_twin(
     finally:
         await twin.disconnect()
         await js.close()
+
+
+async def test_a_stranger_with_someones_pid_does_not_end_their_session(
+    services: Services, api: Api, company: str, agent_token: str
+) -> None:
+    """Another user presenting a session's pid gets a fresh connection, and the session is
+    still there for its owner (reading it must not consume it)."""
+    chat = Chat(api, company)
+    js = await open_client(services.edge_url(0), agent_token)
+    stranger = socketio.AsyncClient(reconnection=False)
+    try:
+        first = js.connects()[0]
+        await chat.say("before")
+        await chat.received_all(js)
+        await js.send("drop")
+        await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
+        other = issue_token(services.settings, company, "someone-else")
+        await stranger.connect(
+            services.edge_url(1),
+            auth={"token": other, "pid": first["pid"]},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        assert stranger.get_sid() != first["id"]
+        await chat.say("while away")
+        again = await reconnect(js, 2)
+        assert again["recovered"] is True
+        assert again["id"] == first["id"]
+        assert await chat.received_all(js) == ["before", "while away"]
+    finally:
+        await stranger.disconnect()
+        await js.close()

@@ -106,3 +106,28 @@ async def test_sockets_in_whaticket_rooms_get_their_rooms_events(
     finally:
         for listener in (chat, notified, plain):
             await listener.sio.disconnect()
+
+
+async def test_joins_at_once_all_count(
+    services: Services, api: Api, company: str, agent_token: str
+) -> None:
+    """Whaticket front ends emit their joins together at page load. Each join checks and
+    saves in turn; a ChatBox join waiting on its ticket check must not then drop the
+    notification room joined meanwhile."""
+    await asyncio.to_thread(api.deliver, [wa.text_message("a1")])
+    ticket = await asyncio.to_thread(api.open_ticket)
+    listener = _Listener(company)
+    await listener.sio.connect(
+        services.edge_url(0), auth={"token": agent_token}, transports=["websocket"], wait_timeout=10
+    )
+    try:
+        chat_box, notification = await asyncio.gather(
+            listener.sio.call("joinChatBox", ticket, timeout=10),
+            listener.sio.call("joinNotification", timeout=10),
+        )
+        assert chat_box["ok"] is True
+        assert notification["ok"] is True
+        await asyncio.to_thread(api.deliver, [wa.text_message("b1", sender="5511900000098")])
+        await listener.until("b1")  # another ticket's message: the notification room's
+    finally:
+        await listener.sio.disconnect()

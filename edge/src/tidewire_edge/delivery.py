@@ -81,11 +81,15 @@ class Delivery:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            if not self._overflowed:
-                self._overflowed = True
-                EDGE_CUT_OFF.inc()
-                log.warning("socket %s cannot keep up: cutting it off to recover later", self.sid)
-                self._cutting = asyncio.get_running_loop().create_task(self._cut_off())
+            self._overflow("cannot keep up")
+
+    def _overflow(self, why: str) -> None:
+        """Bounded memory per socket: past it, cut the socket off; it recovers later."""
+        if not self._overflowed:
+            self._overflowed = True
+            EDGE_CUT_OFF.inc()
+            log.warning("socket %s %s: cutting it off to recover later", self.sid, why)
+            self._cutting = asyncio.get_running_loop().create_task(self._cut_off())
 
     def start(self, ready: asyncio.Event, replay: bool, after: Cursor | None, until: int) -> None:
         """Replay (after, until) when `replay`, then live events; begins once `ready` is set."""
@@ -102,6 +106,10 @@ class Delivery:
     ) -> None:
         await ready.wait()  # after the CONNECT reply: replayed events follow it
         try:
+            if replay and after is not None:
+                # The client has everything up to `after`, which may lie past where this
+                # node's feed started it (a node behind the log): never send those again.
+                self.last = max(self.last, after.offset)
             if replay:
                 await self._replay(after, until)
             if self.acks:
@@ -145,6 +153,8 @@ class Delivery:
             return
         if self.acks:
             self._unacked[offset] = _Unacked(packets, time.monotonic() + self._conf.ack_retry_s)
+            if len(self._unacked) > self._conf.socket_buffer:  # a client that never acks
+                self._overflow("does not acknowledge")
         if replayed:
             EDGE_REPLAYED.inc()
         else:

@@ -73,6 +73,7 @@ class Edge:
         self.feed: EventFeed | None = None
         self.deliveries: dict[str, Delivery] = {}
         self.live: dict[str, Session] = {}  # sid -> its session as last saved
+        self._joins: dict[str, asyncio.Lock] = {}  # sid -> one room change at a time
         self._refresh: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         # (cursor, action) -> encoded packet
@@ -90,10 +91,14 @@ class Edge:
             return fresh
         pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
         fresh.who = principal
-        if isinstance(pid, str) and pid:
-            return await self._recovery(principal, pid, offset, fresh)
-        if isinstance(last_id, str) and last_id:
-            return await self._after(principal, last_id, fresh)
+        try:
+            if isinstance(pid, str) and pid:
+                return await self._recovery(principal, pid, offset, fresh)
+            if isinstance(last_id, str) and last_id:
+                return await self._after(principal, last_id, fresh)
+        except Exception as exc:  # Redis or Kafka failed us: a clear refusal, not silence
+            log.warning("cannot plan a connection: %r", exc)
+            fresh.refusal = f"temporarily unavailable ({type(exc).__name__}); retry"
         return fresh
 
     async def _recovery(self, who: Principal, pid: str, offset: Any, fresh: Plan) -> Plan:
@@ -104,8 +109,18 @@ class Edge:
             return fresh
         if (session.company_id, session.user_id) != (who.company_id, who.user_id):
             EDGE_RECOVERIES.labels("foreign").inc()
+            await self.sessions.save(session)  # its owner's still: a stranger must not end it
             fresh.resync = "session belongs to another user; state was not recovered"
             return fresh
+        try:
+            return await self._resume(who, session, offset, fresh)
+        except Exception:
+            # Taken from Redis but not resumed: put it back, or a passing error (a Kafka
+            # leader election) would have lost a session the client can still recover.
+            await self.sessions.save(session)
+            raise
+
+    async def _resume(self, who: Principal, session: Session, offset: Any, fresh: Plan) -> Plan:
         after = None
         if isinstance(offset, str):
             try:
@@ -120,7 +135,7 @@ class Edge:
             fresh.resync = problem
             return fresh
         EDGE_RECOVERIES.labels("recovered").inc()
-        return Plan(pid=pid, who=who, session=session, replay=True, after=after)
+        return Plan(pid=session.pid, who=who, session=session, replay=True, after=after)
 
     async def _after(self, who: Principal, last_id: str, fresh: Plan) -> Plan:
         try:
@@ -160,8 +175,44 @@ class Edge:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         plan = self.sio.plans[eio_sid]
         who = plan.who
-        if who is None:
+        if who is None or plan.refusal is not None:
             raise socketio.exceptions.ConnectionRefusedError(plan.refusal or "missing token")
+        try:
+            await self._connect(sid, plan, who, auth)
+        except Exception as exc:
+            await self._undo_connect(sid, plan)
+            log.warning("cannot connect %s: %r", sid, exc)
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"temporarily unavailable ({type(exc).__name__}); retry"
+            ) from exc
+        if not self._transport_open(sid):
+            # The client left while it was being connected: python-socketio does not call
+            # `disconnect` for a socket still connecting, so forget it here (its session is
+            # saved: it can still recover).
+            await self.disconnect(sid)
+            raise socketio.exceptions.ConnectionRefusedError("client left during connect")
+
+    def _transport_open(self, sid: str) -> bool:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return sock is not None and not sock.closed
+
+    async def _undo_connect(self, sid: str, plan: Plan) -> None:
+        """A connect that failed half-way leaves nothing registered, and a recovered
+        session back where the client can find it again."""
+        delivery = self.deliveries.pop(sid, None)
+        self.live.pop(sid, None)
+        if delivery is not None:
+            assert self.feed is not None
+            self.feed.unregister(delivery.company_id, delivery)
+            await delivery.stop()
+        if plan.session is not None:
+            try:
+                await self.sessions.save(plan.session)
+            except Exception as exc:  # Redis itself may be what failed
+                log.warning("session %s could not be put back: %r", plan.pid, exc)
+
+    async def _connect(self, sid: str, plan: Plan, who: Principal, auth: Any) -> None:
         partition = partition_for(who.company_id, self.s.partitions)
         assert self.feed is not None
         await self.feed.follow(partition)
@@ -222,6 +273,7 @@ class Edge:
     async def disconnect(self, sid: str, *args: Any) -> None:
         delivery = self.deliveries.pop(sid, None)
         self.live.pop(sid, None)
+        self._joins.pop(sid, None)
         if delivery is not None:
             assert self.feed is not None
             self.feed.unregister(delivery.company_id, delivery)
@@ -258,6 +310,12 @@ class Edge:
     # -- rooms and acks ---------------------------------------------------------------------
 
     async def join(self, sid: str, kind: str, arg: Any, leave: bool) -> dict[str, Any]:
+        # python-socketio runs each event in a task of its own: a front end's joins at page
+        # load overlap, and each would write back the rooms it read before its ticket check.
+        async with self._joins.setdefault(sid, asyncio.Lock()):
+            return await self._join(sid, kind, arg, leave)
+
+    async def _join(self, sid: str, kind: str, arg: Any, leave: bool) -> dict[str, Any]:
         session = self.live.get(sid)
         if session is None:
             return {"ok": False, "error": "not connected"}

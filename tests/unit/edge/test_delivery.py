@@ -92,6 +92,21 @@ async def test_replay_then_live_in_order_without_duplicates() -> None:
     assert all(args[-1] == args[0]["cursor"] for _, args in sink.sent)  # offset last
 
 
+async def test_a_cursor_ahead_of_the_feed_gets_nothing_it_already_has() -> None:
+    """The client read up to 9 elsewhere (the API, a node ahead) and connects to a node
+    whose feed took over at 7: live 7..9 are not sent again."""
+    sink = Sink()
+    d = _delivery(sink)
+    for offset in (7, 8, 9, 10, 11):
+        d.offer(_event(offset))
+    ready = asyncio.Event()
+    d.start(ready, replay=True, after=Cursor("epoch", 0, 9), until=7)
+    ready.set()
+    await _until(lambda: d.last == 11)
+    await d.stop()
+    assert sink.bodies() == ["m10", "m11"]
+
+
 async def test_nothing_is_sent_before_the_connect_reply() -> None:
     sink = Sink()
     d = _delivery(sink)
@@ -137,6 +152,30 @@ async def test_ack_mode_resends_until_acked() -> None:
     await _until(lambda: sink.bodies().count("m1") >= seen + 3)
     assert sink.bodies().count("m0") == seen  # settled: no more re-sends
     assert d.acked(Cursor("epoch", 0, 1)) == 1
+    await d.stop()
+
+
+async def test_a_client_that_never_acks_is_cut_off_not_remembered_for_ever() -> None:
+    sink = Sink()
+    d = Delivery(
+        "sid",
+        "c",
+        sink.emit,
+        sink.cut_off,
+        FakeLog(),  # type: ignore[arg-type]
+        EdgeSettings(socket_buffer=10, ack_retry_s=60),
+        acks=True,
+    )
+    ready = asyncio.Event()
+    ready.set()
+    d.start(ready, replay=False, after=None, until=0)
+    for offset in range(8):
+        d.offer(_event(offset))
+    await _until(lambda: d.last == 7)
+    assert not sink.cut.is_set()  # unacked, but within the socket's bound
+    for offset in range(8, 12):
+        d.offer(_event(offset))
+    await _until(sink.cut.is_set)
     await d.stop()
 
 
