@@ -269,6 +269,10 @@ class _LogReader:
         are written afterwards: one write per document instead of several round trips per
         command. Each partition is folded in log order (a company lives in one partition)."""
         pending = {tp for tp in self._tps if ends[tp] > self._next[tp]}
+        for tp in pending:
+            # The previous step's last fetch may have read past its ends (records that
+            # arrived meanwhile) and moved the position beyond them: they were not folded.
+            self._consumer.seek(tp, self._next[tp])
         while pending:
             batch = await self._consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
             for tp, records in batch.items():
@@ -280,6 +284,9 @@ class _LogReader:
                     self._next[tp] = record.offset + 1
                     if record.offset + 1 >= ends[tp]:
                         pending.discard(tp)
+            for tp in list(pending):  # offsets may have gaps below the end
+                if await self._consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
         folded.in_tail = True  # whatever comes next is folded after the documents were written
 
 
