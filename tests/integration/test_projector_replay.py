@@ -79,7 +79,9 @@ def test_an_interrupted_batch_replays_its_outcomes_and_appends_only_missing_even
                 await third.finish(producer)
 
                 events = [json.loads(r.value) for r in await log.settle()]
-            assert sorted(e["id"] for e in events) == sorted(a.event_id for a in sent)
+            assert sorted(e["id"] for e in events) == sorted(
+                json.loads(a.value)["id"] for a in sent
+            )
             tickets = {e["ticket_id"] for e in events}
             unread = [(await CassandraStore(session, keyspace).ticket(company, t)) for t in tickets]
             assert sorted(t.unread_messages for t in unread if t) == [6, 6]  # folded once

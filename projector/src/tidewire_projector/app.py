@@ -107,13 +107,12 @@ class _Append:
     key: bytes | None
     partition: int | None = None  # None: the producer's partitioner, by key
     headers: list[tuple[str, bytes]] | None = None
-    event_id: str | None = None
 
     @classmethod
     def event(cls, event: Event) -> _Append:
         partition = partition_for(event.company_id, settings.partitions)
         key = company_key(event.company_id)
-        return cls(settings.events_topic, event.to_bytes(), key, partition, None, event.id)
+        return cls(settings.events_topic, event.to_bytes(), key, partition)
 
     def job(self) -> _Append | None:
         """For an agent's new message, the same record for the outbound topic; else None."""
@@ -126,8 +125,6 @@ class _Append:
         fut = await producer.send(
             self.topic, self.value, key=self.key, partition=self.partition, headers=self.headers
         )
-        if self.event_id is not None and self.partition is not None:
-            _res.tail.appended(self.partition, self.event_id)
         return fut  # type: ignore[no-any-return]
 
 
@@ -195,6 +192,17 @@ class _Batch:
         self.outcomes.append("deadletter")
         log.warning("dead-lettered command at offset %d: %s", record.message.offset, exc)
 
+    def _replayed_since(self) -> dict[int, int]:
+        """Per partition, the earliest first application among the batch's replays: the
+        events log is read from then on to see which of their events it holds."""
+        since: dict[int, int] = {}
+        for item in self.appends:
+            if isinstance(item, Journaled) and item.outcome is not None:
+                for event in item.outcome.events:
+                    p = partition_for(event.company_id, settings.partitions)
+                    since[p] = min(since.get(p, item.recorded_at), item.recorded_at)
+        return since
+
     async def finish(self, producer: AIOKafkaProducer) -> None:
         """Flush the read models, then append the events (read models first: a client that
         receives an event and queries the API sees what it describes). Replayed commands
@@ -205,6 +213,7 @@ class _Batch:
         missing and appends both again (the outbound agent skips the twin). The other order
         could leave an event whose send was never asked for."""
         await self.store.flush()
+        present = await _res.tail.present(self._replayed_since())
         records: list[_Append] = []
         for item in self.appends:
             if isinstance(item, _Append):
@@ -213,7 +222,7 @@ class _Batch:
             assert item.outcome is not None  # a replay: append what the log lacks
             for event in item.outcome.events:
                 partition = partition_for(event.company_id, settings.partitions)
-                if not await _res.tail.contains(partition, item.recorded_at, event.id):
+                if event.id not in present[partition]:
                     records.append(_Append.event(event))
         jobs = [job for job in (r.job() for r in records) if job is not None]
         await asyncio.gather(*[await job.send(producer) for job in jobs])

@@ -99,7 +99,9 @@ async def decide(command: Command, position: int, view: View) -> Outcome:
         raise PoisonCommand(f"no rule for command type {command.type!r}")
     try:
         return await handler(command, position, view)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # ValueError includes pydantic's ValidationError. Anything else is not the command's
+        # fault (the store failing): the batch is retried rather than dead-lettered.
         raise PoisonCommand(f"{command.type}: malformed payload ({exc!r})") from exc
 
 
@@ -395,18 +397,27 @@ async def _update(command: Command, position: int, view: View) -> Outcome:
     for key in ("user_id", "queue_id"):
         if key in p:
             changes[key] = p[key]
+    status = changes.get("status", ticket.status)
+    active = None  # the ticket holding the (connection, contact) pair, read only when needed
+    if "closed" in (status, ticket.status) and status != ticket.status:
+        active = await view.open_ticket(command.company_id, ticket.whatsapp_id, ticket.contact_id)
+    reopening = ticket.status == "closed" and changes.get("status", "closed") != "closed"
+    if reopening and active is not None and active != ticket.id:
+        # One open or pending ticket per contact and connection (Whaticket refuses such a
+        # reopen too): a newer ticket holds the pair, so the status stays closed.
+        del changes["status"]
     out = Outcome(company_id=command.company_id)
     if all(getattr(ticket, k) == v for k, v in changes.items()):
         return out
     new = _touch(ticket, out, **changes, updated_at=command.accepted_at)
-    if new.status != ticket.status and "closed" in (new.status, ticket.status):
-        # Closing frees the (connection, contact) pair for a new ticket; reopening claims it.
+    if new.status == "closed" and ticket.status != "closed" and active == ticket.id:
+        # Closing frees the pair for a new ticket (only if this ticket is the one holding it).
         out.open_tickets.append(
-            OpenTicket(
-                phone=ticket.whatsapp_id,
-                contact_id=ticket.contact_id,
-                ticket_id=None if new.status == "closed" else ticket.id,
-            )
+            OpenTicket(phone=ticket.whatsapp_id, contact_id=ticket.contact_id, ticket_id=None)
+        )
+    elif ticket.status == "closed" and new.status != "closed":
+        out.open_tickets.append(  # reopening claims it
+            OpenTicket(phone=ticket.whatsapp_id, contact_id=ticket.contact_id, ticket_id=ticket.id)
         )
     out.events.append(
         _event(

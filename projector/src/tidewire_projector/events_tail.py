@@ -2,8 +2,8 @@
 
 A crash between appending an event and committing the command's offset replays the command.
 Its journal says when it was first applied; before appending again, the projector looks at the
-events written since then on that partition. Only replays pay for this read, and one read per
-partition serves the whole replayed tail.
+events written since then on that partition. Only batches with replays pay for this read: one
+per partition, from the earliest of their replays.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ _CLOCK_MARGIN_MS = 60_000
 class EventsTail:
     def __init__(self, settings: StackSettings) -> None:
         self._settings = settings
-        self._seen: dict[int, set[str]] = {}
         self._consumer: AIOKafkaConsumer | None = None
 
     async def _open(self) -> AIOKafkaConsumer:
@@ -34,14 +33,12 @@ class EventsTail:
             await self._consumer.start()
         return self._consumer
 
-    async def contains(self, partition: int, since_ms: int, event_id: str) -> bool:
-        if partition not in self._seen:
-            self._seen[partition] = await self._scan(partition, since_ms - _CLOCK_MARGIN_MS)
-        return event_id in self._seen[partition]
-
-    def appended(self, partition: int, event_id: str) -> None:
-        if partition in self._seen:
-            self._seen[partition].add(event_id)
+    async def present(self, since: dict[int, int]) -> dict[int, set[str]]:
+        """The ids of the events in each partition of `since` appended from its time on
+        (ms; the earliest first application among the replayed commands). Read afresh for
+        every batch that replays: what the log holds is the only truth after a crash, a
+        rebalance or a failed send (a set kept across batches went stale)."""
+        return {p: await self._scan(p, at - _CLOCK_MARGIN_MS) for p, at in since.items()}
 
     async def _scan(self, partition: int, since_ms: int) -> set[str]:
         consumer = await self._open()

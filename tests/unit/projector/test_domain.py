@@ -167,6 +167,51 @@ async def test_commands_that_can_never_apply_are_poison(command: Command) -> Non
         await decide(command, 0, MemoryStore())
 
 
+async def test_one_active_ticket_per_contact_and_connection() -> None:
+    """A closed ticket is not reopened over a newer active one; closing a ticket that does
+    not hold the pair leaves the pair to the one that does."""
+    store = MemoryStore()
+    old = (await _run(store, _inbound("w1"))).tickets[0]
+    await _run(store, _cmd("ticket.update", old.id, status="closed"))
+    new = (await _run(store, _inbound("w2"))).tickets[0]
+    refused = await _run(store, _cmd("ticket.update", old.id, status="open", user_id="u1"))
+    assert [t.status for t in refused.tickets] == ["closed"]  # the assignee still changes
+    assert refused.open_tickets == []
+    assert await store.open_ticket("c", "p1", "5511") == new.id
+    await _run(store, _cmd("ticket.update", new.id, status="closed"))
+    assert await store.open_ticket("c", "p1", "5511") is None
+    reopened = await _run(store, _cmd("ticket.update", old.id, status="open"))
+    assert [t.status for t in reopened.tickets] == ["open"]  # the pair is free again
+    assert await store.open_ticket("c", "p1", "5511") == old.id
+    await _run(store, _cmd("ticket.update", new.id, status="pending"))  # new: held by old
+    assert store.tickets[("c", new.id)].status == "closed"
+    assert (await _run(store, _inbound("w3"))).tickets[0].id == old.id
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        _cmd("message.status", wamid="w1", ack=-1, errors=["not an object"]),  # AttributeError
+        _cmd(  # a field the read model's validation refuses (ValueError)
+            "message.inbound",
+            wamid="w2",
+            kind="text",
+            body="x",
+            phone_number_id="p1",
+            contact_wa_id="5511",
+            occurred_at="yesterday",
+        ),
+    ],
+)
+async def test_payloads_that_break_a_rule_are_poison_not_a_stall(command: Command) -> None:
+    """Whatever a handler cannot read is dead-lettered; an unexpected exception would make
+    the projector retry the batch for ever."""
+    store = MemoryStore()
+    await _run(store, _inbound("w1"))
+    with pytest.raises(PoisonCommand, match="malformed"):
+        await decide(command, 1, store)
+
+
 async def test_bad_status_value_is_poison() -> None:
     store = MemoryStore()
     ticket = (await _run(store, _inbound("w1"))).tickets[0]
