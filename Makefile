@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 .PHONY: install up test down lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt tests/js/package-lock.json deploy/scripts/install-system.sh
-	bash deploy/scripts/install-system.sh
+	PYTHON=$(PYTHON) bash deploy/scripts/install-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
