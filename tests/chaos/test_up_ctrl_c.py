@@ -11,6 +11,7 @@ import pytest
 
 from tests.chaos.conftest import env_of
 from tests.support.stack import free_port, healthy, wait_for
+from tidewire_deploy import infra
 from tidewire_platform.settings import StackSettings
 
 
@@ -101,3 +102,71 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
             timeout=240,
             check=False,
         )
+
+
+def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    ingest, edges = free_port(), (free_port(), free_port())
+    env = {
+        **os.environ,
+        **env_of(own),
+        "TIDEWIRE_INGEST_PORT": str(ingest),
+        "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidewire_deploy.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return proc, env
+
+
+def _read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:
+        lines.append(line)
+        if text in line or time.monotonic() > deadline:
+            break
+    assert any(text in ln for ln in lines), "".join(lines)
+    return lines
+
+
+def test_ctrl_c_during_start_up_leaves_nothing_behind(own: StackSettings) -> None:
+    """Engines run in sessions of their own, so a terminal's Ctrl-C does not reach them: the
+    command must stop what it started even before the stack is up."""
+    proc, _ = _start_up(own)
+    try:
+        _read_until(proc, "cassandra: started")
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) != 0
+        wait_for(lambda: _ours(own.home) == [], 60, "every process of the stack to exit")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSettings) -> None:
+    proc, env = _start_up(own)
+    try:
+        _read_until(proc, "press Ctrl-C")
+        down = subprocess.run(
+            [sys.executable, "-m", "tidewire_deploy.cli", "down", "--keep-infra"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert proc.wait(timeout=120) == 0
+        left = _ours(own.home)
+        assert not any("tidewire_ingest" in c or "tidewire_edge" in c for c in left), left
+        assert not any("tidewire_projector" in c for c in left), left
+        states = {r.name: r.state for r in infra.status(own)}
+        assert states == {"redis": "running", "kafka": "running", "cassandra": "running"}
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -101,16 +101,17 @@ class Stack:
 
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
-        self.started_here = False
+        self.started_here: list[str] = []  # engines this run started, and so stops
 
     def up(self) -> None:
         states = {r.name: r.state for r in infra.status(self.settings)}
-        self.started_here = any(state == "stopped" for state in states.values())
+        self.started_here = [name for name, state in states.items() if state == "stopped"]
         infra.up(self.settings, say=lambda line: print(f"[stack] {line}", flush=True))
 
     def down(self) -> None:
         if self.started_here:
-            infra.down(self.settings, say=lambda line: print(f"[stack] {line}", flush=True))
+            say = lambda line: print(f"[stack] {line}", flush=True)  # noqa: E731
+            infra.down(self.settings, say=say, only=self.started_here)
 
     @property
     def run_dir(self) -> Path:

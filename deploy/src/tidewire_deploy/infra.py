@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from tidewire_deploy.engines import Engine, engines, log_path, port_open
@@ -98,9 +98,11 @@ def _tail(lay: Layout, name: str, lines: int = 25) -> str:
 
 
 def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]:
-    """Start what is not running, wait until all answer, migrate. Returns seconds per engine."""
+    """Start what is not running, wait until all answer, migrate. Returns the seconds each
+    engine it started took to answer (from the command's start), and the total."""
     lay = _layout(s)
     t0 = time.monotonic()
+    launched: dict[str, float] = {}  # each engine's ready timeout counts from its launch
     todo: list[tuple[Engine, Managed]] = []
     for eng in engines(s, lay):
         proc = _managed(lay, eng.name)
@@ -112,6 +114,7 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]
             continue
         launch = eng.prepare()  # may download jars / format storage
         pid = proc.start(launch.argv, launch.marker)
+        launched[eng.name] = time.monotonic()  # after the downloads of a first start
         say(f"{eng.name}: started (pid {pid}), log {proc.log}")
         todo.append((eng, proc))
     timings: dict[str, float] = {}
@@ -126,7 +129,7 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]
                 timings[name] = round(time.monotonic() - t0, 1)
                 say(f"{name}: ready after {timings[name]} s")
                 del waiting[name]
-            elif time.monotonic() - t0 > READY_TIMEOUT_S[name]:
+            elif time.monotonic() - launched[name] > READY_TIMEOUT_S[name]:
                 raise InfraError(
                     f"{name} not ready after {READY_TIMEOUT_S[name]} s. "
                     f"Last log lines:\n{_tail(lay, name)}"
@@ -141,9 +144,14 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]
     return timings
 
 
-def down(s: StackSettings, say: Callable[[str], None] = print) -> None:
-    """Stop the engines we started, in reverse order (clients before the stores they use)."""
+def down(
+    s: StackSettings, say: Callable[[str], None] = print, only: Collection[str] | None = None
+) -> None:
+    """Stop the engines we started (or those of them named in `only`), in reverse order
+    (clients before the stores they use)."""
     lay = _layout(s)
     for eng in reversed(engines(s, lay)):
+        if only is not None and eng.name not in only:
+            continue
         if _managed(lay, eng.name).stop(grace_s=60.0):
             say(f"{eng.name}: stopped")

@@ -126,55 +126,77 @@ def _banner(s: StackSettings) -> None:
 
 
 def up(s: StackSettings, detach: bool) -> int:
-    infra_was_running = all(r.state == "running" for r in infra.status(s))
-    infra.up(s)
-    # Before the services start, so ingest knows the demo number from its first request.
+    # Engines that answered before this command are someone else's to stop (a `tidewire infra
+    # up`, a test run, a system Redis): this command stops only those it started.
+    before = {r.name for r in infra.status(s) if r.state != "stopped"}
+    ours = [r.name for r in infra.status(s) if r.name not in before]
     try:
-        provision(s, DEMO_TENANT, DEMO_CONNECTION)
-    except TenantConflict as exc:
-        raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
-    try:
+        infra.up(s)
+        # Before the services start, so ingest knows the demo number from its first request.
+        try:
+            provision(s, DEMO_TENANT, DEMO_CONNECTION)
+        except TenantConflict as exc:
+            raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
         start_services(s)
-    except BaseException:
+    except BaseException:  # a failure or Ctrl-C before the stack is up leaves nothing running
         stop_services(s)
+        infra.down(s, only=ours)
         raise
     _banner(s)
     if detach:
         print("running in the background; `tidewire down` stops everything")
         return 0
-    stopping = False
+    keep_infra = _supervise(s)
+    print("stopping services…", flush=True)
+    stop_services(s)
+    if keep_infra:
+        print("leaving the engines running (`tidewire down --keep-infra`)")
+    else:
+        infra.down(s, only=ours)
+        if before:
+            print(f"engines running before `tidewire up` left running: {', '.join(sorted(before))}")
+    _supervisor(s).pid_file.unlink(missing_ok=True)  # last: `down` waits for this
+    return 0
+
+
+def _supervise(s: StackSettings) -> bool:
+    """Keep the services running (restarting any that exits, with back-off) until SIGINT or
+    SIGTERM; returns True when asked to leave the engines running (SIGUSR1, from `tidewire
+    down --keep-infra`)."""
+    stopping: list[int] = []
 
     def _stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        stopping.append(signum)
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(sig, _stop)
     me = _supervisor(s)
     own_cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode()
     me.pid_file.write_text(json.dumps({"pid": os.getpid(), "marker": own_cmdline.strip()}))
     print("press Ctrl-C to stop", flush=True)
-    try:
-        while not stopping:
-            for svc in services():
-                proc = _managed(s, svc.name)
-                if not proc.running() and not hold_file(proc.run_dir, svc.name).exists():
-                    print(
-                        f"{svc.name} exited unexpectedly; restarting (log: "
-                        f"{_managed(s, svc.name).log})",
-                        flush=True,
-                    )
-                    _managed(s, svc.name).start(svc.argv, svc.marker)
-            time.sleep(0.5)
-    finally:
-        me.pid_file.unlink(missing_ok=True)
-    print("stopping services…", flush=True)
-    stop_services(s)
-    if infra_was_running:
-        print("engines were running before `tidewire up`; leaving them running")
-    else:
-        infra.down(s)
-    return 0
+    delay: dict[str, float] = {}  # service -> seconds to wait before its next restart
+    due: dict[str, float] = {}
+    while not stopping:
+        now = time.monotonic()
+        for svc in services():
+            proc = _managed(s, svc.name)
+            if proc.running() or hold_file(proc.run_dir, svc.name).exists():
+                if now - due.get(svc.name, now) > 60:  # up for a minute: forgive past crashes
+                    delay.pop(svc.name, None)
+                continue
+            if now < due.get(svc.name, 0.0):
+                continue
+            wait = delay.get(svc.name, 0.5)
+            print(
+                f"{svc.name} exited unexpectedly; restarting (next try in {wait:.1f} s if it "
+                f"exits again; log: {proc.log})",
+                flush=True,
+            )
+            proc.start(svc.argv, svc.marker)
+            delay[svc.name] = min(wait * 2, 30.0)
+            due[svc.name] = now + wait
+        time.sleep(0.5)
+    return stopping[0] == signal.SIGUSR1
 
 
 def _supervisor(s: StackSettings) -> Managed:
@@ -186,8 +208,9 @@ def down(s: StackSettings, keep_infra: bool = False) -> None:
     pid = _supervisor(s).pid()
     if pid is not None:
         # A foreground `up` restarts any service that stops: ask it to stop everything itself
-        # (as Ctrl-C would), and wait for it, before stopping whatever is left.
-        os.kill(pid, signal.SIGTERM)
+        # (as Ctrl-C would; SIGUSR1: its services only), and wait for it, before stopping
+        # whatever is left.
+        os.kill(pid, signal.SIGUSR1 if keep_infra else signal.SIGTERM)
         deadline = time.monotonic() + 120
         while _supervisor(s).running() and time.monotonic() < deadline:
             time.sleep(0.2)
