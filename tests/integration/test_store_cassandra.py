@@ -75,3 +75,26 @@ def test_many_small_rows_are_written_in_batches_cassandra_accepts(stack: Stack) 
             session.cluster.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_rows_of_non_latin_text_are_batched_by_their_bytes(stack: Stack) -> None:
+    """Chinese is three bytes a character in UTF-8: batches sized by characters grew past
+    Cassandra's refusal threshold."""
+
+    async def scenario() -> None:
+        session = connect(stack.settings, row_factory=cached_rows)
+        try:
+            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+            store = CassandraStore(session, keyspace)
+            company = f"nl-{uuid.uuid4().hex[:8]}"
+            contacts = [
+                Contact(id=f"55{n}", company_id=company, name="汉字" * 200, number=f"55{n}")
+                for n in range(200)
+            ]
+            await store.flush([Unit(Outcome(company_id=company, contacts=contacts))])
+            found = await store.many("contact", {company: [(c.id,) for c in contacts]})
+            assert len(found) == 200
+        finally:
+            session.cluster.shutdown()
+
+    asyncio.run(scenario())

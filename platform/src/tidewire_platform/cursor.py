@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _PREFIX = "tw1."
-_BODY = re.compile(r"^(?P<epoch>[A-Za-z0-9_-]{1,64}):(?P<partition>\d{1,5}):(?P<offset>\d{1,19})$")
+_BODY = re.compile(
+    r"(?P<epoch>[A-Za-z0-9_-]{1,64}):(?P<partition>[0-9]{1,5}):(?P<offset>[0-9]{1,19})"
+)
 
 
 class CursorError(ValueError):
@@ -51,9 +53,9 @@ def _decode(text: str) -> Cursor:
     body = text[len(_PREFIX) :]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII input, bad UTF-8
         raise CursorError("not a tidewire cursor") from exc
-    match = _BODY.match(raw)
+    match = _BODY.fullmatch(raw)
     if match is None:
         raise CursorError("not a tidewire cursor")
     return Cursor(match["epoch"], int(match["partition"]), int(match["offset"]))

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -65,6 +66,9 @@ class EventsLog:
             enable_auto_commit=False,
             client_id=self._client_id,
             fetch_max_wait_ms=10,
+            # Retention deleting what a page reads must be an error, not a silent jump to
+            # the end of the log (aiokafka's default) that a page would report as complete.
+            auto_offset_reset="none",
         )
         await consumer.start()
         self._consumer = consumer
@@ -123,7 +127,13 @@ class EventsLog:
                 consumer.assign([tp])
                 consumer.seek(tp, start)
             while start < stop and len(events) < limit and last + 1 - start < SCAN_BUDGET:
-                batch = await consumer.getmany(tp, timeout_ms=500, max_records=500)
+                try:
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=500)
+                except OffsetOutOfRangeError as exc:
+                    raise StaleCursor(
+                        "the events after the cursor left the log's retention while being "
+                        "read; resync from the read models"
+                    ) from exc
                 for rec in batch.get(tp, []):
                     if rec.offset >= stop or len(events) >= limit:
                         break

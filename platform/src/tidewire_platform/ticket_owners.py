@@ -43,7 +43,10 @@ class TicketOwners:
         if key in self._known:
             return True
         try:
-            found = await self._lookup(company_id, ticket_id, refresh=False)
+            try:
+                found = await self._lookup(company_id, ticket_id, refresh=False)
+            except Exception:  # the keyspace looked at may be one a rebuild just dropped
+                found = False
             if not found:  # maybe a rebuild moved the read models since the last look
                 found = await self._lookup(company_id, ticket_id, refresh=True)
         except Exception as exc:  # the driver raises NoHostAvailable, timeouts and friends

@@ -27,7 +27,7 @@ from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
-from tidewire_projector.journal_cassandra import Journaled, Unit
+from tidewire_projector.journal_cassandra import Journaled, Unit, outcome_ttl
 from tidewire_projector.outbound import job_of, send_agent_messages
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
@@ -89,8 +89,8 @@ async def _open() -> None:
     keyspace = await active_keyspace(session, settings.cassandra_keyspace)
     if keyspace != settings.cassandra_keyspace:
         await ensure_tables(session, settings.cassandra_keyspace, keyspace)
-    journal_ttl_s = settings.events_retention_ms // 1000  # replays past it have no events
-    _res.store = CachedStore(CassandraStore(session, keyspace, journal_ttl_s))
+    ttl_s = outcome_ttl(settings.events_retention_ms)  # replays past it have no events left
+    _res.store = CachedStore(CassandraStore(session, keyspace, ttl_s))
     _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()

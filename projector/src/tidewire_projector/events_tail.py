@@ -29,6 +29,9 @@ class EventsTail:
                 bootstrap_servers=self._settings.kafka_bootstrap,
                 enable_auto_commit=False,
                 client_id="tidewire-projector-tail",
+                # Retention deleting where a scan reads: go on from the oldest event left,
+                # never jump to the end (aiokafka's default), which would miss events.
+                auto_offset_reset="earliest",
             )
             await self._consumer.start()
         return self._consumer

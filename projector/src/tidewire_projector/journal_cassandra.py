@@ -38,6 +38,13 @@ _LOOKUP = 50
 # Compressed outcomes per journal_outcomes row: one partition per batch, in rows this big.
 _PART = 256 * 1024
 _REF = "@"  # an outcome column starting with this refers to journal_outcomes
+_MAX_TTL_S = 630_720_000  # Cassandra's largest TTL (20 years)
+
+
+def outcome_ttl(retention_ms: int) -> int:
+    """The TTL of journaled outcomes for an events retention: 0 (never expire) when events
+    are kept for ever (Kafka's -1), else the retention, capped at what Cassandra takes."""
+    return 0 if retention_ms <= 0 else min(max(retention_ms // 1000, 1), _MAX_TTL_S)
 
 
 @dataclass(frozen=True)

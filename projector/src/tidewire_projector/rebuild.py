@@ -39,7 +39,7 @@ from tidewire_platform.contracts import Command
 from tidewire_platform.read_models_home import active_keyspace, switch_to
 from tidewire_platform.settings import StackSettings
 from tidewire_projector.domain import PoisonCommand, decide
-from tidewire_projector.journal_cassandra import Unit
+from tidewire_projector.journal_cassandra import Unit, outcome_ttl
 from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.store_memory import MemoryStore
 
@@ -177,7 +177,7 @@ async def rebuild(
     await _create_tables(session, main, target, settings.cassandra_replication)
     say(f"rebuild: folding {settings.commands_topic} into keyspace {target}")
     started = time.monotonic()
-    store = CassandraStore(session, target, settings.events_retention_ms // 1000)
+    store = CassandraStore(session, target, outcome_ttl(settings.events_retention_ms))
     async with _LogReader(settings) as log:
         # Outcomes are kept from the committed offsets on: the projector may re-read those.
         folded = _Folded(keep_from=await committed_offsets(settings))

@@ -20,7 +20,19 @@ def test_roundtrip(epoch: str, partition: int, offset: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "42", "tw1.", "tw1.!!!!", "tw2.bG9jYWw6MTE6MA", "tw1.bm90LWEtY3Vyc29y", "x" * 500]
+    "text",
+    [
+        "",
+        "42",
+        "tw1.",
+        "tw1.!!!!",
+        "tw2.bG9jYWw6MTE6MA",
+        "tw1.bm90LWEtY3Vyc29y",
+        "x" * 500,
+        "tw1.\u00e9",  # not ASCII: base64 refuses it with a plain ValueError
+        "tw1.ZXA6MTrZow",  # an Arabic-Indic digit
+        "tw1.ZXA6MTo1Cg",  # a trailing newline
+    ],
 )
 def test_foreign_strings_are_refused(text: str) -> None:
     with pytest.raises(CursorError, match="not a tidewire cursor"):
