@@ -48,10 +48,14 @@ async def test_rolling_restart_moves_clients_to_the_other_node(
     try:
         await chat.say("on the old node")
         await chat.received_all(js)
-        await proxy.switch(services.edge_ports[0])  # new connections go to the other node
+        # New connections go to the other node; the open one ends only when the old node,
+        # stopped with SIGTERM, closes its transports itself.
+        await proxy.switch(services.edge_ports[0], cut=False)
         stop = asyncio.create_task(asyncio.to_thread(services.procs[name].stop, 10))
         bye = await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
-        assert bye["reason"] == "transport close"  # a drop the client recovers from
+        # A drop the client recovers from; a Socket.IO DISCONNECT would be "io server
+        # disconnect", after which the official client does not reconnect.
+        assert bye["reason"] == "transport close"
         await stop
         await chat.say("during the deploy")
         again = await reconnect(js, 2)
@@ -68,12 +72,14 @@ async def test_rolling_restart_moves_clients_to_the_other_node(
 async def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
     services: Services, api: Api, company: str
 ) -> None:
-    total = 300
-    for batch in range(0, total, 25):
-        messages = [wa.text_message(f"m{n}") for n in range(batch, batch + 25)]
+    total = 500  # one page of messages (the API returns at most 500)
+    for batch in range(0, total, 50):
+        messages = [wa.text_message(f"m{n}") for n in range(batch, batch + 50)]
         await asyncio.to_thread(api.deliver, messages)
     await asyncio.to_thread(api.until, lambda: len(api.events()) >= 20, "projection under way")
+    projected = len(await asyncio.to_thread(api.events))
     await asyncio.to_thread(services.procs["projector"].kill)
+    assert projected < total, "the kill came after the projection: nothing was in flight"
     await asyncio.to_thread(services.start, "projector")
     events = await asyncio.to_thread(
         api.until, lambda: (e := api.events()) and len(e) >= total and e, "all events", 120

@@ -85,6 +85,9 @@ async def test_sockets_in_whaticket_rooms_get_their_rooms_events(
         api.until, lambda: (t := api.tickets("pending")) and len(t) == 2 and t, "two tickets"
     )
     ticket_a = next(t["id"] for t in tickets if t["contactId"] == wa.CUSTOMER)
+    # Read models come before events: the setup's events must be in the log before the
+    # clients connect, or they would arrive live.
+    await asyncio.to_thread(api.until, lambda: len(api.events()) >= 2, "the setup's events")
     chat, notified, plain = _Listener(company), _Listener(company), _Listener(company)
     for n, listener in enumerate((chat, notified, plain)):
         await listener.sio.connect(

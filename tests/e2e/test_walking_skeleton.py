@@ -22,6 +22,9 @@ async def test_message_reaches_both_clients_and_the_read_model(
     services: Services, company: str, agent_token: str, api: Api
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket)
+    # The read model is written before the event is appended: wait for the event too, or it
+    # could reach the clients below as if it were the agent's message.
+    await asyncio.to_thread(api.until, api.events, "the customer's event")
     event_name = f"company-{company}-appMessage"
     py_got: asyncio.Queue[dict[str, object]] = asyncio.Queue()
     py = socketio.AsyncClient()

@@ -46,7 +46,9 @@ class Run:
         self.n = 0
 
     def barrier(self) -> None:
-        """Return once everything accepted so far is projected (one ordered partition)."""
+        """Return once everything accepted so far is projected (one ordered partition), and
+        every agent message has its outbound outcome (the tenant has no access token, so
+        the outbound agent marks each failed, with a command of its own, at any time)."""
         self.n += 1
         body = f"barrier-{self.n}"
         self.api.deliver([wa.text_message(body, sender=BARRIER)])
@@ -56,6 +58,12 @@ class Run:
             ),
             body,
         )
+
+        def settled() -> bool:
+            _, messages = fold(self.api.events())
+            return all(m["ack"] == -1 for m in messages.values() if m["fromMe"])
+
+        self.api.until(settled, "the outbound outcome of every agent message")
 
     def current_ticket(self, contact: str) -> str | None:
         self.barrier()

@@ -22,9 +22,12 @@ class SwitchingProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def switch(self, target_port: int) -> None:
-        """New connections go to `target_port`; open ones are cut (the client sees a drop)."""
+    async def switch(self, target_port: int, cut: bool = True) -> None:
+        """New connections go to `target_port`; open ones are cut (the client sees a drop),
+        or with `cut=False` left to end on their own (a load balancer draining a node)."""
         self.target_port = target_port
+        if not cut:
+            return
         for writer in list(self._links):
             writer.transport.abort()
         self._links.clear()

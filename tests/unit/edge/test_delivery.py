@@ -48,11 +48,13 @@ class Sink:
     def __init__(self) -> None:
         self.sent: list[tuple[str, tuple[Any, ...]]] = []
         self.cut = asyncio.Event()
+        self.cuts = 0
 
     async def emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
         self.sent.append((name, args))
 
     async def cut_off(self) -> None:
+        self.cuts += 1
         self.cut.set()
 
     def bodies(self) -> list[str]:
@@ -127,6 +129,11 @@ async def test_a_client_that_cannot_keep_up_is_cut_off_once() -> None:
     for offset in range(25):  # never started: nothing drains the buffer
         d.offer(_event(offset))
     await _until(sink.cut.is_set)
+    for offset in range(25, 40):  # still overflowing until the transport is gone
+        d.offer(_event(offset))
+    for _ in range(20):
+        await asyncio.sleep(0)  # let any further cut-off task run
+    assert sink.cuts == 1
     assert sink.sent == []
 
 

@@ -349,10 +349,11 @@ async def test_a_twin_record_is_not_sent_again_before_its_result_is_projected() 
 
 
 async def test_unknown_messages_and_other_events_are_left_alone() -> None:
-    world = World(None)
-    assert await world.outbound().handle(_event()) == "unknown"
-    assert await World(_msg()).outbound().handle(_event(from_me=False)) == "ignored"
-    assert (world.sends, world.appended) == ([], [])
+    unknown, customers = World(None), World(_msg())
+    assert await unknown.outbound().handle(_event()) == "unknown"
+    assert await customers.outbound().handle(_event(from_me=False)) == "ignored"
+    assert (unknown.sends, unknown.appended) == ([], [])
+    assert (customers.sends, customers.appended) == ([], [])
 
 
 @pytest.mark.parametrize(
