@@ -4,11 +4,12 @@ a problem document, on the webhook fast path and on FastAPI's routes alike, neve
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from cassandra import OperationTimedOut
-from starlette.testclient import TestClient
 
 from tests.support import whatsapp as wa
 from tidewire_ingest.app import create_app
@@ -40,10 +41,12 @@ class _Stores:
 
 
 @pytest.fixture
-def client() -> TestClient:
+async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app()
     app.state.stores = _Stores()
-    return TestClient(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+        yield http
 
 
 def _assert_retryable(resp: Any) -> None:
@@ -53,13 +56,13 @@ def _assert_retryable(resp: Any) -> None:
     assert "Cassandra" in resp.json()["detail"]
 
 
-def test_webhook(client: TestClient) -> None:
+async def test_webhook(client: httpx.AsyncClient) -> None:
     body = json.dumps(wa.webhook("pn-1", messages=[wa.text_message()])).encode()
     headers = {"X-Hub-Signature-256": wa.sign(body, "whatever"), "Content-Type": "application/json"}
-    _assert_retryable(client.post("/webhooks/whatsapp", content=body, headers=headers))
+    _assert_retryable(await client.post("/webhooks/whatsapp", content=body, headers=headers))
 
 
-def test_query_api(client: TestClient) -> None:
+async def test_query_api(client: httpx.AsyncClient) -> None:
     token = issue_token(StackSettings(), "acme", "u1")
-    resp = client.get("/api/tickets", headers={"Authorization": f"Bearer {token}"})
+    resp = await client.get("/api/tickets", headers={"Authorization": f"Bearer {token}"})
     _assert_retryable(resp)
