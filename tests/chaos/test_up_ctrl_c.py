@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,79 +32,6 @@ def _ours(home: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "tidewire down"])
-def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop: str) -> None:
-    """Ctrl-C in its terminal, or `tidewire down` from another one (which must not race the
-    supervisor: it restarts services that exit)."""
-    ingest, edges = free_port(), (free_port(), free_port())
-    env = {
-        **os.environ,
-        **env_of(own),
-        "TIDEWIRE_INGEST_PORT": str(ingest),
-        "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tidewire_deploy.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: list[str] = []
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 240
-        for line in proc.stdout:
-            lines.append(line)
-            if "press Ctrl-C" in line or time.monotonic() > deadline:
-                break
-        assert any("press Ctrl-C" in ln for ln in lines), "".join(lines)
-        assert all(healthy(p) for p in (ingest, *edges))
-        assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
-        assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
-
-        if stop == "ctrl-c":
-            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        else:
-            # A rebuild while `up` supervises: the projector is paused for the handover (the
-            # supervisor must not restart it meanwhile) and runs again afterwards.
-            rebuild = subprocess.run(
-                [sys.executable, "-m", "tidewire_deploy.cli", "projector", "rebuild"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            assert rebuild.returncode == 0, rebuild.stdout + rebuild.stderr
-            assert "paused" in rebuild.stdout
-            assert sum("tidewire_projector" in cmd for cmd in _ours(own.home)) == 1
-            down = subprocess.run(
-                [sys.executable, "-m", "tidewire_deploy.cli", "down"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=240,
-            )
-            assert down.returncode == 0, down.stdout + down.stderr
-        assert proc.wait(timeout=120) == 0
-        wait_for(lambda: _ours(own.home) == [], 30, "every process of the stack to exit")
-        assert proc.stdout is not None
-        rest = proc.stdout.read()
-        assert "exited unexpectedly" not in rest, rest  # nothing fought the rebuild's pause
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        # Services run in sessions of their own: a failed test must not leave them running.
-        subprocess.run(
-            [sys.executable, "-m", "tidewire_deploy.cli", "down"],
-            env=env,
-            capture_output=True,
-            timeout=240,
-            check=False,
-        )
-
-
 def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]]:
     ingest, edges = free_port(), (free_port(), free_port())
     env = {
@@ -123,6 +51,18 @@ def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]
     return proc, env
 
 
+def _tidewire(env: dict[str, str], *args: str, timeout: float = 240) -> Any:
+    """Run a `tidewire` command of this stack; its completed process."""
+    return subprocess.run(
+        [sys.executable, "-m", "tidewire_deploy.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
     assert proc.stdout is not None
     lines: list[str] = []
@@ -133,6 +73,41 @@ def _read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
             break
     assert any(text in ln for ln in lines), "".join(lines)
     return lines
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "tidewire down"])
+def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop: str) -> None:
+    """Ctrl-C in its terminal, or `tidewire down` from another one (which must not race the
+    supervisor: it restarts services that exit)."""
+    proc, env = _start_up(own)
+    try:
+        lines = _read_until(proc, "press Ctrl-C")
+        ingest, edges = int(env["TIDEWIRE_INGEST_PORT"]), env["TIDEWIRE_EDGE_PORTS"].split(",")
+        assert all(healthy(int(p)) for p in (ingest, *edges))
+        assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
+        assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
+
+        if stop == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        else:
+            # A rebuild while `up` supervises: the projector is paused for the handover (the
+            # supervisor must not restart it meanwhile) and runs again afterwards.
+            rebuild = _tidewire(env, "projector", "rebuild", timeout=300)
+            assert rebuild.returncode == 0, rebuild.stdout + rebuild.stderr
+            assert "paused" in rebuild.stdout
+            assert sum("tidewire_projector" in cmd for cmd in _ours(own.home)) == 1
+            down = _tidewire(env, "down")
+            assert down.returncode == 0, down.stdout + down.stderr
+        assert proc.wait(timeout=120) == 0
+        wait_for(lambda: _ours(own.home) == [], 30, "every process of the stack to exit")
+        assert proc.stdout is not None
+        rest = proc.stdout.read()
+        assert "exited unexpectedly" not in rest, rest  # nothing fought the rebuild's pause
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        # Services run in sessions of their own: a failed test must not leave them running.
+        _tidewire(env, "down")
 
 
 def test_ctrl_c_during_start_up_leaves_nothing_behind(own: StackSettings) -> None:
@@ -153,13 +128,7 @@ def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSet
     proc, env = _start_up(own)
     try:
         _read_until(proc, "press Ctrl-C")
-        down = subprocess.run(
-            [sys.executable, "-m", "tidewire_deploy.cli", "down", "--keep-infra"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        down = _tidewire(env, "down", "--keep-infra")
         assert down.returncode == 0, down.stdout + down.stderr
         assert proc.wait(timeout=120) == 0
         left = _ours(own.home)

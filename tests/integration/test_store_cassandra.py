@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -57,44 +58,44 @@ def test_contacts_across_companies_find_exactly_the_existing_ones(stack: Stack) 
     asyncio.run(scenario())
 
 
-def test_many_small_rows_are_written_in_batches_cassandra_accepts(stack: Stack) -> None:
-    """Rows of a few bytes each: a batch is sized by more than its text, or Cassandra refuses
-    it as too large (and the projector would retry the same batch forever)."""
-
+def _with_store(stack: Stack, body: Callable[[CassandraStore], Awaitable[None]]) -> None:
     async def scenario() -> None:
         session = connect(stack.settings, row_factory=cached_rows)
         try:
             keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
-            store = CassandraStore(session, keyspace)
-            company = f"sr-{uuid.uuid4().hex[:8]}"
-            wamids = {f"w{n}": f"m{n}" for n in range(4000)}
-            await store.flush([Unit(Outcome(company_id=company, wamids=wamids))])
-            found = await store.many("wamid", {company: [(w,) for w in wamids]})
-            assert found == {(company, w): m for w, m in wamids.items()}
+            await body(CassandraStore(session, keyspace))
         finally:
             session.cluster.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_many_small_rows_are_written_in_batches_cassandra_accepts(stack: Stack) -> None:
+    """Rows of a few bytes each: a batch is sized by more than its text, or Cassandra refuses
+    it as too large (and the projector would retry the same batch forever)."""
+
+    async def body(store: CassandraStore) -> None:
+        company = f"sr-{uuid.uuid4().hex[:8]}"
+        wamids = {f"w{n}": f"m{n}" for n in range(4000)}
+        await store.flush([Unit(Outcome(company_id=company, wamids=wamids))])
+        found = await store.many("wamid", {company: [(w,) for w in wamids]})
+        assert found == {(company, w): m for w, m in wamids.items()}
+
+    _with_store(stack, body)
 
 
 def test_rows_of_non_latin_text_are_batched_by_their_bytes(stack: Stack) -> None:
     """Chinese is three bytes a character in UTF-8: batches sized by characters grew past
     Cassandra's refusal threshold."""
 
-    async def scenario() -> None:
-        session = connect(stack.settings, row_factory=cached_rows)
-        try:
-            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
-            store = CassandraStore(session, keyspace)
-            company = f"nl-{uuid.uuid4().hex[:8]}"
-            contacts = [
-                Contact(id=f"55{n}", company_id=company, name="汉字" * 200, number=f"55{n}")
-                for n in range(200)
-            ]
-            await store.flush([Unit(Outcome(company_id=company, contacts=contacts))])
-            found = await store.many("contact", {company: [(c.id,) for c in contacts]})
-            assert len(found) == 200
-        finally:
-            session.cluster.shutdown()
+    async def body(store: CassandraStore) -> None:
+        company = f"nl-{uuid.uuid4().hex[:8]}"
+        contacts = [
+            Contact(id=f"55{n}", company_id=company, name="汉字" * 200, number=f"55{n}")
+            for n in range(200)
+        ]
+        await store.flush([Unit(Outcome(company_id=company, contacts=contacts))])
+        found = await store.many("contact", {company: [(c.id,) for c in contacts]})
+        assert len(found) == 200
 
-    asyncio.run(scenario())
+    _with_store(stack, body)

@@ -68,7 +68,7 @@ async def _until(predicate: Any) -> None:
             await asyncio.sleep(0.01)
 
 
-def _delivery(sink: Sink, **conf: Any) -> Delivery:
+def _delivery(sink: Sink, acks: bool = False, **conf: Any) -> Delivery:
     return Delivery(
         "sid",
         "c",
@@ -76,7 +76,7 @@ def _delivery(sink: Sink, **conf: Any) -> Delivery:
         sink.cut_off,
         FakeLog(),  # type: ignore[arg-type]
         EdgeSettings(**conf),
-        acks=conf.pop("acks", False),
+        acks=acks,
     )
 
 
@@ -139,15 +139,7 @@ async def test_a_client_that_cannot_keep_up_is_cut_off_once() -> None:
 
 async def test_ack_mode_resends_until_acked() -> None:
     sink = Sink()
-    d = Delivery(
-        "sid",
-        "c",
-        sink.emit,
-        sink.cut_off,
-        FakeLog(),  # type: ignore[arg-type]
-        EdgeSettings(ack_retry_s=0.05, ack_retry_max_s=0.1),
-        acks=True,
-    )
+    d = _delivery(sink, acks=True, ack_retry_s=0.05, ack_retry_max_s=0.1)
     ready = asyncio.Event()
     ready.set()
     d.start(ready, replay=False, after=None, until=0)
@@ -164,15 +156,7 @@ async def test_ack_mode_resends_until_acked() -> None:
 
 async def test_a_client_that_never_acks_is_cut_off_not_remembered_for_ever() -> None:
     sink = Sink()
-    d = Delivery(
-        "sid",
-        "c",
-        sink.emit,
-        sink.cut_off,
-        FakeLog(),  # type: ignore[arg-type]
-        EdgeSettings(socket_buffer=10, ack_retry_s=60),
-        acks=True,
-    )
+    d = _delivery(sink, acks=True, socket_buffer=10, ack_retry_s=60)
     ready = asyncio.Event()
     ready.set()
     d.start(ready, replay=False, after=None, until=0)
