@@ -139,3 +139,22 @@ def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSet
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_projector_that_dies_at_start_up_fails_the_up(own: StackSettings) -> None:
+    """The projector has no port to ask: `up` watches it for its first seconds, so a broken
+    projector is an error with its log named, not "tidewire is up", and the engines this
+    command started are stopped again."""
+    own.home.mkdir(parents=True, exist_ok=True)
+    (own.home / "projector").write_text("a file where faust wants its data folder")
+    env = {**os.environ, **env_of(own)}
+    env |= {"TIDEWIRE_INGEST_PORT": str(free_port())}
+    env |= {"TIDEWIRE_EDGE_PORTS": f"{free_port()},{free_port()}"}
+    try:
+        up = _tidewire(env, "up", "--detach", timeout=300)
+        assert up.returncode != 0, up.stdout
+        assert "projector exited during start-up" in up.stderr, up.stdout + up.stderr
+        assert "tidewire is up" not in up.stdout
+        wait_for(lambda: _ours(own.home) == [], 60, "every process of the stack to exit")
+    finally:
+        _tidewire(env, "down")  # a detached stack stays up whatever this test found

@@ -81,7 +81,13 @@ def _healthy(port: int) -> bool:
         return False
 
 
+# A service without a port (the projector) counts as started once it has stayed up this long:
+# bad settings, a schema or a Kafka it cannot use make it exit within the first seconds.
+_SURVIVE_S = 5.0
+
+
 def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
+    started: dict[str, float] = {}
     for svc in services():
         proc = _managed(s, svc.name)
         if proc.running():
@@ -89,6 +95,7 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
         if svc.port is not None and port_open("127.0.0.1", svc.port):
             raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
         proc.start(svc.argv, svc.marker)
+        started[svc.name] = time.monotonic()
     deadline = time.monotonic() + timeout_s
     for svc in services():
         proc = _managed(s, svc.name)
@@ -98,6 +105,11 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{svc.name} not healthy after {timeout_s} s; see {proc.log}")
             time.sleep(0.2)
+        if svc.port is None and svc.name in started:
+            while time.monotonic() - started[svc.name] < _SURVIVE_S:
+                if not proc.running():
+                    raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
+                time.sleep(0.2)
 
 
 def stop_services(s: StackSettings) -> None:
