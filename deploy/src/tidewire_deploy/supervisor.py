@@ -142,6 +142,21 @@ def up(s: StackSettings, detach: bool) -> int:
     # up`, a test run, a system Redis): this command stops only those it started.
     before = {r.name for r in infra.status(s) if r.state != "stopped"}
     ours = [r.name for r in infra.status(s) if r.name not in before]
+    me = _supervisor(s)
+    # Recorded from the start, so that a `tidewire down` meanwhile finds this command and asks
+    # it to stop (SIGTERM, like Ctrl-C, interrupts the start-up) instead of racing it.
+    own_cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    me.pid_file.write_text(json.dumps({"pid": os.getpid(), "marker": own_cmdline.strip()}))
+    asked: list[int] = []
+
+    def _interrupt(signum: int, frame: FrameType | None) -> None:
+        """`tidewire down` during start-up: stop as Ctrl-C would, undoing what was started
+        (SIGUSR1, from `down --keep-infra`: the services only)."""
+        asked.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGUSR1, _interrupt)
     try:
         infra.up(s)
         # Before the services start, so ingest knows the demo number from its first request.
@@ -150,12 +165,15 @@ def up(s: StackSettings, detach: bool) -> int:
         except TenantConflict as exc:
             raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
         start_services(s)
+        _banner(s)
     except BaseException:  # a failure or Ctrl-C before the stack is up leaves nothing running
         stop_services(s)
-        infra.down(s, only=ours)
+        if signal.SIGUSR1 not in asked:
+            infra.down(s, only=ours)
+        me.pid_file.unlink(missing_ok=True)
         raise
-    _banner(s)
     if detach:
+        me.pid_file.unlink(missing_ok=True)
         print("running in the background; `tidewire down` stops everything")
         return 0
     keep_infra = _supervise(s)
@@ -182,9 +200,6 @@ def _supervise(s: StackSettings) -> bool:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
         signal.signal(sig, _stop)
-    me = _supervisor(s)
-    own_cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    me.pid_file.write_text(json.dumps({"pid": os.getpid(), "marker": own_cmdline.strip()}))
     print("press Ctrl-C to stop", flush=True)
     delay: dict[str, float] = {}  # service -> seconds to wait before its next restart
     due: dict[str, float] = {}

@@ -47,6 +47,7 @@ class Plan:
 
 
 Planner = Callable[[Any, dict[str, Any]], Awaitable[Plan]]
+Unplanned = Callable[[Plan], Awaitable[None]]  # a plan whose connect failed: give back its session
 
 
 class RecoveringManager(socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -106,9 +107,10 @@ class RecoveringManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
 
 class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
-    def __init__(self, planner: Planner, **kwargs: Any) -> None:
+    def __init__(self, planner: Planner, unplanned: Unplanned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._planner = planner
+        self._unplanned = unplanned
         self.plans: dict[str, Plan] = {}  # eio_sid -> plan, while its CONNECT is handled
         self._evictions = asyncio.Semaphore(8)
 
@@ -116,12 +118,17 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
         """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
         ns = namespace or "/"
         plan = await self._planner(data, self.environ.get(eio_sid, {}))
-        if plan.session is not None:
-            await self._evict(plan.session, ns)
-            self.manager.chosen_sids[eio_sid] = plan.session.sid
-        self.plans[eio_sid] = plan
         try:
+            if plan.session is not None:
+                await self._evict(plan.session, ns)
+                self.manager.chosen_sids[eio_sid] = plan.session.sid
+            self.plans[eio_sid] = plan
             await super()._handle_connect(eio_sid, namespace, data)
+        except Exception:
+            # E.g. the client left while its connect was planned (python-socketio then finds
+            # no environ for it): the session taken for it must not be lost with it.
+            await self._unplanned(plan)
+            raise
         finally:
             self.manager.chosen_sids.pop(eio_sid, None)
             self.plans.pop(eio_sid, None)

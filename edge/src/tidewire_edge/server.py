@@ -63,6 +63,7 @@ class Edge:
         self.conf = conf
         self.sio = RecoveringServer(
             self.plan,
+            self._give_back,
             async_mode="asgi",
             client_manager=RecoveringManager(settings.redis_url, channel="tidewire-edge"),
             cors_allowed_origins="*",
@@ -197,6 +198,14 @@ class Edge:
         sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
         return sock is not None and not sock.closed
 
+    async def _give_back(self, plan: Plan) -> None:
+        """A connect that failed before its handler ran: its taken session goes back."""
+        if plan.session is not None:
+            try:
+                await self.sessions.save(plan.session)
+            except Exception as exc:  # Redis itself may be what failed
+                log.warning("session %s could not be put back: %r", plan.pid, exc)
+
     async def _undo_connect(self, sid: str, plan: Plan) -> None:
         """A connect that failed half-way leaves nothing registered, and a recovered
         session back where the client can find it again."""
@@ -206,11 +215,7 @@ class Edge:
             assert self.feed is not None
             self.feed.unregister(delivery.company_id, delivery)
             await delivery.stop()
-        if plan.session is not None:
-            try:
-                await self.sessions.save(plan.session)
-            except Exception as exc:  # Redis itself may be what failed
-                log.warning("session %s could not be put back: %r", plan.pid, exc)
+        await self._give_back(plan)
 
     async def _connect(self, sid: str, plan: Plan, who: Principal, auth: Any) -> None:
         partition = partition_for(who.company_id, self.s.partitions)
@@ -312,6 +317,8 @@ class Edge:
     async def join(self, sid: str, kind: str, arg: Any, leave: bool) -> dict[str, Any]:
         # python-socketio runs each event in a task of its own: a front end's joins at page
         # load overlap, and each would write back the rooms it read before its ticket check.
+        if sid not in self.live:  # gone already: no lock to leave behind
+            return {"ok": False, "error": "not connected"}
         async with self._joins.setdefault(sid, asyncio.Lock()):
             return await self._join(sid, kind, arg, leave)
 

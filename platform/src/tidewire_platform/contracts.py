@@ -34,7 +34,7 @@ _ID = re.compile(ID_PATTERN)
 
 
 def valid_id(value: object) -> bool:
-    return isinstance(value, str) and _ID.match(value) is not None
+    return isinstance(value, str) and _ID.fullmatch(value) is not None  # no trailing newline
 
 
 def now_ms() -> int:
