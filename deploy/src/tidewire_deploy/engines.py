@@ -98,17 +98,10 @@ def _kafka(s: StackSettings, lay: Layout) -> Launch:
     )
     classpath = f"{lib}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = (
-            subprocess.run(
-                [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        subprocess.run(
+        cluster_id = _storage_tool(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"]
+        ).splitlines()[-1]
+        _storage_tool(
             [
                 java,
                 "-cp",
@@ -121,10 +114,7 @@ def _kafka(s: StackSettings, lay: Layout) -> Launch:
                 "-c",
                 str(conf),
                 "--ignore-formatted",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+            ]
         )
     marker = f"-Dtidewire.engine=kafka@{s.kafka_port}"
     return Launch(
@@ -298,3 +288,15 @@ def engines(s: StackSettings, lay: Layout) -> list[Engine]:
 
 def log_path(lay: Layout, name: str) -> Path:
     return lay.logs / f"{name}.out"
+
+
+def _storage_tool(argv: list[str]) -> str:
+    """Run Kafka's StorageTool; its output, or a RuntimeError that quotes what it said (the
+    CLI prints RuntimeErrors as messages, where a CalledProcessError was a bare traceback)."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise RuntimeError(
+            f"kafka: preparing its storage failed (exit {done.returncode}): " + " | ".join(said)
+        )
+    return done.stdout.strip()
