@@ -54,6 +54,12 @@ class Managed:
     def running(self) -> bool:
         return self.pid() is not None
 
+    def record_self(self) -> None:
+        """Record the calling process under this name (a foreground supervisor), so that
+        other commands find it as they find the processes `start` launched."""
+        pid = os.getpid()
+        self.pid_file.write_text(json.dumps({"pid": pid, "marker": " ".join(cmdline(pid))}))
+
     def start(
         self,
         argv: Sequence[str],

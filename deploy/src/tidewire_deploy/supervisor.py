@@ -6,14 +6,12 @@ engines it started itself); `up --detach` leaves them running for `tidewire down
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 from tidewire_deploy import infra
@@ -145,8 +143,7 @@ def up(s: StackSettings, detach: bool) -> int:
     me = _supervisor(s)
     # Recorded from the start, so that a `tidewire down` meanwhile finds this command and asks
     # it to stop (SIGTERM, like Ctrl-C, interrupts the start-up) instead of racing it.
-    own_cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    me.pid_file.write_text(json.dumps({"pid": os.getpid(), "marker": own_cmdline.strip()}))
+    me.record_self()
     asked: list[int] = []
 
     def _interrupt(signum: int, frame: FrameType | None) -> None:
