@@ -7,7 +7,7 @@ import asyncio
 
 from cassandra.cluster import Session
 
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import store_unavailable
 from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.queries_cassandra import CassandraReadModels
 from tidewire_platform.cql import connect
@@ -33,12 +33,7 @@ class LazyStores:
                 try:
                     self._session = await asyncio.to_thread(connect, self._s)
                 except Exception as exc:  # the driver raises NoHostAvailable and friends
-                    raise Problem(
-                        503,
-                        "Store unavailable",
-                        f"Cassandra: {exc}",
-                        headers={"Retry-After": "5"},
-                    ) from exc
+                    raise store_unavailable(exc) from exc
             return self._session
 
     async def tenants(self) -> TenantStore:

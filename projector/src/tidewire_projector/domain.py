@@ -401,7 +401,7 @@ async def _update(command: Command, position: int, view: View) -> Outcome:
     active = None  # the ticket holding the (connection, contact) pair, read only when needed
     if "closed" in (status, ticket.status) and status != ticket.status:
         active = await view.open_ticket(command.company_id, ticket.whatsapp_id, ticket.contact_id)
-    reopening = ticket.status == "closed" and changes.get("status", "closed") != "closed"
+    reopening = ticket.status == "closed" and status != "closed"
     if reopening and active is not None and active != ticket.id:
         # One open or pending ticket per contact and connection (Whaticket refuses such a
         # reopen too): a newer ticket holds the pair, so the status stays closed.
