@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from tidewire_ingest.command_log import CommandLog, LogUnavailable, Unwritable
 from tidewire_ingest.problems import Problem
-from tidewire_platform.contracts import Command
+from tidewire_platform.contracts import Command, CommandType
 from tidewire_platform.metrics import COMMANDS_ACCEPTED
+
+# One counter child per command type, looked up once (`labels()` takes a lock on every call).
+_ACCEPTED = {t: COMMANDS_ACCEPTED.labels(t) for t in get_args(CommandType)}
 
 
 async def accept(log: CommandLog, commands: list[Command]) -> None:
@@ -25,4 +30,4 @@ async def accept(log: CommandLog, commands: list[Command]) -> None:
             headers={"Retry-After": "5"},
         ) from exc
     for command in commands:
-        COMMANDS_ACCEPTED.labels(command.type).inc()
+        _ACCEPTED[command.type].inc()

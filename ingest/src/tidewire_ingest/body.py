@@ -1,27 +1,52 @@
-"""Reading a request body with a size limit, before anything else looks at it."""
+"""Reading a request body with a size limit, before anything else looks at it.
+
+On ASGI primitives rather than Starlette's `Request`: the webhook's fast path reads its body
+here without building one (a measurable share of a webhook's CPU under load).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from fastapi import Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 from tidewire_ingest.problems import Problem
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The raw body, or 413 as soon as it is known to exceed `limit` (header or stream)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower-case bytes), decoded as Latin-1."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def content_length(scope: Scope) -> int | None:
+    """The declared body size, or None if absent or not a plain number."""
+    declared = header(scope, b"content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
+async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The raw body, or 413 as soon as it is known to exceed `limit` (header or stream);
+    `ClientDisconnect` if the client leaves before sending all of it."""
+    declared = content_length(scope)
+    if declared is not None and declared > limit:
         raise Problem(413, "Payload too large", f"body of {declared} bytes exceeds {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Problem(413, "Payload too large", f"body exceeds {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def parse_json(raw: bytes) -> Any:

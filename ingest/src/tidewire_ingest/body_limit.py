@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tidewire_ingest.body import content_length
 from tidewire_ingest.problems import problem_response
 from tidewire_ingest.webhook_fast_path import PATH as WEBHOOK_PATH
 
@@ -27,7 +28,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit: int = self.state.ingest_settings.max_body_bytes
-        declared = _content_length(scope)
+        declared = content_length(scope)
         if declared is not None and declared > limit:
             await self._refuse(scope, receive, send, f"body of {declared} bytes exceeds {limit}")
             return
@@ -54,10 +55,3 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
         response = problem_response(Request(scope, receive), 413, "Payload too large", detail)
         await response(scope, receive, send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None

@@ -18,7 +18,6 @@ from tidewire_ingest.body import parse_json, read_limited
 from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.deps import Commands, IngestConf, Tenants
 from tidewire_ingest.problems import Problem, documented
-from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.signature import signature_valid, signature_well_formed
 from tidewire_ingest.whatsapp import (
     WebhookFact,
@@ -95,16 +94,17 @@ async def receive(
 ) -> dict[str, int]:
     """Declared here for the OpenAPI document; requests are served by `webhook_fast_path`,
     which calls `take_webhook` without FastAPI's routing and dependency machinery."""
-    return await take_webhook(request, conf, tenants, log)
+    raw = await read_limited(request.scope, request.receive, conf.max_body_bytes)
+    signature = request.headers.get("x-hub-signature-256")
+    return {"accepted": await take_webhook(raw, signature, tenants, log)}
 
 
 async def take_webhook(
-    request: Request, conf: IngestSettings, tenants: TenantStore, log: CommandLog
-) -> dict[str, int]:
-    """Verify, route and accept one webhook delivery; raises `Problem` for a refusal."""
-    raw = await read_limited(request, conf.max_body_bytes)
+    raw: bytes, signature: str | None, tenants: TenantStore, log: CommandLog
+) -> int:
+    """Verify, route and accept one webhook delivery (its raw body and signature header);
+    the number of commands accepted, or `Problem` for a refusal."""
     body = parse_json(raw)
-    signature = request.headers.get("x-hub-signature-256")
     if not signature:
         raise Problem(401, "Signature missing", "X-Hub-Signature-256 header is required")
     if not signature_well_formed(signature):
@@ -117,7 +117,7 @@ async def take_webhook(
         # tenant's app secret to check the signature with, and nothing to write. Well-formed
         # ones get 200 so Meta stops retrying; broken ones get 422.
         _parse(body)
-        return {"accepted": 0}
+        return 0
     companies: dict[str, str] = {}
     for phone in sorted(phones):
         conn = await tenants.connection_for_phone(phone)
@@ -133,4 +133,4 @@ async def take_webhook(
     facts = _parse(body)
     commands = [command_for(companies[f.phone_number_id], f) for f in facts]
     await accept(log, commands)
-    return {"accepted": len(commands)}
+    return len(commands)

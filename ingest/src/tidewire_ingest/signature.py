@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 
@@ -15,7 +14,7 @@ def signature_well_formed(header: str) -> bool:
 
 
 def expected_signature(raw: bytes, app_secret: str) -> str:
-    return "sha256=" + hmac.new(app_secret.encode(), raw, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.digest(app_secret.encode(), raw, "sha256").hex()
 
 
 def signature_valid(raw: bytes, header: str | None, app_secret: str) -> bool:

@@ -16,16 +16,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tidewire_ingest.body import header, read_limited
 from tidewire_ingest.problems import STORE_ERRORS, Problem, problem_response, store_unavailable
 from tidewire_ingest.routes_webhooks import take_webhook
 
 PATH = "/webhooks/whatsapp"
 
 log = logging.getLogger("tidewire.ingest.webhook")
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class WebhookFastPath:
@@ -37,24 +40,37 @@ class WebhookFastPath:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
         try:
+            raw = await read_limited(scope, receive, self.state.ingest_settings.max_body_bytes)
             tenants = await self.state.stores.tenants()
-            result = await take_webhook(
-                request, self.state.ingest_settings, tenants, self.state.command_log
-            )
-            response = JSONResponse(result)
+            signature = header(scope, b"x-hub-signature-256")
+            accepted = await take_webhook(raw, signature, tenants, self.state.command_log)
+        except ClientDisconnect:
+            return  # nobody to answer, and nothing was written
         except Problem as exc:
-            response = _answer(request, exc)
+            await _answer(scope, receive, exc)(scope, receive, send)
+            return
         except STORE_ERRORS as exc:  # FastAPI's handlers are behind us too
-            response = _answer(request, store_unavailable(exc))
+            await _answer(scope, receive, store_unavailable(exc))(scope, receive, send)
+            return
         except Exception:  # FastAPI's error middleware is behind us: answer as it would
             log.exception("webhook failed")
             response = problem_response(
-                request, 500, "Internal error", "the webhook was not accepted; retry later"
+                Request(scope, receive),
+                500,
+                "Internal error",
+                "the webhook was not accepted; retry later",
             )
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        # The one success body, written directly: the same bytes JSONResponse would render.
+        body = b'{"accepted":%d}' % accepted
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
-def _answer(request: Request, p: Problem) -> JSONResponse:
-    return problem_response(request, p.status, p.title, p.detail, p.headers, **p.extra)
+def _answer(scope: Scope, receive: Receive, p: Problem) -> JSONResponse:
+    return problem_response(
+        Request(scope, receive), p.status, p.title, p.detail, p.headers, **p.extra
+    )

@@ -9,6 +9,8 @@ partitions of the companies they serve.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 (32-bit, seed 0x9747b28c), as a signed 32-bit int.
@@ -47,8 +49,10 @@ def company_key(company_id: str) -> bytes:
     return company_id.encode()
 
 
+@lru_cache(maxsize=65536)
 def partition_for(company_id: str, partitions: int) -> int:
-    """The partition holding a company's commands and events."""
+    """The partition holding a company's commands and events (remembered: ingest asks for
+    every command, and the hash is pure Python)."""
     if partitions < 1:
         raise ValueError("partitions must be >= 1")
     return (murmur2(company_key(company_id)) & 0x7FFFFFFF) % partitions

@@ -20,6 +20,9 @@ def serve(app: Any, prog: str, default_port: int, **uvicorn_options: Any) -> Non
         host=args.host,
         port=args.port,
         log_level="warning",
+        # Access lines are below the warning level, so never printed; turned off because
+        # uvicorn formats each one (path quoting, client address) before the logger drops it.
+        access_log=False,
         timeout_graceful_shutdown=5,
         **uvicorn_options,
     )
