@@ -9,6 +9,10 @@ thousands of them for as long as they run: an edge node (~200 per socket) and th
 - projector: a third of its CPU went into collections once its memory was full, CPU per
   command climbing from 0.80 to 1.17 ms over four runs of `tidewire bench projector`
   (0.72–0.85 ms with full collections 100 times rarer).
+The ingest holds few objects of its own, but everything it imported and built at start-up
+(FastAPI's app and schemas, pydantic's validators, the drivers) is walked by every full
+collection: at 3,000 webhooks/s its p99 went from 27–38 ms to 12–28 ms with this (A/B, three
+runs each).
 """
 
 from __future__ import annotations
