@@ -12,6 +12,7 @@ import json
 import statistics
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 import aiohttp
@@ -53,6 +54,7 @@ class Step:
     achieved_rps: float
     p50_ms: float
     p99_ms: float
+    failures: str = ""  # what the errors were: status codes and transport errors, counted
 
     def row(self) -> str:
         return (
@@ -96,7 +98,13 @@ async def _step(
     elapsed = time.perf_counter() - start
     ok = sum(1 for s in statuses if s == 200)
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [0.0] * 99
-    return Step(rps, total, ok, total - ok, ok / elapsed, q[49], q[98])
+    failed = Counter("transport error" if s == 0 else f"HTTP {s}" for s in statuses if s != 200)
+    return Step(rps, total, ok, total - ok, ok / elapsed, q[49], q[98], describe(failed))
+
+
+def describe(failed: Counter[str]) -> str:
+    """`3× HTTP 503, 1× transport error`: what a step's errors were, most frequent first."""
+    return ", ".join(f"{n}× {what}" for what, n in failed.most_common())
 
 
 async def run(base_url: str, rates: list[int], seconds: float, max_in_flight: int) -> list[Step]:
@@ -112,4 +120,5 @@ def report(steps: list[Step]) -> str:
         "| target/s | accepted/s | accepted | errors | p50 ms | p99 ms |\n"
         "|---:|---:|---:|---:|---:|---:|"
     )
-    return "\n".join([head, *(s.row() for s in steps)])
+    notes = [f"errors at {s.target_rps}/s: {s.failures}" for s in steps if s.failures]
+    return "\n".join([head, *(s.row() for s in steps), *notes])

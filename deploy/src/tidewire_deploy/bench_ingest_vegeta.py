@@ -14,9 +14,11 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from tidewire_deploy.bench_ingest import BENCH_PHONE, BENCH_SECRET, Step, webhook
+from tidewire_deploy.bench_ingest import BENCH_PHONE, BENCH_SECRET, Step, describe, webhook
 from tidewire_ingest.signature import expected_signature
 
 VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
@@ -89,7 +91,24 @@ def step(vegeta: Path, targets: Path, rps: int, seconds: float, in_flight: int) 
     ok = int(r.get("status_codes", {}).get("200", 0))
     elapsed_s = (int(r["duration"]) + int(r["wait"])) / 1e9
     lat = r["latencies"]
-    return Step(rps, sent, ok, sent - ok, ok / elapsed_s, lat["50th"] / 1e6, lat["99th"] / 1e6)
+    return Step(
+        rps, sent, ok, sent - ok, ok / elapsed_s, lat["50th"] / 1e6, lat["99th"] / 1e6, failures(r)
+    )
+
+
+def failures(report: dict[str, Any]) -> str:
+    """What went wrong in a step, from vegeta's JSON report: non-200 answers by status (0 is
+    vegeta's code for no answer at all) and the distinct error messages it kept."""
+    counted = Counter(
+        {
+            ("no answer" if code == "0" else f"HTTP {code}"): int(n)
+            for code, n in (report.get("status_codes") or {}).items()
+            if code != "200"
+        }
+    )
+    kinds = describe(counted)
+    messages = "; ".join((report.get("errors") or [])[:3])
+    return f"{kinds} ({messages})" if kinds and messages else kinds or messages
 
 
 def run(home: Path, base_url: str, rates: list[int], seconds: float, in_flight: int) -> list[Step]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tidewire_deploy.bench_ingest import BENCH_SECRET
-from tidewire_deploy.bench_ingest_vegeta import write_targets
+from tidewire_deploy.bench_ingest_vegeta import failures, write_targets
 from tidewire_ingest.signature import signature_valid
 
 pytestmark = pytest.mark.unit
@@ -27,3 +27,14 @@ def test_targets_are_signed_distinct_webhooks(tmp_path: Path) -> None:
         assert signature_valid(body, t["header"]["X-Hub-Signature-256"][0], BENCH_SECRET)
         wamids.add(json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"])
     assert len(wamids) == 3  # a repeated wamid would be a redelivery, not new load
+
+
+def test_failures_name_status_codes_and_messages() -> None:
+    report = {
+        "status_codes": {"200": 97, "503": 2, "0": 1},
+        "errors": ["503 Service Unavailable", "read: connection reset by peer"],
+    }
+    assert failures(report) == (
+        "2× HTTP 503, 1× no answer (503 Service Unavailable; read: connection reset by peer)"
+    )
+    assert failures({"status_codes": {"200": 100}, "errors": []}) == ""
