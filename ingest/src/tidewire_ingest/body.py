@@ -26,7 +26,9 @@ def header(scope: Scope, name: bytes) -> str | None:
 def content_length(scope: Scope) -> int | None:
     """The declared body size, or None if absent or not a plain number."""
     declared = header(scope, b"content-length")
-    return int(declared) if declared is not None and declared.isdigit() else None
+    # ASCII digits only: str.isdigit() also accepts '²' and friends, which int() refuses.
+    plain = declared is not None and declared.isascii() and declared.isdigit()
+    return int(declared) if plain else None
 
 
 async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -87,7 +87,7 @@ async def _post(
         "root_path": "",
         "scheme": "http",
         "server": ("ingest", 80),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
     }
     await app(scope, receive, send)
     return sent
@@ -131,3 +131,11 @@ async def test_client_leaving_mid_body_gets_nothing_and_writes_nothing(
     assert sent == []
     assert log.appended == []
     assert caplog.records == []
+
+
+async def test_odd_content_length_is_not_trusted_nor_a_500() -> None:
+    log = _Log()
+    body, headers = _signed()
+    sent = await _post(_app(log), [body], {**headers, "Content-Length": "\u00b2"})
+    assert sent[0]["status"] == 200
+    assert len(log.appended) == 1
