@@ -7,6 +7,8 @@ cd "$(dirname "$0")/../.."
 tw=.venv/bin/tidewire
 
 .venv/bin/ruff check . || exit 1
+.venv/bin/ruff format --check . || exit 1
+.venv/bin/mypy || exit 1
 
 was_running=no
 $tw infra status --quiet >/dev/null 2>&1 && was_running=yes

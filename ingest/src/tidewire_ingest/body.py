@@ -19,16 +19,16 @@ def header(scope: Scope, name: bytes) -> str | None:
     """The first value of header `name` (lower-case bytes), decoded as Latin-1."""
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 
 def content_length(scope: Scope) -> int | None:
     """The declared body size, or None if absent or not a plain number."""
     declared = header(scope, b"content-length")
-    # ASCII digits only: str.isdigit() also accepts '²' and friends, which int() refuses.
-    plain = declared is not None and declared.isascii() and declared.isdigit()
-    return int(declared) if plain else None
+    if declared is None or not (declared.isascii() and declared.isdigit()):
+        return None  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+    return int(declared)
 
 
 async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
