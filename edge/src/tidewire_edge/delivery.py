@@ -74,6 +74,7 @@ class Delivery:
         self._task: asyncio.Task[None] | None = None
         self._retry: asyncio.Task[None] | None = None
         self._overflowed = False
+        self._stopped = False
         self._cutting: asyncio.Task[None] | None = None
 
     def offer(self, event: Event) -> None:
@@ -96,10 +97,17 @@ class Delivery:
         self._task = asyncio.create_task(self._run(ready, replay, after, until))
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, self._retry) if t is not None]
-        for task in tasks:
+        """Cancel this delivery's tasks and wait for them. engine.io may run the disconnect
+        handler that calls this inside one of those very tasks (a send that finds the client
+        gone past its ping timeout closes the socket on the spot): that task is not awaited,
+        which would never finish, nor cancelled, which would cut the library's own cleanup
+        short; it ends by itself at its next check of `_stopped`."""
+        self._stopped = True
+        current = asyncio.current_task()
+        others = [t for t in (self._task, self._retry) if t is not None and t is not current]
+        for task in others:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _run(
         self, ready: asyncio.Event, replay: bool, after: Cursor | None, until: int
@@ -112,9 +120,9 @@ class Delivery:
                 self.last = max(self.last, after.offset)
             if replay:
                 await self._replay(after, until)
-            if self.acks:
+            if self.acks and not self._stopped:
                 self._retry = asyncio.create_task(self._retry_loop())
-            while True:
+            while not self._stopped:
                 await self._send(await self._queue.get(), replayed=False)
         except asyncio.CancelledError:
             raise
@@ -139,6 +147,8 @@ class Delivery:
                 return
 
     async def _send(self, event: Event, replayed: bool) -> None:
+        if self._stopped:
+            return  # the socket is gone (see stop)
         assert event.cursor is not None
         offset = Cursor.decode(event.cursor).offset
         if offset <= self.last:
@@ -182,7 +192,7 @@ class Delivery:
         return len(done)
 
     async def _retry_loop(self) -> None:
-        while True:
+        while not self._stopped:
             await asyncio.sleep(min(0.2, self._conf.ack_retry_s / 2))
             now = time.monotonic()
             for offset in sorted(self._unacked):

@@ -335,6 +335,10 @@ class Edge:
             # `socket.on("error", ...)`; the join's own acknowledgement says the same.
             await self.sio.emit("error", {"message": str(exc)}, to=sid, ignore_queue=True)
             return {"ok": False, "error": str(exc)}
+        if self.live.get(sid) is not session:
+            # The socket left (or recovered elsewhere) during the ticket check: entering the
+            # room or saving now would bring a dead session back, here and in Redis.
+            return {"ok": False, "error": "not connected"}
         if leave:
             await self.sio.leave_room(sid, room)
             rooms = [r for r in session.rooms if r != room]

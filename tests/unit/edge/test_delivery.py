@@ -242,3 +242,35 @@ async def test_the_old_status_gets_delete_and_the_notification_room_update() -> 
     assert [body["action"] for _, (body, _c) in sink.sent] == ["delete", "update"]
     assert {cursor for _, (_b, cursor) in sink.sent} == {Cursor("epoch", 0, 10).encode()}
     await d.stop()
+
+
+@pytest.mark.parametrize("acks", [False, True])
+async def test_a_send_that_closes_the_socket_ends_the_delivery(acks: bool) -> None:
+    """engine.io closes a socket past its ping timeout inside the send, and runs the
+    disconnect handler (which stops the delivery) in the sending task itself: stopping must
+    neither wait for that task nor leave it running."""
+    sink = Sink()
+    d = _delivery(sink, acks=acks, ack_retry_s=0.05)
+    stops: list[bool] = []
+
+    async def emit_then_close(name: str, args: tuple[Any, ...], sid: str) -> None:
+        sink.sent.append((name, args))
+        if len(sink.sent) == (3 if acks else 1):  # with acks: on a re-send
+            async with asyncio.timeout(2):  # the handler, inline, in this very task
+                await d.stop()
+            stops.append(True)
+
+    d._emit = emit_then_close
+    d.offer(_event(1))
+    d.offer(_event(2))
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=1)
+    ready.set()
+    await _until(lambda: stops and d._task is not None and d._task.done())
+    await _until(lambda: d._retry is None or d._retry.done())
+    assert stops == [True]
+    sent = len(sink.sent)
+    d.offer(_event(3))
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert len(sink.sent) == sent  # nothing more to a socket that is gone
