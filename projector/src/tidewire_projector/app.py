@@ -157,8 +157,16 @@ class _Batch:
         for cs in by_company.values():
             for record, command in cs:
                 positions.setdefault(command.id, set()).add(record.message.offset)
-        seen, _ = await asyncio.gather(self.store.journaled(positions), self.store.prefetch(hints))
-        await asyncio.gather(*(self._company(cs, seen) for cs in by_company.values()))
+        # Task groups, not gather: when one part fails, gather leaves the others running, and
+        # they went on staging into the store the retry of this batch folds again (a command
+        # counted twice). A group cancels them and waits before the failure goes up.
+        async with asyncio.TaskGroup() as group:
+            looked_up = group.create_task(self.store.journaled(positions))
+            group.create_task(self.store.prefetch(hints))
+        seen = looked_up.result()
+        async with asyncio.TaskGroup() as group:
+            for cs in by_company.values():
+                group.create_task(self._company(cs, seen))
 
     async def _company(self, commands: list[tuple[Any, Command]], seen: dict[str, Any]) -> None:
         for record, command in commands:
