@@ -122,11 +122,21 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
             if plan.session is not None:
                 await self._evict(plan.session, ns)
                 self.manager.chosen_sids[eio_sid] = plan.session.sid
+            if eio_sid not in self.environ:
+                # The client left while its connect was planned (Redis, Kafka lookups): the
+                # library would register the sid, then fail on the missing environ and leave
+                # it half-connected for good. Nothing to connect; the session goes back.
+                await self._unplanned(plan)
+                return
             self.plans[eio_sid] = plan
             await super()._handle_connect(eio_sid, namespace, data)
         except Exception:
-            # E.g. the client left while its connect was planned (python-socketio then finds
-            # no environ for it): the session taken for it must not be lost with it.
+            # The session taken for the client must not be lost with a failed connect, nor
+            # its sid stay registered as connecting (joins and acks of a later recovery
+            # would be refused as "not connected").
+            sid = self.manager.sid_from_eio_sid(eio_sid, ns)
+            if sid is not None and not self.manager.is_connected(sid, ns):
+                await self.manager.disconnect(sid, ns, ignore_queue=True)
             await self._unplanned(plan)
             raise
         finally:

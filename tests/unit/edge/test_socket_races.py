@@ -1,0 +1,198 @@
+"""Races between a socket's requests and its leaving, on one node:
+- a join whose ticket check is still running when its socket disconnects must not bring the
+  session back (not into the node's memory, not into Redis, not into a room);
+- a client that leaves while its recovering connect is being planned must not leave its sid
+  half-connected: its next recovery gets one delivery, working joins, every event once.
+
+In-process: python-socketio's real server and the edge's handlers, with Redis, Kafka and
+Cassandra replaced by small fakes (a unit test of the ordering, not of the engines)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tidewire_edge.server import Edge
+from tidewire_edge.sessions import Session
+from tidewire_edge.settings import EdgeSettings
+from tidewire_platform.contracts import Event
+from tidewire_platform.cursor import Cursor
+from tidewire_platform.partitioning import partition_for
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
+
+pytestmark = pytest.mark.unit
+
+
+class _Sessions:
+    def __init__(self) -> None:
+        self.saved: dict[str, Session] = {}
+        self.gate: asyncio.Event | None = None  # set: `take` waits for it (Redis is slow)
+
+    async def save(self, session: Session) -> None:
+        self.saved[session.pid] = session
+
+    async def take(self, pid: str) -> Session | None:
+        if self.gate is not None:
+            await self.gate.wait()
+        return self.saved.pop(pid, None)
+
+
+class _Feed:
+    def __init__(self) -> None:
+        self.receivers: list[Any] = []
+
+    async def follow(self, partition: int) -> None:
+        pass
+
+    def register(self, company: str, partition: int, receiver: Any) -> int:
+        self.receivers.append(receiver)
+        return 10
+
+    def unregister(self, company: str, receiver: Any) -> None:
+        self.receivers.remove(receiver)
+
+    def recent(self, company: str, partition: int, after: int, until: int) -> list[Event]:
+        return []
+
+
+class _Log:
+    epoch = "E"
+
+    def check(self, company: str, after: Cursor) -> None:
+        pass
+
+    async def bounds(self, company: str) -> tuple[int, int]:
+        return (0, 100)
+
+
+def _edge() -> tuple[Edge, _Sessions, _Feed, list[str]]:
+    """An edge whose engines are fakes and whose frames are collected by engine.io sid."""
+    edge = Edge(StackSettings(), EdgeSettings())
+    sessions, feed = _Sessions(), _Feed()
+    edge.sessions, edge.feed, edge.events = sessions, feed, _Log()  # type: ignore[assignment]
+    sio = edge.sio
+    sio.manager_initialized = True
+
+    async def publish(data: dict[str, Any]) -> None:
+        pass
+
+    sio.manager._publish = publish  # type: ignore[method-assign]
+    sio.on("connect", edge.connect)
+    sio.on("disconnect", edge.disconnect)
+    sent: list[str] = []
+
+    async def send(eio_sid: str, wire: Any) -> None:
+        sent.append(eio_sid)
+
+    sio.eio.send = send  # type: ignore[method-assign]
+    sio.eio.sockets = {}
+    return edge, sessions, feed, sent
+
+
+async def test_leaving_while_a_recovery_is_planned_leaves_nothing_half_connected() -> None:
+    edge, sessions, feed, sent = _edge()
+    sio = edge.sio
+    settings = StackSettings()
+    part = partition_for("acme", settings.partitions)
+    await sessions.save(
+        Session(
+            pid="p",
+            sid="S",
+            company_id="acme",
+            user_id="u1",
+            position=Cursor("E", part, 5).encode(),
+            node=sio.manager.host_id,
+        )
+    )
+    auth = {
+        "token": issue_token(settings, "acme", "u1"),
+        "pid": "p",
+        "offset": Cursor("E", part, 9).encode(),
+    }
+    sessions.gate = asyncio.Event()
+    sio.environ["e1"] = {}
+    first = asyncio.create_task(sio._handle_connect("e1", "/", auth))
+    for _ in range(5):
+        await asyncio.sleep(0)  # planning: waiting on Redis
+    await sio._handle_eio_disconnect("e1", "transport close")
+    sessions.gate.set()
+    await first
+    assert "p" in sessions.saved  # given back for the client's next try
+    sessions.gate = None
+    for eio in ("e2", "e3"):  # it recovers, drops again, recovers again
+        sio.environ[eio] = {}
+        sio.eio.sockets[eio] = SimpleNamespace(closed=False, session={})
+        await sio._handle_connect(eio, "/", auth)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert sio.manager.is_connected("S", "/")
+        if eio == "e2":
+            sio.eio.sockets.pop("e2").closed = True
+            await sio._handle_eio_disconnect("e2", "transport close")
+    assert len(feed.receivers) == 1
+    sent.clear()
+    live = Event(
+        id="x",
+        type="message.created",
+        company_id="acme",
+        command_id="k",
+        occurred_at=1,
+        accepted_at=1,
+        cursor=Cursor("E", part, 10).encode(),
+    )
+    for receiver in feed.receivers:
+        receiver.offer(live)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sent == ["e3"]
+    for receiver in list(feed.receivers):
+        await receiver.stop()
+
+
+async def test_join_finishing_after_disconnect_changes_nothing() -> None:
+    settings = StackSettings()
+    edge = Edge(settings, EdgeSettings())
+    sessions = _Sessions()
+    edge.sessions, edge.feed, edge.events = sessions, _Feed(), _Log()  # type: ignore[assignment]
+    sio = edge.sio
+    sio.manager_initialized = True
+    published: list[str] = []
+
+    async def publish(data: dict[str, Any]) -> None:
+        published.append(data["method"])
+
+    sio.manager._publish = publish  # type: ignore[method-assign]
+    sio.on("connect", edge.connect)
+    sio.on("disconnect", edge.disconnect)
+
+    async def send(eio_sid: str, wire: Any) -> None:
+        pass
+
+    sio.eio.send = send  # type: ignore[method-assign]
+    sio.eio.sockets = {"e1": SimpleNamespace(closed=False, session={})}
+    answer = asyncio.Event()
+
+    async def owns(company: str, ticket: str) -> bool:
+        await answer.wait()  # Cassandra still answering
+        return True
+
+    edge.tickets = SimpleNamespace(owns=owns)  # type: ignore[assignment]
+    sio.environ["e1"] = {}
+    await sio._handle_connect("e1", "/", {"token": issue_token(settings, "acme", "u1")})
+    (sid,) = edge.live
+    pid = edge.live[sid].pid
+    join = asyncio.create_task(edge.join(sid, "ChatBox", "t1", False))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the join is now waiting on the ticket check
+    await sio._handle_eio_disconnect("e1", "client disconnect")
+    sessions.saved.clear()  # the session expires, or a reconnect elsewhere took it
+    published.clear()
+    answer.set()
+    assert (await join)["ok"] is False
+    assert edge.live == {}
+    assert pid not in sessions.saved
+    assert "enter_room" not in published
