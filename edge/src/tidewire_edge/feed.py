@@ -28,6 +28,9 @@ log = logging.getLogger("tidewire.edge.feed")
 _DECODED = 8192  # decoded events kept (a few seconds of the node's traffic)
 
 
+FOLLOW_TIMEOUT_S = 10.0
+
+
 class Receiver(Protocol):
     def offer(self, event: Event) -> None: ...
 
@@ -63,6 +66,10 @@ class EventFeed:
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=20,  # latency over batching: events wait at most 20 ms
+            # A position retention has deleted (a backfill start, a node far behind) moves to
+            # the oldest record left, never to the end: "latest" skipped every record in
+            # between, unseen by the followers it then released.
+            auto_offset_reset="earliest",
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name="edge-feed")
@@ -84,16 +91,18 @@ class EventFeed:
             return False
         return True
 
-    async def follow(self, partition: int) -> None:
+    async def follow(self, partition: int, timeout_s: float = FOLLOW_TIMEOUT_S) -> None:
         """Return once `partition` is read up to its end at the time of the first call (from
-        up to `backfill` records before it, kept in memory)."""
+        up to `backfill` records before it, kept in memory); TimeoutError if Kafka does not
+        let that happen within `timeout_s` (the connect waiting on it is refused with a
+        reason, instead of hanging: socket.io-client has no connect timeout of its own)."""
         if partition in self._next and partition not in self._filling:
             return
         fut = self._pending.get(partition)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._pending[partition] = fut
-        await asyncio.shield(fut)
+        await asyncio.wait_for(asyncio.shield(fut), timeout_s)
 
     def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
         """Hand `receiver` every event of the company from the returned offset on (the
