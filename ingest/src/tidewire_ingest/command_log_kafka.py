@@ -14,9 +14,16 @@ from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.settings import StackSettings
 
 _SEND_TIMEOUT_S = 8.0
-# The largest record value sent: under the producer's max_request_size and the broker's
-# message.max.bytes (both 1 MiB by default), with room for the record's key and headers.
+# The largest record value any tidewire producer may send: under the producer's
+# max_request_size and the broker's message.max.bytes (both 1 MiB by default), with room for
+# the record's key and headers.
 MAX_RECORD_BYTES = 1_000_000
+# The largest command accepted. Smaller than a record because the projector's events embed
+# up to one and a half commands' worth: a reaction's event carries the whole message it
+# reacts to plus the ticket, whose last message is another message's text. A command at
+# the record limit made an event no record could hold, and the projector retried that batch
+# for ever. Real WhatsApp messages are a few KB (text is at most 4,096 characters).
+MAX_COMMAND_BYTES = 600_000
 
 
 def encoded(command: Command) -> bytes:
@@ -25,9 +32,10 @@ def encoded(command: Command) -> bytes:
         value = command.to_bytes()
     except (ValueError, RecursionError) as exc:  # pydantic's serialisation errors included
         raise Unwritable(f"command cannot be serialised: {exc}", too_large=False) from exc
-    if len(value) > MAX_RECORD_BYTES:
+    if len(value) > MAX_COMMAND_BYTES:
         raise Unwritable(
-            f"command of {len(value)} bytes exceeds a record's {MAX_RECORD_BYTES}", too_large=True
+            f"command of {len(value)} bytes exceeds the {MAX_COMMAND_BYTES} a command may have",
+            too_large=True,
         )
     return value
 

@@ -10,6 +10,7 @@ then queries the API sees the state that event describes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.worker import Worker
 
 log = logging.getLogger("tidewire.projector")
+# How long a failed batch waits for appends already handed to the producer (see commands).
+_SETTLE_S = 30.0
 
 settings = StackSettings()
 app = faust.App(
@@ -260,6 +263,11 @@ async def commands(stream: Any) -> None:
             except Exception:
                 log.exception("projecting a batch failed; retrying it")
                 store.clear()  # memory may be ahead of Cassandra now
+                # Appends handed to the producer before the failure may still land: let them
+                # land or fail before the retry reads the log for what it already holds, or
+                # it would append them again.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.flush(), _SETTLE_S)
                 await asyncio.sleep(1.0)
 
 
