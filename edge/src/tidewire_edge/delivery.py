@@ -39,6 +39,10 @@ Recent = Callable[[str, int, int], list[Event] | None]
 Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)
 
 
+# After re-sends in ack mode: the newest cursor sent, as the last argument (see _retry_loop).
+POSITION_EVENT = "tidewire:position"
+
+
 class _Unacked:
     __slots__ = ("due", "packets", "tries")
 
@@ -67,6 +71,7 @@ class Delivery:
         self.acks = acks
         self._recent = recent
         self.last = -1  # offset of the last event sent
+        self._sent: tuple[int, str] | None = None  # offset and cursor of the last packet sent
         # The Whaticket rooms this socket receives (rooms.py); None: every event of the company.
         self.rooms: frozenset[str] | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=conf.socket_buffer)
@@ -161,6 +166,7 @@ class Delivery:
         self.last = offset  # also past events not for this socket's rooms
         if not packets:
             return
+        self._sent = (offset, event.cursor)
         if self.acks:
             self._unacked[offset] = _Unacked(packets, time.monotonic() + self._conf.ack_retry_s)
             if len(self._unacked) > self._conf.socket_buffer:  # a client that never acks
@@ -195,6 +201,7 @@ class Delivery:
         while not self._stopped:
             await asyncio.sleep(min(0.2, self._conf.ack_retry_s / 2))
             now = time.monotonic()
+            last_resent = -1
             for offset in sorted(self._unacked):
                 item = self._unacked.get(offset)
                 if item is None or item.due > now:
@@ -205,3 +212,12 @@ class Delivery:
                 EDGE_RETRIES.inc()
                 for name, args in item.packets:
                     await self._emit(name, args, self.sid)
+                last_resent = offset  # in ascending order: the highest re-sent
+            if self._sent is not None and 0 <= last_resent < self._sent[0] and not self._stopped:
+                # Protocol rule (socket.io CSR): the client takes the last argument of every
+                # event as its offset, so a re-sent older event moved it back, and a recovery
+                # would replay events it had acknowledged. One more packet puts it back at
+                # the newest event sent.
+                cursor = self._sent[1]
+                body = {"action": "position", "cursor": cursor}
+                await self._emit(POSITION_EVENT, (body, cursor), self.sid)

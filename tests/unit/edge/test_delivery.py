@@ -58,7 +58,7 @@ class Sink:
         self.cut.set()
 
     def bodies(self) -> list[str]:
-        return [args[0]["message"]["body"] for _, args in self.sent]
+        return [args[0]["message"]["body"] for name, args in self.sent if "message" in args[0]]
 
 
 async def _until(predicate: Any) -> None:
@@ -274,3 +274,23 @@ async def test_a_send_that_closes_the_socket_ends_the_delivery(acks: bool) -> No
     for _ in range(20):
         await asyncio.sleep(0.01)
     assert len(sink.sent) == sent  # nothing more to a socket that is gone
+
+
+async def test_resends_leave_the_clients_offset_at_the_newest_event() -> None:
+    """socket.io-client takes every event's last argument as its offset: a re-send of an
+    older event must be followed by a packet carrying the newest cursor again, or a recovery
+    would replay events the client acknowledged."""
+    sink = Sink()
+    d = _delivery(sink, acks=True, ack_retry_s=0.05, ack_retry_max_s=1.0)
+    ready = asyncio.Event()
+    ready.set()
+    d.start(ready, replay=False, after=None, until=0)
+    d.offer(_event(0))
+    await _until(lambda: sink.bodies().count("m0") >= 2)  # 0's next re-send is 0.1 s away
+    d.offer(_event(1))  # re-sent every 0.05 s at first: a round will re-send 0 alone
+    await _until(lambda: any(name == "tidewire:position" for name, _ in sink.sent))
+    await d.stop()
+    names = [name for name, _ in sink.sent]
+    at = names.index("tidewire:position")
+    assert sink.sent[at][1][-1] == _event(1).cursor  # back at the newest event sent
+    assert sink.sent[at - 1][1][-1] == _event(0).cursor  # right after 0 was re-sent
