@@ -132,6 +132,8 @@ class Delivery:
         except asyncio.CancelledError:
             raise
         except Exception:
+            if self._stopped:
+                return  # the socket is gone; its sid may already be a recovered client's
             log.exception("delivery to %s failed; cutting it off so it recovers", self.sid)
             await self._cut_off()
 
@@ -143,7 +145,7 @@ class Delivery:
                     await self._send(event, replayed=True)
                 return
         cursor = after
-        while True:
+        while not self._stopped:  # a dead socket's replay must not hold the node's log reader
             page = await self._events.page(self.company_id, cursor, self._conf.replay_page, until)
             for event in page.events:
                 await self._send(event, replayed=True)

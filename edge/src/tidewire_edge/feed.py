@@ -28,9 +28,6 @@ log = logging.getLogger("tidewire.edge.feed")
 _DECODED = 8192  # decoded events kept (a few seconds of the node's traffic)
 
 
-FOLLOW_TIMEOUT_S = 10.0
-
-
 class Receiver(Protocol):
     def offer(self, event: Event) -> None: ...
 
@@ -91,7 +88,7 @@ class EventFeed:
             return False
         return True
 
-    async def follow(self, partition: int, timeout_s: float = FOLLOW_TIMEOUT_S) -> None:
+    async def follow(self, partition: int, timeout_s: float) -> None:
         """Return once `partition` is read up to its end at the time of the first call (from
         up to `backfill` records before it, kept in memory); TimeoutError if Kafka does not
         let that happen within `timeout_s` (the connect waiting on it is refused with a

@@ -220,7 +220,7 @@ class Edge:
     async def _connect(self, sid: str, plan: Plan, who: Principal, auth: Any) -> None:
         partition = partition_for(who.company_id, self.s.partitions)
         assert self.feed is not None
-        await self.feed.follow(partition)
+        await self.feed.follow(partition, self.conf.connect_wait_s)
         old = plan.session
         rooms = old.rooms if old else [company_room(who.company_id), user_room(who)]
         for room in rooms:

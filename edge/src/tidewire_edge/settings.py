@@ -20,3 +20,9 @@ class EdgeSettings(BaseSettings):
     replay_page: int = Field(500, ge=1, le=5000, description="events per catch-up read")
     ack_retry_s: float = Field(1.0, gt=0, description="first re-send delay in ack mode")
     ack_retry_max_s: float = Field(30.0, gt=0, description="longest re-send delay in ack mode")
+    connect_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long a connect waits for Kafka to let the node read its company's "
+        "partition before it is refused with 'temporarily unavailable; retry'",
+    )

@@ -45,7 +45,7 @@ class _Feed:
     def __init__(self) -> None:
         self.receivers: list[Any] = []
 
-    async def follow(self, partition: int) -> None:
+    async def follow(self, partition: int, timeout_s: float) -> None:
         pass
 
     def register(self, company: str, partition: int, receiver: Any) -> int:
@@ -196,3 +196,34 @@ async def test_join_finishing_after_disconnect_changes_nothing() -> None:
     assert edge.live == {}
     assert pid not in sessions.saved
     assert "enter_room" not in published
+
+
+async def test_a_connect_failing_after_registration_unregisters_its_sid() -> None:
+    """Any failure once python-socketio registered the sid (here: the CONNECT reply cannot
+    be sent) leaves no sid half-connected, and the recovered session goes back to Redis."""
+    edge, sessions, feed, _ = _edge()
+    sio = edge.sio
+    settings = StackSettings()
+    part = partition_for("acme", settings.partitions)
+    await sessions.save(
+        Session(pid="p", sid="S", company_id="acme", user_id="u1", node=sio.manager.host_id)
+    )
+
+    async def send_fails(eio_sid: str, wire: Any) -> None:
+        raise RuntimeError("transport gone")
+
+    sio.eio.send = send_fails  # type: ignore[method-assign]
+    sio.environ["e1"] = {}
+    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={})
+    auth = {
+        "token": issue_token(settings, "acme", "u1"),
+        "pid": "p",
+        "offset": Cursor("E", part, 9).encode(),
+    }
+    with pytest.raises(RuntimeError):
+        await sio._handle_connect("e1", "/", auth)
+    assert sio.manager.sid_from_eio_sid("e1", "/") is None
+    assert not sio.manager.pending_connect.get("/")
+    assert "p" in sessions.saved
+    for receiver in list(feed.receivers):
+        await receiver.stop()
