@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from dataclasses import dataclass
 
 import pytest
 
+from tests.support.faust_records import record_of
 from tests.support.kafka import PartitionReader
 from tests.support.stack import Stack
 from tidewire_deploy.bench_load import inbound_command
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
-from tidewire_platform.partitioning import company_key
 from tidewire_platform.read_models_home import active_keyspace
 from tidewire_projector import app as projector
 from tidewire_projector.store_cached import CachedStore
@@ -25,30 +24,13 @@ from tidewire_projector.store_cassandra import CassandraStore
 pytestmark = pytest.mark.integration
 
 
-@dataclass(frozen=True)
-class _Position:
-    offset: int
-
-
-@dataclass(frozen=True)
-class _Record:
-    """What the batch reads of a faust event."""
-
-    value: bytes
-    key: bytes
-    message: _Position
-
-
 def test_an_interrupted_batch_replays_its_outcomes_and_appends_only_missing_events(
     stack: Stack,
 ) -> None:
     run = uuid.uuid4().hex[:8]
     company = f"rp-{run}"
     commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
-    records = [
-        _Record(c.to_bytes(), company_key(company), _Position(50_000 + n))
-        for n, c in enumerate(commands)
-    ]
+    records = [record_of(c, 50_000 + n) for n, c in enumerate(commands)]
 
     async def scenario() -> None:
         session = connect(stack.settings, row_factory=cached_rows)

@@ -4,32 +4,19 @@ the companies still in flight when it failed must not stage anything into the re
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from tests.support.faust_records import record_of
 from tidewire_deploy.bench_load import inbound_command
 from tidewire_platform.contracts import Event
-from tidewire_platform.partitioning import company_key
 from tidewire_platform.readmodel import Ticket
 from tidewire_projector import app as projector
 from tidewire_projector.journal_cassandra import Unit
 from tidewire_projector.store_cached import CachedStore
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass(frozen=True)
-class _Position:
-    offset: int
-
-
-@dataclass(frozen=True)
-class _Record:
-    value: bytes
-    key: bytes
-    message: _Position
 
 
 class _Cassandra:
@@ -91,7 +78,7 @@ async def test_a_retried_batch_applies_each_command_once() -> None:
         )
         cassandra.tickets[(company, "tk")] = ticket
         cassandra.open[(company, ticket.whatsapp_id, ticket.contact_id)] = "tk"
-        records.append(_Record(command.to_bytes(), company_key(company), _Position(100 + n)))
+        records.append(record_of(command, 100 + n))
     store = CachedStore(cassandra)  # type: ignore[arg-type]
     with pytest.raises(Exception):  # noqa: B017, PT011 (the first attempt: A's read times out)
         await projector._Batch(store).fold(records)
