@@ -214,6 +214,8 @@ class Delivery:
                 EDGE_RETRIES.inc()
                 for name, args in item.packets:
                     await self._emit(name, args, self.sid)
+                if self._stopped:
+                    return  # a re-send found the socket gone (see stop)
                 last_resent = offset  # in ascending order: the highest re-sent
             if self._sent is not None and 0 <= last_resent < self._sent[0] and not self._stopped:
                 # Protocol rule (socket.io CSR): the client takes the last argument of every

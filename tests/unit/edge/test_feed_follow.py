@@ -1,5 +1,6 @@
-"""Following a partition Kafka does not let the node read ends with TimeoutError (the connect
-waiting on it is refused with a reason) and leaves the partition to a later follow."""
+"""Following a partition Kafka does not let the node read ends with TimeoutError, which the
+edge's connect turns into a refusal with a reason, and leaves the partition to a later
+follow."""
 
 from __future__ import annotations
 
