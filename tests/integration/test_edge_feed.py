@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.stack import Stack
 from tidewire_edge.feed import EventFeed
+from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import company_key, partition_for
@@ -58,7 +59,7 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
     feed = EventFeed(s, "test-epoch", recent=1_000, backfill=10)
     await feed.start()
     try:
-        await feed.follow(partition)
+        await feed.follow(partition, EdgeSettings().connect_wait_s)
         end = feed.register(company, partition, _Nobody())
         assert feed.covers(partition, end - 10)
         assert not feed.covers(partition, end - 11)  # exactly `backfill` records back

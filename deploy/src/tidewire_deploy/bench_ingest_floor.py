@@ -16,10 +16,11 @@ import json
 import sys
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
 from starlette.types import Receive, Scope, Send
 
+from tidewire_deploy.migrate import ensure_topics
+from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.serve import serve
 from tidewire_platform.settings import StackSettings
 
@@ -58,13 +59,9 @@ class Floor:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self.kafka:
-                    await _ensure_topic(self.settings)
-                    self.producer = AIOKafkaProducer(
-                        bootstrap_servers=self.settings.kafka_bootstrap,
-                        enable_idempotence=True,
-                        acks="all",
-                        linger_ms=2,  # as tidewire_platform.kafka_io.make_producer
-                    )
+                    await ensure_topics(self.settings, [NewTopic(TOPIC, 1, 1)])
+                    # The producer ingest uses: the floor differs from ingest only in our code.
+                    self.producer = make_producer(self.settings, "tidewire-bench-floor")
                     await self.producer.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -72,17 +69,6 @@ class Floor:
                     await self.producer.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-async def _ensure_topic(settings: StackSettings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        await admin.close()
 
 
 def main() -> None:

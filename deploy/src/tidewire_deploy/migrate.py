@@ -73,13 +73,14 @@ def topic_specs(s: StackSettings) -> list[NewTopic]:
     ]
 
 
-async def ensure_topics(s: StackSettings) -> list[str]:
-    """Create missing topics; returns the names created. Existing ones are left as they are."""
+async def ensure_topics(s: StackSettings, specs: list[NewTopic] | None = None) -> list[str]:
+    """Create missing topics (the stack's, or `specs`); returns the names created. Existing
+    ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in topic_specs(s) if t.name not in existing]
+        missing = [t for t in specs or topic_specs(s) if t.name not in existing]
         if missing:
             await admin.create_topics(missing)
         return [t.name for t in missing]

@@ -88,7 +88,7 @@ class EventFeed:
             return False
         return True
 
-    async def follow(self, partition: int, timeout_s: float = 30.0) -> None:
+    async def follow(self, partition: int, timeout_s: float) -> None:
         """Return once `partition` is read up to its end at the time of the first call (from
         up to `backfill` records before it, kept in memory); TimeoutError if Kafka does not
         let that happen within `timeout_s` (the connect waiting on it is refused with a
