@@ -39,6 +39,7 @@ def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]
         **env_of(own),
         "TIDEWIRE_INGEST_PORT": str(ingest),
         "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
+        "TIDEWIRE_PROJECTOR_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "tidewire_deploy.cli", "up"],
@@ -82,8 +83,9 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
     proc, env = _start_up(own)
     try:
         lines = _read_until(proc, "press Ctrl-C")
-        ingest, edges = int(env["TIDEWIRE_INGEST_PORT"]), env["TIDEWIRE_EDGE_PORTS"].split(",")
-        assert all(healthy(int(p)) for p in (ingest, *edges))
+        ingest, edges = env["TIDEWIRE_INGEST_PORT"], env["TIDEWIRE_EDGE_PORTS"].split(",")
+        projector = env["TIDEWIRE_PROJECTOR_PORT"]
+        assert all(healthy(int(p)) for p in (ingest, projector, *edges))
         assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
         assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
 
@@ -142,14 +144,15 @@ def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSet
 
 
 def test_a_projector_that_dies_at_start_up_fails_the_up(own: StackSettings) -> None:
-    """The projector has no port to ask: `up` watches it for its first seconds, so a broken
-    projector is an error with its log named, not "tidewire is up", and the engines this
-    command started are stopped again."""
+    """`up` waits for the projector's /readyz, so a projector that dies before it opened its
+    stores is an error with its log named, not "tidewire is up", and the engines this command
+    started are stopped again."""
     own.home.mkdir(parents=True, exist_ok=True)
     (own.home / "projector").write_text("a file where faust wants its data folder")
     env = {**os.environ, **env_of(own)}
     env |= {"TIDEWIRE_INGEST_PORT": str(free_port())}
     env |= {"TIDEWIRE_EDGE_PORTS": f"{free_port()},{free_port()}"}
+    env |= {"TIDEWIRE_PROJECTOR_PORT": str(free_port())}
     try:
         up = _tidewire(env, "up", "--detach", timeout=300)
         assert up.returncode != 0, up.stdout

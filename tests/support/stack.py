@@ -54,6 +54,7 @@ class Services:
     run_dir: Path
     ingest_port: int = field(default_factory=free_port)
     edge_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
+    projector_port: int = field(default_factory=free_port)
     procs: dict[str, Managed] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # on top of ours, for every service
 
@@ -62,7 +63,7 @@ class Services:
         if name == "ingest":
             return [py, "-m", "tidewire_ingest", "--port", str(self.ingest_port)]
         if name == "projector":
-            return [py, "-m", "tidewire_projector"]
+            return [py, "-m", "tidewire_projector", "--port", str(self.projector_port)]
         port = int(name.split("-")[1])
         return [py, "-m", "tidewire_edge", "--port", str(port)]
 
@@ -75,10 +76,9 @@ class Services:
         argv = self.argv(name)
         proc.start(argv, " ".join(argv[2:]), env={**os.environ, **self.env})
         self.procs[name] = proc
-        port = None if name == "projector" else int(argv[-1])
-        if port is not None:
-            wait_for(lambda: healthy(port) or not proc.running(), 60, f"{name} healthy")
-            assert proc.running(), f"{name} died at start-up; see {proc.log}"
+        port = int(argv[-1])
+        wait_for(lambda: healthy(port) or not proc.running(), 60, f"{name} healthy")
+        assert proc.running(), f"{name} died at start-up; see {proc.log}"
 
     def start_all(self) -> None:
         for name in self.names:

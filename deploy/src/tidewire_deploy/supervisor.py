@@ -25,6 +25,7 @@ from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.tokens import issue_token
 
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
+PROJECTOR_PORT = int(os.environ.get("TIDEWIRE_PROJECTOR_PORT", "8200"))
 EDGE_PORTS = tuple(int(p) for p in os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102").split(","))
 DEMO_COMPANY, DEMO_USER = "demo", "agent-1"
 # The demo tenant's WhatsApp connection: development values, printed in the banner so a
@@ -43,7 +44,10 @@ DEMO_CONNECTION = Connection(
 class Service:
     name: str
     argv: list[str]
-    port: int | None  # HTTP port answering /healthz, if any
+    port: int
+    # What `up` waits for: the projector counts as started once Cassandra and its producer
+    # are open (bad settings or a schema it cannot use fail there), the others once they answer.
+    probe: str = "/healthz"
 
     @property
     def marker(self) -> str:
@@ -61,7 +65,12 @@ def services() -> list[Service]:
             [sys.executable, "-m", "tidewire_ingest", "--port", str(INGEST_PORT)],
             INGEST_PORT,
         ),
-        Service("projector", [sys.executable, "-m", "tidewire_projector"], None),
+        Service(
+            "projector",
+            [sys.executable, "-m", "tidewire_projector", "--port", str(PROJECTOR_PORT)],
+            PROJECTOR_PORT,
+            "/readyz",
+        ),
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
     ]
 
@@ -71,43 +80,31 @@ def _managed(s: StackSettings, name: str) -> Managed:
     return Managed(name, lay.run, lay.logs / f"{name}.out")
 
 
-def _healthy(port: int) -> bool:
+def _healthy(port: int, path: str = "/healthz") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
 
 
-# A service without a port (the projector) counts as started once it has stayed up this long:
-# bad settings, a schema or a Kafka it cannot use make it exit within the first seconds.
-_SURVIVE_S = 5.0
-
-
 def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
-    started: dict[str, float] = {}
     for svc in services():
         proc = _managed(s, svc.name)
         if proc.running():
             continue
-        if svc.port is not None and port_open("127.0.0.1", svc.port):
+        if port_open("127.0.0.1", svc.port):
             raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
         proc.start(svc.argv, svc.marker)
-        started[svc.name] = time.monotonic()
     deadline = time.monotonic() + timeout_s
     for svc in services():
         proc = _managed(s, svc.name)
-        while svc.port is not None and not _healthy(svc.port):
+        while not _healthy(svc.port, svc.probe):
             if not proc.running():
                 raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{svc.name} not healthy after {timeout_s} s; see {proc.log}")
             time.sleep(0.2)
-        if svc.port is None and svc.name in started:
-            while time.monotonic() - started[svc.name] < _SURVIVE_S:
-                if not proc.running():
-                    raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
-                time.sleep(0.2)
 
 
 def stop_services(s: StackSettings) -> None:
@@ -123,7 +120,10 @@ def _banner(s: StackSettings) -> None:
         f"\n  redis      {s.redis_host}:{s.redis_port}"
     )
     print(f"  ingest     http://127.0.0.1:{INGEST_PORT}  (OpenAPI at /docs)")
-    print(f"  projector  faust worker, group {s.projector_group}")
+    print(
+        f"  projector  http://127.0.0.1:{PROJECTOR_PORT}  (faust worker, group "
+        f"{s.projector_group}; /healthz, /readyz, /metrics)"
+    )
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")

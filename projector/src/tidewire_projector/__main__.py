@@ -1,17 +1,20 @@
-"""`python -m tidewire_projector`: run a faust worker of the projector."""
+"""`python -m tidewire_projector [--host H --port N]`: run a faust worker of the projector,
+with /healthz, /readyz and /metrics on port N when given."""
 
 from __future__ import annotations
 
 import sys
 
 from tidewire_platform.gc_tuning import keep_full_collections_rare
-from tidewire_projector.app import app
+from tidewire_projector import app as projector
+from tidewire_projector.probes import parse_address
 
 
 def main() -> None:
+    projector.probes_address = parse_address(sys.argv[1:])
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     keep_full_collections_rare()  # its memory of read models is long-lived (gc_tuning.py)
-    app.main()
+    projector.app.main()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.journal_cassandra import Journaled, Unit, outcome_ttl
 from tidewire_projector.outbound import job_of, send_agent_messages
+from tidewire_projector.probes import Address, start_probes
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.worker import Worker
@@ -99,6 +100,27 @@ async def _open() -> None:
     await producer.start()
     _res.producer = producer
     _res.opened.set()
+
+
+# Where /healthz, /readyz and /metrics are served (probes.py); `__main__` sets it from --port.
+probes_address: Address | None = None
+
+
+def _not_ready() -> str | None:
+    if not _res.opened.is_set():
+        return "still opening Cassandra and the events producer"
+    return None
+
+
+@app.task
+async def _serve_probes() -> None:
+    if probes_address is None:
+        return
+    runner = await start_probes(probes_address, _not_ready)
+    try:
+        await asyncio.Event().wait()  # until faust cancels its tasks at shutdown
+    finally:
+        await runner.cleanup()
 
 
 @dataclass(frozen=True)
