@@ -29,7 +29,8 @@ def test_probes_answer_and_metrics_count_what_was_projected(services: Services, 
     base = f"http://127.0.0.1:{services.projector_port}"
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
     ready = httpx.get(f"{base}/readyz", timeout=5)
-    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
     before = _projected(base)
 
     once = wa.text_message("contado", wamid=f"wamid.metrics-{api.phone}")
