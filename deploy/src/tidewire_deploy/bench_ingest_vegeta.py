@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import subprocess
 import uuid
 from collections import Counter
@@ -19,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tidewire_deploy.bench_ingest import BENCH_PHONE, BENCH_SECRET, Step, describe, webhook
+from tidewire_deploy.go_tools import VEGETA, ToolMissing, ensure_go_tool
 from tidewire_ingest.signature import expected_signature
-
-VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
 
 
 class DriverMissing(RuntimeError):
@@ -30,18 +27,10 @@ class DriverMissing(RuntimeError):
 
 def ensure_vegeta(home: Path) -> Path:
     """The vegeta binary under `home`/bin, installed by `go install` when missing."""
-    bin_dir = (home / "bin").resolve()
-    binary = bin_dir / "vegeta"
-    if binary.exists():
-        return binary
-    go = shutil.which("go")
-    if go is None:
-        raise DriverMissing("vegeta needs Go to install (`go` not on PATH); use --driver python")
-    env = {**os.environ, "GOBIN": str(bin_dir)}
-    done = subprocess.run([go, "install", VEGETA], env=env, capture_output=True, text=True)
-    if done.returncode != 0 or not binary.exists():
-        raise DriverMissing(f"go install {VEGETA} failed: {done.stderr.strip()[-500:]}")
-    return binary
+    try:
+        return ensure_go_tool(home, VEGETA)
+    except ToolMissing as exc:
+        raise DriverMissing(f"{exc}; use --driver python") from exc
 
 
 def write_targets(path: Path, url: str, count: int) -> None:

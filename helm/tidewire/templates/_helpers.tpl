@@ -1,0 +1,116 @@
+{{/* Names and labels shared by every object of the release. */}}
+{{- define "tidewire.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tidewire.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Selector of one component: ingest, projector or edge. Call with (list . "edge"). */}}
+{{- define "tidewire.selector" -}}
+{{- $ctx := index . 0 -}}
+app.kubernetes.io/name: {{ $ctx.Chart.Name }}
+app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "tidewire.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "tidewire.jwtSecretName" -}}
+{{- if .Values.jwt.existingSecret -}}
+{{ .Values.jwt.existingSecret }}
+{{- else -}}
+{{ include "tidewire.fullname" . }}-jwt
+{{- end -}}
+{{- end -}}
+
+{{/* Settings every process reads (the ConfigMap), plus the token key from its Secret. */}}
+{{- define "tidewire.env" -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "tidewire.fullname" . }}
+env:
+  - name: TIDEWIRE_JWT_SECRET
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "tidewire.jwtSecretName" . }}
+        key: {{ .Values.jwt.secretKey }}
+{{- end -}}
+
+{{/* The writable places of a read-only container: faust's data folder and /tmp. */}}
+{{- define "tidewire.volumeMounts" -}}
+volumeMounts:
+  - {name: state, mountPath: /var/lib/tidewire}
+  - {name: tmp, mountPath: /tmp}
+{{- end -}}
+{{- define "tidewire.volumes" -}}
+volumes:
+  - {name: state, emptyDir: {}}
+  - {name: tmp, emptyDir: {}}
+{{- end -}}
+
+{{- define "tidewire.podSpecCommon" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets: {{ toYaml . | nindent 2 }}
+{{- end }}
+securityContext: {{ toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end -}}
+
+{{/* HTTP probes on the process's own port: /readyz gates traffic, /healthz restarts it. */}}
+{{- define "tidewire.probes" -}}
+readinessProbe:
+  httpGet: {path: /readyz, port: http}
+  periodSeconds: 5
+  failureThreshold: 3
+livenessProbe:
+  httpGet: {path: /healthz, port: http}
+  initialDelaySeconds: 10
+  periodSeconds: 10
+  failureThreshold: 6
+startupProbe:
+  httpGet: {path: /healthz, port: http}
+  periodSeconds: 2
+  failureThreshold: 60
+{{- end -}}
+
+{{/* Refuse settings that would break a guarantee, at render time rather than in production. */}}
+{{- define "tidewire.validate" -}}
+{{- if and (not .Values.jwt.secret) (not .Values.jwt.existingSecret) -}}
+{{- fail "set jwt.secret or jwt.existingSecret: tokens need a key of at least 32 characters" -}}
+{{- end -}}
+{{- if and .Values.jwt.secret (lt (len .Values.jwt.secret) 32) -}}
+{{- fail "jwt.secret must be at least 32 characters" -}}
+{{- end -}}
+{{- if gt (int .Values.projector.replicas) (int .Values.partitions) -}}
+{{- fail (printf "projector.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.projector.replicas) (int .Values.partitions)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the engines are and how topics and keyspace are laid out: every process and the
+migration job read the same values. */}}
+{{- define "tidewire.stackSettings" -}}
+TIDEWIRE_HOME: /var/lib/tidewire
+TIDEWIRE_KAFKA_HOST: {{ .Values.kafka.host | quote }}
+TIDEWIRE_KAFKA_PORT: {{ .Values.kafka.port | quote }}
+TIDEWIRE_CASSANDRA_HOST: {{ .Values.cassandra.host | quote }}
+TIDEWIRE_CASSANDRA_PORT: {{ .Values.cassandra.port | quote }}
+TIDEWIRE_CASSANDRA_KEYSPACE: {{ .Values.cassandra.keyspace | quote }}
+TIDEWIRE_CASSANDRA_LOCAL_DC: {{ .Values.cassandra.localDc | quote }}
+TIDEWIRE_CASSANDRA_REPLICATION: {{ .Values.cassandra.replication | quote }}
+TIDEWIRE_REDIS_HOST: {{ .Values.redis.host | quote }}
+TIDEWIRE_REDIS_PORT: {{ .Values.redis.port | quote }}
+TIDEWIRE_TOPIC_PREFIX: {{ .Values.topicPrefix | quote }}
+TIDEWIRE_PARTITIONS: {{ .Values.partitions | quote }}
+TIDEWIRE_EVENTS_RETENTION_MS: {{ .Values.eventsRetentionMs | int64 | quote }}
+{{- end -}}

@@ -1,0 +1,205 @@
+"""The Helm chart (`helm/tidewire`) rendered by a real helm and checked against Kubernetes'
+own schemas, the processes' settings and the metrics catalogue. No cluster here: what a
+cluster would refuse or misread is what these tests look for."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tidewire_deploy.dashboards import CHART_COPY, catalogue, render
+from tidewire_deploy.go_tools import HELM, ensure_go_tool
+from tidewire_edge.settings import EdgeSettings
+from tidewire_ingest.settings import IngestSettings
+from tidewire_platform.settings import StackSettings
+
+pytestmark = pytest.mark.chart
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "tidewire"
+KUBE = "1.30.0"
+SECRET = "s3cr3t-" + "x" * 32
+ALL_ON = [
+    f"jwt.secret={SECRET}",
+    "ingress.enabled=true",
+    "ingress.tls.secretName=tidewire-tls",
+    "metrics.serviceMonitor.enabled=true",
+    "metrics.prometheusRule.enabled=true",
+]
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    return ensure_go_tool(StackSettings().home, HELM)
+
+
+def _helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _render(helm: Path, *sets: str) -> list[dict[str, Any]]:
+    flags = [x for s in sets for x in ("--set", s)]
+    done = _helm(helm, "template", "tw", str(CHART), "--kube-version", KUBE, *flags)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+@pytest.fixture(scope="module")
+def objects(helm: Path) -> list[dict[str, Any]]:
+    return _render(helm, *ALL_ON)
+
+
+def _one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [found] = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def _containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for o in objects:
+        if o["kind"] in ("Deployment", "Job"):
+            for c in o["spec"]["template"]["spec"]["containers"]:
+                yield o["metadata"]["name"], c
+
+
+def test_lint_is_clean(helm: Path) -> None:
+    done = _helm(helm, "lint", "--strict", str(CHART), "--kube-version", KUBE, "--set", ALL_ON[0])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_core_object_is_valid_kubernetes(objects: list[dict[str, Any]]) -> None:
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "ConfigMap", "Secret", "Job", "Ingress"} <= kinds
+    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds
+    for o in objects:
+        if o["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # Prometheus Operator CRDs: not in Kubernetes' schemas (checked below)
+        # strict: a misspelt or misplaced field is an error, not silently dropped by the API.
+        kubernetes_validate.validate(o, KUBE, strict=True)
+
+
+def test_refused_settings_fail_the_render_with_a_reason(helm: Path) -> None:
+    cases = {
+        (): "set jwt.secret or jwt.existingSecret",
+        ("jwt.secret=short",): "at least 32 characters",
+        (f"jwt.secret={SECRET}", "projector.replicas=13"): "above partitions (12)",
+    }
+    for sets, reason in cases.items():
+        flags = [x for s in sets for x in ("--set", s)]
+        done = _helm(helm, "template", "tw", str(CHART), "--kube-version", KUBE, *flags)
+        assert done.returncode != 0, sets
+        assert reason in done.stderr, (sets, done.stderr)
+
+
+def test_an_existing_secret_replaces_the_charts_own(helm: Path) -> None:
+    objects = _render(helm, "jwt.existingSecret=tokens", "jwt.secretKey=key")
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    for _, c in _containers(objects):
+        for env in c.get("env", []):
+            assert env["valueFrom"]["secretKeyRef"] == {"name": "tokens", "key": "key"}
+
+
+def test_settings_are_ones_the_processes_read(objects: list[dict[str, Any]]) -> None:
+    """Every key of the ConfigMaps is a field of a settings class (the classes ignore unknown
+    variables, so a typo would silently fall back to a default), and the values parse."""
+    fields = (
+        {f"TIDEWIRE_{n.upper()}" for n in StackSettings.model_fields}
+        | {f"TIDEWIRE_EDGE_{n.upper()}" for n in EdgeSettings.model_fields}
+        | {f"TIDEWIRE_INGEST_{n.upper()}" for n in IngestSettings.model_fields}
+    )
+    config = _one(objects, "ConfigMap", "tw-tidewire")["data"]
+    migrate = _one(objects, "ConfigMap", "tw-tidewire-migrate")["data"]
+    assert set(config) - fields == set()
+    assert set(migrate) <= set(config)
+    assert all(config[k] == v for k, v in migrate.items())
+    env = {**config, "TIDEWIRE_JWT_SECRET": SECRET}
+    stack = StackSettings(_env_file=None, **_as_kwargs(env, "TIDEWIRE_", StackSettings))
+    assert stack.env == "production"
+    assert stack.partitions == 12
+    assert stack.kafka_bootstrap == "kafka-bootstrap.kafka.svc:9092"
+    edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
+    assert edge.recovery_window_s == 1800
+
+
+def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
+    names = {f"{prefix}{n.upper()}": n for n in cls.model_fields}
+    return {names[k]: v for k, v in env.items() if k in names}
+
+
+def test_each_process_listens_where_its_service_and_probes_point(
+    objects: list[dict[str, Any]],
+) -> None:
+    for component in ("ingest", "projector", "edge"):
+        module = f"tidewire_{component}"
+        deployment = _one(objects, "Deployment", f"tw-tidewire-{component}")
+        [c] = deployment["spec"]["template"]["spec"]["containers"]
+        assert c["command"][:3] == ["python", "-m", module]
+        port = int(c["command"][c["command"].index("--port") + 1])
+        assert c["command"][c["command"].index("--host") + 1] == "0.0.0.0"
+        assert c["ports"] == [{"name": "http", "containerPort": port}]
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        service = _one(objects, "Service", f"tw-tidewire-{component}")
+        assert service["spec"]["ports"][0]["port"] == port
+        assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        assert "/var/lib/tidewire" in mounts  # faust's data folder, TIDEWIRE_HOME
+    projector = _one(objects, "Deployment", "tw-tidewire-projector")
+    assert projector["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str, Any]]) -> None:
+    edge = _one(objects, "Ingress", "tw-tidewire-edge")
+    [rule] = edge["spec"]["rules"]
+    assert [p["path"] for p in rule["http"]["paths"]] == ["/socket.io"]
+    assert edge["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    ingest = _one(objects, "Ingress", "tw-tidewire-ingest")
+    paths = {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
+    assert {"/webhooks", "/api"} <= paths
+    assert "affinity" not in json.dumps(ingest["metadata"].get("annotations", {}))
+
+
+def test_the_dashboard_is_built_from_the_metrics_catalogue(objects: list[dict[str, Any]]) -> None:
+    """The chart's copy is what `python -m tidewire_deploy.dashboards` builds today."""
+    assert CHART_COPY.read_text(encoding="utf-8") == render(), (
+        "helm/tidewire/dashboards/tidewire.json is stale: run python -m tidewire_deploy.dashboards"
+    )
+    shipped = _one(objects, "ConfigMap", "tw-tidewire-dashboard")
+    assert shipped["metadata"]["labels"]["grafana_dashboard"] == "1"
+    exprs = json.dumps(json.loads(shipped["data"]["tidewire.json"]))
+    for metric in catalogue():
+        assert any(sample in exprs for sample in metric.samples), metric.name
+
+
+def test_alerts_use_only_declared_metrics(objects: list[dict[str, Any]]) -> None:
+    samples = {s for m in catalogue() for s in m.samples}
+    rule = _one(objects, "PrometheusRule", "tw-tidewire")
+    [group] = rule["spec"]["groups"]
+    assert group["rules"], "no alerting rules"
+    for r in group["rules"]:
+        assert r["alert"].startswith("Tidewire")
+        assert r["annotations"]["summary"]
+        used = set(re.findall(r"tidewire_[a-z_]+", r["expr"]))
+        assert used, r["alert"]
+        assert used <= samples, (r["alert"], used - samples)
+    monitor = _one(objects, "ServiceMonitor", "tw-tidewire")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+
+
+def test_the_image_recipe_copies_what_exists() -> None:
+    root = CHART.parents[1]
+    dockerfile = (root / "deploy" / "container" / "Dockerfile").read_text()
+    sources = re.findall(r"^COPY (?!--)(.+) \S+$", dockerfile, flags=re.MULTILINE)
+    assert sources
+    for line in sources:
+        for src in line.split():
+            assert (root / src).exists(), src
