@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tidewire_deploy.dashboards import CHART_COPY, catalogue, render
+from tidewire_deploy.dashboards import CHART_COPY, Declared, catalogue, queries, render
 from tidewire_deploy.go_tools import HELM, ensure_go_tool
 from tidewire_edge.settings import EdgeSettings
 from tidewire_ingest.settings import IngestSettings
@@ -46,9 +46,11 @@ def _helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _render(helm: Path, *sets: str) -> list[dict[str, Any]]:
+def _render(helm: Path, *sets: str, namespace: str = "default") -> list[dict[str, Any]]:
     flags = [x for s in sets for x in ("--set", s)]
-    done = _helm(helm, "template", "tw", str(CHART), "--kube-version", KUBE, *flags)
+    done = _helm(
+        helm, "template", "tw", str(CHART), "--kube-version", KUBE, "-n", namespace, *flags
+    )
     assert done.returncode == 0, done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
@@ -99,22 +101,47 @@ def test_refused_settings_fail_the_render_with_a_reason(helm: Path) -> None:
         assert reason in done.stderr, (sets, done.stderr)
 
 
-def test_an_existing_secret_replaces_the_charts_own(helm: Path) -> None:
-    objects = _render(helm, "jwt.existingSecret=tokens", "jwt.secretKey=key")
+def test_secrets_reach_every_process_as_settings(helm: Path) -> None:
+    """The token key from a Secret of one's own (none rendered then), and the engines'
+    credentials when given; every variable is one a settings class reads."""
+    objects = _render(
+        helm,
+        "jwt.existingSecret=tokens",
+        "jwt.secretKey=key",
+        "cassandra.auth.existingSecret=cass",
+        "redis.auth.existingSecret=red",
+    )
     assert not [o for o in objects if o["kind"] == "Secret"]
-    for _, c in _containers(objects):
-        for env in c.get("env", []):
-            assert env["valueFrom"]["secretKeyRef"] == {"name": "tokens", "key": "key"}
+    processes = [(n, c) for n, c in _containers(objects) if not n.endswith("-migrate")]
+    assert len(processes) == 3
+    for name, c in processes:
+        refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
+        assert refs == {
+            "TIDEWIRE_JWT_SECRET": {"name": "tokens", "key": "key"},
+            "TIDEWIRE_CASSANDRA_USERNAME": {"name": "cass", "key": "username"},
+            "TIDEWIRE_CASSANDRA_PASSWORD": {"name": "cass", "key": "password"},
+            "TIDEWIRE_REDIS_PASSWORD": {"name": "red", "key": "redis-password"},
+        }, name
+        assert set(refs) <= _setting_names()
+    [(_, migrate)] = [(n, c) for n, c in _containers(objects) if n.endswith("-migrate")]
+    assert {e["name"] for e in migrate["env"]} == {
+        "TIDEWIRE_CASSANDRA_USERNAME",
+        "TIDEWIRE_CASSANDRA_PASSWORD",
+    }
+
+
+def _setting_names() -> set[str]:
+    return (
+        {f"TIDEWIRE_{n.upper()}" for n in StackSettings.model_fields}
+        | {f"TIDEWIRE_EDGE_{n.upper()}" for n in EdgeSettings.model_fields}
+        | {f"TIDEWIRE_INGEST_{n.upper()}" for n in IngestSettings.model_fields}
+    )
 
 
 def test_settings_are_ones_the_processes_read(objects: list[dict[str, Any]]) -> None:
     """Every key of the ConfigMaps is a field of a settings class (the classes ignore unknown
     variables, so a typo would silently fall back to a default), and the values parse."""
-    fields = (
-        {f"TIDEWIRE_{n.upper()}" for n in StackSettings.model_fields}
-        | {f"TIDEWIRE_EDGE_{n.upper()}" for n in EdgeSettings.model_fields}
-        | {f"TIDEWIRE_INGEST_{n.upper()}" for n in IngestSettings.model_fields}
-    )
+    fields = _setting_names()
     config = _one(objects, "ConfigMap", "tw-tidewire")["data"]
     migrate = _one(objects, "ConfigMap", "tw-tidewire-migrate")["data"]
     assert set(config) - fields == set()
@@ -125,6 +152,8 @@ def test_settings_are_ones_the_processes_read(objects: list[dict[str, Any]]) -> 
     assert stack.env == "production"
     assert stack.partitions == 12
     assert stack.kafka_bootstrap == "kafka-bootstrap.kafka.svc:9092"
+    assert stack.kafka_replication_factor == 3  # a 1-copy topic refuses acks=all on clusters
+    assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
     edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
     assert edge.recovery_window_s == 1800
 
@@ -145,16 +174,27 @@ def test_each_process_listens_where_its_service_and_probes_point(
         port = int(c["command"][c["command"].index("--port") + 1])
         assert c["command"][c["command"].index("--host") + 1] == "0.0.0.0"
         assert c["ports"] == [{"name": "http", "containerPort": port}]
-        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        probes = {k: c[k]["httpGet"] for k in ("readinessProbe", "livenessProbe", "startupProbe")}
+        assert probes == {
+            "readinessProbe": {"path": "/readyz", "port": "http"},
+            "livenessProbe": {"path": "/healthz", "port": "http"},
+            "startupProbe": {"path": "/healthz", "port": "http"},
+        }
+        # Longer than /readyz's own waits on Kafka and Redis, so a slow answer is not a "no".
+        assert c["readinessProbe"]["timeoutSeconds"] > 6
+        template = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert {"checksum/config", "checksum/secret"} <= set(template)
         service = _one(objects, "Service", f"tw-tidewire-{component}")
         assert service["spec"]["ports"][0]["port"] == port
         assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
         assert "/var/lib/tidewire" in mounts  # faust's data folder, TIDEWIRE_HOME
+        if component != "projector":  # drain before SIGTERM; the projector serves no clients
+            assert c["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     projector = _one(objects, "Deployment", "tw-tidewire-projector")
     assert projector["spec"]["strategy"] == {"type": "Recreate"}
+    assert projector["spec"]["replicas"] == 1  # no fencing between processes: one by default
 
 
 def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str, Any]]) -> None:
@@ -169,28 +209,55 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
 
 
 def test_the_dashboard_is_built_from_the_metrics_catalogue(objects: list[dict[str, Any]]) -> None:
-    """The chart's copy is what `python -m tidewire_deploy.dashboards` builds today."""
+    """The chart's copy is what `python -m tidewire_deploy.dashboards` builds today, and each
+    metric of the catalogue has its panel with the queries its type calls for."""
     assert CHART_COPY.read_text(encoding="utf-8") == render(), (
         "helm/tidewire/dashboards/tidewire.json is stale: run python -m tidewire_deploy.dashboards"
     )
     shipped = _one(objects, "ConfigMap", "tw-tidewire-dashboard")
     assert shipped["metadata"]["labels"]["grafana_dashboard"] == "1"
-    exprs = json.dumps(json.loads(shipped["data"]["tidewire.json"]))
+    panels = json.loads(shipped["data"]["tidewire.json"])["panels"]
+    drawn = {
+        p["description"].split(" ")[0]: [t["expr"] for t in p["targets"]]
+        for p in panels
+        if p["type"] == "timeseries"
+    }
     for metric in catalogue():
-        assert any(sample in exprs for sample in metric.samples), metric.name
+        assert drawn.pop(metric.name) == [e for e, _ in queries(metric)], metric.name
+    assert drawn == {}, "panels for metrics the catalogue does not declare"
 
 
-def test_alerts_use_only_declared_metrics(objects: list[dict[str, Any]]) -> None:
+def test_queries_fit_the_metric_type() -> None:
+    scope = '{namespace=~"$namespace"}'
+    rate = "[$__rate_interval]"
+    assert queries(Declared("tidewire_x_sent", "counter", "h", ("kind",))) == [
+        (f"sum by (kind) (rate(tidewire_x_sent_total{scope}{rate}))", "{{kind}}")
+    ]
+    [(p50, _), (p99, _)] = queries(Declared("tidewire_x_seconds", "histogram", "h", ()))
+    assert p99 == (
+        f"histogram_quantile(0.99, sum by (le) (rate(tidewire_x_seconds_bucket{scope}{rate})))"
+    )
+    assert p50.startswith("histogram_quantile(0.5,")
+    assert queries(Declared("tidewire_x_open", "gauge", "h", ())) == [
+        (f"sum by (instance) (tidewire_x_open{scope})", "{{instance}}")
+    ]
+
+
+def test_alerts_use_only_declared_metrics_of_their_own_release(helm: Path) -> None:
+    objects = _render(helm, *ALL_ON, namespace="chat")
     samples = {s for m in catalogue() for s in m.samples}
     rule = _one(objects, "PrometheusRule", "tw-tidewire")
     [group] = rule["spec"]["groups"]
-    assert group["rules"], "no alerting rules"
+    assert len(group["rules"]) >= 8
     for r in group["rules"]:
         assert r["alert"].startswith("Tidewire")
         assert r["annotations"]["summary"]
         used = set(re.findall(r"tidewire_[a-z_]+", r["expr"]))
-        assert used, r["alert"]
         assert used <= samples, (r["alert"], used - samples)
+        selectors = re.findall(r"\{([^}]*)\}", r["expr"])
+        assert selectors, r["alert"]
+        for sel in selectors:  # another release's series never trip this one's alerts
+            assert sel.startswith('namespace="chat", job=~"tw-tidewire-.*"'), (r["alert"], sel)
     monitor = _one(objects, "ServiceMonitor", "tw-tidewire")
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
 

@@ -23,6 +23,9 @@ from tidewire_platform import metrics
 CHART_COPY = Path(__file__).resolve().parents[3] / "helm/tidewire/dashboards/tidewire.json"
 _SERVICES = ("ingest", "projector", "edge")
 _DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+# Every query is scoped to the chosen namespaces (a release each); series without the label
+# (a Prometheus outside Kubernetes) match the default, all.
+_SCOPE = '{namespace=~"$namespace"}'
 _WIDTH = 12  # two panels a row on Grafana's 24-column grid
 _HEIGHT = 8
 
@@ -38,7 +41,9 @@ class Declared:
 
     @property
     def service(self) -> str:
-        return self.name.split("_")[1]
+        """The row it belongs to: its service, or every process (`tidewire_ready`)."""
+        part = self.name.split("_")[1]
+        return part if part in _SERVICES else "every process"
 
     @property
     def samples(self) -> tuple[str, ...]:
@@ -65,17 +70,18 @@ def catalogue() -> list[Declared]:
 def queries(m: Declared) -> list[tuple[str, str]]:
     """(PromQL, legend) for one metric's panel."""
     by = ", ".join(m.labels)
+    legend = "{{" + "}} {{".join(m.labels) + "}}"
     if m.kind == "counter":
-        rate = f"rate({m.name}_total[$__rate_interval])"
+        rate = f"rate({m.name}_total{_SCOPE}[$__rate_interval])"
         if m.labels:
-            return [(f"sum by ({by}) ({rate})", "{{" + "}} {{".join(m.labels) + "}}")]
+            return [(f"sum by ({by}) ({rate})", legend)]
         return [(f"sum({rate})", "all")]
     if m.kind == "histogram":
-        bucket = f"sum by (le) (rate({m.name}_bucket[$__rate_interval]))"
+        bucket = f"sum by (le) (rate({m.name}_bucket{_SCOPE}[$__rate_interval]))"
         return [(f"histogram_quantile({q}, {bucket})", f"p{round(q * 100)}") for q in (0.5, 0.99)]
     if m.labels:
-        return [(f"max by ({by}) ({m.name})", "{{" + "}} {{".join(m.labels) + "}}")]
-    return [(f"sum by (instance) ({m.name})", "{{instance}}")]
+        return [(f"max by ({by}) ({m.name}{_SCOPE})", legend)]
+    return [(f"sum by (instance) ({m.name}{_SCOPE})", "{{instance}}")]
 
 
 def _panel(m: Declared, panel_id: int, x: int, y: int) -> dict[str, Any]:
@@ -98,7 +104,7 @@ def _panel(m: Declared, panel_id: int, x: int, y: int) -> dict[str, Any]:
 def dashboard() -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     y = 0
-    for service in _SERVICES:
+    for service in ("every process", *_SERVICES):
         panels.append(
             {
                 "id": len(panels) + 1,
@@ -129,7 +135,19 @@ def dashboard() -> dict[str, Any]:
                     "label": "Prometheus",
                     "type": "datasource",
                     "query": "prometheus",
-                }
+                },
+                {
+                    "name": "namespace",
+                    "label": "Namespace",
+                    "type": "query",
+                    "datasource": _DATASOURCE,
+                    "query": "label_values(tidewire_ready, namespace)",
+                    "refresh": 2,
+                    "multi": True,
+                    "includeAll": True,
+                    "allValue": ".*",
+                    "current": {"text": "All", "value": "$__all"},
+                },
             ]
         },
         "panels": panels,

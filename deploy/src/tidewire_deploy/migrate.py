@@ -50,24 +50,25 @@ def migrations() -> list[Migration]:
 
 
 def topic_specs(s: StackSettings) -> list[NewTopic]:
+    copies = s.kafka_replication_factor
     return [
-        NewTopic(s.commands_topic, s.partitions, 1, topic_configs={"retention.ms": "-1"}),
+        NewTopic(s.commands_topic, s.partitions, copies, topic_configs={"retention.ms": "-1"}),
         NewTopic(
             s.events_topic,
             s.partitions,
-            1,
+            copies,
             topic_configs={"retention.ms": str(s.events_retention_ms)},
         ),
         NewTopic(
             s.outbound_topic,
             s.partitions,
-            1,
+            copies,
             topic_configs={"retention.ms": str(s.events_retention_ms)},
         ),
         NewTopic(
             s.deadletter_topic,
             s.partitions,
-            1,
+            copies,
             topic_configs={"retention.ms": str(30 * 24 * 3600 * 1000)},
         ),
     ]

@@ -28,7 +28,7 @@ from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
 from tidewire_platform.gc_tuning import keep_full_collections_rare
-from tidewire_platform.metrics import EDGE_RECOVERIES, EDGE_SOCKETS
+from tidewire_platform.metrics import EDGE_RECOVERIES, EDGE_SOCKETS, READY
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
@@ -386,6 +386,7 @@ class Edge:
         does not (a balancer then sends new connections elsewhere)."""
         kafka = self.feed is not None and await self.feed.reachable()
         redis_ok = await self.sessions.reachable()
+        READY.set(int(kafka and redis_ok))
         if kafka and redis_ok:
             return b'{"status":"ready"}', 200
         down = [name for name, ok in (("kafka", kafka), ("redis", redis_ok)) if not ok]

@@ -23,6 +23,12 @@ app.kubernetes.io/instance: {{ $ctx.Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
+{{/* Restart pods when their settings or the token key change. */}}
+{{- define "tidewire.checksums" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end -}}
+
 {{- define "tidewire.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
@@ -46,6 +52,23 @@ env:
       secretKeyRef:
         name: {{ include "tidewire.jwtSecretName" . }}
         key: {{ .Values.jwt.secretKey }}
+  {{- include "tidewire.cassandraAuthEnv" . | nindent 2 }}
+  {{- with .Values.redis.auth.existingSecret }}
+  - name: TIDEWIRE_REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef: {name: {{ . }}, key: {{ $.Values.redis.auth.passwordKey }}}
+  {{- end }}
+{{- end -}}
+
+{{- define "tidewire.cassandraAuthEnv" -}}
+{{- with .Values.cassandra.auth.existingSecret }}
+- name: TIDEWIRE_CASSANDRA_USERNAME
+  valueFrom:
+    secretKeyRef: {name: {{ . }}, key: {{ $.Values.cassandra.auth.usernameKey }}}
+- name: TIDEWIRE_CASSANDRA_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ . }}, key: {{ $.Values.cassandra.auth.passwordKey }}}
+{{- end }}
 {{- end -}}
 
 {{/* The writable places of a read-only container: faust's data folder and /tmp. */}}
@@ -71,15 +94,18 @@ securityContext: {{ toYaml .Values.podSecurityContext | nindent 2 }}
 {{- define "tidewire.probes" -}}
 readinessProbe:
   httpGet: {path: /readyz, port: http}
+  # Longer than the handlers' own waits on Kafka and Redis (3 s each, one after the other).
+  timeoutSeconds: 8
   periodSeconds: 5
   failureThreshold: 3
 livenessProbe:
   httpGet: {path: /healthz, port: http}
-  initialDelaySeconds: 10
+  timeoutSeconds: 5
   periodSeconds: 10
   failureThreshold: 6
 startupProbe:
   httpGet: {path: /healthz, port: http}
+  timeoutSeconds: 5
   periodSeconds: 2
   failureThreshold: 60
 {{- end -}}
@@ -103,11 +129,12 @@ migration job read the same values. */}}
 TIDEWIRE_HOME: /var/lib/tidewire
 TIDEWIRE_KAFKA_HOST: {{ .Values.kafka.host | quote }}
 TIDEWIRE_KAFKA_PORT: {{ .Values.kafka.port | quote }}
+TIDEWIRE_KAFKA_REPLICATION_FACTOR: {{ .Values.kafka.replicationFactor | quote }}
 TIDEWIRE_CASSANDRA_HOST: {{ .Values.cassandra.host | quote }}
 TIDEWIRE_CASSANDRA_PORT: {{ .Values.cassandra.port | quote }}
 TIDEWIRE_CASSANDRA_KEYSPACE: {{ .Values.cassandra.keyspace | quote }}
 TIDEWIRE_CASSANDRA_LOCAL_DC: {{ .Values.cassandra.localDc | quote }}
-TIDEWIRE_CASSANDRA_REPLICATION: {{ .Values.cassandra.replication | quote }}
+TIDEWIRE_CASSANDRA_REPLICATION: {{ .Values.cassandra.replication | default (printf "{'class': 'NetworkTopologyStrategy', '%s': %d}" .Values.cassandra.localDc (int .Values.cassandra.replicationFactor)) | quote }}
 TIDEWIRE_REDIS_HOST: {{ .Values.redis.host | quote }}
 TIDEWIRE_REDIS_PORT: {{ .Values.redis.port | quote }}
 TIDEWIRE_TOPIC_PREFIX: {{ .Values.topicPrefix | quote }}

@@ -22,6 +22,7 @@ from tidewire_ingest.routes_webhooks import router as webhooks_router
 from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.stores_lazy import LazyStores
 from tidewire_ingest.webhook_fast_path import WebhookFastPath
+from tidewire_platform.metrics import READY
 from tidewire_platform.settings import StackSettings
 
 
@@ -79,7 +80,9 @@ def create_app(
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(response: Response) -> dict[str, str]:
-        if await log.ready():
+        ok = await log.ready()
+        READY.set(int(ok))
+        if ok:
             return {"status": "ready"}
         response.status_code = 503
         return {"status": "kafka unreachable"}

@@ -12,6 +12,7 @@ from collections import namedtuple
 from functools import lru_cache
 from typing import Any
 
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import named_tuple_factory
@@ -61,8 +62,12 @@ def connect(
         request_timeout=timeout,
         row_factory=row_factory or named_tuple_factory,
     )
+    auth = None
+    if settings.cassandra_username:
+        auth = PlainTextAuthProvider(settings.cassandra_username, settings.cassandra_password)
     cluster = Cluster(
         [settings.cassandra_host],
+        auth_provider=auth,
         port=settings.cassandra_port,
         connection_class=_connection_class(),
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},

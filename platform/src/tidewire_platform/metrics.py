@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# every process ----------------------------------------------------------------------------
+READY = Gauge(
+    "tidewire_ready",
+    "1 when the process's last /readyz check found what it depends on reachable, else 0 "
+    "(an unready pod gets no traffic, so its refusals are never counted anywhere else).",
+)
 # ingest -----------------------------------------------------------------------------------
 COMMANDS_ACCEPTED = Counter(
     "tidewire_ingest_commands_accepted_total",
@@ -20,6 +26,16 @@ COMMANDS_PROJECTED = Counter(
     "tidewire_projector_commands_total",
     "Commands folded into read models; outcome = applied | replayed | duplicate | deadletter.",
     ["outcome"],
+)
+PROJECTOR_BATCH_FAILURES = Counter(
+    "tidewire_projector_batch_failures_total",
+    "Batches whose projection failed and is retried (Cassandra or Kafka unavailable); the "
+    "partition waits meanwhile.",
+)
+PROJECTOR_LAG = Gauge(
+    "tidewire_projector_consumer_lag_records",
+    "Commands of a partition not yet projected by this process, after its last batch.",
+    ["partition"],
 )
 # edge --------------------------------------------------------------------------------------
 EDGE_SOCKETS = Gauge("tidewire_edge_connected_sockets", "Sockets connected to this edge node.")

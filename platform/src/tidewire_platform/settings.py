@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,9 @@ class StackSettings(BaseSettings):
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # Copies of each topic `migrate` creates: 1 for the local single broker; 3 on a cluster
+    # (a cluster with min.insync.replicas=2 refuses every acks=all write to a 1-copy topic).
+    kafka_replication_factor: int = Field(1, ge=1)
     cassandra_host: str = "127.0.0.1"
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
@@ -34,8 +38,12 @@ class StackSettings(BaseSettings):
     cassandra_keyspace: str = "tidewire"
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     cassandra_local_dc: str = "datacenter1"
+    # Password authentication (K8ssandra turns it on by default); none when the user is empty.
+    cassandra_username: str = ""
+    cassandra_password: str = ""
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
+    redis_password: str = ""  # AUTH on connect when set (managed and charted Redis require it)
 
     topic_prefix: str = "tidewire"
     partitions: int = Field(12, ge=1, le=1024)
@@ -77,7 +85,8 @@ class StackSettings(BaseSettings):
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{self.redis_host}:{self.redis_port}/0"
+        auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
 
     @property
     def projector_group(self) -> str:

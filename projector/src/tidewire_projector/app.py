@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from tidewire_platform.contracts import Command, Event, now_ms
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
-from tidewire_platform.metrics import COMMANDS_PROJECTED
+from tidewire_platform.metrics import COMMANDS_PROJECTED, PROJECTOR_BATCH_FAILURES, PROJECTOR_LAG
 from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.settings import StackSettings
@@ -29,6 +29,7 @@ from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.journal_cassandra import Journaled, Unit, outcome_ttl
+from tidewire_projector.lag import lag_after
 from tidewire_projector.outbound import job_of, send_agent_messages
 from tidewire_projector.probes import Address, start_probes
 from tidewire_projector.store_cached import CachedStore
@@ -46,6 +47,7 @@ app = faust.App(
     store="memory://",
     web_enabled=False,
     topic_partitions=settings.partitions,
+    topic_replication_factor=settings.kafka_replication_factor,  # faust's own topics
     consumer_auto_offset_reset="earliest",
     datadir=str(settings.home / "projector"),  # faust's working files, not in the repo root
     Worker=Worker,
@@ -283,6 +285,7 @@ async def commands(stream: Any) -> None:
                 await batch.finish(producer)
                 break
             except Exception:
+                PROJECTOR_BATCH_FAILURES.inc()
                 log.exception("projecting a batch failed; retrying it")
                 store.clear()  # memory may be ahead of Cassandra now
                 # Appends handed to the producer before the failure may still land: let them
@@ -291,6 +294,8 @@ async def commands(stream: Any) -> None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(producer.flush(), _SETTLE_S)
                 await asyncio.sleep(1.0)
+        for partition, behind in lag_after(records, app.consumer.highwater).items():
+            PROJECTOR_LAG.labels(str(partition)).set(behind)
 
 
 @app.agent(outbound_topic)

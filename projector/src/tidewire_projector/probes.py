@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tidewire_platform.metrics import READY
+
 NotReady = Callable[[], str | None]  # why the process cannot work yet; None once it can
 
 
@@ -38,6 +40,7 @@ def probes_app(not_ready: NotReady) -> web.Application:
 
     async def readyz(_: web.Request) -> web.Response:
         reason = not_ready()
+        READY.set(int(reason is None))
         if reason is None:
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "not ready", "reason": reason}, status=503)

@@ -1,6 +1,7 @@
 import pytest
 
-from tidewire_deploy.migrate import Migration, migrations
+from tidewire_deploy.migrate import Migration, migrations, topic_specs
+from tidewire_platform.settings import StackSettings
 
 pytestmark = pytest.mark.unit
 
@@ -17,3 +18,10 @@ def test_statements_split_and_comments_dropped() -> None:
 
 def test_checksum_changes_with_text() -> None:
     assert Migration(1, "a", "x").checksum != Migration(1, "a", "y").checksum
+
+
+def test_topics_get_the_configured_number_of_copies() -> None:
+    assert {t.replication_factor for t in topic_specs(StackSettings())} == {1}
+    specs = topic_specs(StackSettings(kafka_replication_factor=3))
+    assert len(specs) == 4
+    assert {t.replication_factor for t in specs} == {3}
