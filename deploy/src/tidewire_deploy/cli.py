@@ -99,8 +99,12 @@ def _cmd_token(args: argparse.Namespace) -> int:
         print("tidewire token: --company-id is required (or --admin)", file=sys.stderr)
         return 2
     role = "admin" if args.admin else None
-    if (bad := _bad_id("--company-id", company)) is not None:
-        print(bad, file=sys.stderr)
+    for flag, value in (("--company-id", company), ("--user-id", args.user_id)):
+        if (bad := _bad_id(flag, value)) is not None:
+            print(bad, file=sys.stderr)
+            return 2
+    if args.ttl is not None and args.ttl <= 0:
+        print(f"tidewire: --ttl must be positive seconds, not {args.ttl}", file=sys.stderr)
         return 2
     token = issue_token(s, company, args.user_id, ttl=args.ttl, role=role)
     print(
@@ -125,8 +129,10 @@ _CONNECTION_OPTIONAL = ("access_token", "display_phone_number")
 
 
 def _cmd_tenant(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from tidewire_deploy.provision import provision
-    from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+    from tidewire_platform.tenants import Tenant, TenantConflict, TenantIn
 
     given = [f for f in _CONNECTION_REQUIRED + _CONNECTION_OPTIONAL if getattr(args, f)]
     missing = [f for f in _CONNECTION_REQUIRED if not getattr(args, f)]
@@ -134,24 +140,19 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
         flags = ", ".join("--" + f.replace("_", "-") for f in missing)
         print(f"tidewire: a connection also needs {flags}", file=sys.stderr)
         return 2
-    for flag, value in (
-        ("--company-id", args.company_id),
-        ("--phone-number-id", args.phone_number_id),
-    ):
-        if (bad := _bad_id(flag, value)) is not None:
-            print(bad, file=sys.stderr)
-            return 2
-    tenant = Tenant(args.company_id, args.name)
-    connection = None
-    if given:
-        connection = Connection(
-            company_id=args.company_id,
-            phone_number_id=args.phone_number_id,
-            display_phone_number=args.display_phone_number,
-            verify_token=args.verify_token,
-            app_secret=args.app_secret,
-            access_token=args.access_token,
-        )
+    if (bad := _bad_id("--company-id", args.company_id)) is not None:
+        print(bad, file=sys.stderr)
+        return 2
+    fields = {f: getattr(args, f) for f in _CONNECTION_REQUIRED + _CONNECTION_OPTIONAL}
+    try:  # the admin API's rules: neither stores what the other would refuse
+        given_in = TenantIn(name=args.name, connection=fields if given else None)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = str(first["loc"][-1]).replace("_", "-")
+        print(f"tidewire: --{where}: {first['msg']}", file=sys.stderr)
+        return 2
+    tenant = Tenant(args.company_id, given_in.name)
+    connection = given_in.connection.of(args.company_id) if given_in.connection else None
     try:
         provision(_settings(), tenant, connection)
     except TenantConflict as exc:

@@ -51,9 +51,19 @@ async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+# Python's parser also takes NaN and Infinity (stored later as null) and UTF-16/32 bodies;
+# RFC 8259 allows neither, and Meta sends neither. Built once: `json.loads` with options
+# would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+
+
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return _DECODER.decode(raw.decode("utf-8"))
     except ValueError as exc:  # bad JSON or UTF-8, and integers longer than Python converts
         raise Problem(400, "Malformed JSON", f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # nested deeper than the parser can follow

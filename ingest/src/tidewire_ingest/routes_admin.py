@@ -10,30 +10,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from tidewire_ingest.deps import Admin, Tenants
 from tidewire_ingest.problems import COMMON, Problem, documented
 from tidewire_platform.contracts import ID_PATTERN
-from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+from tidewire_platform.tenants import Tenant, TenantConflict, TenantIn
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON)
 
 
 CompanyId = Annotated[str, Path(pattern=ID_PATTERN, description="letters, digits, . _ : -")]
-
-
-class ConnectionIn(BaseModel):
-    phone_number_id: str = Field(pattern=ID_PATTERN)
-    display_phone_number: str | None = Field(default=None, max_length=32)
-    verify_token: str = Field(min_length=1, max_length=256)
-    app_secret: str = Field(min_length=1, max_length=256)
-    access_token: str | None = Field(default=None, max_length=1024)
-
-
-class TenantIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    connection: ConnectionIn | None = None
 
 
 class TenantOut(BaseModel):
@@ -56,18 +43,7 @@ async def put_tenant(
 ) -> TenantOut:
     """Create or update a company and (optionally) one WhatsApp connection. Idempotent."""
     conn = body.connection
-    connection = (
-        Connection(
-            company_id,
-            conn.phone_number_id,
-            conn.display_phone_number,
-            conn.verify_token,
-            conn.app_secret,
-            conn.access_token,
-        )
-        if conn is not None
-        else None
-    )
+    connection = conn.of(company_id) if conn is not None else None
     try:
         await tenants.upsert(Tenant(company_id, body.name), connection)
     except TenantConflict as exc:

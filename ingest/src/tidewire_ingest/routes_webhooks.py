@@ -25,7 +25,7 @@ from tidewire_ingest.whatsapp import (
     parse_webhook,
     phone_number_ids,
 )
-from tidewire_platform.contracts import Command, stable_id
+from tidewire_platform.contracts import Command, stable_id, valid_id
 from tidewire_platform.tenants import TenantStore
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -120,9 +120,12 @@ async def take_webhook(
         return 0
     companies: dict[str, str] = {}
     for phone in sorted(phones):
-        conn = await tenants.connection_for_phone(phone)
+        # An id no tenant could have registered is not worth a lookup (and a huge one is a
+        # key Cassandra refuses); the answer is the same either way.
+        conn = await tenants.connection_for_phone(phone) if valid_id(phone) else None
         if conn is None:
-            raise Problem(404, "Unknown phone number", f"no tenant owns phone_number_id {phone!r}")
+            shown = phone if len(phone) <= 80 else f"{phone[:80]}…"
+            raise Problem(404, "Unknown phone number", f"no tenant owns phone_number_id {shown!r}")
         if not signature_valid(raw, signature, conn.app_secret):
             raise Problem(
                 401,

@@ -28,6 +28,11 @@ FactType = Literal["message.inbound", "message.status"]
 # "played" is sent for voice messages after "read".
 _ACKS: dict[str, int] = {"failed": -1, "sent": 1, "delivered": 2, "read": 3, "played": 4}
 
+# Messages and statuses travel whole (`raw`) inside the command. The projector's JSON parser
+# stops at 200 levels, so a deeper object accepted here would be answered 200 and then be
+# dead-lettered: refused instead. Meta's own objects nest fewer than ten levels.
+MAX_RAW_DEPTH = 64
+
 # Unix seconds with at most 11 digits (until the year 5138); also keeps int() away from
 # Python's limit on digit strings.
 _MAX_SECONDS = 10**11 - 1
@@ -132,7 +137,7 @@ def _contact_names(value: dict[str, Any], loc: str) -> dict[str, str]:
 def _message(
     message: Any, loc: str, phone: str, display: str | None, names: dict[str, str]
 ) -> WebhookFact:
-    obj = _object(message, loc)
+    obj = _shallow(_object(message, loc), loc)
     wamid = _string(obj, "id", loc)
     sender = _string(obj, "from", loc)
     occurred_at = _seconds(obj, loc) * 1000
@@ -159,7 +164,7 @@ def _message(
 
 
 def _status(status: Any, loc: str, phone: str) -> WebhookFact:
-    obj = _object(status, loc)
+    obj = _shallow(_object(status, loc), loc)
     wamid = _string(obj, "id", loc)
     state = _string(obj, "status", loc)
     occurred_at = _seconds(obj, loc) * 1000
@@ -306,6 +311,21 @@ _KINDS: dict[str, Callable[[dict[str, Any], str], _Parts]] = {
 
 
 # --- typed access with paths -------------------------------------------------------------------
+
+
+def _shallow(obj: dict[str, Any], loc: str) -> dict[str, Any]:
+    """`obj` if it nests at most `MAX_RAW_DEPTH` levels of objects and arrays."""
+    level: list[Any] = [obj]
+    for _ in range(MAX_RAW_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return obj
+    raise WebhookSchemaError(loc, f"nests deeper than {MAX_RAW_DEPTH} levels")
 
 
 def _object(value: Any, loc: str) -> dict[str, Any]:

@@ -17,6 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import BaseModel, Field
+
+from tidewire_platform.contracts import ID_PATTERN
+
 
 class TenantConflict(Exception):
     """The phone number is already connected to another company; nothing was changed."""
@@ -65,3 +69,29 @@ class TenantStore(Protocol):
     async def get(self, company_id: str) -> Tenant | None:
         """The company, or None if it was never upserted."""
         ...
+
+
+class ConnectionIn(BaseModel):
+    """A connection as operators give it (admin API body, `tidewire tenant add` flags): one
+    set of rules for both, so neither stores what the other would refuse."""
+
+    phone_number_id: str = Field(pattern=ID_PATTERN)
+    display_phone_number: str | None = Field(default=None, max_length=32)
+    verify_token: str = Field(min_length=1, max_length=256)
+    app_secret: str = Field(min_length=1, max_length=256)
+    access_token: str | None = Field(default=None, max_length=1024)
+
+    def of(self, company_id: str) -> Connection:
+        return Connection(
+            company_id,
+            self.phone_number_id,
+            self.display_phone_number,
+            self.verify_token,
+            self.app_secret,
+            self.access_token,
+        )
+
+
+class TenantIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    connection: ConnectionIn | None = None

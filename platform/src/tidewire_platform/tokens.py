@@ -22,6 +22,9 @@ class TokenError(ValueError):
     """The token is missing, malformed, badly signed or expired; the message says which."""
 
 
+_CLOCK_SKEW_S = 30
+
+
 @dataclass(frozen=True)
 class Principal:
     company_id: str
@@ -38,6 +41,8 @@ def issue_token(
 ) -> str:
     if not valid_id(company_id):
         raise ValueError(f"company id {company_id!r} does not match {ID_PATTERN}")
+    if not valid_id(user_id):
+        raise ValueError(f"user id {user_id!r} does not match {ID_PATTERN}")
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": user_id,
@@ -72,6 +77,9 @@ def _verified(secret: str, token: str) -> tuple[Principal, float]:
             algorithms=[_ALGORITHM],
             audience=_AUDIENCE,
             options={"require": ["exp", "sub", "company_id"]},
+            # For `iat`/`nbf` a little in the future: the issuer's clock may run ahead.
+            # Expiry stays exact: `verify_token` checks `exp` itself.
+            leeway=_CLOCK_SKEW_S,
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token expired") from exc
@@ -82,6 +90,8 @@ def _verified(secret: str, token: str) -> tuple[Principal, float]:
         raise TokenError("invalid token: company_id and sub must be strings")
     if not valid_id(company_id):
         raise TokenError(f"invalid token: company_id does not match {ID_PATTERN}")
+    if not valid_id(user_id):  # it names rooms and assignees
+        raise TokenError(f"invalid token: sub does not match {ID_PATTERN}")
     role = claims.get("role")
     principal = Principal(
         company_id=company_id, user_id=user_id, role=role if isinstance(role, str) else None

@@ -34,13 +34,16 @@ from tests.support.whatsapp import (
     valid_webhooks,
     webhook,
 )
+from tidewire_ingest.routes_webhooks import command_for
 from tidewire_ingest.signature import signature_valid
 from tidewire_ingest.whatsapp import (
+    MAX_RAW_DEPTH,
     WebhookFact,
     WebhookSchemaError,
     parse_webhook,
     phone_number_ids,
 )
+from tidewire_platform.contracts import Command
 
 pytestmark = pytest.mark.unit
 
@@ -233,6 +236,27 @@ def test_quick_reply_button() -> None:
 )
 def test_other_types_are_kept_with_raw(message: dict[str, Any]) -> None:
     assert _only(webhook(messages=[message])) == _inbound(message)
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_a_kept_object_nests_no_deeper_than_the_projector_reads() -> None:
+    """Unknown content travels raw inside the command. What the limit lets through must
+    decode again as the projector decodes it; one level more is refused with its path."""
+    inside = unknown_message("hologram", {"layers": _nested(MAX_RAW_DEPTH - 2)})
+    [fact] = parse_webhook(webhook(messages=[inside]))
+    command = command_for("acme", fact)
+    assert Command.from_bytes(command.to_bytes()) == command
+    too_deep = unknown_message("hologram", {"layers": _nested(MAX_RAW_DEPTH - 1)})
+    assert _loc_of(webhook(messages=[too_deep])) == "entry.0.changes.0.value.messages.0"
+    status_too_deep = status("wamid.deep", "sent")
+    status_too_deep["biz_opaque"] = _nested(MAX_RAW_DEPTH)
+    assert _loc_of(webhook(statuses=[status_too_deep])) == "entry.0.changes.0.value.statuses.0"
 
 
 def test_integer_timestamp_is_accepted() -> None:

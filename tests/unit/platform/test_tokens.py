@@ -82,3 +82,29 @@ def test_a_token_is_checked_against_the_secret_it_is_verified_with(s: StackSetti
     assert verify_token(s, token).user_id == "u7"
     with pytest.raises(TokenError, match="invalid token"):
         verify_token(StackSettings(jwt_secret="o" * 40), token)
+
+
+def test_an_issuer_clock_a_little_ahead_is_tolerated_but_expiry_is_exact(
+    s: StackSettings,
+) -> None:
+    now = int(time.time())
+    claims = {"sub": "u7", "company_id": "acme", "aud": "tidewire", "exp": now + 60}
+    ahead = jwt.encode({**claims, "iat": now + 20}, s.jwt_secret, algorithm="HS256")
+    assert verify_token(s, ahead).user_id == "u7"
+    far_ahead = jwt.encode({**claims, "iat": now + 300}, s.jwt_secret, algorithm="HS256")
+    with pytest.raises(TokenError, match="iat"):
+        verify_token(s, far_ahead)
+    just_expired = jwt.encode({**claims, "exp": now - 5}, s.jwt_secret, algorithm="HS256")
+    with pytest.raises(TokenError, match="expired"):
+        verify_token(s, just_expired)
+
+
+@pytest.mark.parametrize("sub", ["", "x" * 65, "a b", "agent\n"])
+def test_user_ids_outside_the_id_rule_are_neither_issued_nor_accepted(
+    s: StackSettings, sub: str
+) -> None:
+    with pytest.raises(ValueError, match="user id"):
+        issue_token(s, "acme", sub)
+    claims = {"sub": sub, "company_id": "acme", "aud": "tidewire", "exp": int(time.time()) + 60}
+    with pytest.raises(TokenError, match="sub"):
+        verify_token(s, jwt.encode(claims, s.jwt_secret, algorithm="HS256"))
