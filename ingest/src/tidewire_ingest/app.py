@@ -78,7 +78,11 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "Kafka unreachable", "model": dict[str, str]}},
+    )
     async def readyz(response: Response) -> dict[str, str]:
         ok = await log.ready()
         READY.set(int(ok))
@@ -87,7 +91,12 @@ def create_app(
         response.status_code = 503
         return {"status": "kafka unreachable"}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

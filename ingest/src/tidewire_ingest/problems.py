@@ -30,17 +30,38 @@ class ProblemDetails(BaseModel):
     instance: str
 
 
-def documented(**descriptions: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for problem documents: `documented(r404="no such ticket")`."""
+# Headers that come with a refusal, as the OpenAPI document declares them.
+_RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+BEARER_CHALLENGE = {
+    "WWW-Authenticate": {"description": "`Bearer`: send a token", "schema": {"type": "string"}}
+}
+
+
+def documented(
+    headers: dict[int, dict[str, Any]] | None = None, **descriptions: str
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for problem documents: `documented(r404="no such ticket")`. Every
+    503 declares its Retry-After; `headers` adds others by status."""
     schema = ProblemDetails.model_json_schema()
-    return {
-        int(code.lstrip("r")): {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
-        for code, text in descriptions.items()
-    }
+    out: dict[int | str, dict[str, Any]] = {}
+    for code, text in descriptions.items():
+        status = int(code.lstrip("r"))
+        response: dict[str, Any] = {
+            "description": text,
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        extra = {**(_RETRY_AFTER if status == 503 else {}), **(headers or {}).get(status, {})}
+        if extra:
+            response["headers"] = extra
+        out[status] = response
+    return out
 
 
 # Refusals any JSON route of the API can answer, whatever it does.
 COMMON = documented(
+    headers={401: BEARER_CHALLENGE},
     r400="malformed JSON",
     r401="missing, wrong or expired JWT (Authorization: Bearer)",
     r413="body over the configured limit",

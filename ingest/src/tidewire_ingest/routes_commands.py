@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from tidewire_ingest.accept import accept
 from tidewire_ingest.deps import Agent, Commands, Queries
@@ -28,6 +28,8 @@ _ERRORS = documented(
 
 
 class SendMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not ignored
+
     client_message_id: str = Field(
         pattern=ID_PATTERN, description="idempotency key chosen by the client"
     )
@@ -35,11 +37,19 @@ class SendMessage(BaseModel):
 
 
 class UpdateTicket(BaseModel):
-    """Only the fields present change; `user_id`/`queue_id` null unassigns."""
+    """Only the fields present change; `user_id`/`queue_id` null unassigns. Whaticket's
+    camelCase names (`userId`, `queueId`) are accepted too."""
+
+    # A misspelt field (`asignee`) is a 422 naming it: ignored, the change would be lost.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     status: TicketStatus | None = None
-    user_id: str | None = Field(default=None, max_length=64)
-    queue_id: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, validation_alias=AliasChoices("user_id", "userId")
+    )
+    queue_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, validation_alias=AliasChoices("queue_id", "queueId")
+    )
     client_command_id: str | None = Field(
         default=None, pattern=ID_PATTERN, description="optional idempotency key"
     )
@@ -51,6 +61,13 @@ class UpdateTicket(BaseModel):
         if "status" in self.model_fields_set and self.status is None:
             raise ValueError("status cannot be null")
         return self
+
+
+class WhaticketTicketUpdate(UpdateTicket):
+    """The same change as sent by Whaticket front ends (PUT), which add fields of their own
+    that mean nothing here (`useIntegration`, `promptId`, …): those are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 class Accepted(BaseModel):
@@ -101,6 +118,13 @@ async def send_message(
 
 
 @router.patch("/tickets/{ticket_id}", status_code=202, response_model=Accepted, responses=_ERRORS)
+async def update_ticket(
+    ticket_id: str, body: UpdateTicket, agent: Agent, log: Commands, queries: Queries
+) -> Accepted:
+    """Change status, assignee or queue."""
+    return await _update(ticket_id, body, agent, log, queries)
+
+
 @router.put(
     "/tickets/{ticket_id}",
     status_code=202,
@@ -108,10 +132,15 @@ async def send_message(
     responses=_ERRORS,
     include_in_schema=False,  # Whaticket front ends use PUT for the same change
 )
-async def update_ticket(
+async def update_ticket_whaticket(
+    ticket_id: str, body: WhaticketTicketUpdate, agent: Agent, log: Commands, queries: Queries
+) -> Accepted:
+    return await _update(ticket_id, body, agent, log, queries)
+
+
+async def _update(
     ticket_id: str, body: UpdateTicket, agent: Agent, log: Commands, queries: Queries
 ) -> Accepted:
-    """Change status, assignee or queue."""
     key = body.client_command_id or uuid.uuid4().hex
     changes = body.model_dump(include=body.model_fields_set - {"client_command_id"})
     return await _submit(

@@ -88,7 +88,38 @@ def _parse(body: object) -> list[WebhookFact]:
         raise Problem(422, "Request does not match the schema", f"{exc.loc}: {exc}") from exc
 
 
-@router.post("/whatsapp", responses=_RESPONSES)
+# The route reads its raw body itself (the signature covers the exact bytes), so FastAPI
+# cannot infer what it takes: declared here for the OpenAPI document.
+_REQUEST = {
+    "parameters": [
+        {
+            "name": "X-Hub-Signature-256",
+            "in": "header",
+            "required": True,
+            "description": "`sha256=` and the hex HMAC-SHA256 of the raw body with the app secret",
+            "schema": {"type": "string", "pattern": "^sha256=[0-9a-fA-F]{64}$"},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "description": "A WhatsApp Cloud API webhook (`object`, `entry[].changes[]`)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["object", "entry"],
+                    "properties": {
+                        "object": {"type": "string", "enum": ["whatsapp_business_account"]},
+                        "entry": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    },
+}
+
+
+@router.post("/whatsapp", responses=_RESPONSES, openapi_extra=_REQUEST)
 async def receive(
     request: Request, conf: IngestConf, tenants: Tenants, log: Commands
 ) -> dict[str, int]:

@@ -44,3 +44,29 @@ def test_the_webhook_documents_each_refusal_in_its_order() -> None:
 def test_no_operation_falls_back_to_fastapis_validation_schema() -> None:
     text = str(create_app().openapi())
     assert "HTTPValidationError" not in text
+
+
+def test_the_webhook_documents_its_body_and_signature_header() -> None:
+    post = _operations()[("POST", "/webhooks/whatsapp")]
+    [header] = post["parameters"]
+    assert (header["name"], header["in"], header["required"]) == (
+        "X-Hub-Signature-256",
+        "header",
+        True,
+    )
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["object", "entry"]
+
+
+def test_refusal_headers_are_declared() -> None:
+    ops = _operations()
+    for (method, path), op in ops.items():
+        if "503" in op["responses"] and path != "/readyz":  # a probe's answer, not a refusal
+            assert "Retry-After" in op["responses"]["503"].get("headers", {}), (method, path)
+    send = ops[("POST", "/api/tickets/{ticket_id}/messages")]
+    assert "WWW-Authenticate" in send["responses"]["401"]["headers"]
+
+
+def test_metrics_are_declared_as_prometheus_text() -> None:
+    [media] = _operations()[("GET", "/metrics")]["responses"]["200"]["content"]
+    assert media.startswith("text/plain")

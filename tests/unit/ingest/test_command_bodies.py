@@ -1,0 +1,42 @@
+"""Agent command bodies: what a misspelt field or a Whaticket front end's body becomes."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from tidewire_ingest.routes_commands import SendMessage, UpdateTicket, WhaticketTicketUpdate
+
+pytestmark = pytest.mark.unit
+
+
+def _refused_field(model: type, body: dict[str, object]) -> tuple[object, ...]:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(body)  # type: ignore[attr-defined]
+    [error] = refused.value.errors()
+    return tuple(error["loc"])
+
+
+def test_a_misspelt_field_is_refused_by_name_not_dropped() -> None:
+    assert _refused_field(UpdateTicket, {"status": "closed", "asignee": "u1"}) == ("asignee",)
+    assert _refused_field(SendMessage, {"client_message_id": "m1", "body": "b", "bdy": "x"}) == (
+        "bdy",
+    )
+
+
+def test_ids_follow_the_id_rule() -> None:
+    assert _refused_field(UpdateTicket, {"user_id": ""}) == ("user_id",)
+    assert _refused_field(UpdateTicket, {"queue_id": "q" * 65}) == ("queue_id",)
+
+
+def test_whaticket_names_and_extras_are_understood_on_its_route() -> None:
+    body = {"status": "open", "userId": "7", "queueId": None, "useIntegration": False}
+    change = WhaticketTicketUpdate.model_validate(body)
+    assert change.model_dump(include=change.model_fields_set) == {
+        "status": "open",
+        "user_id": "7",
+        "queue_id": None,
+    }
+    # Our own route takes the camelCase names, but not the fields only Whaticket sends.
+    assert UpdateTicket.model_validate({"userId": "7"}).user_id == "7"
+    assert _refused_field(UpdateTicket, body) == ("useIntegration",)
