@@ -158,6 +158,16 @@ def test_ticket_update_and_read(api: Api) -> None:
     assert bad.status_code == 422
     empty = api.http.patch(f"/api/tickets/{ticket['id']}", json={})
     assert empty.status_code == 422
+    typo = api.http.patch(f"/api/tickets/{ticket['id']}", json={"asignee": "agent-2"})
+    assert typo.status_code == 422
+    assert [e["loc"][-1] for e in typo.json()["errors"]] == ["asignee"]
+    # A Whaticket front end's body: camelCase names and fields of its own.
+    whaticket = {"userId": "agent-2", "status": "open", "useIntegration": False}
+    assert api.http.put(f"/api/tickets/{ticket['id']}", json=whaticket).status_code == 202
+    api.until(
+        lambda: api.get(f"/api/tickets/{ticket['id']}")["ticket"]["userId"] == "agent-2",
+        "the ticket assigned through Whaticket's PUT",
+    )
 
 
 async def test_another_companys_ticket_is_not_found(

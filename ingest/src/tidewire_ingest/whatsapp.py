@@ -32,6 +32,7 @@ _ACKS: dict[str, int] = {"failed": -1, "sent": 1, "delivered": 2, "read": 3, "pl
 # stops at 200 levels, so a deeper object accepted here would be answered 200 and then be
 # dead-lettered: refused instead. Meta's own objects nest fewer than ten levels.
 MAX_RAW_DEPTH = 64
+MAX_KEY_CHARS = 256
 
 # Unix seconds with at most 11 digits (until the year 5138); also keeps int() away from
 # Python's limit on digit strings.
@@ -138,8 +139,8 @@ def _message(
     message: Any, loc: str, phone: str, display: str | None, names: dict[str, str]
 ) -> WebhookFact:
     obj = _shallow(_object(message, loc), loc)
-    wamid = _string(obj, "id", loc)
-    sender = _string(obj, "from", loc)
+    wamid = _key(obj, "id", loc)
+    sender = _key(obj, "from", loc)
     occurred_at = _seconds(obj, loc) * 1000
     kind = _string(obj, "type", loc)
     context = _opt_object(obj, "context", loc)
@@ -152,7 +153,7 @@ def _message(
         "shared_contacts": None,
         "reaction": None,
         "interactive": None,
-        "quoted_wamid": _opt_string(context, "id", f"{loc}.context") if context else None,
+        "quoted_wamid": _opt_key(context, "id", f"{loc}.context") if context else None,
         "contact_name": names.get(sender),
         "display_phone_number": display,
         "raw": obj,
@@ -165,10 +166,10 @@ def _message(
 
 def _status(status: Any, loc: str, phone: str) -> WebhookFact:
     obj = _shallow(_object(status, loc), loc)
-    wamid = _string(obj, "id", loc)
-    state = _string(obj, "status", loc)
+    wamid = _key(obj, "id", loc)
+    state = _key(obj, "status", loc)
     occurred_at = _seconds(obj, loc) * 1000
-    recipient = _string(obj, "recipient_id", loc)
+    recipient = _key(obj, "recipient_id", loc)
     payload: dict[str, Any] = {
         "wamid": wamid,
         "status": state,
@@ -260,7 +261,7 @@ def _reaction(msg: dict[str, Any], loc: str) -> _Parts:
     # Meta omits `emoji` when the customer removes a reaction; "" says the same, explicitly.
     emoji = _opt_string(obj, "emoji", reaction_loc) or ""
     return {
-        "reaction": {"message_id": _string(obj, "message_id", reaction_loc), "emoji": emoji},
+        "reaction": {"message_id": _key(obj, "message_id", reaction_loc), "emoji": emoji},
         "body": emoji or None,
     }
 
@@ -346,6 +347,23 @@ def _string(obj: dict[str, Any], key: str, loc: str) -> str:
         raise WebhookSchemaError(f"{loc}.{key}", "is required")
     if not isinstance(value, str) or not value:
         raise WebhookSchemaError(f"{loc}.{key}", "must be a non-empty string")
+    return value
+
+
+def _key(obj: dict[str, Any], key: str, loc: str) -> str:
+    """A string the projector uses in a Cassandra key (wamids, WhatsApp ids, states): bounded,
+    because Cassandra refuses keys over 64 KiB and the projector would retry such a batch
+    forever. Meta's are well under a hundred characters."""
+    value = _string(obj, key, loc)
+    if len(value) > MAX_KEY_CHARS:
+        raise WebhookSchemaError(f"{loc}.{key}", f"longer than {MAX_KEY_CHARS} characters")
+    return value
+
+
+def _opt_key(obj: dict[str, Any], key: str, loc: str) -> str | None:
+    value = _opt_string(obj, key, loc)
+    if value is not None and len(value) > MAX_KEY_CHARS:
+        raise WebhookSchemaError(f"{loc}.{key}", f"longer than {MAX_KEY_CHARS} characters")
     return value
 
 

@@ -81,6 +81,9 @@ class Message(Doc):
     shared_contacts: list[Any] | None = None
     interactive: dict[str, Any] | None = None
     quoted_msg_id: str | None = None
+    # The quoted message's wamid as WhatsApp sent it: kept even when that message is not
+    # known here (older than the tenant, or not arrived yet), so the link is never lost.
+    quoted_wamid: str | None = None
     reactions: dict[str, str] = {}
     from_me: bool
     read: bool = False

@@ -254,6 +254,7 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
         shared_contacts=p.get("shared_contacts"),
         interactive=p.get("interactive"),
         quoted_msg_id=(await view.message_id_for_wamid(company, quoted)) if quoted else None,
+        quoted_wamid=quoted,
         from_me=False,
         ack=ACK_PENDING,
         created_at=occurred,
@@ -303,7 +304,8 @@ async def _send(command: Command, position: int, view: View) -> Outcome:
         updated_at=at,
     )
     out.messages.append(message)
-    ticket = _touch(ticket, out, last_message=body, updated_at=at)
+    # As in Whaticket: an agent who answers has seen what came before.
+    ticket = _touch(ticket, out, unread_messages=0, last_message=body, updated_at=at)
     contact = await view.contact(command.company_id, ticket.contact_id)
     out.events.append(
         _event(

@@ -37,6 +37,7 @@ from tests.support.whatsapp import (
 from tidewire_ingest.routes_webhooks import command_for
 from tidewire_ingest.signature import signature_valid
 from tidewire_ingest.whatsapp import (
+    MAX_KEY_CHARS,
     MAX_RAW_DEPTH,
     WebhookFact,
     WebhookSchemaError,
@@ -257,6 +258,23 @@ def test_a_kept_object_nests_no_deeper_than_the_projector_reads() -> None:
     status_too_deep = status("wamid.deep", "sent")
     status_too_deep["biz_opaque"] = _nested(MAX_RAW_DEPTH)
     assert _loc_of(webhook(statuses=[status_too_deep])) == "entry.0.changes.0.value.statuses.0"
+
+
+def test_ids_used_as_keys_are_bounded() -> None:
+    """Over the bound they would reach Cassandra keys (refused over 64 KiB, and the projector
+    would retry that batch forever): refused here with the path instead."""
+    ok = text_message("x", wamid="w" * MAX_KEY_CHARS)
+    assert _only(webhook(messages=[ok])).source_id == "w" * MAX_KEY_CHARS
+    long_wamid = text_message("x", wamid="w" * (MAX_KEY_CHARS + 1))
+    assert _loc_of(webhook(messages=[long_wamid])) == "entry.0.changes.0.value.messages.0.id"
+    long_sender = text_message("x")
+    long_sender["from"] = "5" * 70_000
+    assert _loc_of(webhook(messages=[long_sender])) == "entry.0.changes.0.value.messages.0.from"
+    quoting = text_message("x")
+    quoting["context"] = {"id": "q" * (MAX_KEY_CHARS + 1)}
+    assert _loc_of(webhook(messages=[quoting])) == "entry.0.changes.0.value.messages.0.context.id"
+    long_status = status("w" * (MAX_KEY_CHARS + 1), "read")
+    assert _loc_of(webhook(statuses=[long_status])) == "entry.0.changes.0.value.statuses.0.id"
 
 
 def test_integer_timestamp_is_accepted() -> None:

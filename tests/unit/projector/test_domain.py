@@ -139,6 +139,25 @@ async def test_read_resets_unread_once() -> None:
     assert store.tickets[("c", ticket.id)].unread_messages == 0
 
 
+async def test_an_agents_answer_clears_the_unread_counter_as_in_whaticket() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    await _run(store, _inbound("w2"))
+    out = await _run(store, _cmd("message.send", ticket.id, body="olá", client_message_id="k1"))
+    assert out.events[0].payload["ticket"]["unreadMessages"] == 0
+    assert store.tickets[("c", ticket.id)].unread_messages == 0
+
+
+async def test_a_quote_of_an_unknown_message_keeps_its_wamid() -> None:
+    store = MemoryStore()
+    first = (await _run(store, _inbound("w1"))).messages[0]
+    known = (await _run(store, _inbound("w2", quoted_wamid="w1"))).messages[0]
+    unknown = (await _run(store, _inbound("w3", quoted_wamid="w-before-us"))).messages[0]
+    assert (known.quoted_msg_id, known.quoted_wamid) == (first.id, "w1")
+    assert (unknown.quoted_msg_id, unknown.quoted_wamid) == (None, "w-before-us")
+    assert unknown.wire()["quotedWamid"] == "w-before-us"
+
+
 async def test_update_assignee_and_queue_and_noop_update() -> None:
     store = MemoryStore()
     ticket = (await _run(store, _inbound("w1"))).tickets[0]
