@@ -122,9 +122,47 @@ async def test_expired_session_connects_clean_and_unrecovered(
         assert again["id"] != js.connects()[0]["id"]
         resync = await js.wait_for(lambda h: h.get("name") == "tidewire:resync", what="resync")
         assert "expired" in resync["args"][0]["reason"]
+        assert isinstance(resync["args"][-1], str)  # the new session's start: the new offset
+        # A quiet new session that drops in turn recovers from its own start: the history
+        # the client was told is lost is not replayed now.
+        await js.send("drop")
+        drops = lambda _: sum(h["kind"] == "disconnect" for h in js.seen) >= 2  # noqa: E731
+        await js.wait_for(drops, what="the second disconnect")
+        await chat.say("later")
+        third = await reconnect(js, 3)
+        assert third["recovered"] is True
+        await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 1, what="the missed event")
         await chat.say("fresh")
-        await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 1, what="live event")
-        assert js.bodies(chat.name) == ["fresh"]  # no partial replay
+        await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 2, what="live event")
+        assert js.bodies(chat.name) == ["later", "fresh"]  # neither a partial nor an old replay
+    finally:
+        await r.aclose()
+        await js.close()
+
+
+async def test_an_expired_session_falls_back_to_the_clients_last_event_id(
+    services: Services, api: Api, company: str, agent_token: str
+) -> None:
+    """The official client sends its pid on every reconnect; when that session is gone, the
+    lastEventId the application also gave still replays what was missed."""
+    chat = Chat(api, company)
+    await chat.say("seen")
+    [seen] = await asyncio.to_thread(api.events)
+    js = await open_client(services.edge_url(0), agent_token, lastEventId=seen["cursor"])
+    r = redis.from_url(services.settings.redis_url)
+    try:
+        pid = js.connects()[0]["pid"]
+        await js.send("drop")
+        await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
+        assert await r.delete(f"tidewire:edge:session:{pid}") == 1  # the window passed
+        await chat.say("missed")
+        again = await reconnect(js, 2)
+        assert again["recovered"] is False  # a new session, replayed from lastEventId
+        await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 1, what="replay")
+        await chat.say("live")
+        await js.wait_for(lambda _: len(js.bodies(chat.name)) >= 2, what="live event")
+        assert js.bodies(chat.name) == ["missed", "live"]
+        assert not [h for h in js.seen if h.get("name") == "tidewire:resync"]
     finally:
         await r.aclose()
         await js.close()

@@ -43,7 +43,15 @@ class Plan:
     replay: bool = False  # replay from `after` (None: from the oldest retained event)
     after: Cursor | None = None
     resync: str | None = None  # why a requested recovery or replay was impossible
+    outcome: str | None = None  # "recovered" | "replayed": counted once the connect succeeds
+    retry: str | None = None  # a passing failure (Redis, Kafka): close, and let the client retry
     connected: asyncio.Event = field(default_factory=asyncio.Event)  # CONNECT reply sent
+
+
+class RetryLater(Exception):
+    """A connect failed for a passing reason. The client gets its transport closed, not a
+    CONNECT_ERROR: socket.io-client gives up for good on a CONNECT_ERROR, but reconnects by
+    itself (with its backoff, pid and offset) after a closed transport."""
 
 
 Planner = Callable[[Any, dict[str, Any]], Awaitable[Plan]]
@@ -118,6 +126,11 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
         """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
         ns = namespace or "/"
         plan = await self._planner(data, self.environ.get(eio_sid, {}))
+        if plan.retry is not None:
+            await self._unplanned(plan)
+            await self.close_transports([eio_sid])
+            plan.connected.set()
+            return
         try:
             if plan.session is not None:
                 await self._evict(plan.session, ns)
@@ -130,6 +143,12 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
                 return
             self.plans[eio_sid] = plan
             await super()._handle_connect(eio_sid, namespace, data)
+        except RetryLater:
+            sid = self.manager.sid_from_eio_sid(eio_sid, ns)
+            if sid is not None and not self.manager.is_connected(sid, ns):
+                await self.manager.disconnect(sid, ns, ignore_queue=True)
+            await self._unplanned(plan)
+            await self.close_transports([eio_sid])
         except Exception:
             # The session taken for the client must not be lost with a failed connect, nor
             # its sid stay registered as connecting (joins and acks of a later recovery

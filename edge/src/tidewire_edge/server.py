@@ -21,14 +21,14 @@ from socketio import packet
 
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.feed import EventFeed
-from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer
+from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer, RetryLater
 from tidewire_edge.rooms import company_room, join_room, user_room
 from tidewire_edge.sessions import Session, SessionStore
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
 from tidewire_platform.gc_tuning import keep_full_collections_rare
-from tidewire_platform.metrics import EDGE_RECOVERIES, EDGE_SOCKETS, READY
+from tidewire_platform.metrics import EDGE_CUT_OFF, EDGE_RECOVERIES, EDGE_SOCKETS, READY
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
@@ -94,12 +94,18 @@ class Edge:
         fresh.who = principal
         try:
             if isinstance(pid, str) and pid:
-                return await self._recovery(principal, pid, offset, fresh)
+                recovered = await self._recovery(principal, pid, offset, fresh)
+                if recovered.resync is None or not (isinstance(last_id, str) and last_id):
+                    return recovered
+                # The session is gone, but the client also said where it was (the official
+                # client sends its pid on every reconnect): replay after that instead.
+                return await self._after(principal, last_id, Plan(pid=fresh.pid, who=principal))
             if isinstance(last_id, str) and last_id:
                 return await self._after(principal, last_id, fresh)
         except Exception as exc:  # Redis or Kafka failed us: a clear refusal, not silence
             log.warning("cannot plan a connection: %r", exc)
-            fresh.refusal = f"temporarily unavailable ({type(exc).__name__}); retry"
+            EDGE_RECOVERIES.labels("failed").inc()
+            fresh.retry = f"temporarily unavailable ({type(exc).__name__})"
         return fresh
 
     async def _recovery(self, who: Principal, pid: str, offset: Any, fresh: Plan) -> Plan:
@@ -128,20 +134,26 @@ class Edge:
                 after = Cursor.decode(offset)
             except CursorError:
                 after = None  # a trailing string that was not ours: use the session's position
-        if after is None and session.position is not None:
-            after = Cursor.decode(session.position)
+        start = Cursor.decode(session.position) if session.position is not None else None
+        if start is not None and (after is None or _before(after, start)):
+            # The client's offset predates this session: it kept it through a resync (the
+            # official client only moves its offset on events). Everything before the
+            # session's start was given up then; replaying it now would repeat history.
+            after = start
         problem = await self._replayable(who.company_id, after)
         if problem is not None:
             EDGE_RECOVERIES.labels("stale").inc()
             fresh.resync = problem
             return fresh
-        EDGE_RECOVERIES.labels("recovered").inc()
-        return Plan(pid=session.pid, who=who, session=session, replay=True, after=after)
+        return Plan(
+            pid=session.pid, who=who, session=session, replay=True, after=after, outcome="recovered"
+        )
 
     async def _after(self, who: Principal, last_id: str, fresh: Plan) -> Plan:
         try:
             after = Cursor.decode(last_id)
         except CursorError:
+            EDGE_RECOVERIES.labels("invalid").inc()
             fresh.resync = "lastEventId is not a tidewire cursor; nothing replayed"
             return fresh
         problem = await self._replayable(who.company_id, after)
@@ -149,8 +161,7 @@ class Edge:
             EDGE_RECOVERIES.labels("stale").inc()
             fresh.resync = problem
             return fresh
-        EDGE_RECOVERIES.labels("replayed").inc()
-        fresh.replay, fresh.after = True, after
+        fresh.replay, fresh.after, fresh.outcome = True, after, "replayed"
         return fresh
 
     async def _replayable(self, company_id: str, after: Cursor | None) -> str | None:
@@ -183,15 +194,17 @@ class Edge:
         except Exception as exc:
             await self._undo_connect(sid, plan)
             log.warning("cannot connect %s: %r", sid, exc)
-            raise socketio.exceptions.ConnectionRefusedError(
-                f"temporarily unavailable ({type(exc).__name__}); retry"
-            ) from exc
+            if plan.outcome is not None:  # planned to recover, but the connect failed
+                EDGE_RECOVERIES.labels("failed").inc()
+            raise RetryLater(f"temporarily unavailable ({type(exc).__name__})") from exc
         if not self._transport_open(sid):
             # The client left while it was being connected: python-socketio does not call
             # `disconnect` for a socket still connecting, so forget it here (its session is
             # saved: it can still recover).
             await self.disconnect(sid)
             raise socketio.exceptions.ConnectionRefusedError("client left during connect")
+        if plan.outcome is not None:
+            EDGE_RECOVERIES.labels(plan.outcome).inc()
 
     def _transport_open(self, sid: str) -> bool:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
@@ -266,19 +279,31 @@ class Edge:
         await self.sessions.save(session)  # eagerly: a node killed now loses nothing
         delivery.start(plan.connected, plan.replay, plan.after, until)
         if plan.resync:
-            task = asyncio.create_task(self._tell_resync(plan, sid))
+            task = asyncio.create_task(self._tell_resync(plan, sid, session.position))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         EDGE_SOCKETS.inc()
 
-    async def _tell_resync(self, plan: Plan, sid: str) -> None:
+    async def _tell_resync(self, plan: Plan, sid: str, start: str | None) -> None:
+        """Why nothing was recovered. Its last argument is the new session's start, so the
+        official client (which takes any trailing string as its offset) drops the offset
+        of the history it was told is lost."""
         await plan.connected.wait()
-        await self.sio.emit("tidewire:resync", {"reason": plan.resync}, to=sid, ignore_queue=True)
+        args = [{"reason": plan.resync}, *([start] if start else [])]
+        await self.sio.emit("tidewire:resync", tuple(args), to=sid, ignore_queue=True)
 
     async def disconnect(self, sid: str, *args: Any) -> None:
         delivery = self.deliveries.pop(sid, None)
-        self.live.pop(sid, None)
+        session = self.live.pop(sid, None)
         self._joins.pop(sid, None)
+        if session is not None:
+            # The window counts from the drop (the last sign of life), not from the last
+            # periodic refresh. Only extends a session still stored: one taken by a
+            # reconnect elsewhere is not brought back.
+            try:
+                await self.sessions.touch([session.pid])
+            except Exception as exc:
+                log.warning("session %s not refreshed at disconnect: %r", session.pid, exc)
         if delivery is not None:
             assert self.feed is not None
             self.feed.unregister(delivery.company_id, delivery)
@@ -304,8 +329,19 @@ class Edge:
             if len(self._wire) > _WIRE_CACHE:
                 self._wire.popitem(last=False)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        if eio_sid is not None:
-            await self.sio.eio.send(eio_sid, wire)
+        if eio_sid is None:
+            return
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed:
+            return
+        if sock.queue.qsize() >= self.conf.socket_buffer:
+            # engine.io's own send queue has no bound: a client that reads slower than we
+            # send (a slow link, a long-polling client) would grow it without end. Past the
+            # same bound as the delivery's queue, it is cut off and recovers from the log.
+            EDGE_CUT_OFF.inc()
+            await self._cut_off(sid)
+            return
+        await self.sio.eio.send(eio_sid, wire)
 
     async def _cut_off(self, sid: str) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
@@ -367,7 +403,9 @@ class Edge:
         delivery = self.deliveries.get(sid)
         try:
             parsed = Cursor.decode(cursor)
-        except CursorError as exc:
+            if delivery is not None:  # another epoch's or partition's would settle everything
+                self.events.check(delivery.company_id, parsed)
+        except (CursorError, StaleCursor) as exc:
             return {"ok": False, "error": str(exc)}
         settled = delivery.acked(parsed) if delivery else 0
         return {"ok": True, "settled": settled}
@@ -462,3 +500,11 @@ def _joiner(edge: Edge, kind: str, leave: bool) -> Callable[..., Awaitable[dict[
         return await edge.join(sid, kind, arg, leave)
 
     return handler
+
+
+def _before(cursor: Cursor, start: Cursor) -> bool:
+    """Whether `cursor` lies before a session's `start` (another epoch or partition counts
+    as before: the session's own position is the one this log still knows)."""
+    return (cursor.epoch, cursor.partition) != (start.epoch, start.partition) or (
+        cursor.offset < start.offset
+    )

@@ -49,8 +49,10 @@ EDGE_E2E_LATENCY = Histogram(
 )
 EDGE_RECOVERIES = Counter(
     "tidewire_edge_recoveries_total",
-    "Reconnects that asked for recovery (pid or lastEventId), by outcome "
-    "(recovered, replayed, expired, stale, foreign).",
+    "Reconnects that asked for recovery (pid or lastEventId), by outcome: recovered or "
+    "replayed (counted once connected); expired, stale (other epoch, partition or past "
+    "retention), foreign (another user's session), invalid (not a cursor), failed (Redis "
+    "or Kafka failed the connect).",
     ["outcome"],
 )
 EDGE_REPLAYED = Counter("tidewire_edge_replayed_events_total", "Events re-sent from the log.")

@@ -40,6 +40,9 @@ class _Sessions:
             await self.gate.wait()
         return self.saved.pop(pid, None)
 
+    async def touch(self, pids: list[str]) -> None:
+        self.touched = [*getattr(self, "touched", []), *pids]
+
 
 class _Feed:
     def __init__(self) -> None:
@@ -125,7 +128,7 @@ async def test_leaving_while_a_recovery_is_planned_leaves_nothing_half_connected
     sessions.gate = None
     for eio in ("e2", "e3"):  # it recovers, drops again, recovers again
         sio.environ[eio] = {}
-        sio.eio.sockets[eio] = SimpleNamespace(closed=False, session={})
+        sio.eio.sockets[eio] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
         await sio._handle_connect(eio, "/", auth)
         for _ in range(5):
             await asyncio.sleep(0)
@@ -134,6 +137,8 @@ async def test_leaving_while_a_recovery_is_planned_leaves_nothing_half_connected
             sio.eio.sockets.pop("e2").closed = True
             await sio._handle_eio_disconnect("e2", "transport close")
     assert len(feed.receivers) == 1
+    # The drop of e2 restarted the session's window: it counts from the drop.
+    assert getattr(sessions, "touched", []) == ["p"]
     sent.clear()
     live = Event(
         id="x",
@@ -173,7 +178,7 @@ async def test_join_finishing_after_disconnect_changes_nothing() -> None:
         pass
 
     sio.eio.send = send  # type: ignore[method-assign]
-    sio.eio.sockets = {"e1": SimpleNamespace(closed=False, session={})}
+    sio.eio.sockets = {"e1": SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())}
     answer = asyncio.Event()
 
     async def owns(company: str, ticket: str) -> bool:
@@ -214,7 +219,7 @@ async def test_a_connect_failing_after_registration_unregisters_its_sid() -> Non
 
     sio.eio.send = send_fails  # type: ignore[method-assign]
     sio.environ["e1"] = {}
-    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={})
+    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
     auth = {
         "token": issue_token(settings, "acme", "u1"),
         "pid": "p",
@@ -227,3 +232,67 @@ async def test_a_connect_failing_after_registration_unregisters_its_sid() -> Non
     assert "p" in sessions.saved
     for receiver in list(feed.receivers):
         await receiver.stop()
+
+
+async def test_a_client_whose_engine_io_queue_is_full_is_cut_off_not_grown() -> None:
+    """engine.io queues without a bound: past the socket buffer the edge stops feeding it
+    and closes the transport (the client recovers from the log)."""
+    edge, _, _, sent = _edge()
+    closed: list[list[str] | None] = []
+
+    async def close_transports(eio_sids: list[str] | None = None) -> None:
+        closed.append(eio_sids)
+        edge.sio.eio.sockets.pop("e1", None)
+
+    edge.sio.close_transports = close_transports  # type: ignore[method-assign]
+    edge.sio.manager.eio_sid_from_sid = lambda sid, ns: "e1"  # type: ignore[method-assign]
+    backlog: asyncio.Queue[Any] = asyncio.Queue()
+    edge.sio.eio.sockets["e1"] = SimpleNamespace(closed=False, queue=backlog)
+    cursor = Cursor("E", 0, 1).encode()
+    await edge._emit("ev", ({"n": 1}, cursor), "S")
+    assert sent == ["e1"]
+    for _ in range(EdgeSettings().socket_buffer):
+        backlog.put_nowait("unsent")
+    await edge._emit("ev", ({"n": 2}, Cursor("E", 0, 2).encode()), "S")
+    await edge._emit("ev", ({"n": 3}, Cursor("E", 0, 3).encode()), "S")
+    assert sent == ["e1"]  # nothing more queued
+    assert closed == [["e1"]]  # cut off once
+
+
+@pytest.mark.parametrize("where", ["planning", "connecting"])
+async def test_a_passing_failure_closes_the_transport_instead_of_refusing(where: str) -> None:
+    """socket.io-client gives up for good after a CONNECT_ERROR, but reconnects by itself
+    after a closed transport: a Redis or Kafka hiccup must be the second, and a session taken
+    for the client goes back for that retry."""
+    edge, sessions, feed, sent = _edge()
+    sio = edge.sio
+    settings = StackSettings()
+    part = partition_for("acme", settings.partitions)
+    await sessions.save(
+        Session(pid="p", sid="S", company_id="acme", user_id="u1", node=sio.manager.host_id)
+    )
+    closed: list[list[str] | None] = []
+
+    async def close_transports(eio_sids: list[str] | None = None) -> None:
+        closed.append(eio_sids)
+
+    async def fails(*args: Any) -> Any:
+        raise TimeoutError("Kafka or Redis is slow")
+
+    sio.close_transports = close_transports  # type: ignore[method-assign]
+    if where == "planning":
+        sessions.take = fails  # type: ignore[method-assign]
+    else:
+        feed.follow = fails  # type: ignore[method-assign]
+    sio.environ["e1"] = {}
+    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
+    auth = {
+        "token": issue_token(settings, "acme", "u1"),
+        "pid": "p",
+        "offset": Cursor("E", part, 9).encode(),
+    }
+    await sio._handle_connect("e1", "/", auth)
+    assert sent == []  # no CONNECT_ERROR (nor anything else) went out
+    assert closed == [["e1"]]
+    assert sio.manager.sid_from_eio_sid("e1", "/") is None
+    assert "p" in sessions.saved  # still there for the client's retry
