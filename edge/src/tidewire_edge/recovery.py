@@ -6,14 +6,21 @@ The wire protocol is socket.io's (v4.6+), so the plain official client recovers:
 - a reconnect sends `{pid, offset}` in its CONNECT auth; the client reports
   `recovered === true` when the reply carries the same pid, and keeps the sid it gets back.
 
-Three overrides of python-socketio 5.18 (pinned: they rely on its documented packet flow):
-- `RecoveringServer._handle_connect`: decide, before a sid exists, whether this CONNECT
-  recovers a session (the library only lets the connect handler run after the sid was made);
-- `RecoveringManager.pre_connect`: register the recovered connection under its old sid;
-- `RecoveringServer._send_packet`: add `pid` to the CONNECT reply.
-Everything else (what to replay, rooms, auth) is the edge's connect handler. One more override
-keeps the library's behaviour and changes only its cost: `RecoveringManager` indexes each
-socket's rooms, so a disconnect does not scan every room of the node.
+Overrides of python-socketio 5.18 (pinned: two are private methods, and all rely on its
+packet flow), each with the protocol rule it implements:
+- `RecoveringServer._handle_connect` (private): decide, before a sid exists, whether this
+  CONNECT recovers a session (the library only lets the connect handler run after the sid was
+  made); a passing failure closes the transport instead of a CONNECT_ERROR, because the client
+  retries the first and never the second;
+- `RecoveringManager.pre_connect`: register the recovered connection under its old sid (a
+  recovered socket keeps its `socket.id`);
+- `RecoveringServer._send_packet` (private): add `pid` to the CONNECT reply.
+One addition: `RecoveringServer.close_transports` closes engine.io transports without a
+Socket.IO DISCONNECT, so clients treat it as a network drop and recover (shutdown, slow
+clients). Everything else (what to replay, rooms, auth) is the edge's connect handler.
+Four more overrides keep the library's behaviour and change only its cost:
+`RecoveringManager.basic_enter_room`, `basic_leave_room`, `basic_disconnect` and `get_rooms`
+keep an index of each socket's rooms, so a disconnect does not scan every room of the node.
 """
 
 from __future__ import annotations

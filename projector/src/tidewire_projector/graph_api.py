@@ -111,7 +111,8 @@ def classify(status: int, body: Any, retry_after: str | None = None) -> Verdict:
         # Graph may well have sent it: asking again could send it twice.
         return Refused(f"{status}: Graph API accepted the message without naming its id")
     reason = error_reason(status, body)
-    if status == 429 or status >= 500 or _error_code(body) in THROTTLING_CODES:
+    # 408: the request timed out before Graph handled it, so asking again cannot send twice.
+    if status in (408, 429) or status >= 500 or _error_code(body) in THROTTLING_CODES:
         return Retry(reason, retry_after_seconds(retry_after))
     return Refused(reason)
 

@@ -56,8 +56,8 @@ def test_2xx_without_a_message_id_is_refused_not_retried() -> None:
         assert isinstance(classify(200, body), Refused)
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_429_and_5xx_are_retried_with_the_servers_retry_after(status: int) -> None:
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_408_429_and_5xx_are_retried_with_the_servers_retry_after(status: int) -> None:
     verdict = classify(status, _graph_error(131000, "Something went wrong"), "7")
     assert verdict == Retry("131000: Something went wrong", 7.0)
 
