@@ -81,6 +81,7 @@ class Delivery:
         self._overflowed = False
         self._stopped = False
         self._cutting: asyncio.Task[None] | None = None
+        self._acked_some = asyncio.Event()  # set by each ack: a full window may move again
 
     def offer(self, event: Event) -> None:
         """A live event of the company, in log order. Never blocks the feed."""
@@ -160,6 +161,8 @@ class Delivery:
         offset = Cursor.decode(event.cursor).offset
         if offset <= self.last:
             return  # already sent (replay and live overlap)
+        if self.acks and not await self._window_open():
+            return
         # Protocol rule (socket.io CSR): the event's offset is the last argument of each packet.
         packets = [(name, (body, event.cursor)) for name, body in self._bodies(event)]
         for name, args in packets:
@@ -171,8 +174,6 @@ class Delivery:
         self._sent = (offset, event.cursor)
         if self.acks:
             self._unacked[offset] = _Unacked(packets, time.monotonic() + self._conf.ack_retry_s)
-            if len(self._unacked) > self._conf.socket_buffer:  # a client that never acks
-                self._overflow("does not acknowledge")
         if replayed:
             EDGE_REPLAYED.inc()
         else:
@@ -191,12 +192,27 @@ class Delivery:
             bodies.append(socket_event(event))
         return bodies
 
+    async def _window_open(self) -> bool:
+        """Ack mode: at most `socket_buffer` events unacknowledged. A full window waits for
+        the client's acks (a replay longer than the window must get through to a client that
+        acks as it goes); a client silent for `ack_retry_max_s` is cut off and recovers."""
+        while len(self._unacked) >= self._conf.socket_buffer and not self._stopped:
+            self._acked_some.clear()
+            try:
+                await asyncio.wait_for(self._acked_some.wait(), self._conf.ack_retry_max_s)
+            except TimeoutError:
+                self._overflow("does not acknowledge")
+                return False
+        return not self._stopped
+
     def acked(self, cursor: Cursor) -> int:
         """The client has everything up to `cursor`; returns how many events that settled."""
         done = [o for o in self._unacked if o <= cursor.offset]
         for offset in done:
             del self._unacked[offset]
         EDGE_ACKED.inc(len(done))
+        if done:
+            self._acked_some.set()
         return len(done)
 
     async def _retry_loop(self) -> None:

@@ -156,7 +156,7 @@ async def test_ack_mode_resends_until_acked() -> None:
 
 async def test_a_client_that_never_acks_is_cut_off_not_remembered_for_ever() -> None:
     sink = Sink()
-    d = _delivery(sink, acks=True, socket_buffer=10, ack_retry_s=60)
+    d = _delivery(sink, acks=True, socket_buffer=10, ack_retry_s=60, ack_retry_max_s=0.2)
     ready = asyncio.Event()
     ready.set()
     d.start(ready, replay=False, after=None, until=0)
@@ -167,6 +167,41 @@ async def test_a_client_that_never_acks_is_cut_off_not_remembered_for_ever() -> 
     for offset in range(8, 12):
         d.offer(_event(offset))
     await _until(sink.cut.is_set)
+    assert d.last == 9  # nothing sent past the window
+    await d.stop()
+
+
+async def test_a_replay_longer_than_the_window_reaches_a_client_that_acks_as_it_goes() -> None:
+    """49 missed events, a window of 10: the replay waits for acks instead of cutting off a
+    client that acknowledges promptly (it would reconnect into the same cut-off for ever)."""
+    sink = Sink()
+    d = Delivery(
+        "sid",
+        "c",
+        sink.emit,
+        sink.cut_off,
+        FakeLog(),  # type: ignore[arg-type]
+        EdgeSettings(socket_buffer=10, ack_retry_s=60, ack_retry_max_s=2),
+        acks=True,
+        recent=lambda company, after, until: [_event(o) for o in range(after + 1, until)],
+    )
+
+    async def client_acks() -> None:
+        acked = 0
+        while acked < 49:
+            await asyncio.sleep(0.005)
+            if len(sink.sent) > acked:
+                acked = len(sink.sent)
+                d.acked(Cursor.decode(sink.sent[-1][1][-1]))
+
+    acking = asyncio.create_task(client_acks())
+    ready = asyncio.Event()
+    ready.set()
+    d.start(ready, replay=True, after=Cursor("epoch", 0, 0), until=50)
+    await _until(lambda: sink.bodies()[-1:] == ["m49"])
+    await acking
+    assert sink.bodies() == [f"m{o}" for o in range(1, 50)]
+    assert sink.cuts == 0
     await d.stop()
 
 
