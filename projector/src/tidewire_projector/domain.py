@@ -11,7 +11,8 @@ Rules, where Whaticket leaves a choice:
   a new pending ticket is created. Closed tickets are never reopened: their history stays as it
   was when the agent closed it.
 - A reaction updates the reactions of the message it points at; one pointing at a message we
-  never saw is kept as a message of kind "reaction" so nothing is dropped.
+  never saw is kept as a message of kind "reaction" so nothing is dropped (its removal, with
+  nothing to remove, changes nothing).
 - Acks only move forward (`next_ack`); a status for a wamid we do not know yet is parked and
   applied when the outbound agent records that wamid.
 """
@@ -224,6 +225,10 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
                 )
             )
             return out
+        if not reaction["emoji"]:
+            # Taking back a reaction to a message we never saw: nothing to take it from, and
+            # an empty "[reaction]" message would only add an unread mark to the ticket.
+            return Outcome(company_id=company)
 
     ticket_id = await view.open_ticket(company, phone, wa_id)
     ticket = await view.ticket(company, ticket_id) if ticket_id else None

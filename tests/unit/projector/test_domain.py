@@ -129,6 +129,16 @@ async def test_reaction_updates_the_message_it_points_at() -> None:
     assert store.tickets[("c", created.tickets[0].id)].unread_messages == 1
 
 
+async def test_taking_back_a_reaction_to_an_unknown_message_changes_nothing() -> None:
+    store = MemoryStore()
+    ticket = (await _run(store, _inbound("w1"))).tickets[0]
+    kept = await _run(store, _inbound("w2", "👍", reaction={"message_id": "w-old", "emoji": "👍"}))
+    assert len(kept.messages) == 1  # kept as a message of its own: nothing dropped
+    gone = await _run(store, _inbound("w3", "", reaction={"message_id": "w-old", "emoji": ""}))
+    assert (gone.events, gone.messages, gone.tickets) == ([], [], [])
+    assert store.tickets[("c", ticket.id)].unread_messages == 2
+
+
 async def test_read_resets_unread_once() -> None:
     store = MemoryStore()
     ticket = (await _run(store, _inbound("w1"))).tickets[0]
