@@ -15,6 +15,7 @@ import socketio
 
 from tests.support.api import Api
 from tests.support.chat import Chat, open_client, reconnect
+from tests.support.jsclient import JsClient
 from tests.support.kafka import expire_events
 from tests.support.proxy import SwitchingProxy
 from tests.support.stack import Services
@@ -105,6 +106,14 @@ async def test_last_event_id_replays_for_a_fresh_client(
         await js.close()
 
 
+async def _drop_and_expire(js: JsClient, r: redis.Redis) -> None:
+    """The client's network drops, and its session outlives the recovery window."""
+    pid = js.connects()[0]["pid"]
+    await js.send("drop")
+    await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
+    assert await r.delete(f"tidewire:edge:session:{pid}") == 1
+
+
 async def test_expired_session_connects_clean_and_unrecovered(
     services: Services, api: Api, company: str, agent_token: str
 ) -> None:
@@ -112,10 +121,7 @@ async def test_expired_session_connects_clean_and_unrecovered(
     js = await open_client(services.edge_url(0), agent_token)
     r = redis.from_url(services.settings.redis_url)
     try:
-        pid = js.connects()[0]["pid"]
-        await js.send("drop")
-        await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
-        assert await r.delete(f"tidewire:edge:session:{pid}") == 1  # the window passed
+        await _drop_and_expire(js, r)
         await chat.say("while expired")
         again = await reconnect(js, 2)
         assert again["recovered"] is False
@@ -151,10 +157,7 @@ async def test_an_expired_session_falls_back_to_the_clients_last_event_id(
     js = await open_client(services.edge_url(0), agent_token, lastEventId=seen["cursor"])
     r = redis.from_url(services.settings.redis_url)
     try:
-        pid = js.connects()[0]["pid"]
-        await js.send("drop")
-        await js.wait_for(lambda h: h["kind"] == "disconnect", what="disconnect")
-        assert await r.delete(f"tidewire:edge:session:{pid}") == 1  # the window passed
+        await _drop_and_expire(js, r)
         await chat.say("missed")
         again = await reconnect(js, 2)
         assert again["recovered"] is False  # a new session, replayed from lastEventId

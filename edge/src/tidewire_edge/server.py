@@ -277,20 +277,29 @@ class Edge:
         )
         self.live[sid] = session
         await self.sessions.save(session)  # eagerly: a node killed now loses nothing
-        delivery.start(plan.connected, plan.replay, plan.after, until)
+        ready = plan.connected
         if plan.resync:
-            task = asyncio.create_task(self._tell_resync(plan, sid, session.position))
+            # The resync goes out before any event: it resets the client's offset to this
+            # session's start, so an event sent ahead of it would be replayed after a drop.
+            ready = asyncio.Event()
+            task = asyncio.create_task(self._tell_resync(plan, sid, session.position, ready))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        delivery.start(ready, plan.replay, plan.after, until)
         EDGE_SOCKETS.inc()
 
-    async def _tell_resync(self, plan: Plan, sid: str, start: str | None) -> None:
-        """Why nothing was recovered. Its last argument is the new session's start, so the
-        official client (which takes any trailing string as its offset) drops the offset
-        of the history it was told is lost."""
-        await plan.connected.wait()
-        args = [{"reason": plan.resync}, *([start] if start else [])]
-        await self.sio.emit("tidewire:resync", tuple(args), to=sid, ignore_queue=True)
+    async def _tell_resync(
+        self, plan: Plan, sid: str, start: str | None, then: asyncio.Event
+    ) -> None:
+        """Why nothing was recovered, then `then` (the delivery may start). Its last argument
+        is the new session's start, so the official client (which takes any trailing string
+        as its offset) drops the offset of the history it was told is lost."""
+        try:
+            await plan.connected.wait()
+            args = [{"reason": plan.resync}, *([start] if start else [])]
+            await self.sio.emit("tidewire:resync", tuple(args), to=sid, ignore_queue=True)
+        finally:
+            then.set()
 
     async def disconnect(self, sid: str, *args: Any) -> None:
         delivery = self.deliveries.pop(sid, None)

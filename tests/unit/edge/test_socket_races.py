@@ -203,28 +203,35 @@ async def test_join_finishing_after_disconnect_changes_nothing() -> None:
     assert "enter_room" not in published
 
 
+async def _recoverable(edge: Edge, sessions: _Sessions) -> dict[str, Any]:
+    """A stored session "p" of acme's u1, an engine.io connection "e1" open, and the auth
+    its client reconnects with."""
+    settings = StackSettings()
+    sio = edge.sio
+    await sessions.save(
+        Session(pid="p", sid="S", company_id="acme", user_id="u1", node=sio.manager.host_id)
+    )
+    sio.environ["e1"] = {}
+    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
+    part = partition_for("acme", settings.partitions)
+    return {
+        "token": issue_token(settings, "acme", "u1"),
+        "pid": "p",
+        "offset": Cursor("E", part, 9).encode(),
+    }
+
+
 async def test_a_connect_failing_after_registration_unregisters_its_sid() -> None:
     """Any failure once python-socketio registered the sid (here: the CONNECT reply cannot
     be sent) leaves no sid half-connected, and the recovered session goes back to Redis."""
     edge, sessions, feed, _ = _edge()
     sio = edge.sio
-    settings = StackSettings()
-    part = partition_for("acme", settings.partitions)
-    await sessions.save(
-        Session(pid="p", sid="S", company_id="acme", user_id="u1", node=sio.manager.host_id)
-    )
+    auth = await _recoverable(edge, sessions)
 
     async def send_fails(eio_sid: str, wire: Any) -> None:
         raise RuntimeError("transport gone")
 
     sio.eio.send = send_fails  # type: ignore[method-assign]
-    sio.environ["e1"] = {}
-    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
-    auth = {
-        "token": issue_token(settings, "acme", "u1"),
-        "pid": "p",
-        "offset": Cursor("E", part, 9).encode(),
-    }
     with pytest.raises(RuntimeError):
         await sio._handle_connect("e1", "/", auth)
     assert sio.manager.sid_from_eio_sid("e1", "/") is None
@@ -266,11 +273,7 @@ async def test_a_passing_failure_closes_the_transport_instead_of_refusing(where:
     for the client goes back for that retry."""
     edge, sessions, feed, sent = _edge()
     sio = edge.sio
-    settings = StackSettings()
-    part = partition_for("acme", settings.partitions)
-    await sessions.save(
-        Session(pid="p", sid="S", company_id="acme", user_id="u1", node=sio.manager.host_id)
-    )
+    auth = await _recoverable(edge, sessions)
     closed: list[list[str] | None] = []
 
     async def close_transports(eio_sids: list[str] | None = None) -> None:
@@ -284,13 +287,6 @@ async def test_a_passing_failure_closes_the_transport_instead_of_refusing(where:
         sessions.take = fails  # type: ignore[method-assign]
     else:
         feed.follow = fails  # type: ignore[method-assign]
-    sio.environ["e1"] = {}
-    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
-    auth = {
-        "token": issue_token(settings, "acme", "u1"),
-        "pid": "p",
-        "offset": Cursor("E", part, 9).encode(),
-    }
     await sio._handle_connect("e1", "/", auth)
     assert sent == []  # no CONNECT_ERROR (nor anything else) went out
     assert closed == [["e1"]]
