@@ -144,9 +144,10 @@ def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSet
 
 
 def test_a_projector_that_dies_at_start_up_fails_the_up(own: StackSettings) -> None:
-    """`up` waits for the projector's /readyz, so a projector that dies before it opened its
-    stores is an error with its log named, not "tidewire is up", and the engines this command
-    started are stopped again."""
+    """`up` waits for the projector's /readyz and then watches it for its first seconds, so
+    a projector that dies at start-up (here: faust cannot make its data folder, after the
+    stores opened) is an error with its log named, not "tidewire is up", and the engines this
+    command started are stopped again."""
     own.home.mkdir(parents=True, exist_ok=True)
     (own.home / "projector").write_text("a file where faust wants its data folder")
     env = {**os.environ, **env_of(own)}

@@ -91,6 +91,7 @@ def _cmd_projector(args: argparse.Namespace) -> int:
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
+    from tidewire_platform.contracts import valid_user_id
     from tidewire_platform.tokens import issue_token
 
     s = _settings()
@@ -99,10 +100,12 @@ def _cmd_token(args: argparse.Namespace) -> int:
         print("tidewire token: --company-id is required (or --admin)", file=sys.stderr)
         return 2
     role = "admin" if args.admin else None
-    for flag, value in (("--company-id", company), ("--user-id", args.user_id)):
-        if (bad := _bad_id(flag, value)) is not None:
-            print(bad, file=sys.stderr)
-            return 2
+    if (bad := _bad_id("--company-id", company)) is not None:
+        print(bad, file=sys.stderr)
+        return 2
+    if not valid_user_id(args.user_id):
+        print(f"tidewire: --user-id {args.user_id!r}: 1-256 characters, no spaces", file=sys.stderr)
+        return 2
     if args.ttl is not None and args.ttl <= 0:
         print(f"tidewire: --ttl must be positive seconds, not {args.ttl}", file=sys.stderr)
         return 2

@@ -48,6 +48,9 @@ class Service:
     # What `up` waits for: the projector counts as started once Cassandra and its producer
     # are open (bad settings or a schema it cannot use fail there), the others once they answer.
     probe: str = "/healthz"
+    # ... and then stays up this long since its start: faust opens its data folder and joins
+    # the group after the stores, and fails there within the first seconds if it cannot.
+    settle_s: float = 0.0
 
     @property
     def marker(self) -> str:
@@ -70,6 +73,7 @@ def services() -> list[Service]:
             [sys.executable, "-m", "tidewire_projector", "--port", str(PROJECTOR_PORT)],
             PROJECTOR_PORT,
             "/readyz",
+            settle_s=5.0,
         ),
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
     ]
@@ -89,6 +93,7 @@ def _healthy(port: int, path: str = "/healthz") -> bool:
 
 
 def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
+    started: dict[str, float] = {}
     for svc in services():
         proc = _managed(s, svc.name)
         if proc.running():
@@ -96,10 +101,13 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
         if port_open("127.0.0.1", svc.port):
             raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
         proc.start(svc.argv, svc.marker)
+        started[svc.name] = time.monotonic()
     deadline = time.monotonic() + timeout_s
     for svc in services():
         proc = _managed(s, svc.name)
-        while not _healthy(svc.port, svc.probe):
+        while not _healthy(svc.port, svc.probe) or (
+            svc.name in started and time.monotonic() - started[svc.name] < svc.settle_s
+        ):
             if not proc.running():
                 raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
             if time.monotonic() > deadline:

@@ -51,6 +51,7 @@ class Plan:
     after: Cursor | None = None
     resync: str | None = None  # why a requested recovery or replay was impossible
     outcome: str | None = None  # "recovered" | "replayed": counted once the connect succeeds
+    failed_as: str | None = None  # expired | foreign | stale | invalid: why `resync`
     retry: str | None = None  # a passing failure (Redis, Kafka): close, and let the client retry
     connected: asyncio.Event = field(default_factory=asyncio.Event)  # CONNECT reply sent
 

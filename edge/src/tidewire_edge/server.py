@@ -92,6 +92,14 @@ class Edge:
             return fresh
         pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
         fresh.who = principal
+        plan = await self._plan_recovery(principal, pid, offset, last_id, fresh)
+        if plan.failed_as is not None:  # counted here: a fallback may have replaced it
+            EDGE_RECOVERIES.labels(plan.failed_as).inc()
+        return plan
+
+    async def _plan_recovery(
+        self, principal: Principal, pid: Any, offset: Any, last_id: Any, fresh: Plan
+    ) -> Plan:
         try:
             if isinstance(pid, str) and pid:
                 recovered = await self._recovery(principal, pid, offset, fresh)
@@ -105,17 +113,18 @@ class Edge:
         except Exception as exc:  # Redis or Kafka failed us: a clear refusal, not silence
             log.warning("cannot plan a connection: %r", exc)
             EDGE_RECOVERIES.labels("failed").inc()
+            fresh.failed_as, fresh.resync = None, None  # the retry decides, not a partial plan
             fresh.retry = f"temporarily unavailable ({type(exc).__name__})"
         return fresh
 
     async def _recovery(self, who: Principal, pid: str, offset: Any, fresh: Plan) -> Plan:
         session = await self.sessions.take(pid)
         if session is None:
-            EDGE_RECOVERIES.labels("expired").inc()
+            fresh.failed_as = "expired"
             fresh.resync = "session expired or unknown; state was not recovered"
             return fresh
         if (session.company_id, session.user_id) != (who.company_id, who.user_id):
-            EDGE_RECOVERIES.labels("foreign").inc()
+            fresh.failed_as = "foreign"
             await self.sessions.save(session)  # its owner's still: a stranger must not end it
             fresh.resync = "session belongs to another user; state was not recovered"
             return fresh
@@ -142,7 +151,7 @@ class Edge:
             after = start
         problem = await self._replayable(who.company_id, after)
         if problem is not None:
-            EDGE_RECOVERIES.labels("stale").inc()
+            fresh.failed_as = "stale"
             fresh.resync = problem
             return fresh
         return Plan(
@@ -153,12 +162,12 @@ class Edge:
         try:
             after = Cursor.decode(last_id)
         except CursorError:
-            EDGE_RECOVERIES.labels("invalid").inc()
+            fresh.failed_as = "invalid"
             fresh.resync = "lastEventId is not a tidewire cursor; nothing replayed"
             return fresh
         problem = await self._replayable(who.company_id, after)
         if problem is not None:
-            EDGE_RECOVERIES.labels("stale").inc()
+            fresh.failed_as = "stale"
             fresh.resync = problem
             return fresh
         fresh.replay, fresh.after, fresh.outcome = True, after, "replayed"

@@ -7,6 +7,7 @@ here without building one (a measurable share of a webhook's CPU under load).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -55,15 +56,22 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no double holds it (stored as null later)
+        raise ValueError(f"{text} is beyond what a double holds")
+    return value
+
+
 # Python's parser also takes NaN and Infinity (stored later as null) and UTF-16/32 bodies;
-# RFC 8259 allows neither, and Meta sends neither. Built once: `json.loads` with options
-# would build a decoder per call.
-_DECODER = json.JSONDecoder(parse_constant=_not_json)
+# RFC 8259 allows neither, and Meta sends neither (a UTF-8 byte order mark is tolerated).
+# Built once: `json.loads` with options would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return _DECODER.decode(raw.decode("utf-8"))
+        return _DECODER.decode(raw.decode("utf-8-sig"))
     except ValueError as exc:  # bad JSON or UTF-8, and integers longer than Python converts
         raise Problem(400, "Malformed JSON", f"body is not valid JSON: {exc}") from exc
     except RecursionError as exc:  # nested deeper than the parser can follow

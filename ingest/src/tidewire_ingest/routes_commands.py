@@ -16,7 +16,13 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from tidewire_ingest.accept import accept
 from tidewire_ingest.deps import Agent, Commands, Queries
 from tidewire_ingest.problems import COMMON, Problem, documented
-from tidewire_platform.contracts import ID_PATTERN, Command, CommandType, stable_id
+from tidewire_platform.contracts import (
+    ID_PATTERN,
+    USER_ID_PATTERN,
+    Command,
+    CommandType,
+    stable_id,
+)
 from tidewire_platform.readmodel import TicketStatus
 
 router = APIRouter(prefix="/api", tags=["commands"], responses=COMMON)
@@ -41,11 +47,12 @@ class UpdateTicket(BaseModel):
     camelCase names (`userId`, `queueId`) are accepted too."""
 
     # A misspelt field (`asignee`) is a 422 naming it: ignored, the change would be lost.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Whaticket's ids are numbers (`userId: 3`): taken as their text.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, coerce_numbers_to_str=True)
 
     status: TicketStatus | None = None
     user_id: str | None = Field(
-        default=None, pattern=ID_PATTERN, validation_alias=AliasChoices("user_id", "userId")
+        default=None, pattern=USER_ID_PATTERN, validation_alias=AliasChoices("user_id", "userId")
     )
     queue_id: str | None = Field(
         default=None, pattern=ID_PATTERN, validation_alias=AliasChoices("queue_id", "queueId")
@@ -67,7 +74,7 @@ class WhaticketTicketUpdate(UpdateTicket):
     """The same change as sent by Whaticket front ends (PUT), which add fields of their own
     that mean nothing here (`useIntegration`, `promptId`, …): those are ignored."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
 
 
 class Accepted(BaseModel):

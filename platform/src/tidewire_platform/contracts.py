@@ -37,6 +37,17 @@ def valid_id(value: object) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None  # no trailing newline
 
 
+# User ids come from an identity provider we do not choose (`ana@example.com`,
+# `auth0|5f…`): any text without spaces or control characters, bounded. They name rooms and
+# assignees, never keys of other tenants' data.
+USER_ID_PATTERN = r"^[^\x00-\x20\x7f]{1,256}$"
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def valid_user_id(value: object) -> bool:
+    return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
+
+
 def now_ms() -> int:
     """Wall-clock milliseconds; the unit of every *_at field on the wire."""
     return time.time_ns() // 1_000_000

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import jwt
 
-from tidewire_platform.contracts import ID_PATTERN, valid_id
+from tidewire_platform.contracts import ID_PATTERN, valid_id, valid_user_id
 from tidewire_platform.settings import StackSettings
 
 _ALGORITHM = "HS256"
@@ -41,8 +41,8 @@ def issue_token(
 ) -> str:
     if not valid_id(company_id):
         raise ValueError(f"company id {company_id!r} does not match {ID_PATTERN}")
-    if not valid_id(user_id):
-        raise ValueError(f"user id {user_id!r} does not match {ID_PATTERN}")
+    if not valid_user_id(user_id):
+        raise ValueError(f"user id {user_id!r} must be 1-256 characters, no spaces")
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": user_id,
@@ -90,8 +90,8 @@ def _verified(secret: str, token: str) -> tuple[Principal, float]:
         raise TokenError("invalid token: company_id and sub must be strings")
     if not valid_id(company_id):
         raise TokenError(f"invalid token: company_id does not match {ID_PATTERN}")
-    if not valid_id(user_id):  # it names rooms and assignees
-        raise TokenError(f"invalid token: sub does not match {ID_PATTERN}")
+    if not valid_user_id(user_id):  # it names rooms and assignees
+        raise TokenError("invalid token: sub must be 1-256 characters, no spaces")
     role = claims.get("role")
     principal = Principal(
         company_id=company_id, user_id=user_id, role=role if isinstance(role, str) else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from tidewire_platform.contracts import Command, Event, now_ms
@@ -65,6 +66,7 @@ class _Resources:
         self.producer: AIOKafkaProducer | None = None
         self.tail = EventsTail(settings)
         self.tenants: CassandraTenantStore | None = None  # access tokens for outbound sends
+        self.probes: web.AppRunner | None = None  # /healthz, /readyz, /metrics (probes.py)
 
     async def get(self) -> tuple[CachedStore, AIOKafkaProducer]:
         await self.opened.wait()  # agents may start before the opening task finished
@@ -84,11 +86,19 @@ async def _forget(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) ->
         _res.store.forget_written()
 
 
+async def _no_lag_of(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+    """Partitions this process no longer reads: their lag is another process's to report
+    (a stale value here would keep a lag alert firing for ever)."""
+    for tp in revoked or ():
+        with contextlib.suppress(KeyError):
+            PROJECTOR_LAG.remove(str(tp.partition))
+
+
 app.on_partitions_revoked.connect(_forget)  # type: ignore[arg-type]  # faust stubs
+app.on_partitions_revoked.connect(_no_lag_of)  # type: ignore[arg-type]
 app.on_partitions_assigned.connect(_forget)  # type: ignore[arg-type]
 
 
-@app.task
 async def _open() -> None:
     session = connect(settings, row_factory=cached_rows)  # no LWT here
     # Read models live where the last rebuild put them (see rebuild.py).
@@ -114,15 +124,14 @@ def _not_ready() -> str | None:
     return None
 
 
-@app.task
-async def _serve_probes() -> None:
-    if probes_address is None:
-        return
-    runner = await start_probes(probes_address, _not_ready)
-    try:
-        await asyncio.Event().wait()  # until faust cancels its tasks at shutdown
-    finally:
-        await runner.cleanup()
+async def _start() -> None:
+    """Probes first (so /healthz answers while the stores open), then the stores."""
+    if probes_address is not None:
+        _res.probes = await start_probes(probes_address, _not_ready)
+    await _open()
+
+
+Worker.early_start = _start
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,24 @@ sees in a service's log file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 import faust
 
 
 class Worker(faust.Worker):
+    # Run once before the app starts (set by the app module). faust starts an app's own
+    # tasks only after its first partition assignment, which after an unclean exit waits for
+    # the group to drop the dead member (up to its 60 s session timeout): probes and stores
+    # opened there kept /healthz silent that long, and `tidewire up` gave up on it.
+    early_start: ClassVar[Callable[[], Awaitable[None]] | None] = None
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        if Worker.early_start is not None:
+            await Worker.early_start()
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None  # faust checks `if self.spinner` everywhere it uses it
         super().on_setup_root_logger(logger, level)

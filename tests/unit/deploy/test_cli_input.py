@@ -28,7 +28,7 @@ CASES = {
         [*_ADD, "--phone-number-id", "has space", *_CONN],
         "--phone-number-id: String should match pattern",
     ),
-    "bad-user-id": ([*_TOKEN, "--user-id", "a b"], "--user-id 'a b' must match"),
+    "bad-user-id": ([*_TOKEN, "--user-id", "a b"], "--user-id 'a b': 1-256 characters"),
     "ttl-0": ([*_TOKEN, "--user-id", "u1", "--ttl", "0"], "--ttl must be positive"),
 }
 

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tidewire_edge.server import Edge
 from tidewire_edge.sessions import Session
@@ -292,3 +293,32 @@ async def test_a_passing_failure_closes_the_transport_instead_of_refusing(where:
     assert closed == [["e1"]]
     assert sio.manager.sid_from_eio_sid("e1", "/") is None
     assert "p" in sessions.saved  # still there for the client's retry
+
+
+async def test_a_last_event_id_fallback_is_counted_once_as_a_replay() -> None:
+    """The expired pid that led to the fallback is not counted as a failed recovery too."""
+    edge, _, feed, _ = _edge()
+    sio = edge.sio
+    settings = StackSettings()
+    part = partition_for("acme", settings.partitions)
+
+    def counts() -> dict[str, float]:
+        return {
+            o: REGISTRY.get_sample_value("tidewire_edge_recoveries_total", {"outcome": o}) or 0.0
+            for o in ("expired", "replayed")
+        }
+
+    before = counts()
+    sio.environ["e1"] = {}
+    sio.eio.sockets["e1"] = SimpleNamespace(closed=False, session={}, queue=asyncio.Queue())
+    auth = {
+        "token": issue_token(settings, "acme", "u1"),
+        "pid": "long-gone",
+        "offset": Cursor("E", part, 9).encode(),
+        "lastEventId": Cursor("E", part, 5).encode(),
+    }
+    await sio._handle_connect("e1", "/", auth)
+    after = counts()
+    assert (after["expired"] - before["expired"], after["replayed"] - before["replayed"]) == (0, 1)
+    for receiver in list(feed.receivers):
+        await receiver.stop()

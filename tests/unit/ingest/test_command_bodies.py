@@ -30,7 +30,7 @@ def test_ids_follow_the_id_rule() -> None:
 
 
 def test_whaticket_names_and_extras_are_understood_on_its_route() -> None:
-    body = {"status": "open", "userId": "7", "queueId": None, "useIntegration": False}
+    body = {"status": "open", "userId": 7, "queueId": None, "useIntegration": False}
     change = WhaticketTicketUpdate.model_validate(body)
     assert change.model_dump(include=change.model_fields_set) == {
         "status": "open",
