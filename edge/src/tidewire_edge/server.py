@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -352,10 +353,13 @@ class Edge:
         sock = self.sio.eio.sockets.get(eio_sid)
         if sock is None or sock.closed:
             return
-        if sock.queue.qsize() >= self.conf.socket_buffer:
+        if sock.queue.qsize() >= self.conf.socket_buffer and not await _drains(
+            sock, self.conf.socket_buffer
+        ):
             # engine.io's own send queue has no bound: a client that reads slower than we
             # send (a slow link, a long-polling client) would grow it without end. Past the
-            # same bound as the delivery's queue, it is cut off and recovers from the log.
+            # same bound as the delivery's queue, for longer than a healthy client needs to
+            # take it in, it is cut off and recovers from the log.
             EDGE_CUT_OFF.inc()
             await self._cut_off(sid)
             return
@@ -526,3 +530,21 @@ def _before(cursor: Cursor, start: Cursor) -> bool:
     return (cursor.epoch, cursor.partition) != (start.epoch, start.partition) or (
         cursor.offset < start.offset
     )
+
+
+# How long a full engine.io queue may take to drain below the socket buffer before its
+# client counts as too slow. A replay from memory fills it without yielding (engine.io's
+# queue never blocks a put), so a healthy client is waited for, not cut off.
+DRAIN_S = 10.0
+
+
+async def _drains(sock: Any, bound: int) -> bool:
+    """Whether engine.io's queue of `sock` gets below `bound` within `DRAIN_S`. engine.io
+    signals nothing when its writer takes a packet, so this looks every 10 ms (only a full
+    queue gets here)."""
+    deadline = time.monotonic() + DRAIN_S
+    while sock.queue.qsize() >= bound:
+        if sock.closed or time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

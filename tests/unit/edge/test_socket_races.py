@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from tidewire_edge import server
 from tidewire_edge.server import Edge
 from tidewire_edge.sessions import Session
 from tidewire_edge.settings import EdgeSettings
@@ -242,9 +243,12 @@ async def test_a_connect_failing_after_registration_unregisters_its_sid() -> Non
         await receiver.stop()
 
 
-async def test_a_client_whose_engine_io_queue_is_full_is_cut_off_not_grown() -> None:
-    """engine.io queues without a bound: past the socket buffer the edge stops feeding it
-    and closes the transport (the client recovers from the log)."""
+async def test_a_client_whose_engine_io_queue_stays_full_is_cut_off_not_grown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """engine.io queues without a bound: past the socket buffer, and not draining, the edge
+    stops feeding it and closes the transport (the client recovers from the log)."""
+    monkeypatch.setattr(server, "DRAIN_S", 0.1)
     edge, _, _, sent = _edge()
     closed: list[list[str] | None] = []
 
@@ -322,3 +326,31 @@ async def test_a_last_event_id_fallback_is_counted_once_as_a_replay() -> None:
     assert (after["expired"] - before["expired"], after["replayed"] - before["replayed"]) == (0, 1)
     for receiver in list(feed.receivers):
         await receiver.stop()
+
+
+async def test_a_full_engine_io_queue_that_drains_is_waited_for() -> None:
+    """A replay from memory fills engine.io's queue without yielding; a client that takes it
+    in is waited for, not cut off."""
+    edge, _, _, sent = _edge()
+    closed: list[list[str] | None] = []
+
+    async def close_transports(eio_sids: list[str] | None = None) -> None:
+        closed.append(eio_sids)
+
+    edge.sio.close_transports = close_transports  # type: ignore[method-assign]
+    edge.sio.manager.eio_sid_from_sid = lambda sid, ns: "e1"  # type: ignore[method-assign]
+    backlog: asyncio.Queue[Any] = asyncio.Queue()
+    for _ in range(EdgeSettings().socket_buffer):
+        backlog.put_nowait("unsent")
+    edge.sio.eio.sockets["e1"] = SimpleNamespace(closed=False, queue=backlog)
+
+    async def writer() -> None:  # engine.io's writer, taking packets as the client reads
+        while not backlog.empty():
+            backlog.get_nowait()
+            await asyncio.sleep(0)
+
+    draining = asyncio.create_task(writer())
+    await edge._emit("ev", ({"n": 1}, Cursor("E", 0, 1).encode()), "S")
+    await draining
+    assert sent == ["e1"]
+    assert closed == []
