@@ -48,8 +48,8 @@ class Service:
     # What `up` waits for: the projector counts as started once Cassandra and its producer
     # are open (bad settings or a schema it cannot use fail there), the others once they answer.
     probe: str = "/healthz"
-    # ... and then stays up this long since its start: faust opens its data folder and joins
-    # the group after the stores, and fails there within the first seconds if it cannot.
+    # ... and then stays up this long after that: faust opens its data folder and joins the
+    # group once the stores are open, and fails there within the next seconds if it cannot.
     settle_s: float = 0.0
 
     @property
@@ -93,7 +93,7 @@ def _healthy(port: int, path: str = "/healthz") -> bool:
 
 
 def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
-    started: dict[str, float] = {}
+    started: set[str] = set()
     for svc in services():
         proc = _managed(s, svc.name)
         if proc.running():
@@ -101,17 +101,20 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
         if port_open("127.0.0.1", svc.port):
             raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
         proc.start(svc.argv, svc.marker)
-        started[svc.name] = time.monotonic()
+        started.add(svc.name)
     deadline = time.monotonic() + timeout_s
     for svc in services():
         proc = _managed(s, svc.name)
-        while not _healthy(svc.port, svc.probe) or (
-            svc.name in started and time.monotonic() - started[svc.name] < svc.settle_s
-        ):
+        while not _healthy(svc.port, svc.probe):
             if not proc.running():
                 raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{svc.name} not healthy after {timeout_s} s; see {proc.log}")
+            time.sleep(0.2)
+        settled = time.monotonic() + (svc.settle_s if svc.name in started else 0.0)
+        while time.monotonic() < settled:
+            if not proc.running():
+                raise RuntimeError(f"{svc.name} exited during start-up; see {proc.log}")
             time.sleep(0.2)
 
 
