@@ -69,7 +69,7 @@ class _Resources:
         self.probes: web.AppRunner | None = None  # /healthz, /readyz, /metrics (probes.py)
 
     async def get(self) -> tuple[CachedStore, AIOKafkaProducer]:
-        await self.opened.wait()  # agents may start before the opening task finished
+        await self.opened.wait()  # opened by `_start` before faust starts the agents; kept safe
         assert self.store is not None
         assert self.producer is not None
         return self.store, self.producer
