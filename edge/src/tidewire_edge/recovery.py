@@ -134,12 +134,9 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
         """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
         ns = namespace or "/"
         plan = await self._planner(data, self.environ.get(eio_sid, {}))
-        if plan.retry is not None:
-            await self._unplanned(plan)
-            await self.close_transports([eio_sid])
-            plan.connected.set()
-            return
         try:
+            if plan.retry is not None:
+                raise RetryLater(plan.retry)
             if plan.session is not None:
                 await self._evict(plan.session, ns)
                 self.manager.chosen_sids[eio_sid] = plan.session.sid
@@ -151,13 +148,7 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
                 return
             self.plans[eio_sid] = plan
             await super()._handle_connect(eio_sid, namespace, data)
-        except RetryLater:
-            sid = self.manager.sid_from_eio_sid(eio_sid, ns)
-            if sid is not None and not self.manager.is_connected(sid, ns):
-                await self.manager.disconnect(sid, ns, ignore_queue=True)
-            await self._unplanned(plan)
-            await self.close_transports([eio_sid])
-        except Exception:
+        except Exception as exc:
             # The session taken for the client must not be lost with a failed connect, nor
             # its sid stay registered as connecting (joins and acks of a later recovery
             # would be refused as "not connected").
@@ -165,7 +156,9 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
             if sid is not None and not self.manager.is_connected(sid, ns):
                 await self.manager.disconnect(sid, ns, ignore_queue=True)
             await self._unplanned(plan)
-            raise
+            if not isinstance(exc, RetryLater):
+                raise
+            await self.close_transports([eio_sid])  # the client retries by itself
         finally:
             self.manager.chosen_sids.pop(eio_sid, None)
             self.plans.pop(eio_sid, None)

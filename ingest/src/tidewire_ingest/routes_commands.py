@@ -74,7 +74,7 @@ class WhaticketTicketUpdate(UpdateTicket):
     """The same change as sent by Whaticket front ends (PUT), which add fields of their own
     that mean nothing here (`useIntegration`, `promptId`, …): those are ignored."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore")  # the rest is UpdateTicket's
 
 
 class Accepted(BaseModel):

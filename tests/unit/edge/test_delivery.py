@@ -68,7 +68,7 @@ async def _until(predicate: Any) -> None:
             await asyncio.sleep(0.01)
 
 
-def _delivery(sink: Sink, acks: bool = False, **conf: Any) -> Delivery:
+def _delivery(sink: Sink, acks: bool = False, recent: Any = None, **conf: Any) -> Delivery:
     return Delivery(
         "sid",
         "c",
@@ -77,6 +77,7 @@ def _delivery(sink: Sink, acks: bool = False, **conf: Any) -> Delivery:
         FakeLog(),  # type: ignore[arg-type]
         EdgeSettings(**conf),
         acks=acks,
+        recent=recent,
     )
 
 
@@ -175,15 +176,13 @@ async def test_a_replay_longer_than_the_window_reaches_a_client_that_acks_as_it_
     """49 missed events, a window of 10: the replay waits for acks instead of cutting off a
     client that acknowledges promptly (it would reconnect into the same cut-off for ever)."""
     sink = Sink()
-    d = Delivery(
-        "sid",
-        "c",
-        sink.emit,
-        sink.cut_off,
-        FakeLog(),  # type: ignore[arg-type]
-        EdgeSettings(socket_buffer=10, ack_retry_s=60, ack_retry_max_s=2),
+    d = _delivery(
+        sink,
         acks=True,
         recent=lambda company, after, until: [_event(o) for o in range(after + 1, until)],
+        socket_buffer=10,
+        ack_retry_s=60,
+        ack_retry_max_s=2,
     )
 
     async def client_acks() -> None:
