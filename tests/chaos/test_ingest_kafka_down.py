@@ -24,6 +24,7 @@ from tidewire_deploy.provision import provision
 from tidewire_platform.contracts import Command
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
+from tidewire_platform.tokens import issue_token
 
 SECRET = "chaos-app-secret-0123456789"
 
@@ -70,14 +71,22 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
         body = json.dumps(wa.webhook("pn-acme", messages=[wa.text_message()])).encode()
         headers = {"content-type": "application/json", "x-hub-signature-256": wa.sign(body, SECRET)}
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
+        events_url = f"http://127.0.0.1:{port}/api/events"
+        agent = {"authorization": f"Bearer {issue_token(own, 'acme', 'agent')}"}
         async with httpx.AsyncClient(timeout=30) as http:
             assert (await http.post(url, content=body, headers=headers)).status_code == 200
+            assert (await http.get(events_url, headers=agent)).status_code == 200
 
             kafka.kill()  # a crash, not a clean shutdown
             down = await http.post(url, content=body, headers=headers)
             assert down.status_code == 503, down.text
             assert down.headers["retry-after"].isdigit()
             assert down.headers["content-type"] == "application/problem+json"
+            # Reads of the events log say "not now" too, never a 500.
+            unread = await http.get(events_url, headers=agent)
+            assert unread.status_code == 503, unread.text
+            assert unread.headers["retry-after"].isdigit()
+            assert unread.headers["content-type"] == "application/problem+json"
             ready = await http.get(f"http://127.0.0.1:{port}/readyz")
             assert ready.status_code == 503
             edge_down = await http.get(edge_ready)  # the edge is alive but cannot be fed
@@ -94,6 +103,9 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
             wait_for(lambda: _answers(edge_ready, 200), 60, "edge ready again")
             back = await http.post(url, content=body, headers=headers)
             assert back.status_code == 200, back.text
+            # The log reader left mid-request by the timeout reads again.
+            reread = await http.get(events_url, headers=agent)
+            assert reread.status_code == 200, reread.text
         async with PartitionReader(own, own.commands_topic, "acme") as reader:
             reader.start_offset = 0
             reader.seek_to_start()

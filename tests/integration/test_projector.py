@@ -221,6 +221,16 @@ def test_events_paging_returns_each_event_once_in_order(api: Api) -> None:
     assert first == api.get("/api/events", limit=3)
 
 
+def test_the_head_is_where_the_next_events_begin(api: Api) -> None:
+    api.deliver([wa.text_message("before")])
+    api.until(lambda: len(api.events()) == 1, "the first event")
+    head = api.get("/api/events/head")["cursor"]
+    assert api.events(after=head) == []  # nothing of the company after the head yet
+    api.deliver([wa.text_message("after")])
+    later = api.until(lambda: api.events(after=head), "the event after the head")
+    assert [e["payload"]["message"]["body"] for e in later] == ["after"]
+
+
 def test_bad_and_stale_cursors(api: Api, services: Services, company: str) -> None:
     api.deliver([wa.text_message("x")])
     api.deliver([wa.text_message("y")])

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
@@ -63,6 +64,14 @@ def create_app(
     app.state.stores = stores
     app.state.events = events
     app.add_middleware(BodyLimit, state=app.state)  # before anything reads a body
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=app.state.ingest_settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "PUT"],
+        allow_headers=["authorization", "content-type"],
+        expose_headers=["retry-after"],
+        max_age=600,
+    )
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

@@ -6,8 +6,11 @@ found (404), so ids of other tenants cannot even be probed.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
@@ -22,6 +25,20 @@ router = APIRouter(prefix="/api", tags=["queries"], responses=COMMON)
 
 _UNAVAILABLE = documented(r503="Cassandra or Kafka did not answer; retry (Retry-After)")
 _BIGINT = 2**63 - 1  # message positions are Cassandra bigints
+# aiokafka waits for a broker that went away (metadata retries, 40 s request timeouts): a
+# read of the log that takes longer than this is answered 503 instead of hanging (which
+# also kept a stopping ingest waiting for the request).
+LOG_READ_TIMEOUT_S = 8.0
+T = TypeVar("T")
+
+
+async def _from_log(read: Awaitable[T]) -> T:
+    try:
+        return await asyncio.wait_for(read, LOG_READ_TIMEOUT_S)
+    except (TimeoutError, KafkaError) as exc:
+        raise Problem(
+            503, "Log unavailable", f"Kafka did not answer: {exc!r}", headers={"Retry-After": "5"}
+        ) from exc
 
 
 class TicketList(BaseModel):
@@ -44,6 +61,10 @@ class EventList(BaseModel):
     events: list[dict[str, Any]]
     next: str | None
     more: bool
+
+
+class Head(BaseModel):
+    cursor: str | None  # null: the log is empty, and `?after=` may be left out
 
 
 @router.get(
@@ -113,6 +134,15 @@ async def list_messages(
     )
 
 
+@router.get("/events/head", response_model=Head, responses=_UNAVAILABLE)
+async def events_head(agent: Agent, events: Events) -> Head:
+    """Where the company's log ends now. Take it before loading snapshots (tickets,
+    messages), then follow `/api/events?after=` (or a socket's `auth.lastEventId`) from it:
+    every change made after the snapshots is then delivered (some before it may come again)."""
+    head = await _from_log(events.head(agent.company_id))
+    return Head(cursor=head.encode() if head else None)
+
+
 @router.get(
     "/events",
     response_model=EventList,
@@ -137,7 +167,7 @@ async def list_events(
         except CursorError as exc:
             raise Problem(400, "Bad cursor", f"after: {exc}") from exc
     try:
-        page = await events.page(agent.company_id, cursor, limit)
+        page = await _from_log(events.page(agent.company_id, cursor, limit))
     except StaleCursor as exc:
         raise Problem(410, "Resync required", str(exc)) from exc
     except ForeignCursor as exc:

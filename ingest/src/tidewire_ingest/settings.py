@@ -12,3 +12,7 @@ class IngestSettings(BaseSettings):
     # Meta's webhook bodies are a few KiB; a megabyte leaves room for large batches while
     # bounding what one request can make us buffer.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Browser front ends on other origins (a Whaticket front end, the SDK's demo inbox) call
+    # `/api` with a bearer token, never with cookies, so any origin may by default: a page
+    # cannot send a token it does not hold. A JSON list narrows it (`["https://app.example"]`).
+    cors_origins: list[str] = ["*"]

@@ -98,6 +98,15 @@ class EventsLog:
         )
         return {tp.partition: (first[tp], end[tp]) for tp in tps}
 
+    async def head(self, company_id: str) -> Cursor | None:
+        """The position of the newest record in the company's partition (another company's,
+        maybe: partitions are shared), so a page after it holds exactly what is appended
+        later. None while the partition is empty, where a page from the oldest is the same."""
+        _, end = await self.bounds(company_id)
+        if end == 0:
+            return None
+        return Cursor(self.epoch, partition_for(company_id, self._s.partitions), end - 1)
+
     async def page(
         self, company_id: str, after: Cursor | None, limit: int, until: int | None = None
     ) -> Page:
