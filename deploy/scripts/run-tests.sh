@@ -9,6 +9,9 @@ tw=.venv/bin/tidewire
 .venv/bin/ruff check . || exit 1
 .venv/bin/ruff format --check . || exit 1
 .venv/bin/mypy || exit 1
+# The JavaScript SDK: its types (tsc over JSDoc) and its unit tests, before the stack starts.
+npm run --silent --prefix sdk/js check || exit 1
+npm test --silent --prefix sdk/js || exit 1
 
 was_running=no
 $tw infra status --quiet >/dev/null 2>&1 && was_running=yes

@@ -22,11 +22,16 @@ class JsClient:
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> JsClient:
+        """The official socket.io-client (client.mjs) connecting to `url`."""
+        return await cls.run("client.mjs", url, json.dumps(options))
+
+    @classmethod
+    async def run(cls, script: str, *argv: str) -> JsClient:
+        """A driver script of tests/js speaking JSON lines."""
         proc = await asyncio.create_subprocess_exec(
             "node",
-            str(JS_DIR / "client.mjs"),
-            url,
-            json.dumps(options),
+            str(JS_DIR / script),
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

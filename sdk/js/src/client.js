@@ -1,0 +1,245 @@
+// @ts-check
+/**
+ * The connection to tidewire: one socket, one poller, one cursor.
+ *
+ * - The socket is the official socket.io-client. tidewire's edge implements Socket.IO's
+ *   connection state recovery, so drops, restarts and moves between nodes replay what was
+ *   missed by themselves; the SDK adds `auth.lastEventId` (its stored cursor), so even a new
+ *   page or a new browser session continues where the last one stopped.
+ * - The poller (poller.js) reads the same log over REST: often while the socket is down,
+ *   rarely while it is up.
+ * - Every event reaches the application once (`SeenIds`), and the cursor only moves forward
+ *   (`isLater`), whichever channel was first. The cursor is stored (`storage`, e.g.
+ *   localStorage) after each event, so a reload resumes from it.
+ * - `acks: true` turns on the edge's ack mode: the SDK acknowledges the newest cursor it
+ *   handed to the application, batched every `ackEveryMs`.
+ *
+ * Events: "change" (a Change, see changes.js), "resync" ({reason}: the history the app holds
+ * may have gaps; reload snapshots), "status" ({socket: "up"|"down", recovered, polling}),
+ * "error" ({error}: a refusal such as a bad token, or a failed poll).
+ */
+import { io as defaultIo } from "socket.io-client";
+
+import { Api, ApiError } from "./api.js";
+import { fromLog, fromSocket } from "./changes.js";
+import { isLater } from "./cursor.js";
+import { Poller } from "./poller.js";
+import { SeenIds } from "./seen.js";
+
+/**
+ * @typedef {{
+ *   apiUrl: string,
+ *   edgeUrl: string,
+ *   token: string,
+ *   storage?: {getItem(key: string): string | null, setItem(key: string, value: string): void,
+ *              removeItem(key: string): void} | null,
+ *   storageKey?: string,
+ *   acks?: boolean,
+ *   ackEveryMs?: number,
+ *   pollFastMs?: number,
+ *   pollSlowMs?: number,
+ *   io?: typeof defaultIo,
+ *   fetch?: typeof fetch,
+ *   socketOptions?: Record<string, unknown>,
+ * }} ClientOptions
+ */
+
+const CONTROL = new Set(["tidewire:position"]);
+
+export class TidewireClient {
+  /** @param {ClientOptions} options */
+  constructor(options) {
+    this.options = options;
+    this.api = new Api({ apiUrl: options.apiUrl, token: () => options.token, fetch: options.fetch });
+    this.storage = options.storage ?? null;
+    this.storageKey = options.storageKey ?? `tidewire:cursor:${tokenSubject(options.token)}`;
+    /** @type {string | null} */
+    this.cursor = this.storage?.getItem(this.storageKey) ?? null;
+    this.seen = new SeenIds();
+    /** @type {Map<string, Set<(detail: any) => void>>} */
+    this.listeners = new Map();
+    /** @type {import("socket.io-client").Socket | null} */
+    this.socket = null;
+    this.socketUp = false;
+    /** @type {string | null} */
+    this.unacked = null; // newest cursor handed to the app and not yet acknowledged
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.ackTimer = null;
+    this.poller = new Poller({
+      api: this.api,
+      cursor: () => this.cursor,
+      socketUp: () => this.socketUp,
+      deliver: (events, next) => this.fromPoll(events, next),
+      resync: (reason) => this.resync(reason, null),
+      failed: (error) => this.emit("error", { error }),
+      fastMs: options.pollFastMs,
+      slowMs: options.pollSlowMs,
+    });
+  }
+
+  /**
+   * Subscribe; returns the unsubscribe function.
+   * @param {string} type
+   * @param {(detail: any) => void} fn
+   */
+  on(type, fn) {
+    let set = this.listeners.get(type);
+    if (set === undefined) {
+      set = new Set();
+      this.listeners.set(type, set);
+    }
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  /**
+   * @param {string} type
+   * @param {any} detail
+   */
+  emit(type, detail) {
+    for (const fn of this.listeners.get(type) ?? []) fn(detail);
+  }
+
+  /**
+   * Connect. Without a stored cursor the client first asks for the log's head, so that
+   * snapshots the application loads afterwards are followed by every change after them.
+   */
+  async start() {
+    if (this.cursor === null) {
+      try {
+        this.setCursor(await this.api.head(), true);
+      } catch (err) {
+        // Not fatal: the socket starts at the head by itself; the poller reads from the
+        // oldest retained event if it must run before the socket ever connected.
+        this.emit("error", { error: err });
+      }
+    }
+    const ioImpl = this.options.io ?? defaultIo;
+    const socket = ioImpl(this.options.edgeUrl, {
+      transports: ["websocket", "polling"],
+      // A function: each (re)connect sends the cursor as it is then.
+      auth: (cb) =>
+        cb({
+          token: this.options.token,
+          ...(this.cursor ? { lastEventId: this.cursor } : {}),
+          ...(this.options.acks ? { acks: true } : {}),
+        }),
+      ...this.options.socketOptions,
+    });
+    this.socket = socket;
+    socket.on("connect", () => {
+      this.socketUp = true;
+      this.poller.relax();
+      this.emit("status", { socket: "up", recovered: socket.recovered === true });
+    });
+    socket.on("disconnect", (reason) => {
+      this.socketUp = false;
+      this.poller.wake();
+      this.emit("status", { socket: "down", reason });
+    });
+    socket.on("connect_error", (err) => {
+      // socket.io-client retries by itself unless the server refused the handshake.
+      if (!socket.active) this.emit("error", { error: err });
+    });
+    socket.onAny((name, ...args) => this.fromSocket(name, args));
+    this.poller.start();
+  }
+
+  stop() {
+    this.poller.stop();
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    this.socket?.disconnect();
+    this.socket = null;
+    this.socketUp = false;
+  }
+
+  /**
+   * @param {string} name
+   * @param {any[]} args
+   */
+  fromSocket(name, args) {
+    const cursor = typeof args.at(-1) === "string" ? args.at(-1) : null;
+    if (name === "tidewire:resync") {
+      this.resync(args[0]?.reason ?? "the server could not replay what was missed", cursor);
+      return;
+    }
+    if (CONTROL.has(name)) return;
+    const change = fromSocket(name, args[0], cursor);
+    if (change === null) return;
+    this.receive(change);
+    // Ack mode: acknowledge re-sends of events already handed over too, or the edge would
+    // keep re-sending the newest one whose ack was lost with a dropped socket.
+    if (this.options.acks && cursor !== null) this.ackLater(cursor);
+  }
+
+  /**
+   * @param {any[]} events
+   * @param {string | null} next
+   */
+  fromPoll(events, next) {
+    for (const event of events) {
+      const change = fromLog(event);
+      if (change !== null) this.receive(change);
+      else this.setCursor(event.cursor ?? null); // an unknown type still moves the cursor
+    }
+    this.setCursor(next);
+  }
+
+  /** @param {import("./changes.js").Change} change */
+  receive(change) {
+    if (!this.seen.add(change.id)) return;
+    this.setCursor(change.cursor);
+    this.emit("change", change);
+  }
+
+  /**
+   * @param {string} reason
+   * @param {string | null} start  where the server continues from (null: the oldest retained)
+   */
+  resync(reason, start) {
+    this.setCursor(start, true);
+    this.emit("resync", { reason });
+  }
+
+  /**
+   * @param {string | null} cursor
+   * @param {boolean} [force]  replace even an apparently later cursor (after a resync)
+   */
+  setCursor(cursor, force = false) {
+    if (!force && (cursor === null || !isLater(cursor, this.cursor))) return;
+    this.cursor = cursor;
+    if (this.storage === null) return;
+    if (cursor === null) this.storage.removeItem(this.storageKey);
+    else this.storage.setItem(this.storageKey, cursor);
+  }
+
+  /** @param {string} cursor */
+  ackLater(cursor) {
+    if (this.unacked === null || isLater(cursor, this.unacked)) this.unacked = cursor;
+    if (this.ackTimer !== null) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      const upTo = this.unacked;
+      this.unacked = null;
+      if (upTo !== null && this.socket?.connected) this.socket.emit("ack", upTo);
+    }, this.options.ackEveryMs ?? 100);
+  }
+}
+
+/**
+ * The token's company and user, to keep one cursor per identity in shared storage (an
+ * unreadable token gets one shared key; the server refuses it anyway).
+ * @param {string} token
+ */
+function tokenSubject(token) {
+  try {
+    const part = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+    const claims = JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4)));
+    return `${claims.company_id ?? claims.company ?? ""}:${claims.sub ?? ""}`;
+  } catch {
+    return "default";
+  }
+}
+
+export { ApiError };

@@ -1,0 +1,50 @@
+// @ts-check
+/**
+ * Positions in tidewire's events log.
+ *
+ * Applications treat a cursor as an opaque string. The SDK reads it for one purpose: two
+ * channels (the socket and the REST poller) deliver the same log, and a poll page that
+ * arrives late must never move the stored cursor back behind what the socket already gave
+ * (the next reconnect would replay it, and worse, a cursor kept past its retention would
+ * force a resync that was not needed). The format is the server's `tidewire_platform.cursor`:
+ * "tw1." + base64url("<epoch>:<partition>:<offset>").
+ */
+
+/** @typedef {{epoch: string, partition: number, offset: bigint}} Position */
+
+const PREFIX = "tw1.";
+const BODY = /^([A-Za-z0-9_-]{1,64}):([0-9]{1,5}):([0-9]{1,19})$/;
+
+/**
+ * The position a cursor names, or null when the string is not a tidewire cursor.
+ * @param {string | null | undefined} text
+ * @returns {Position | null}
+ */
+export function parseCursor(text) {
+  if (typeof text !== "string" || !text.startsWith(PREFIX) || text.length > 200) return null;
+  const body = text.slice(PREFIX.length).replaceAll("-", "+").replaceAll("_", "/");
+  let raw;
+  try {
+    raw = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
+  } catch {
+    return null;
+  }
+  const match = BODY.exec(raw);
+  if (match === null) return null;
+  return { epoch: match[1], partition: Number(match[2]), offset: BigInt(match[3]) };
+}
+
+/**
+ * Whether `candidate` should replace `current` as the newest position seen: true when it is
+ * later in the same log, or when the two name different logs (a resync moved the client to
+ * a new epoch or partition, and the newcomer is what the server now continues from).
+ * @param {string | null | undefined} candidate
+ * @param {string | null | undefined} current
+ */
+export function isLater(candidate, current) {
+  const next = parseCursor(candidate);
+  if (next === null) return false;
+  const now = parseCursor(current);
+  if (now === null || now.epoch !== next.epoch || now.partition !== next.partition) return true;
+  return next.offset > now.offset;
+}

@@ -1,0 +1,109 @@
+// @ts-check
+/**
+ * An agent's inbox: snapshots from the query API, kept current by the client's changes,
+ * with optimistic sends. The state (state.js) is what a view renders; "update" fires after
+ * every change to it.
+ *
+ * Order of loading matters: the client starts first (it fixes the position to follow from),
+ * then snapshots are read, then the log's head is taken as `settledAfter`: changes behind it
+ * may predate a snapshot and apply only if not older, changes after it apply as they come.
+ */
+import { Outbox } from "./outbox.js";
+import { InboxState } from "./state.js";
+
+export class Inbox {
+  /**
+   * @param {import("./client.js").TidewireClient} client
+   * @param {{statuses?: string[], retry?: import("./outbox.js").RetryPolicy}} [options]
+   */
+  constructor(client, options = {}) {
+    this.client = client;
+    this.api = client.api;
+    this.statuses = options.statuses ?? ["open", "pending"];
+    this.state = new InboxState();
+    this.outbox = new Outbox(this.api, this.state, () => this.changed(), options.retry);
+    /** @type {Set<string>} tickets whose conversation is loaded and kept */
+    this.conversations = new Set();
+    /** @type {Set<() => void>} */
+    this.listeners = new Set();
+    client.on("change", (change) => {
+      if (this.state.apply(change)) this.changed();
+    });
+    client.on("resync", () => void this.reload());
+  }
+
+  /** @param {() => void} fn */
+  onUpdate(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  changed() {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Connect and load the ticket lists. */
+  async load() {
+    await this.client.start();
+    await this.reload();
+  }
+
+  /** Read every snapshot again (after a resync, the history held may have gaps). */
+  async reload() {
+    for (const status of this.statuses) {
+      let cursor = null;
+      do {
+        const page = await this.api.tickets(status, cursor);
+        for (const ticket of page.tickets) this.state.putTicket(ticket);
+        cursor = page.next;
+      } while (cursor);
+    }
+    for (const ticketId of this.conversations) await this.fetchConversation(ticketId);
+    await this.settle();
+    this.changed();
+  }
+
+  /**
+   * Load a ticket, its contact and its newest messages, and keep them current.
+   * @param {string} ticketId
+   */
+  async open(ticketId) {
+    this.conversations.add(ticketId);
+    await this.fetchConversation(ticketId);
+    await this.settle();
+    this.changed();
+  }
+
+  /** @param {string} ticketId */
+  async fetchConversation(ticketId) {
+    const view = await this.api.ticket(ticketId);
+    this.state.putTicket(view.ticket);
+    if (view.contact) this.state.putContact(view.contact);
+    const page = await this.api.messages(ticketId, { limit: 100 });
+    for (const message of page.messages) this.state.putMessage(message);
+  }
+
+  /** Every change after the log's head now comes after the snapshots just read. */
+  async settle() {
+    const head = await this.api.head();
+    if (head !== null) this.state.settledAfter = head;
+  }
+
+  /**
+   * @param {string} ticketId
+   * @param {string} body
+   */
+  send(ticketId, body) {
+    return this.outbox.send(ticketId, body);
+  }
+
+  /** @param {string} clientMessageId */
+  retry(clientMessageId) {
+    return this.outbox.retry(clientMessageId);
+  }
+
+  /** @param {string} ticketId */
+  markRead(ticketId) {
+    return this.api.markRead(ticketId);
+  }
+}

@@ -1,0 +1,155 @@
+// @ts-check
+/**
+ * An agent's inbox as the application shows it: the reducer of the event stream.
+ *
+ * Documents come from two sources, snapshots (the query API) and changes (the event log),
+ * and the two overlap: a snapshot is taken at some moment between the positions of a stream
+ * that already runs. Every change carries whole documents, so the rule is simple: a document
+ * replaces the one held unless it is older (`updatedAt`), and a change known to come after the
+ * latest snapshot (`settledAfter`), in log order, replaces it whatever its time (the log's
+ * order is the truth; clocks of several ingest processes may disagree by a millisecond). Applied in log
+ * order after a snapshot, the state ends equal to what the query API returns.
+ *
+ * Optimistic messages (pending sends) live beside the server's until the fact with the same
+ * `clientMessageId` arrives and takes their place.
+ */
+import { isLater } from "./cursor.js";
+
+/** @typedef {import("./changes.js").Change} Change */
+/** @typedef {import("./changes.js").Doc} Doc */
+/**
+ * @typedef {{
+ *   clientMessageId: string,
+ *   ticketId: string,
+ *   body: string,
+ *   state: "sending" | "accepted" | "failed",
+ *   error: string | null,
+ *   createdAt: number,
+ * }} Pending
+ */
+
+export const ACK_FAILED = -1;
+export const ACK_PENDING = 0;
+
+/**
+ * The acknowledgement after `incoming`, as the server folds it: never backwards; failed is
+ * terminal, and ignored once the message was read.
+ * @param {number} current
+ * @param {number} incoming
+ */
+export function nextAck(current, incoming) {
+  if (current === ACK_FAILED) return current;
+  if (incoming === ACK_FAILED) return current < 3 ? ACK_FAILED : current;
+  return Math.max(current, incoming);
+}
+
+export class InboxState {
+  constructor() {
+    /** @type {Map<string, Doc>} */
+    this.tickets = new Map();
+    /** @type {Map<string, Doc>} */
+    this.contacts = new Map();
+    /** @type {Map<string, Map<string, Doc>>} ticket id -> message id -> message */
+    this.messages = new Map();
+    /** @type {Map<string, Pending>} client message id -> optimistic message */
+    this.pending = new Map();
+    /** Changes after this cursor come after every snapshot taken so far. @type {string | null} */
+    this.settledAfter = null;
+    /** The newest position applied: a change behind it arrived out of order. @type {string | null} */
+    this.newest = null;
+  }
+
+  /**
+   * Fold one change from the log; true when anything the application shows changed.
+   * @param {Change} change
+   */
+  apply(change) {
+    // Unconditional only in log order past every snapshot: a poll page can arrive after the
+    // socket already delivered later events, and its older documents must not win then.
+    const force =
+      change.cursor !== null &&
+      isLater(change.cursor, this.settledAfter) &&
+      isLater(change.cursor, this.newest);
+    if (change.cursor !== null && isLater(change.cursor, this.newest)) this.newest = change.cursor;
+    let changed = false;
+    if (change.contact) changed = this.putContact(change.contact, force) || changed;
+    if (change.ticket) changed = this.putTicket(change.ticket, force) || changed;
+    if (change.action === "updateUnread" && !change.ticket && change.ticketId) {
+      const ticket = this.tickets.get(change.ticketId);
+      if (ticket && ticket.unreadMessages !== 0) {
+        this.tickets.set(ticket.id, { ...ticket, unreadMessages: 0 });
+        changed = true;
+      }
+    }
+    if (change.message) changed = this.putMessage(change.message, force) || changed;
+    return changed;
+  }
+
+  /**
+   * @param {Doc} doc
+   * @param {boolean} [force]
+   */
+  putTicket(doc, force = false) {
+    const held = this.tickets.get(doc.id);
+    if (held && !force && doc.updatedAt < held.updatedAt) return false;
+    this.tickets.set(doc.id, doc);
+    return true;
+  }
+
+  /**
+   * @param {Doc} doc
+   * @param {boolean} [force]
+   */
+  putContact(doc, force = false) {
+    const held = this.contacts.get(doc.id);
+    if (held && !force && JSON.stringify(held) === JSON.stringify(doc)) return false;
+    this.contacts.set(doc.id, doc);
+    return true;
+  }
+
+  /**
+   * @param {Doc} doc
+   * @param {boolean} [force]
+   */
+  putMessage(doc, force = false) {
+    let thread = this.messages.get(doc.ticketId);
+    if (thread === undefined) {
+      thread = new Map();
+      this.messages.set(doc.ticketId, thread);
+    }
+    const held = thread.get(doc.id);
+    let next = doc;
+    if (held && !force) {
+      if (doc.updatedAt < held.updatedAt) return false;
+      if (doc.updatedAt === held.updatedAt) next = { ...doc, ack: nextAck(held.ack, doc.ack) };
+    }
+    thread.set(doc.id, next);
+    if (doc.clientMessageId) this.pending.delete(doc.clientMessageId); // reconciled
+    return true;
+  }
+
+  /**
+   * Tickets of one status, newest activity first (the query API's order).
+   * @param {string} status
+   */
+  ticketsWith(status) {
+    return [...this.tickets.values()]
+      .filter((t) => t.status === status)
+      .sort((a, b) => b.updatedAt - a.updatedAt || (a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * A ticket's conversation: the server's messages in order, then the optimistic ones not
+   * yet confirmed, oldest first.
+   * @param {string} ticketId
+   * @returns {{messages: Doc[], pending: Pending[]}}
+   */
+  conversation(ticketId) {
+    const thread = [...(this.messages.get(ticketId)?.values() ?? [])];
+    thread.sort((a, b) => a.position - b.position);
+    const pending = [...this.pending.values()]
+      .filter((p) => p.ticketId === ticketId)
+      .sort((a, b) => a.createdAt - b.createdAt);
+    return { messages: thread, pending };
+  }
+}

@@ -1,0 +1,210 @@
+// @ts-check
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { TidewireClient } from "../src/client.js";
+import { cursor, message, until } from "./helpers.js";
+
+/** A stand-in for socket.io-client's socket (unit tests only): the test plays the server. */
+class FakeSocket {
+  constructor() {
+    /** @type {Map<string, (...args: any[]) => void>} */
+    this.handlers = new Map();
+    /** @type {((name: string, ...args: any[]) => void) | null} */
+    this.any = null;
+    /** @type {any[][]} */
+    this.emitted = [];
+    this.connected = false;
+    this.active = true;
+    this.recovered = false;
+    /** @type {any} */
+    this.options = null;
+  }
+  /** @param {string} name @param {(...args: any[]) => void} fn */
+  on(name, fn) {
+    this.handlers.set(name, fn);
+  }
+  /** @param {(name: string, ...args: any[]) => void} fn */
+  onAny(fn) {
+    this.any = fn;
+  }
+  /** @param {any[]} args */
+  emit(...args) {
+    this.emitted.push(args);
+  }
+  disconnect() {
+    this.connected = false;
+  }
+  /** What the client would send as `auth` on its next connect. */
+  auth() {
+    /** @type {any} */
+    let sent = null;
+    this.options.auth((/** @type {any} */ data) => (sent = data));
+    return sent;
+  }
+  up() {
+    this.connected = true;
+    this.handlers.get("connect")?.();
+  }
+  /** @param {string} reason */
+  down(reason) {
+    this.connected = false;
+    this.handlers.get("disconnect")?.(reason);
+  }
+  /** @param {string} name @param {any[]} args */
+  deliver(name, ...args) {
+    this.any?.(name, ...args);
+  }
+}
+
+/** A REST log of `events` answering /api/events and /api/events/head (unit tests only). */
+function fakeFetch(/** @type {any[]} */ events, /** @type {{status?: number}} */ answer = {}) {
+  /** @type {string[]} */
+  const asked = [];
+  /** @param {string} url */
+  const fetch = async (url) => {
+    asked.push(url);
+    const u = new URL(url);
+    if (answer.status) {
+      return new Response(JSON.stringify({ detail: "too old" }), { status: answer.status });
+    }
+    if (u.pathname === "/api/events/head") {
+      return Response.json({ cursor: events.at(-1)?.cursor ?? null });
+    }
+    const after = u.searchParams.get("after");
+    const from = after ? events.findIndex((e) => e.cursor === after) + 1 : 0;
+    const page = events.slice(from);
+    return Response.json({ events: page, next: page.at(-1)?.cursor ?? after, more: false });
+  };
+  return { fetch, asked };
+}
+
+/** @param {number} offset @param {string} [id] */
+function logEvent(offset, id = `e${offset}`) {
+  return {
+    id,
+    type: "message.updated",
+    company_id: "c1",
+    ticket_id: "t1",
+    cursor: cursor(offset),
+    accepted_at: offset,
+    payload: { message: message("m1", { updatedAt: offset }) },
+  };
+}
+
+/** @param {number} offset */
+function socketArgs(offset) {
+  const payload = { action: "update", message: message("m1"), ticket: { id: "t1" }, eventId: `e${offset}` };
+  return [payload, cursor(offset)];
+}
+
+function memoryStorage() {
+  const map = new Map();
+  return {
+    map,
+    /** @param {string} k */ getItem: (k) => map.get(k) ?? null,
+    /** @param {string} k @param {string} v */ setItem: (k, v) => void map.set(k, v),
+    /** @param {string} k */ removeItem: (k) => void map.delete(k),
+  };
+}
+
+/** @param {Record<string, any>} options */
+function makeClient(options) {
+  const socket = new FakeSocket();
+  const client = new TidewireClient({
+    apiUrl: "http://api.test",
+    edgeUrl: "http://edge.test",
+    token: "t.e30.s",
+    pollFastMs: 5,
+    pollSlowMs: 60000,
+    io: /** @type {any} */ ((/** @type {string} */ _url, /** @type {any} */ opts) => {
+      socket.options = opts;
+      return socket;
+    }),
+    ...options,
+  });
+  return { client, socket };
+}
+
+test("each event reaches the app once whichever channel was first; the cursor only moves on", async () => {
+  const log = [logEvent(4), logEvent(5), logEvent(6)];
+  const { fetch } = fakeFetch(log);
+  const storage = memoryStorage();
+  storage.setItem("tidewire:cursor:c1:u1", cursor(3));
+  const { client, socket } = makeClient({ fetch, storage, storageKey: "tidewire:cursor:c1:u1" });
+  /** @type {string[]} */
+  const got = [];
+  client.on("change", (c) => got.push(c.id));
+  await client.start();
+  assert.equal(socket.auth().lastEventId, cursor(3)); // resumes where the last page stopped
+  await until(() => got.length === 3); // socket down: the poller reads 4, 5, 6
+  assert.equal(client.cursor, cursor(6));
+  assert.equal(storage.map.get("tidewire:cursor:c1:u1"), cursor(6));
+  socket.up(); // a recovery from the socket's own, older offset replays 5 and 6
+  socket.deliver("company-c1-appMessage", ...socketArgs(5));
+  socket.deliver("company-c1-appMessage", ...socketArgs(6));
+  assert.equal(client.cursor, cursor(6));
+  socket.deliver("company-c1-appMessage", ...socketArgs(7));
+  assert.deepEqual(got, ["e4", "e5", "e6", "e7"]);
+  assert.equal(client.cursor, cursor(7));
+  client.stop();
+});
+
+test("the poller asks often while the socket is down and waits while it is up", async () => {
+  const { fetch, asked } = fakeFetch([logEvent(1)]);
+  const { client, socket } = makeClient({ fetch });
+  await client.start();
+  await until(() => asked.filter((u) => u.includes("/api/events?")).length >= 3);
+  socket.up();
+  await until(() => !client.poller.busy);
+  const before = asked.length;
+  await new Promise((resolve) => setTimeout(resolve, 50)); // ten fast intervals
+  assert.equal(asked.length, before);
+  socket.down("transport close");
+  await until(() => asked.length > before); // woken at once
+  client.stop();
+});
+
+test("a resync from the socket moves the cursor to the new session's start and tells the app", async () => {
+  const { fetch } = fakeFetch([logEvent(9)]);
+  const { client, socket } = makeClient({ fetch });
+  /** @type {string[]} */
+  const reasons = [];
+  client.on("resync", (r) => reasons.push(r.reason));
+  await client.start();
+  socket.up();
+  socket.deliver("tidewire:resync", { reason: "session expired" }, cursor(2, "ep2"));
+  assert.deepEqual(reasons, ["session expired"]);
+  assert.equal(client.cursor, cursor(2, "ep2"));
+  client.stop();
+});
+
+test("a cursor older than retention (410 from the poller) is a resync from the oldest event", async () => {
+  const { fetch } = fakeFetch([], { status: 410 });
+  const { client } = makeClient({ fetch, storage: memoryStorage() });
+  client.cursor = cursor(1);
+  /** @type {string[]} */
+  const reasons = [];
+  client.on("resync", (r) => reasons.push(r.reason));
+  await client.start();
+  await until(() => reasons.length > 0);
+  assert.match(reasons[0], /410/);
+  assert.equal(client.cursor, null);
+  client.stop();
+});
+
+test("ack mode acknowledges the newest cursor in batches, re-sends included", async () => {
+  const { fetch } = fakeFetch([]);
+  const { client, socket } = makeClient({ fetch, acks: true, ackEveryMs: 5 });
+  await client.start();
+  socket.up();
+  assert.equal(socket.auth().acks, true);
+  socket.deliver("company-c1-appMessage", ...socketArgs(7));
+  socket.deliver("company-c1-appMessage", ...socketArgs(8));
+  await until(() => socket.emitted.length === 1);
+  assert.deepEqual(socket.emitted[0], ["ack", cursor(8)]);
+  socket.deliver("company-c1-appMessage", ...socketArgs(8)); // re-sent: its ack was lost
+  await until(() => socket.emitted.length === 2);
+  assert.deepEqual(socket.emitted[1], ["ack", cursor(8)]);
+  client.stop();
+});
