@@ -27,6 +27,7 @@ from tidewire_platform.tokens import issue_token
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
 PROJECTOR_PORT = int(os.environ.get("TIDEWIRE_PROJECTOR_PORT", "8200"))
 EDGE_PORTS = tuple(int(p) for p in os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102").split(","))
+INBOX_PORT = int(os.environ.get("TIDEWIRE_INBOX_PORT", "8300"))
 DEMO_COMPANY, DEMO_USER = "demo", "agent-1"
 # The demo tenant's WhatsApp connection: development values, printed in the banner so a
 # developer can point a webhook (or a signed curl) at the local ingest.
@@ -76,7 +77,15 @@ def services() -> list[Service]:
             settle_s=5.0,
         ),
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
+        Service("inbox", inbox_argv(), INBOX_PORT),
     ]
+
+
+def inbox_argv() -> list[str]:
+    """The SDK's demo agent inbox (inbox.py), pointed at this stack's ingest and first edge."""
+    api, edge = f"http://127.0.0.1:{INGEST_PORT}", f"http://127.0.0.1:{EDGE_PORTS[0]}"
+    module = "tidewire_deploy.inbox"
+    return [sys.executable, "-m", module, "--port", str(INBOX_PORT), "--api", api, "--edge", edge]
 
 
 def _managed(s: StackSettings, name: str) -> Managed:
@@ -137,6 +146,10 @@ def _banner(s: StackSettings) -> None:
     )
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
+    print(
+        f"  inbox      http://127.0.0.1:{INBOX_PORT}/?token=<the token below>  (the SDK's demo "
+        "agent inbox)"
+    )
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
     c = DEMO_CONNECTION
     print(

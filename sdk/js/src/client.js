@@ -61,6 +61,7 @@ export class TidewireClient {
     /** @type {import("socket.io-client").Socket | null} */
     this.socket = null;
     this.socketUp = false;
+    this.toldDown = false; // "status: down" already emitted for the current outage
     /** @type {string | null} */
     this.unacked = null; // newest cursor handed to the app and not yet acknowledged
     /** @type {ReturnType<typeof setTimeout> | null} */
@@ -129,17 +130,22 @@ export class TidewireClient {
     this.socket = socket;
     socket.on("connect", () => {
       this.socketUp = true;
+      this.toldDown = false;
       this.poller.relax();
       this.emit("status", { socket: "up", recovered: socket.recovered === true });
     });
     socket.on("disconnect", (reason) => {
       this.socketUp = false;
+      this.toldDown = true;
       this.poller.wake();
       this.emit("status", { socket: "down", reason });
     });
     socket.on("connect_error", (err) => {
       // socket.io-client retries by itself unless the server refused the handshake.
       if (!socket.active) this.emit("error", { error: err });
+      // Never connected yet (edge unreachable, websockets blocked): say so once.
+      if (!this.socketUp && !this.toldDown) this.emit("status", { socket: "down", reason: err.message });
+      this.toldDown = true;
     });
     socket.onAny((name, ...args) => this.fromSocket(name, args));
     this.poller.start();

@@ -1,0 +1,121 @@
+"""The demo agent inbox in headless Chromium against the real stack: what an agent sees.
+
+The page is the SDK (sdk/js) rendered with plain DOM calls; these tests read it only through
+what is on screen (elements marked `data-testid`), as an agent would."""
+
+from __future__ import annotations
+
+import asyncio
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import InboxServer, console_of
+from tests.support import whatsapp as wa
+from tests.support.api import Api
+from tests.support.stack import free_port
+
+WAIT_MS = 30_000
+
+
+async def _open_inbox(browser: Browser, url: str, token: str) -> tuple[Page, list[str]]:
+    page = await browser.new_page()
+    errors = console_of(page)
+    await page.goto(f"{url}/?token={token}")
+    return page, errors
+
+
+async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
+    browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
+) -> None:
+    ticket = await asyncio.to_thread(api.open_ticket, "Oi, tudo bem?")
+    page, errors = await _open_inbox(browser, inbox_server(), agent_token)
+    try:
+        await expect(page.get_by_test_id("connection")).to_have_attribute(
+            "data-state", "live", timeout=WAIT_MS
+        )
+        row = page.locator(f'[data-testid="ticket"][data-id="{ticket}"]')
+        await expect(row).to_contain_text("Oi, tudo bem?", timeout=WAIT_MS)
+        await row.click()
+        messages = page.get_by_test_id("messages").get_by_test_id("message")
+        await expect(messages.filter(has_text="Oi, tudo bem?")).to_have_count(1, timeout=WAIT_MS)
+
+        await page.get_by_test_id("composer").fill("Olá! Em que posso ajudar?")
+        await page.get_by_test_id("send").click()
+        mine = messages.filter(has_text="Olá! Em que posso ajudar?")
+        # Optimistic: on screen at once, before the server confirmed anything...
+        await expect(mine).to_have_count(1, timeout=1_000)
+        # ...then replaced by the fact (the clock stays until WhatsApp reports a status).
+        await expect(mine).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
+        key = await mine.get_attribute("data-client-id")
+
+        def sent() -> str | None:
+            found = api.get(f"/api/tickets/{ticket}/messages")["messages"]
+            return next((m["wamid"] for m in found if m["clientMessageId"] == key), None)
+
+        wamid = await asyncio.to_thread(api.until, sent, "the Graph API's wamid")
+        await asyncio.to_thread(api.deliver, statuses=[wa.status(wamid, "delivered")])
+        await expect(mine).to_have_attribute("data-state", "delivered", timeout=WAIT_MS)
+        await asyncio.to_thread(api.deliver, statuses=[wa.status(wamid, "read")])
+        await expect(mine).to_have_attribute("data-state", "read", timeout=WAIT_MS)
+
+        # The customer writes again: it appears live, once.
+        await asyncio.to_thread(api.deliver, [wa.text_message("Preciso da segunda via")])
+        await expect(messages.filter(has_text="Preciso da segunda via")).to_have_count(
+            1, timeout=WAIT_MS
+        )
+        assert await mine.count() == 1  # never shown twice, pending and confirmed
+        assert errors == []
+    finally:
+        await page.close()
+
+
+async def test_a_reload_shows_the_same_inbox_without_duplicates(
+    browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
+) -> None:
+    ticket = await asyncio.to_thread(api.open_ticket, "primeira")
+    page, errors = await _open_inbox(browser, inbox_server(), agent_token)
+    try:
+        row = page.locator(f'[data-testid="ticket"][data-id="{ticket}"]')
+        await row.click()
+        messages = page.get_by_test_id("messages").get_by_test_id("message")
+        await expect(messages).to_have_count(1, timeout=WAIT_MS)
+        await page.reload()  # the token and the cursor come back from localStorage
+        await expect(page.get_by_test_id("connection")).to_have_attribute(
+            "data-state", "live", timeout=WAIT_MS
+        )
+        await asyncio.to_thread(api.deliver, [wa.text_message("segunda")])
+        await page.locator(f'[data-testid="ticket"][data-id="{ticket}"]').click()
+        await expect(messages).to_have_text(["primeira", "segunda"], timeout=WAIT_MS)
+        assert errors == []
+    finally:
+        await page.close()
+
+
+async def test_without_a_socket_the_page_polls_and_says_so(
+    browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
+) -> None:
+    """A proxy that kills websockets, an edge being redeployed: the page keeps showing new
+    messages from `GET /api/events` and tells the agent it is offline."""
+    ticket = await asyncio.to_thread(api.open_ticket, "alô")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    page, _ = await _open_inbox(browser, inbox_server(edge=nowhere), agent_token)
+    try:
+        await expect(page.get_by_test_id("connection")).to_have_attribute(
+            "data-state", "polling", timeout=WAIT_MS
+        )
+        await page.locator(f'[data-testid="ticket"][data-id="{ticket}"]').click()
+        await asyncio.to_thread(api.deliver, [wa.text_message("ainda sem socket")])
+        messages = page.get_by_test_id("messages").get_by_test_id("message")
+        await expect(messages.filter(has_text="ainda sem socket")).to_have_count(1, timeout=WAIT_MS)
+    finally:
+        await page.close()
+
+
+async def test_a_bad_token_is_refused_on_screen(
+    browser: Browser, inbox_server: InboxServer
+) -> None:
+    page, _ = await _open_inbox(browser, inbox_server(), "not-a-token")
+    try:
+        await expect(page.get_by_test_id("problem")).to_contain_text("401", timeout=WAIT_MS)
+    finally:
+        await page.close()
