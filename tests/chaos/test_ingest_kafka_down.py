@@ -106,6 +106,15 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
             # The log reader left mid-request by the timeout reads again.
             reread = await http.get(events_url, headers=agent)
             assert reread.status_code == 200, reread.text
+
+            # Stopped while Kafka is down (a node drained in an outage): both processes
+            # still exit, instead of waiting for ever on clients that cannot flush.
+            kafka.kill()
+            for proc in (ingest, edge):
+                proc.terminate()
+            for proc in (ingest, edge):
+                await asyncio.wait_for(proc.wait(), 40)
+            await asyncio.to_thread(infra.up, own)
         async with PartitionReader(own, own.commands_topic, "acme") as reader:
             reader.start_offset = 0
             reader.seek_to_start()
@@ -117,5 +126,6 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
         assert len(commands) == 1
     finally:
         for proc in (ingest, edge):
-            proc.terminate()
-            await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
