@@ -18,6 +18,7 @@ from tests.support.api import Api
 from tests.support.graph_fake import Accept, Fail, GraphFake
 from tests.support.jsclient import Happening, JsClient
 from tests.support.stack import Services, free_port
+from tidewire_platform.cursor import Cursor
 
 pytestmark = pytest.mark.e2e
 
@@ -157,7 +158,8 @@ async def test_polling_delivers_while_the_socket_cannot_connect(
             "the message fetched by polling",
         )
         assert not [h for h in sdk.seen if h["kind"] == "status" and h["socket"] == "up"]
-        assert state["cursor"]  # polling moved the cursor too
+        loaded = next(h["cursor"] for h in sdk.seen if h["kind"] == "loaded")
+        assert Cursor.decode(state["cursor"]).offset > Cursor.decode(loaded).offset
     finally:
         await sdk.close()
 
@@ -184,8 +186,13 @@ async def test_a_reload_resumes_from_the_stored_cursor(
             lambda _: {h["id"] for h in again.seen if h["kind"] == "change"} >= set(missed),
             what="the missed events",
         )
+        # A marker after them: anything the other channel repeats would come before it.
+        await asyncio.to_thread(api.deliver, [wa.text_message("marcador")])
+        await asyncio.to_thread(api.until, lambda: len(api.events()) >= 5, "the marker's event")
+        marker = api.events()[-1]["id"]
+        await again.wait_for(lambda h: h["kind"] == "change" and h["id"] == marker, what="marker")
         changes = [h["id"] for h in again.seen if h["kind"] == "change"]
-        assert changes == missed  # exactly those, in order, once
+        assert changes == [*missed, marker]  # exactly those, in order, once
         assert not [h for h in again.seen if h["kind"] == "resync"]
     finally:
         await again.close()
@@ -201,7 +208,9 @@ async def test_the_state_the_sdk_folds_equals_the_query_api(
     await asyncio.to_thread(api.deliver, [wa.text_message("primeira", sender=customers[0])])
     pending = await asyncio.to_thread(api.until, lambda: api.tickets("pending"), "a ticket")
     watched = pending[0]["id"]  # the conversation the SDK keeps open
-    sdk = await _sdk(services, agent_token)
+    # No slow poll within the test: what the socket loses must show, not be patched over
+    # (the poller still runs, fast, while the socket is down after the drop).
+    sdk = await _sdk(services, agent_token, pollSlowMs=600_000)
     try:
         await sdk.send("open", ticketId=watched)
         await sdk.wait_for(lambda h: h["kind"] == "opened", what="conversation")
@@ -249,5 +258,7 @@ async def test_the_state_the_sdk_folds_equals_the_query_api(
             assert state["tickets"] == last["tickets"]  # shows the difference
             raise
         assert any(h["kind"] == "status" and h.get("recovered") for h in sdk.seen)  # after the drop
+        ids = [h["id"] for h in sdk.seen if h["kind"] == "change"]
+        assert len(ids) == len(set(ids)), "an event reached the application twice"
     finally:
         await sdk.close()

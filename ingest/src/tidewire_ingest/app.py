@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidewire_ingest import problems
 from tidewire_ingest.body_limit import BodyLimit
@@ -25,6 +25,26 @@ from tidewire_ingest.stores_lazy import LazyStores
 from tidewire_ingest.webhook_fast_path import WebhookFastPath
 from tidewire_platform.metrics import READY
 from tidewire_platform.settings import StackSettings
+
+
+class ApiCors:
+    """CORS for `/api` and `/admin` only: browsers on other origins call them with a bearer
+    token, while `/metrics` and the probes stay unreadable to other origins' pages."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self._plain = app
+        self._cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT"],
+            allow_headers=["authorization", "content-type"],
+            expose_headers=["retry-after"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api = scope["type"] == "http" and scope["path"].startswith(("/api/", "/admin/"))
+        await (self._cors if api else self._plain)(scope, receive, send)
 
 
 def create_server(
@@ -64,14 +84,7 @@ def create_app(
     app.state.stores = stores
     app.state.events = events
     app.add_middleware(BodyLimit, state=app.state)  # before anything reads a body
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=app.state.ingest_settings.cors_origins,
-        allow_methods=["GET", "POST", "PATCH", "PUT"],
-        allow_headers=["authorization", "content-type"],
-        expose_headers=["retry-after"],
-        max_age=600,
-    )
+    app.add_middleware(ApiCors, origins=app.state.ingest_settings.cors_origins)
     app.add_exception_handler(problems.Problem, problems.on_problem)
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)

@@ -113,7 +113,10 @@ function message(inbox, m) {
     m.body || `[${m.kind}]`,
   ]);
   if (tick) item.append(el("span", { class: "tick", title: m.error ?? state }, [tick]));
-  if (m.fromMe && m.ack === -1) item.append(retry(inbox, m.clientMessageId, m.error));
+  // Refused by WhatsApp: Retry sends it again as a new message, once.
+  if (m.fromMe && m.ack === -1 && !inbox.outbox.replaced.has(m.clientMessageId)) {
+    item.append(retry(inbox, m.clientMessageId, m.error));
+  }
   return item;
 }
 

@@ -71,7 +71,7 @@ export class TidewireClient {
       cursor: () => this.cursor,
       socketUp: () => this.socketUp,
       deliver: (events, next) => this.fromPoll(events, next),
-      resync: (reason) => this.resync(reason, null),
+      resync: (reason, asked) => void this.lostPosition(reason, asked),
       failed: (error) => this.emit("error", { error }),
       fastMs: options.pollFastMs,
       slowMs: options.pollSlowMs,
@@ -98,7 +98,16 @@ export class TidewireClient {
    * @param {any} detail
    */
   emit(type, detail) {
-    for (const fn of this.listeners.get(type) ?? []) fn(detail);
+    for (const fn of this.listeners.get(type) ?? []) {
+      // One failing listener (a render error) must not keep the event from the others, nor
+      // escape into socket.io-client's dispatch, where it would end a Node.js process.
+      try {
+        fn(detail);
+      } catch (error) {
+        if (type === "error") console.error(error);
+        else this.emit("error", { error });
+      }
+    }
   }
 
   /**
@@ -106,6 +115,7 @@ export class TidewireClient {
    * snapshots the application loads afterwards are followed by every change after them.
    */
   async start() {
+    if (this.socket !== null) return; // started already
     if (this.cursor === null) {
       try {
         this.setCursor(await this.api.head(), true);
@@ -115,14 +125,19 @@ export class TidewireClient {
         this.emit("error", { error: err });
       }
     }
+    if (this.socket !== null) return; // a concurrent start() won
     const ioImpl = this.options.io ?? defaultIo;
     const socket = ioImpl(this.options.edgeUrl, {
       transports: ["websocket", "polling"],
-      // A function: each (re)connect sends the cursor as it is then.
+      // A function: each (re)connect sends the cursor as it is then. socket.io-client adds
+      // {pid, offset} of its own on a reconnect, its offset being the last event the socket
+      // saw; ours overrides it (the auth object is merged over them), since the poller may
+      // have delivered more meanwhile, and a replay from the socket's older offset would
+      // repeat what the application already has.
       auth: (cb) =>
         cb({
           token: this.options.token,
-          ...(this.cursor ? { lastEventId: this.cursor } : {}),
+          ...(this.cursor ? { lastEventId: this.cursor, offset: this.cursor } : {}),
           ...(this.options.acks ? { acks: true } : {}),
         }),
       ...this.options.socketOptions,
@@ -206,6 +221,37 @@ export class TidewireClient {
   resync(reason, start) {
     this.setCursor(start, true);
     this.emit("resync", { reason });
+  }
+
+  /**
+   * The poller's cursor `asked` was refused (410: older than retention or another log; 400:
+   * not ours). Unless the cursor moved on meanwhile (the socket's own resync got there first),
+   * continue from the log's head: from null, the poller would read the whole history again.
+   * @param {string} reason
+   * @param {string | null} asked
+   */
+  async lostPosition(reason, asked) {
+    if (this.cursor !== asked) return;
+    let head = null;
+    try {
+      head = await this.api.head();
+    } catch (error) {
+      this.emit("error", { error });
+      return; // the next round asks again with the same cursor and lands here again
+    }
+    if (this.cursor !== asked) return;
+    this.resync(reason, head);
+  }
+
+  /**
+   * A new token (the old one expired or was refused): used by the next request and connect;
+   * the socket reconnects and the poller resumes if they had given up.
+   * @param {string} token
+   */
+  setToken(token) {
+    this.options.token = token;
+    if (this.socket !== null && !this.socket.active) this.socket.connect();
+    this.poller.start();
   }
 
   /**

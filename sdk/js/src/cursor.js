@@ -35,9 +35,10 @@ export function parseCursor(text) {
 }
 
 /**
- * Whether `candidate` should replace `current` as the newest position seen: true when it is
- * later in the same log, or when the two name different logs (a resync moved the client to
- * a new epoch or partition, and the newcomer is what the server now continues from).
+ * Whether `candidate` is a later position than `current` (any position is later than none).
+ * Positions in different logs are not comparable: false. Only a resync moves a client to
+ * another log (a recreated topic, another partition), and it does so explicitly; a late page
+ * or event from the old log must not.
  * @param {string | null | undefined} candidate
  * @param {string | null | undefined} current
  */
@@ -45,6 +46,17 @@ export function isLater(candidate, current) {
   const next = parseCursor(candidate);
   if (next === null) return false;
   const now = parseCursor(current);
-  if (now === null || now.epoch !== next.epoch || now.partition !== next.partition) return true;
-  return next.offset > now.offset;
+  if (now === null) return true;
+  return sameLog(next, now) && next.offset > now.offset;
+}
+
+/**
+ * Whether two positions (or cursors) name places in the same log.
+ * @param {Position | string | null} a
+ * @param {Position | string | null} b
+ */
+export function sameLog(a, b) {
+  const x = typeof a === "string" ? parseCursor(a) : a;
+  const y = typeof b === "string" ? parseCursor(b) : b;
+  return x !== null && y !== null && x.epoch === y.epoch && x.partition === y.partition;
 }

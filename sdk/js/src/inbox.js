@@ -30,6 +30,10 @@ export class Inbox {
       if (this.state.apply(change)) this.changed();
     });
     client.on("resync", () => void this.reload());
+    /** The reload under way, if any. @type {Promise<void> | null} */
+    this.reloading = null;
+    this.reloadAgain = false; // a resync arrived while reloading: the snapshot may predate it
+    this.reloadFailures = 0; // in a row: the retry backs off
   }
 
   /** @param {() => void} fn */
@@ -48,18 +52,61 @@ export class Inbox {
     await this.reload();
   }
 
-  /** Read every snapshot again (after a resync, the history held may have gaps). */
-  async reload() {
+  /**
+   * Read every snapshot again (after a resync, the history held may have gaps). One reload
+   * at a time: asked again meanwhile, it runs once more afterwards. A failed reload is
+   * retried with backoff (a resync's gap stays open until one succeeds); the returned
+   * promise settles with the first attempt, so `load()` reports a failure at start.
+   * @returns {Promise<void>}
+   */
+  reload() {
+    if (this.reloading !== null) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    const run = async () => {
+      try {
+        do {
+          this.reloadAgain = false;
+          await this.snapshot();
+        } while (this.reloadAgain);
+        this.reloadFailures = 0;
+      } finally {
+        this.reloading = null;
+      }
+    };
+    this.reloading = run();
+    this.reloading.catch((error) => {
+      this.client.emit("error", { error });
+      this.reloadFailures += 1;
+      setTimeout(
+        () => {
+          if (this.client.socket !== null) void this.reload(); // unless stopped meanwhile
+        },
+        Math.min(1000 * 2 ** this.reloadFailures, 30000),
+      );
+    });
+    return this.reloading;
+  }
+
+  async snapshot() {
+    this.state.markSnapshot();
+    /** @type {Set<string>} */
+    const returned = new Set();
     for (const status of this.statuses) {
       let cursor = null;
       do {
         const page = await this.api.tickets(status, cursor);
-        for (const ticket of page.tickets) this.state.putTicket(ticket);
+        for (const ticket of page.tickets) {
+          this.state.putTicket(ticket);
+          returned.add(ticket.id);
+        }
         cursor = page.next;
       } while (cursor);
     }
     for (const ticketId of this.conversations) await this.fetchConversation(ticketId);
     await this.settle();
+    this.state.sweep(this.statuses, returned);
     this.changed();
   }
 
@@ -76,6 +123,7 @@ export class Inbox {
 
   /** @param {string} ticketId */
   async fetchConversation(ticketId) {
+    this.state.watch(ticketId);
     const view = await this.api.ticket(ticketId);
     this.state.putTicket(view.ticket);
     if (view.contact) this.state.putContact(view.contact);
@@ -85,8 +133,7 @@ export class Inbox {
 
   /** Every change after the log's head now comes after the snapshots just read. */
   async settle() {
-    const head = await this.api.head();
-    if (head !== null) this.state.settledAfter = head;
+    this.state.settle(await this.api.head());
   }
 
   /**

@@ -32,6 +32,8 @@ export class Outbox {
     this.attempts = policy.attempts ?? 8;
     // A ticket created a moment ago may not be in the read model the API checks yet (404).
     this.freshTicketAttempts = policy.freshTicketAttempts ?? 4;
+    /** Refused messages already sent again: old client id -> the new one. @type {Map<string, string>} */
+    this.replaced = new Map();
   }
 
   /**
@@ -70,10 +72,14 @@ export class Outbox {
       void this.deliver(pending);
       return clientMessageId;
     }
+    const again = this.replaced.get(clientMessageId);
+    if (again !== undefined) return again; // a second click sends no second copy
     for (const [ticketId, thread] of this.state.messages) {
       for (const message of thread.values()) {
         if (message.clientMessageId === clientMessageId && message.ack === -1) {
-          return this.send(ticketId, message.body);
+          const fresh = this.send(ticketId, message.body);
+          this.replaced.set(clientMessageId, fresh);
+          return fresh;
         }
       }
     }

@@ -16,7 +16,7 @@ import { ApiError } from "./api.js";
  *   cursor: () => string | null,
  *   socketUp: () => boolean,
  *   deliver: (events: any[], next: string | null) => void,
- *   resync: (reason: string) => void,
+ *   resync: (reason: string, asked: string | null) => void,
  *   failed: (error: ApiError) => void,
  *   fastMs?: number,
  *   slowMs?: number,
@@ -37,6 +37,8 @@ export class Poller {
     this.busy = false;
     this.errors = 0; // consecutive failed rounds: the delay backs off
     this.rounds = 0;
+    /** The cursor the last page was asked after. @type {string | null} */
+    this.asked = null;
   }
 
   start() {
@@ -82,8 +84,11 @@ export class Poller {
       this.errors = 0;
     } catch (err) {
       const error = err instanceof ApiError ? err : new ApiError(0, String(err));
-      if (error.status === 410) {
-        this.o.resync(error.message);
+      if (error.status === 410 || error.status === 400) {
+        this.o.resync(error.message, this.asked); // too old, another log's, or not ours
+      } else if (error.status === 401 || error.status === 403) {
+        this.o.failed(error);
+        this.running = false; // asking again cannot help: `setToken` starts it again
       } else {
         this.errors += 1;
         this.o.failed(error);
@@ -101,7 +106,9 @@ export class Poller {
     // the oldest retained event would re-read the company's history for nothing.
     if (this.o.cursor() === null && this.o.socketUp()) return;
     for (let pages = 0; pages < 100 && this.running; pages += 1) {
-      const page = await this.o.api.events(this.o.cursor(), this.pageSize);
+      this.asked = this.o.cursor();
+      const page = await this.o.api.events(this.asked, this.pageSize);
+      if (!this.running) return; // stopped while the page was on its way
       this.o.deliver(page.events, page.next);
       if (!page.more) return;
     }

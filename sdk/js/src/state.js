@@ -13,7 +13,7 @@
  * Optimistic messages (pending sends) live beside the server's until the fact with the same
  * `clientMessageId` arrives and takes their place.
  */
-import { isLater } from "./cursor.js";
+import { isLater, sameLog } from "./cursor.js";
 
 /** @typedef {import("./changes.js").Change} Change */
 /** @typedef {import("./changes.js").Doc} Doc */
@@ -57,6 +57,50 @@ export class InboxState {
     this.settledAfter = null;
     /** The newest position applied: a change behind it arrived out of order. @type {string | null} */
     this.newest = null;
+    /** Tickets a change touched since `markSnapshot` (a sweep must keep them). @type {Set<string>} */
+    this.touched = new Set();
+  }
+
+  /**
+   * Every change from here on comes after the snapshots read so far: the log's head taken
+   * once they were read. Only moves forward, except into another log (after a resync).
+   * @param {string | null} head
+   */
+  settle(head) {
+    if (head === null) return;
+    if (isLater(head, this.settledAfter) || !sameLog(head, this.settledAfter)) {
+      this.settledAfter = head;
+    }
+    if (!sameLog(head, this.newest)) this.newest = null; // positions of an abandoned log
+  }
+
+  /** A full snapshot of ticket lists begins: remember what changes touch meanwhile. */
+  markSnapshot() {
+    this.touched.clear();
+  }
+
+  /**
+   * A full snapshot of `statuses` ended: drop held tickets of those statuses that it did not
+   * return and no change touched meanwhile (closed, or moved, during a gap in the history).
+   * @param {string[]} statuses
+   * @param {Set<string>} returned
+   */
+  sweep(statuses, returned) {
+    for (const [id, ticket] of this.tickets) {
+      if (statuses.includes(ticket.status) && !returned.has(id) && !this.touched.has(id)) {
+        this.tickets.delete(id);
+      }
+    }
+  }
+
+  /**
+   * Keep the messages of this ticket from now on (a conversation the agent opened). Messages
+   * of other tickets are not kept: a busy company would otherwise fill memory with
+   * conversations nobody looks at.
+   * @param {string} ticketId
+   */
+  watch(ticketId) {
+    if (!this.messages.has(ticketId)) this.messages.set(ticketId, new Map());
   }
 
   /**
@@ -72,6 +116,7 @@ export class InboxState {
       isLater(change.cursor, this.newest);
     if (change.cursor !== null && isLater(change.cursor, this.newest)) this.newest = change.cursor;
     let changed = false;
+    if (change.ticketId) this.touched.add(change.ticketId);
     if (change.contact) changed = this.putContact(change.contact, force) || changed;
     if (change.ticket) changed = this.putTicket(change.ticket, force) || changed;
     if (change.action === "updateUnread" && !change.ticket && change.ticketId) {
@@ -112,11 +157,10 @@ export class InboxState {
    * @param {boolean} [force]
    */
   putMessage(doc, force = false) {
-    let thread = this.messages.get(doc.ticketId);
-    if (thread === undefined) {
-      thread = new Map();
-      this.messages.set(doc.ticketId, thread);
-    }
+    // The fact of an optimistic message settles it, whether or not its thread is kept.
+    const settled = doc.clientMessageId ? this.pending.delete(doc.clientMessageId) : false;
+    const thread = this.messages.get(doc.ticketId);
+    if (thread === undefined) return settled;
     const held = thread.get(doc.id);
     let next = doc;
     if (held && !force) {
@@ -124,7 +168,6 @@ export class InboxState {
       if (doc.updatedAt === held.updatedAt) next = { ...doc, ack: nextAck(held.ack, doc.ack) };
     }
     thread.set(doc.id, next);
-    if (doc.clientMessageId) this.pending.delete(doc.clientMessageId); // reconciled
     return true;
   }
 

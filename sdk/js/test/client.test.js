@@ -58,18 +58,21 @@ class FakeSocket {
 }
 
 /** A REST log of `events` answering /api/events and /api/events/head (unit tests only). */
-function fakeFetch(/** @type {any[]} */ events, /** @type {{status?: number}} */ answer = {}) {
+function fakeFetch(
+  /** @type {any[]} */ events,
+  /** @type {{status?: number, head?: string}} */ answer = {},
+) {
   /** @type {string[]} */
   const asked = [];
   /** @param {string} url */
   const fetch = async (url) => {
     asked.push(url);
     const u = new URL(url);
+    if (u.pathname === "/api/events/head") {
+      return Response.json({ cursor: answer.head ?? events.at(-1)?.cursor ?? null });
+    }
     if (answer.status) {
       return new Response(JSON.stringify({ detail: "too old" }), { status: answer.status });
-    }
-    if (u.pathname === "/api/events/head") {
-      return Response.json({ cursor: events.at(-1)?.cursor ?? null });
     }
     const after = u.searchParams.get("after");
     const from = after ? events.findIndex((e) => e.cursor === after) + 1 : 0;
@@ -179,8 +182,8 @@ test("a resync from the socket moves the cursor to the new session's start and t
   client.stop();
 });
 
-test("a cursor older than retention (410 from the poller) is a resync from the oldest event", async () => {
-  const { fetch } = fakeFetch([], { status: 410 });
+test("a cursor older than retention (410 from the poller) is a resync from the log's head", async () => {
+  const { fetch } = fakeFetch([], { status: 410, head: cursor(40) });
   const { client } = makeClient({ fetch, storage: memoryStorage() });
   client.cursor = cursor(1);
   /** @type {string[]} */
@@ -189,7 +192,63 @@ test("a cursor older than retention (410 from the poller) is a resync from the o
   await client.start();
   await until(() => reasons.length > 0);
   assert.match(reasons[0], /410/);
-  assert.equal(client.cursor, null);
+  assert.equal(client.cursor, cursor(40)); // not null: that would re-read the whole history
+  client.stop();
+});
+
+test("a 410 for a cursor the socket's resync already replaced changes nothing", async () => {
+  const { client } = makeClient({ fetch: fakeFetch([], { head: cursor(40) }).fetch });
+  client.cursor = cursor(5, "ep2"); // the socket's resync moved it meanwhile
+  /** @type {string[]} */
+  const reasons = [];
+  client.on("resync", (r) => reasons.push(r.reason));
+  await client.lostPosition("410 too old", cursor(1));
+  assert.deepEqual([reasons, client.cursor], [[], cursor(5, "ep2")]);
+});
+
+test("a refused token stops the poller until a new token is given", async () => {
+  const { fetch, asked } = fakeFetch([], { status: 401 });
+  const { client, socket } = makeClient({ fetch });
+  client.cursor = cursor(1);
+  /** @type {string[]} */
+  const errors = [];
+  client.on("error", (e) => errors.push(e.error.message));
+  await client.start();
+  await until(() => errors.length === 1 && !client.poller.running);
+  const polls = asked.length;
+  client.setToken("t.e30.new");
+  assert.equal(socket.auth().token, "t.e30.new");
+  await until(() => asked.length > polls); // polling again, with the new token
+  client.stop();
+});
+
+test("the socket resumes from the client's cursor, not from its own older offset", async () => {
+  const { client, socket } = makeClient({ fetch: fakeFetch([]).fetch });
+  client.cursor = cursor(30); // the poller delivered up to 30 while the socket was away
+  await client.start();
+  assert.deepEqual(socket.auth(), {
+    token: "t.e30.s",
+    lastEventId: cursor(30),
+    offset: cursor(30), // merged over socket.io-client's {pid, offset}
+  });
+  client.stop();
+});
+
+test("a failing listener does not keep the event from the others", async () => {
+  const { client, socket } = makeClient({ fetch: fakeFetch([]).fetch });
+  /** @type {string[]} */
+  const got = [];
+  /** @type {unknown[]} */
+  const errors = [];
+  client.on("change", () => {
+    throw new Error("render failed");
+  });
+  client.on("change", (c) => got.push(c.id));
+  client.on("error", (e) => errors.push(e.error));
+  await client.start();
+  socket.deliver("company-c1-appMessage", ...socketArgs(3));
+  assert.deepEqual(got, ["e3"]);
+  assert.equal(errors.length, 1);
   client.stop();
 });
 

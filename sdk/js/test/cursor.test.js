@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { isLater, parseCursor } from "../src/cursor.js";
+import { isLater, parseCursor, sameLog } from "../src/cursor.js";
 import { cursor } from "./helpers.js";
 
 test("a cursor names epoch, partition and offset", () => {
@@ -24,7 +24,9 @@ test("later positions of the same log replace earlier ones, never the reverse", 
   assert.equal(isLater("junk", cursor(1)), false);
 });
 
-test("a position in another log (a resync) replaces the current one", () => {
-  assert.equal(isLater(cursor(1, "ep2"), cursor(500, "ep1")), true);
-  assert.equal(isLater(cursor(1, "ep1", 4), cursor(500, "ep1", 3)), true);
+test("positions in another log are not later: only a resync moves a client there", () => {
+  assert.equal(isLater(cursor(1, "ep2"), cursor(500, "ep1")), false);
+  assert.equal(isLater(cursor(900, "ep1", 4), cursor(500, "ep1", 3)), false);
+  assert.equal(sameLog(cursor(1), cursor(2)), true);
+  assert.equal(sameLog(cursor(1, "ep2"), cursor(2)), false);
 });

@@ -34,6 +34,7 @@ test("changes after the snapshot apply in log order whatever their clocks say", 
 
 test("an older change arriving after a newer one (a late poll page) does not win", () => {
   const state = new InboxState();
+  state.watch("t1");
   state.apply(change(20, { message: message("m1", { ack: 3, updatedAt: 3000 }) }));
   state.apply(change(15, { message: message("m1", { ack: 1, updatedAt: 2000 }) }));
   assert.equal(state.messages.get("t1")?.get("m1")?.ack, 3);
@@ -41,6 +42,7 @@ test("an older change arriving after a newer one (a late poll page) does not win
 
 test("two documents of the same moment keep the higher ack", () => {
   const state = new InboxState();
+  state.watch("t1");
   state.putMessage(message("m1", { ack: 3, updatedAt: 3000 }));
   state.putMessage(message("m1", { ack: 2, updatedAt: 3000 }));
   assert.equal(state.messages.get("t1")?.get("m1")?.ack, 3);
@@ -48,6 +50,7 @@ test("two documents of the same moment keep the higher ack", () => {
 
 test("the server's message replaces the optimistic one with the same client id", () => {
   const state = new InboxState();
+  state.watch("t1");
   state.pending.set("k1", {
     clientMessageId: "k1",
     ticketId: "t1",
@@ -78,4 +81,41 @@ test("ticket lists follow the query API's order: newest activity first", () => {
   state.putTicket(ticket("b", { updatedAt: 3 }));
   state.putTicket(ticket("c", { updatedAt: 2, status: "pending" }));
   assert.deepEqual(state.ticketsWith("open").map((t) => t.id), ["b", "a"]);
+});
+
+test("messages of conversations nobody opened are not kept, yet settle their pending twin", () => {
+  const state = new InboxState();
+  state.pending.set("k2", {
+    clientMessageId: "k2",
+    ticketId: "t9",
+    body: "x",
+    state: "accepted",
+    error: null,
+    createdAt: 1,
+  });
+  state.apply(change(3, { message: message("m3", { ticketId: "t9", clientMessageId: "k2" }) }));
+  assert.equal(state.messages.has("t9"), false);
+  assert.equal(state.pending.has("k2"), false);
+});
+
+test("a full snapshot drops tickets it no longer lists, unless a change touched them", () => {
+  const state = new InboxState();
+  state.putTicket(ticket("gone")); // closed during a gap in the history
+  state.putTicket(ticket("moved"));
+  state.putTicket(ticket("kept"));
+  state.putTicket(ticket("closed", { status: "closed" }));
+  state.markSnapshot();
+  state.apply(change(4, { kind: "ticket", ticketId: "moved", ticket: ticket("moved", { updatedAt: 5 }) }));
+  state.sweep(["open", "pending"], new Set(["kept"]));
+  assert.deepEqual([...state.tickets.keys()].sort(), ["closed", "kept", "moved"]);
+});
+
+test("the settled position only moves forward, or into another log", () => {
+  const state = new InboxState();
+  state.settle(cursor(10));
+  state.settle(cursor(8)); // an older head answered late
+  assert.equal(state.settledAfter, cursor(10));
+  state.newest = cursor(12);
+  state.settle(cursor(3, "ep2")); // after a resync into a recreated log
+  assert.deepEqual([state.settledAfter, state.newest], [cursor(3, "ep2"), null]);
 });

@@ -39,3 +39,11 @@ def test_the_allowed_origins_can_be_narrowed() -> None:
         assert "access-control-allow-origin" not in other.headers
         ours = client.get("/api/events", headers={"origin": "https://app.example"})
         assert ours.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_metrics_and_probes_stay_same_origin() -> None:
+    with TestClient(create_app(StackSettings())) as client:
+        for path in ("/metrics", "/healthz"):
+            got = client.get(path, headers={"origin": "http://inbox.test"})
+            assert got.status_code == 200
+            assert "access-control-allow-origin" not in got.headers, path
