@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import InboxServer, console_of
 from tests.support import whatsapp as wa
@@ -24,16 +24,25 @@ async def _open_inbox(browser: Browser, url: str, token: str) -> tuple[Page, lis
     return page, errors
 
 
+def _ticket_row(page: Page, ticket: str) -> Locator:
+    return page.locator(f'[data-testid="ticket"][data-id="{ticket}"]')
+
+
+async def _connection_is(page: Page, state: str) -> None:
+    """The badge says live (socket up) or polling (socket down)."""
+    await expect(page.get_by_test_id("connection")).to_have_attribute(
+        "data-state", state, timeout=WAIT_MS
+    )
+
+
 async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
     browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket, "Oi, tudo bem?")
     page, errors = await _open_inbox(browser, inbox_server(), agent_token)
     try:
-        await expect(page.get_by_test_id("connection")).to_have_attribute(
-            "data-state", "live", timeout=WAIT_MS
-        )
-        row = page.locator(f'[data-testid="ticket"][data-id="{ticket}"]')
+        await _connection_is(page, "live")
+        row = _ticket_row(page, ticket)
         await expect(row).to_contain_text("Oi, tudo bem?", timeout=WAIT_MS)
         await row.click()
         messages = page.get_by_test_id("messages").get_by_test_id("message")
@@ -75,16 +84,14 @@ async def test_a_reload_shows_the_same_inbox_without_duplicates(
     ticket = await asyncio.to_thread(api.open_ticket, "primeira")
     page, errors = await _open_inbox(browser, inbox_server(), agent_token)
     try:
-        row = page.locator(f'[data-testid="ticket"][data-id="{ticket}"]')
+        row = _ticket_row(page, ticket)
         await row.click()
         messages = page.get_by_test_id("messages").get_by_test_id("message")
         await expect(messages).to_have_count(1, timeout=WAIT_MS)
         await page.reload()  # the token and the cursor come back from localStorage
-        await expect(page.get_by_test_id("connection")).to_have_attribute(
-            "data-state", "live", timeout=WAIT_MS
-        )
+        await _connection_is(page, "live")
         await asyncio.to_thread(api.deliver, [wa.text_message("segunda")])
-        await page.locator(f'[data-testid="ticket"][data-id="{ticket}"]').click()
+        await _ticket_row(page, ticket).click()
         await expect(messages).to_have_text(["primeira", "segunda"], timeout=WAIT_MS)
         assert errors == []
     finally:
@@ -100,10 +107,8 @@ async def test_without_a_socket_the_page_polls_and_says_so(
     nowhere = f"http://127.0.0.1:{free_port()}"
     page, _ = await _open_inbox(browser, inbox_server(edge=nowhere), agent_token)
     try:
-        await expect(page.get_by_test_id("connection")).to_have_attribute(
-            "data-state", "polling", timeout=WAIT_MS
-        )
-        await page.locator(f'[data-testid="ticket"][data-id="{ticket}"]').click()
+        await _connection_is(page, "polling")
+        await _ticket_row(page, ticket).click()
         await asyncio.to_thread(api.deliver, [wa.text_message("ainda sem socket")])
         messages = page.get_by_test_id("messages").get_by_test_id("message")
         await expect(messages.filter(has_text="ainda sem socket")).to_have_count(1, timeout=WAIT_MS)
