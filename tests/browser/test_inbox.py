@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, Route, expect
 
 from tests.browser.conftest import InboxServer, console_of
 from tests.support import whatsapp as wa
@@ -48,14 +48,31 @@ async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
         messages = page.get_by_test_id("messages").get_by_test_id("message")
         await expect(messages.filter(has_text="Oi, tudo bem?")).to_have_count(1, timeout=WAIT_MS)
 
+        # The browser's first send is held, then answered 503 (ingest could not reach Kafka):
+        # the message must show at once, and the SDK's retry must not make it twice.
+        held: asyncio.Queue[Route] = asyncio.Queue()
+        sends: list[str] = []
+
+        async def hold_first(route: Route) -> None:
+            sends.append(route.request.post_data_json["client_message_id"])
+            if len(sends) == 1:
+                await held.put(route)
+            else:
+                await route.continue_()
+
+        await page.route(f"**/api/tickets/{ticket}/messages", hold_first)
         await page.get_by_test_id("composer").fill("Olá! Em que posso ajudar?")
         await page.get_by_test_id("send").click()
+        first = await asyncio.wait_for(held.get(), WAIT_MS / 1000)
         mine = messages.filter(has_text="Olá! Em que posso ajudar?")
-        # Optimistic: on screen at once, before the server confirmed anything...
-        await expect(mine).to_have_count(1, timeout=1_000)
-        # ...then replaced by the fact (the clock stays until WhatsApp reports a status).
+        # Optimistic: on screen while the server has not even answered...
+        await expect(mine).to_have_attribute("data-state", "sending", timeout=WAIT_MS)
+        await first.fulfill(status=503, headers={"retry-after": "1"}, json={"title": "busy"})
+        # ...then re-sent under the same key and replaced by the fact (the clock stays until
+        # WhatsApp reports a status).
         await expect(mine).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
         key = await mine.get_attribute("data-client-id")
+        assert sends == [key, key]
 
         def sent() -> str | None:
             found = api.get(f"/api/tickets/{ticket}/messages")["messages"]
@@ -73,7 +90,7 @@ async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
             1, timeout=WAIT_MS
         )
         assert await mine.count() == 1  # never shown twice, pending and confirmed
-        assert errors == []
+        assert [e for e in errors if "503" not in e] == []  # the held send's refusal only
     finally:
         await page.close()
 
