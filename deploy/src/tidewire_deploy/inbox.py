@@ -18,9 +18,19 @@ from aiohttp import web
 SDK_DIR = Path(__file__).resolve().parents[3] / "sdk" / "js"
 
 
+def _client_dist(sdk_dir: Path) -> Path:
+    return sdk_dir / "node_modules" / "socket.io-client" / "dist"
+
+
+def available(sdk_dir: Path = SDK_DIR) -> bool:
+    """Whether the page and its modules are there (a checkout where `make` installed
+    sdk/js); an installed package without the repository has no inbox to serve."""
+    return (sdk_dir / "demo").is_dir() and _client_dist(sdk_dir).is_dir()
+
+
 def make_app(api_url: str, edge_url: str, sdk_dir: Path = SDK_DIR) -> web.Application:
-    client_dist = sdk_dir / "node_modules" / "socket.io-client" / "dist"
-    if not (sdk_dir / "demo").is_dir() or not client_dist.is_dir():
+    client_dist = _client_dist(sdk_dir)
+    if not available(sdk_dir):
         raise SystemExit(f"tidewire inbox: {sdk_dir} lacks demo/ or node_modules: run `make`")
     config = json.dumps({"apiUrl": api_url, "edgeUrl": edge_url}).encode()
 

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from types import FrameType
 
-from tidewire_deploy import infra
+from tidewire_deploy import inbox, infra
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
@@ -77,7 +77,8 @@ def services() -> list[Service]:
             settle_s=5.0,
         ),
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
-        Service("inbox", inbox_argv(), INBOX_PORT),
+        # A development page: never a reason for the stack not to start.
+        *([Service("inbox", inbox_argv(), INBOX_PORT)] if inbox.available() else []),
     ]
 
 
@@ -146,10 +147,13 @@ def _banner(s: StackSettings) -> None:
     )
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
-    print(
-        f"  inbox      http://127.0.0.1:{INBOX_PORT}/?token=<the token below>  (the SDK's demo "
-        "agent inbox)"
-    )
+    if inbox.available():
+        print(
+            f"  inbox      http://127.0.0.1:{INBOX_PORT}/?token=<the token below>  (the SDK's "
+            "demo agent inbox)"
+        )
+    else:
+        print("  inbox      not started: sdk/js is not installed here (`make` installs it)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
     c = DEMO_CONNECTION
     print(
