@@ -115,6 +115,40 @@ async def test_a_reload_shows_the_same_inbox_without_duplicates(
         await page.close()
 
 
+async def test_a_reply_not_yet_accepted_when_the_page_reloads_is_sent_after_it(
+    browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
+) -> None:
+    ticket = await asyncio.to_thread(api.open_ticket, "pode confirmar?")
+    page, _ = await _open_inbox(browser, inbox_server(), agent_token)
+    try:
+        await _ticket_row(page, ticket).click()
+        refused: list[str] = []
+
+        async def busy(route: Route) -> None:  # ingest cannot reach Kafka: retry in 30 s
+            refused.append(route.request.post_data_json["client_message_id"])
+            await route.fulfill(status=503, headers={"retry-after": "30"}, json={"title": "busy"})
+
+        await page.route(f"**/api/tickets/{ticket}/messages", busy)
+        await page.get_by_test_id("composer").fill("Confirmado!")
+        await page.get_by_test_id("send").click()
+        messages = page.get_by_test_id("messages").get_by_test_id("message")
+        reply = messages.filter(has_text="Confirmado!")
+        await expect(reply).to_have_attribute("data-state", "sending", timeout=WAIT_MS)
+        key = await reply.get_attribute("data-client-id")
+        assert refused == [key]
+        await page.unroute(f"**/api/tickets/{ticket}/messages")
+        await page.reload()  # the tab's retry timer dies with the page; the reply must not
+        await _ticket_row(page, ticket).click()
+        await expect(reply).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
+        assert await reply.get_attribute("data-client-id") == key
+        found = await asyncio.to_thread(api.get, f"/api/tickets/{ticket}/messages")
+        assert [m["body"] for m in found["messages"] if m["clientMessageId"] == key] == [
+            "Confirmado!"
+        ]
+    finally:
+        await page.close()
+
+
 async def test_without_a_socket_the_page_polls_and_says_so(
     browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
 ) -> None:

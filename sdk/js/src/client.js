@@ -52,7 +52,9 @@ export class TidewireClient {
     this.options = options;
     this.api = new Api({ apiUrl: options.apiUrl, token: () => options.token, fetch: options.fetch });
     this.storage = options.storage ?? null;
-    this.storageKey = options.storageKey ?? `tidewire:cursor:${tokenSubject(options.token)}`;
+    /** Company and user of the token: keys of this identity's entries in shared storage. */
+    this.subject = tokenSubject(options.token);
+    this.storageKey = options.storageKey ?? `tidewire:cursor:${this.subject}`;
     /** @type {string | null} */
     this.cursor = this.storage?.getItem(this.storageKey) ?? null;
     this.seen = new SeenIds();

@@ -4,6 +4,10 @@
  * with optimistic sends. The state (state.js) is what a view renders; "update" fires after
  * every change to it.
  *
+ * Sends not yet confirmed are kept in the client's `storage` too: a tab closed (or reloaded)
+ * while a message was on its way shows it again and sends it again under the same key, which
+ * the server accepts once.
+ *
  * Order of loading matters: the client starts first (it fixes the position to follow from),
  * then snapshots are read, then the log's head is taken as `settledAfter`: changes behind it
  * may predate a snapshot and apply only if not older, changes after it apply as they come.
@@ -34,6 +38,8 @@ export class Inbox {
     this.reloading = null;
     this.reloadAgain = false; // a resync arrived while reloading: the snapshot may predate it
     this.reloadFailures = 0; // in a row: the retry backs off
+    this.pendingKey = `tidewire:outbox:${client.subject}`;
+    this.savedPending = ""; // what storage holds, to write only when it changed
   }
 
   /** @param {() => void} fn */
@@ -43,11 +49,47 @@ export class Inbox {
   }
 
   changed() {
+    this.keepPending();
     for (const fn of this.listeners) fn();
+  }
+
+  /** Store the unconfirmed sends (see the module's comment). */
+  keepPending() {
+    const storage = this.client.storage;
+    if (storage === null) return;
+    const pending = [...this.state.pending.values()];
+    const json = pending.length ? JSON.stringify(pending) : "";
+    if (json === this.savedPending) return;
+    if (json) storage.setItem(this.pendingKey, json);
+    else storage.removeItem(this.pendingKey);
+    this.savedPending = json;
+  }
+
+  /** Sends an earlier page left unconfirmed: shown again, and sent again if never accepted. */
+  restorePending() {
+    const stored = this.client.storage?.getItem(this.pendingKey);
+    if (!stored) return;
+    /** @type {import("./state.js").Pending[]} */
+    let pending = [];
+    try {
+      pending = JSON.parse(stored);
+    } catch {
+      return; // not ours to read; replaced at the next change
+    }
+    const day = 24 * 3600 * 1000;
+    for (const p of pending) {
+      // Accepted is durable: its fact comes with the conversation. A day-old one whose
+      // conversation was never opened again is not worth keeping.
+      if (p.state === "accepted" && Date.now() - p.createdAt > day) continue;
+      this.state.pending.set(p.clientMessageId, p);
+      if (p.state === "sending") void this.outbox.deliver(p);
+    }
+    this.savedPending = stored;
   }
 
   /** Connect and load the ticket lists. */
   async load() {
+    this.restorePending();
     await this.client.start();
     await this.reload();
   }
