@@ -119,28 +119,36 @@ async def test_a_reply_not_yet_accepted_when_the_page_reloads_is_sent_after_it(
     browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket, "pode confirmar?")
+    sends = f"**/api/tickets/{ticket}/messages"
     page, _ = await _open_inbox(browser, inbox_server(), agent_token)
     try:
         await _ticket_row(page, ticket).click()
-        refused: list[str] = []
+        refused: asyncio.Queue[str] = asyncio.Queue()
 
         async def busy(route: Route) -> None:  # ingest cannot reach Kafka: retry in 30 s
-            refused.append(route.request.post_data_json["client_message_id"])
+            await refused.put(route.request.post_data_json["client_message_id"])
             await route.fulfill(status=503, headers={"retry-after": "30"}, json={"title": "busy"})
 
-        await page.route(f"**/api/tickets/{ticket}/messages", busy)
+        await page.route(sends, busy)
         await page.get_by_test_id("composer").fill("Confirmado!")
         await page.get_by_test_id("send").click()
+        key = await asyncio.wait_for(refused.get(), WAIT_MS / 1000)
         messages = page.get_by_test_id("messages").get_by_test_id("message")
         reply = messages.filter(has_text="Confirmado!")
         await expect(reply).to_have_attribute("data-state", "sending", timeout=WAIT_MS)
-        key = await reply.get_attribute("data-client-id")
-        assert refused == [key]
-        await page.unroute(f"**/api/tickets/{ticket}/messages")
+        assert await reply.get_attribute("data-client-id") == key
+
+        # After the reload the re-send is held: the reply must be on screen before any answer.
+        await page.unroute(sends)
+        resent: asyncio.Queue[Route] = asyncio.Queue()
+        await page.route(sends, resent.put)
         await page.reload()  # the tab's retry timer dies with the page; the reply must not
         await _ticket_row(page, ticket).click()
+        request = await asyncio.wait_for(resent.get(), WAIT_MS / 1000)
+        assert request.request.post_data_json["client_message_id"] == key  # the same key
+        await expect(reply).to_have_attribute("data-state", "sending", timeout=WAIT_MS)
+        await request.continue_()
         await expect(reply).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
-        assert await reply.get_attribute("data-client-id") == key
         found = await asyncio.to_thread(api.get, f"/api/tickets/{ticket}/messages")
         assert [m["body"] for m in found["messages"] if m["clientMessageId"] == key] == [
             "Confirmado!"

@@ -97,7 +97,11 @@ function render(inbox, view) {
         p.body,
         el("span", { class: "tick", title: p.error ?? p.state }, [p.state === "failed" ? "✗" : "🕓"]),
       ]);
-      if (p.state === "failed") item.append(retry(inbox, p.clientMessageId, p.error));
+      if (p.state === "failed") {
+        const discard = el("button", { "data-testid": "discard" }, ["Discard"]);
+        discard.addEventListener("click", () => inbox.discard(p.clientMessageId));
+        item.append(retry(inbox, p.clientMessageId, p.error), discard);
+      }
       return item;
     }),
   );

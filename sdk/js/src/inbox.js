@@ -12,8 +12,14 @@
  * then snapshots are read, then the log's head is taken as `settledAfter`: changes behind it
  * may predate a snapshot and apply only if not older, changes after it apply as they come.
  */
+import { KeptSends } from "./kept.js";
 import { Outbox } from "./outbox.js";
 import { InboxState } from "./state.js";
+
+/** @typedef {import("./state.js").Pending} Pending */
+
+const DAY_MS = 24 * 3600 * 1000;
+const WEEK_MS = 7 * DAY_MS;
 
 export class Inbox {
   /**
@@ -26,6 +32,10 @@ export class Inbox {
     this.statuses = options.statuses ?? ["open", "pending"];
     this.state = new InboxState();
     this.outbox = new Outbox(this.api, this.state, () => this.changed(), options.retry);
+    this.kept = new KeptSends(client.storage, `tidewire:outbox:${client.subject}`, (error) =>
+      client.emit("error", { error }),
+    );
+    this.resend = this.restorePending(); // before any change is listened to
     /** @type {Set<string>} tickets whose conversation is loaded and kept */
     this.conversations = new Set();
     /** @type {Set<() => void>} */
@@ -38,8 +48,9 @@ export class Inbox {
     this.reloading = null;
     this.reloadAgain = false; // a resync arrived while reloading: the snapshot may predate it
     this.reloadFailures = 0; // in a row: the retry backs off
-    this.pendingKey = `tidewire:outbox:${client.subject}`;
-    this.savedPending = ""; // what storage holds, to write only when it changed
+    this.stopped = false;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.reloadTimer = null;
   }
 
   /** @param {() => void} fn */
@@ -49,49 +60,63 @@ export class Inbox {
   }
 
   changed() {
-    this.keepPending();
-    for (const fn of this.listeners) fn();
+    for (const fn of this.listeners) {
+      try {
+        fn();
+      } catch (error) {
+        this.client.emit("error", { error });
+      }
+    }
+    this.kept.save(this.state.pending);
   }
 
-  /** Store the unconfirmed sends (see the module's comment). */
-  keepPending() {
-    const storage = this.client.storage;
-    if (storage === null) return;
-    const pending = [...this.state.pending.values()];
-    const json = pending.length ? JSON.stringify(pending) : "";
-    if (json === this.savedPending) return;
-    if (json) storage.setItem(this.pendingKey, json);
-    else storage.removeItem(this.pendingKey);
-    this.savedPending = json;
-  }
-
-  /** Sends an earlier page left unconfirmed: shown again, and sent again if never accepted. */
+  /**
+   * Sends an earlier page left unconfirmed: shown again at once (before any change can
+   * arrive, so a fact that comes meanwhile settles them). Sent again in `load()` if never
+   * accepted, unless they are over a day old: the server's duplicate check lasts as long as
+   * the events' retention, so an old one is handed back to the agent as failed instead.
+   * @returns {Pending[]} the ones to send again
+   */
   restorePending() {
-    const stored = this.client.storage?.getItem(this.pendingKey);
-    if (!stored) return;
-    /** @type {import("./state.js").Pending[]} */
-    let pending = [];
-    try {
-      pending = JSON.parse(stored);
-    } catch {
-      return; // not ours to read; replaced at the next change
-    }
-    const day = 24 * 3600 * 1000;
-    for (const p of pending) {
-      // Accepted is durable: its fact comes with the conversation. A day-old one whose
-      // conversation was never opened again is not worth keeping.
-      if (p.state === "accepted" && Date.now() - p.createdAt > day) continue;
+    const now = Date.now();
+    /** @type {Pending[]} */
+    const resend = [];
+    for (const p of this.kept.read()) {
+      const age = now - p.createdAt;
+      if ((p.state === "accepted" && age > DAY_MS) || age > WEEK_MS) continue; // let go
+      if (p.state === "sending" && age > DAY_MS) {
+        p.state = "failed";
+        p.error = "not confirmed for over a day: send it again if it is still wanted";
+      }
       this.state.pending.set(p.clientMessageId, p);
-      if (p.state === "sending") void this.outbox.deliver(p);
+      if (p.state === "sending") resend.push(p);
     }
-    this.savedPending = stored;
+    this.kept.adopt(this.state.pending.keys());
+    return resend;
   }
 
   /** Connect and load the ticket lists. */
   async load() {
-    this.restorePending();
+    for (const p of this.resend.splice(0)) void this.outbox.deliver(p);
     await this.client.start();
     await this.reload();
+  }
+
+  /** Disconnect; sends under way stop retrying (they stay kept for the next page). */
+  stop() {
+    this.stopped = true;
+    this.outbox.stopped = true;
+    if (this.reloadTimer !== null) clearTimeout(this.reloadTimer);
+    this.reloadTimer = null;
+    this.client.stop();
+  }
+
+  /**
+   * Drop a failed message the agent gave up on.
+   * @param {string} clientMessageId
+   */
+  discard(clientMessageId) {
+    if (this.state.pending.delete(clientMessageId)) this.changed();
   }
 
   /**
@@ -121,9 +146,11 @@ export class Inbox {
     this.reloading.catch((error) => {
       this.client.emit("error", { error });
       this.reloadFailures += 1;
-      setTimeout(
+      if (this.stopped) return;
+      this.reloadTimer = setTimeout(
         () => {
-          if (this.client.socket !== null) void this.reload(); // unless stopped meanwhile
+          this.reloadTimer = null;
+          if (!this.stopped) void this.reload();
         },
         Math.min(1000 * 2 ** this.reloadFailures, 30000),
       );

@@ -5,6 +5,7 @@ export { fromLog, fromSocket } from "./changes.js";
 export { TidewireClient } from "./client.js";
 export { isLater, parseCursor } from "./cursor.js";
 export { Inbox } from "./inbox.js";
+export { KeptSends } from "./kept.js";
 export { Outbox, newId } from "./outbox.js";
 export { Poller } from "./poller.js";
 export { SeenIds } from "./seen.js";

@@ -34,6 +34,7 @@ export class Outbox {
     this.freshTicketAttempts = policy.freshTicketAttempts ?? 4;
     /** Refused messages already sent again: old client id -> the new one. @type {Map<string, string>} */
     this.replaced = new Map();
+    this.stopped = false; // set by Inbox.stop(): no more attempts
   }
 
   /**
@@ -88,7 +89,7 @@ export class Outbox {
 
   /** @param {Pending} pending */
   async deliver(pending) {
-    for (let attempt = 1; ; attempt += 1) {
+    for (let attempt = 1; !this.stopped; attempt += 1) {
       try {
         await this.api.sendMessage(pending.ticketId, pending.clientMessageId, pending.body);
         if (this.state.pending.get(pending.clientMessageId) === pending) {
