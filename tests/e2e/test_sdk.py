@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support import whatsapp as wa
@@ -260,5 +261,35 @@ async def test_the_state_the_sdk_folds_equals_the_query_api(
         assert any(h["kind"] == "status" and h.get("recovered") for h in sdk.seen)  # after the drop
         ids = [h["id"] for h in sdk.seen if h["kind"] == "change"]
         assert len(ids) == len(set(ids)), "an event reached the application twice"
+    finally:
+        await sdk.close()
+
+
+def _edge_metric(services: Services, name: str) -> float:
+    """A counter of edge 0, from its /metrics (0 before its first increment)."""
+    text = httpx.get(f"{services.edge_url(0)}/metrics", timeout=5).text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+async def test_ack_mode_acknowledges_what_the_app_received(
+    services: Services, agent_token: str, api: Api
+) -> None:
+    await asyncio.to_thread(api.open_ticket)
+    await asyncio.to_thread(api.until, api.events, "the first event")
+    acked = "tidewire_edge_acked_events_total"
+    before = await asyncio.to_thread(_edge_metric, services, acked)
+    sdk = await _sdk(services, agent_token, acks=True, pollSlowMs=600_000)
+    try:
+        await sdk.wait_for(lambda h: h["kind"] == "status" and h["socket"] == "up", what="socket")
+        for n in range(5):
+            await asyncio.to_thread(api.deliver, [wa.text_message(f"ack {n}")])
+        await sdk.wait_for(
+            lambda _: len([h for h in sdk.seen if h["kind"] == "change"]) >= 5, what="5 events"
+        )
+        # The edge counts an event as acknowledged once the SDK's batched ack covers it.
+        deadline = asyncio.get_running_loop().time() + 20
+        while await asyncio.to_thread(_edge_metric, services, acked) < before + 5:
+            assert asyncio.get_running_loop().time() < deadline, "the edge never saw the acks"
+            await asyncio.sleep(0.1)
     finally:
         await sdk.close()
