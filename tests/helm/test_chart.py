@@ -138,7 +138,9 @@ def _setting_names() -> set[str]:
     )
 
 
-def test_settings_are_ones_the_processes_read(objects: list[dict[str, Any]]) -> None:
+def test_settings_are_ones_the_processes_read(
+    objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every key of the ConfigMaps is a field of a settings class (the classes ignore unknown
     variables, so a typo would silently fall back to a default), and the values parse."""
     fields = _setting_names()
@@ -156,6 +158,10 @@ def test_settings_are_ones_the_processes_read(objects: list[dict[str, Any]]) -> 
     assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
     edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
     assert edge.recovery_window_s == 1800
+    for name, value in env.items():  # as the process reads them: lists come as JSON
+        monkeypatch.setenv(name, value)
+    ingest = IngestSettings(_env_file=None)
+    assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
 
 
 def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
