@@ -141,6 +141,7 @@ function retry(inbox, clientMessageId, reason) {
  * @param {string} ticketId
  */
 async function select(inbox, view, ticketId) {
+  if (view.current !== null && view.current !== ticketId) inbox.close(view.current);
   view.current = ticketId;
   $("title").textContent = `Ticket ${ticketId}`;
   $("composer").hidden = false;

@@ -190,6 +190,16 @@ export class Inbox {
     this.changed();
   }
 
+  /**
+   * Stop keeping a conversation (the agent moved on): its messages are dropped, and reloads
+   * no longer read it.
+   * @param {string} ticketId
+   */
+  close(ticketId) {
+    this.conversations.delete(ticketId);
+    this.state.messages.delete(ticketId);
+  }
+
   /** @param {string} ticketId */
   async fetchConversation(ticketId) {
     this.state.watch(ticketId);

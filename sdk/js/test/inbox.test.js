@@ -126,3 +126,14 @@ test("storage that fails or holds something else never stops a send", async () =
   assert.deepEqual(client.sends, [{ key, body: "anyway" }]);
   assert.ok(client.errors.length > 0); // told, not thrown
 });
+
+test("a closed conversation's messages are dropped and no longer followed", async () => {
+  const client = fakeClient(new Map());
+  const inbox = new Inbox(/** @type {any} */ (client));
+  inbox.conversations.add("t1");
+  inbox.state.watch("t1");
+  inbox.state.putMessage(message("m1"));
+  inbox.close("t1");
+  client.deliver(change(3, { message: message("m2", { updatedAt: 2000 }) }));
+  assert.deepEqual([inbox.conversations.size, inbox.state.messages.has("t1")], [0, false]);
+});
