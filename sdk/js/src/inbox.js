@@ -60,6 +60,7 @@ export class Inbox {
   }
 
   changed() {
+    if (this.stopped) return;
     for (const fn of this.listeners) {
       try {
         fn();
@@ -81,8 +82,10 @@ export class Inbox {
     const now = Date.now();
     /** @type {Pending[]} */
     const resend = [];
-    for (const p of this.kept.read()) {
-      const age = now - p.createdAt;
+    const entries = this.kept.read();
+    this.kept.adopt(entries); // the ones let go below are removed by the next save
+    for (const p of entries) {
+      const age = Math.abs(now - p.createdAt); // a clock set back does not keep one for ever
       if ((p.state === "accepted" && age > DAY_MS) || age > WEEK_MS) continue; // let go
       if (p.state === "sending" && age > DAY_MS) {
         p.state = "failed";
@@ -91,7 +94,6 @@ export class Inbox {
       this.state.pending.set(p.clientMessageId, p);
       if (p.state === "sending") resend.push(p);
     }
-    this.kept.adopt(this.state.pending.keys());
     return resend;
   }
 
@@ -105,7 +107,7 @@ export class Inbox {
   /** Disconnect; sends under way stop retrying (they stay kept for the next page). */
   stop() {
     this.stopped = true;
-    this.outbox.stopped = true;
+    this.outbox.stop();
     if (this.reloadTimer !== null) clearTimeout(this.reloadTimer);
     this.reloadTimer = null;
     this.client.stop();
@@ -147,6 +149,7 @@ export class Inbox {
       this.client.emit("error", { error });
       this.reloadFailures += 1;
       if (this.stopped) return;
+      if (this.reloadTimer !== null) clearTimeout(this.reloadTimer);
       this.reloadTimer = setTimeout(
         () => {
           this.reloadTimer = null;
@@ -197,7 +200,7 @@ export class Inbox {
    */
   close(ticketId) {
     this.conversations.delete(ticketId);
-    this.state.messages.delete(ticketId);
+    if (this.state.messages.delete(ticketId)) this.changed();
   }
 
   /** @param {string} ticketId */

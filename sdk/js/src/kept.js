@@ -3,8 +3,10 @@
  * Sends not yet confirmed, kept in the browser's storage, so a tab reloaded or reopened while
  * a reply was on its way shows it again and sends it again under the same key.
  *
- * Tabs of one agent share the storage: each tab writes only its own entries (merged into what
- * is there) and removes only those it saw settle, so one tab never erases another's. Storage
+ * Tabs of one agent share the storage: each tab writes only what it changed (merged into what
+ * is there) and removes only what it saw settle, so one tab never erases another's entry,
+ * nor brings back one another tab discarded, nor overwrites another's newer state with an
+ * older copy. Storage
  * that fails (quota, privacy mode) or holds something else degrades to "not kept", never to
  * a send that does not happen.
  */
@@ -39,7 +41,8 @@ export class KeptSends {
     this.failed = failed;
     /** Ids this tab keeps (and so may remove). @type {Set<string>} */
     this.mine = new Set();
-    this.written = ""; // this tab's entries as last written
+    /** Each entry as this tab last read or wrote it: unchanged ones are not written. @type {Map<string, string>} */
+    this.known = new Map();
   }
 
   /** Every kept entry, from any tab; malformed ones are skipped. @returns {Pending[]} */
@@ -55,11 +58,14 @@ export class KeptSends {
   }
 
   /**
-   * Take over entries read at start (this tab now keeps them).
-   * @param {Iterable<string>} ids
+   * Take over entries read at start: this tab now shows them and may remove them.
+   * @param {Pending[]} entries  as read (before any change this tab makes to them)
    */
-  adopt(ids) {
-    for (const id of ids) this.mine.add(id);
+  adopt(entries) {
+    for (const p of entries) {
+      this.mine.add(p.clientMessageId);
+      this.known.set(p.clientMessageId, JSON.stringify(p));
+    }
   }
 
   /**
@@ -68,18 +74,24 @@ export class KeptSends {
    */
   save(pending) {
     if (this.storage === null) return;
-    const now = JSON.stringify([...pending.values()]);
     const settled = [...this.mine].filter((id) => !pending.has(id));
-    if (now === this.written && settled.length === 0) return;
+    /** @type {[string, string][]} */
+    const changed = [];
+    for (const [id, p] of pending) {
+      const json = JSON.stringify(p);
+      if (this.known.get(id) !== json) changed.push([id, json]);
+    }
+    if (settled.length === 0 && changed.length === 0) return;
     try {
       /** @type {Record<string, Pending>} */
       const all = Object.fromEntries(this.read().map((p) => [p.clientMessageId, p]));
       for (const id of settled) delete all[id];
-      for (const [id, p] of pending) all[id] = p;
+      for (const [id, json] of changed) all[id] = JSON.parse(json);
       if (Object.keys(all).length === 0) this.storage.removeItem(this.key);
       else this.storage.setItem(this.key, JSON.stringify(all));
+      for (const id of settled) this.known.delete(id);
+      for (const [id, json] of changed) this.known.set(id, json);
       this.mine = new Set(pending.keys());
-      this.written = now;
     } catch (error) {
       this.failed(error); // the sends go on; only a reload in between would lose them
     }

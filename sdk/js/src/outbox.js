@@ -34,7 +34,27 @@ export class Outbox {
     this.freshTicketAttempts = policy.freshTicketAttempts ?? 4;
     /** Refused messages already sent again: old client id -> the new one. @type {Map<string, string>} */
     this.replaced = new Map();
-    this.stopped = false; // set by Inbox.stop(): no more attempts
+    this.stopped = false; // set by stop(): no more attempts
+    /** Back-off waits under way, cleared by stop(). @type {Set<ReturnType<typeof setTimeout>>} */
+    this.waits = new Set();
+  }
+
+  /** No more attempts; waits under way end without one (the sends stay pending). */
+  stop() {
+    this.stopped = true;
+    for (const timer of this.waits) clearTimeout(timer);
+    this.waits.clear();
+  }
+
+  /** @param {number} ms */
+  wait(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waits.delete(timer);
+        resolve(undefined);
+      }, ms);
+      this.waits.add(timer);
+    });
   }
 
   /**
@@ -109,7 +129,8 @@ export class Outbox {
           return;
         }
         const backoff = Math.min(this.baseMs * 2 ** (attempt - 1), this.maxMs);
-        await sleep(error.retryAfterS !== null ? error.retryAfterS * 1000 : backoff);
+        const asked = error.retryAfterS !== null ? Math.min(error.retryAfterS * 1000, 60000) : null;
+        await this.wait(asked ?? backoff);
       }
     }
   }
@@ -123,7 +144,3 @@ export function newId() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** @param {number} ms */
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -97,8 +97,13 @@ test("accepted sends are not sent again; old unconfirmed ones go back to the age
   assert.deepEqual(client.sends, []);
   assert.deepEqual([...inbox.state.pending.keys()].sort(), ["accepted", "stale-sending"]);
   assert.equal(inbox.state.pending.get("stale-sending")?.state, "failed");
+  const send = inbox.send("t1", "new");
+  const stored = () => JSON.parse(store.get(KEY) ?? "{}");
+  // The ones let go are gone from storage too; the handed-back one is stored as failed.
+  assert.deepEqual(Object.keys(stored()).sort(), ["accepted", send, "stale-sending"].sort());
+  assert.equal(stored()["stale-sending"].state, "failed");
   inbox.discard("stale-sending");
-  assert.deepEqual([...inbox.state.pending.keys()], ["accepted"]);
+  assert.deepEqual([...inbox.state.pending.keys()], ["accepted", send]);
 });
 
 test("two tabs of one agent keep each other's unconfirmed sends", async () => {
@@ -127,13 +132,31 @@ test("storage that fails or holds something else never stops a send", async () =
   assert.ok(client.errors.length > 0); // told, not thrown
 });
 
-test("a closed conversation's messages are dropped and no longer followed", async () => {
+test("a message one tab discarded is not brought back by another tab's save", async () => {
+  const store = new Map();
+  store.set(KEY, JSON.stringify({ f: kept("f", "failed", HOUR) }));
+  const tabA = new Inbox(/** @type {any} */ (fakeClient(store)));
+  const tabB = new Inbox(/** @type {any} */ (fakeClient(store, { answer: "never" })));
+  await tabA.load();
+  await tabB.load();
+  tabA.discard("f");
+  const fresh = tabB.send("t1", "from B");
+  assert.deepEqual(Object.keys(JSON.parse(store.get(KEY) ?? "{}")), [fresh]);
+});
+
+test("a closed conversation is no longer read on reload", async () => {
   const client = fakeClient(new Map());
+  /** @type {string[]} */
+  const read = [];
+  Object.assign(client.api, {
+    /** @param {string} id */
+    ticket: async (id) => (read.push(id), { ticket: { id, status: "open", updatedAt: 1 }, contact: null }),
+    messages: async () => ({ messages: [message("m1")], before: null, after: null }),
+  });
   const inbox = new Inbox(/** @type {any} */ (client));
-  inbox.conversations.add("t1");
-  inbox.state.watch("t1");
-  inbox.state.putMessage(message("m1"));
+  await inbox.open("t1");
+  assert.equal(inbox.state.conversation("t1").messages.length, 1);
   inbox.close("t1");
-  client.deliver(change(3, { message: message("m2", { updatedAt: 2000 }) }));
-  assert.deepEqual([inbox.conversations.size, inbox.state.messages.has("t1")], [0, false]);
+  await inbox.reload();
+  assert.deepEqual([read, inbox.state.messages.has("t1")], [["t1"], false]);
 });
