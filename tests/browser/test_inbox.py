@@ -6,6 +6,8 @@ what is on screen (elements marked `data-testid`), as an agent would."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from playwright.async_api import Browser, Locator, Page, Route, expect
 
@@ -17,11 +19,18 @@ from tests.support.stack import free_port
 WAIT_MS = 30_000
 
 
-async def _open_inbox(browser: Browser, url: str, token: str) -> tuple[Page, list[str]]:
+@asynccontextmanager
+async def _open_inbox(
+    browser: Browser, url: str, token: str
+) -> AsyncIterator[tuple[Page, list[str]]]:
+    """A tab on the inbox with `token`, and its console errors; closed afterwards."""
     page = await browser.new_page()
     errors = console_of(page)
-    await page.goto(f"{url}/?token={token}")
-    return page, errors
+    try:
+        await page.goto(f"{url}/?token={token}")
+        yield page, errors
+    finally:
+        await page.close()
 
 
 def _ticket_row(page: Page, ticket: str) -> Locator:
@@ -39,8 +48,7 @@ async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
     browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket, "Oi, tudo bem?")
-    page, errors = await _open_inbox(browser, inbox_server(), agent_token)
-    try:
+    async with _open_inbox(browser, inbox_server(), agent_token) as (page, errors):
         await _connection_is(page, "live")
         row = _ticket_row(page, ticket)
         await expect(row).to_contain_text("Oi, tudo bem?", timeout=WAIT_MS)
@@ -91,16 +99,13 @@ async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
         )
         assert await mine.count() == 1  # never shown twice, pending and confirmed
         assert [e for e in errors if "503" not in e] == []  # the held send's refusal only
-    finally:
-        await page.close()
 
 
 async def test_a_reload_shows_the_same_inbox_without_duplicates(
     browser: Browser, inbox_server: InboxServer, api: Api, agent_token: str
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket, "primeira")
-    page, errors = await _open_inbox(browser, inbox_server(), agent_token)
-    try:
+    async with _open_inbox(browser, inbox_server(), agent_token) as (page, errors):
         row = _ticket_row(page, ticket)
         await row.click()
         messages = page.get_by_test_id("messages").get_by_test_id("message")
@@ -111,8 +116,6 @@ async def test_a_reload_shows_the_same_inbox_without_duplicates(
         await _ticket_row(page, ticket).click()
         await expect(messages).to_have_text(["primeira", "segunda"], timeout=WAIT_MS)
         assert errors == []
-    finally:
-        await page.close()
 
 
 async def test_a_reply_not_yet_accepted_when_the_page_reloads_is_sent_after_it(
@@ -120,8 +123,7 @@ async def test_a_reply_not_yet_accepted_when_the_page_reloads_is_sent_after_it(
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket, "pode confirmar?")
     sends = f"**/api/tickets/{ticket}/messages"
-    page, _ = await _open_inbox(browser, inbox_server(), agent_token)
-    try:
+    async with _open_inbox(browser, inbox_server(), agent_token) as (page, _):
         await _ticket_row(page, ticket).click()
         refused: asyncio.Queue[str] = asyncio.Queue()
 
@@ -153,8 +155,6 @@ async def test_a_reply_not_yet_accepted_when_the_page_reloads_is_sent_after_it(
         assert [m["body"] for m in found["messages"] if m["clientMessageId"] == key] == [
             "Confirmado!"
         ]
-    finally:
-        await page.close()
 
 
 async def test_without_a_socket_the_page_polls_and_says_so(
@@ -164,22 +164,16 @@ async def test_without_a_socket_the_page_polls_and_says_so(
     messages from `GET /api/events` and tells the agent it is offline."""
     ticket = await asyncio.to_thread(api.open_ticket, "alô")
     nowhere = f"http://127.0.0.1:{free_port()}"
-    page, _ = await _open_inbox(browser, inbox_server(edge=nowhere), agent_token)
-    try:
+    async with _open_inbox(browser, inbox_server(edge=nowhere), agent_token) as (page, _):
         await _connection_is(page, "polling")
         await _ticket_row(page, ticket).click()
         await asyncio.to_thread(api.deliver, [wa.text_message("ainda sem socket")])
         messages = page.get_by_test_id("messages").get_by_test_id("message")
         await expect(messages.filter(has_text="ainda sem socket")).to_have_count(1, timeout=WAIT_MS)
-    finally:
-        await page.close()
 
 
 async def test_a_bad_token_is_refused_on_screen(
     browser: Browser, inbox_server: InboxServer
 ) -> None:
-    page, _ = await _open_inbox(browser, inbox_server(), "not-a-token")
-    try:
+    async with _open_inbox(browser, inbox_server(), "not-a-token") as (page, _):
         await expect(page.get_by_test_id("problem")).to_contain_text("401", timeout=WAIT_MS)
-    finally:
-        await page.close()

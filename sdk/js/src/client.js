@@ -20,7 +20,8 @@
  */
 import { io as defaultIo } from "socket.io-client";
 
-import { Api, ApiError } from "./api.js";
+import { Api } from "./api.js";
+import { decodeBase64url } from "./base64url.js";
 import { fromLog, fromSocket } from "./changes.js";
 import { isLater } from "./cursor.js";
 import { Poller } from "./poller.js";
@@ -288,12 +289,10 @@ export class TidewireClient {
  */
 function tokenSubject(token) {
   try {
-    const part = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
-    const claims = JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4)));
+    const claims = JSON.parse(decodeBase64url(token.split(".")[1]));
     return `${claims.company_id ?? claims.company ?? ""}:${claims.sub ?? ""}`;
   } catch {
     return "default";
   }
 }
 
-export { ApiError };

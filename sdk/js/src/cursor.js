@@ -10,6 +10,8 @@
  * "tw1." + base64url("<epoch>:<partition>:<offset>").
  */
 
+import { decodeBase64url } from "./base64url.js";
+
 /** @typedef {{epoch: string, partition: number, offset: bigint}} Position */
 
 const PREFIX = "tw1.";
@@ -22,10 +24,9 @@ const BODY = /^([A-Za-z0-9_-]{1,64}):([0-9]{1,5}):([0-9]{1,19})$/;
  */
 export function parseCursor(text) {
   if (typeof text !== "string" || !text.startsWith(PREFIX) || text.length > 200) return null;
-  const body = text.slice(PREFIX.length).replaceAll("-", "+").replaceAll("_", "/");
   let raw;
   try {
-    raw = atob(body + "=".repeat((4 - (body.length % 4)) % 4));
+    raw = decodeBase64url(text.slice(PREFIX.length));
   } catch {
     return null;
   }
