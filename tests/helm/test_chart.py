@@ -93,6 +93,8 @@ def test_refused_settings_fail_the_render_with_a_reason(helm: Path) -> None:
         (): "set jwt.secret or jwt.existingSecret",
         ("jwt.secret=short",): "at least 32 characters",
         (f"jwt.secret={SECRET}", "projector.replicas=13"): "above partitions (12)",
+        (f"jwt.secret={SECRET}", "jwt.adminSecret=short"): "adminSecret must be at least 32",
+        (f"jwt.secret={SECRET}", f"jwt.adminSecret={SECRET}"): "must differ from jwt.secret",
     }
     for sets, reason in cases.items():
         flags = [x for s in sets for x in ("--set", s)]
@@ -110,17 +112,21 @@ def test_secrets_reach_every_process_as_settings(helm: Path) -> None:
         "jwt.secretKey=key",
         "cassandra.auth.existingSecret=cass",
         "redis.auth.existingSecret=red",
+        "jwt.adminExistingSecret=ops",
     )
     assert not [o for o in objects if o["kind"] == "Secret"]
     processes = [(n, c) for n, c in _containers(objects) if not n.endswith("-migrate")]
     assert len(processes) == 3
     for name, c in processes:
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
+        # The admin key only where /admin is served.
+        admin = {"TIDEWIRE_ADMIN_JWT_SECRET": {"name": "ops", "key": "admin-jwt-secret"}}
         assert refs == {
             "TIDEWIRE_JWT_SECRET": {"name": "tokens", "key": "key"},
             "TIDEWIRE_CASSANDRA_USERNAME": {"name": "cass", "key": "username"},
             "TIDEWIRE_CASSANDRA_PASSWORD": {"name": "cass", "key": "password"},
             "TIDEWIRE_REDIS_PASSWORD": {"name": "red", "key": "redis-password"},
+            **(admin if name.endswith("-ingest") else {}),
         }, name
         assert set(refs) <= _setting_names()
     [(_, migrate)] = [(n, c) for n, c in _containers(objects) if n.endswith("-migrate")]
@@ -210,8 +216,20 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
     assert edge["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     ingest = _one(objects, "Ingress", "tw-tidewire-ingest")
     paths = {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
-    assert {"/webhooks", "/api"} <= paths
+    assert paths == {"/webhooks", "/api"}  # /admin stays inside the cluster by default
     assert "affinity" not in json.dumps(ingest["metadata"].get("annotations", {}))
+
+
+def test_admin_is_public_only_when_asked_and_has_its_own_key(helm: Path) -> None:
+    objects = _render(helm, *ALL_ON, "ingress.exposeAdmin=true", f"jwt.adminSecret=a{SECRET}")
+    ingest = _one(objects, "Ingress", "tw-tidewire-ingest")
+    assert "/admin" in {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
+    secret = _one(objects, "Secret", "tw-tidewire-admin-jwt")
+    assert set(secret["data"]) == {"admin-jwt-secret"}
+    keys = {n: {e["name"] for e in c["env"]} for n, c in _containers(objects) if "env" in c}
+    assert {n for n, env in keys.items() if "TIDEWIRE_ADMIN_JWT_SECRET" in env} == {
+        "tw-tidewire-ingest"
+    }
 
 
 def test_the_dashboard_is_built_from_the_metrics_catalogue(objects: list[dict[str, Any]]) -> None:

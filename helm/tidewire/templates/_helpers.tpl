@@ -60,6 +60,17 @@ env:
   {{- end }}
 {{- end -}}
 
+{{/* The admin token key, for ingest only (the one process serving /admin). */}}
+{{- define "tidewire.adminEnv" -}}
+{{- if or .Values.jwt.adminSecret .Values.jwt.adminExistingSecret }}
+- name: TIDEWIRE_ADMIN_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.jwt.adminExistingSecret | default (printf "%s-admin-jwt" (include "tidewire.fullname" .)) }}
+      key: {{ .Values.jwt.adminSecretKey }}
+{{- end }}
+{{- end -}}
+
 {{- define "tidewire.cassandraAuthEnv" -}}
 {{- with .Values.cassandra.auth.existingSecret }}
 - name: TIDEWIRE_CASSANDRA_USERNAME
@@ -117,6 +128,12 @@ startupProbe:
 {{- end -}}
 {{- if and .Values.jwt.secret (lt (len .Values.jwt.secret) 32) -}}
 {{- fail "jwt.secret must be at least 32 characters" -}}
+{{- end -}}
+{{- if and .Values.jwt.adminSecret (lt (len .Values.jwt.adminSecret) 32) -}}
+{{- fail "jwt.adminSecret must be at least 32 characters" -}}
+{{- end -}}
+{{- if and .Values.jwt.adminSecret (eq .Values.jwt.adminSecret .Values.jwt.secret) -}}
+{{- fail "jwt.adminSecret must differ from jwt.secret" -}}
 {{- end -}}
 {{- if gt (int .Values.projector.replicas) (int .Values.partitions) -}}
 {{- fail (printf "projector.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.projector.replicas) (int .Values.partitions)) -}}
