@@ -170,9 +170,7 @@ async def test_too_many_sockets_of_one_user_are_refused_until_one_leaves(
             await attempt.close()
 
 
-async def test_too_many_sockets_of_one_company_are_refused(
-    strict_edge: str, company: str
-) -> None:
+async def test_too_many_sockets_of_one_company_are_refused(strict_edge: str, company: str) -> None:
     held = [
         await Attempt.connect(strict_edge, issue_token_for(company, f"agent-{i}"))
         for i in range(PER_COMPANY)

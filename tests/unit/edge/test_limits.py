@@ -56,7 +56,8 @@ def test_sockets_are_counted_per_user_and_per_company_and_released() -> None:
     assert counts.admit("s1", ann) is None  # a recovered socket keeps its sid: counted once
     assert counts.admit("s2", ann) is None
     refused = counts.admit("s3", ann)
-    assert refused is not None and refused.code == "too_many_sockets"
+    assert refused is not None
+    assert refused.code == "too_many_sockets"
     assert refused.error_args["message"] == "too many sockets for this user (limit 2)"
     assert counts.admit("s4", bob) is None
     refused = counts.admit("s5", bob)
@@ -69,4 +70,5 @@ def test_sockets_are_counted_per_user_and_per_company_and_released() -> None:
     assert counts.admit("s3", ann) is None
     for sid in ("s2", "s3", "s4", "s6"):
         counts.release(sid)
-    assert not counts.users and not counts.companies  # nothing kept for users who left
+    assert not counts.users
+    assert not counts.companies
