@@ -17,6 +17,7 @@ import socketio
 
 from tests.support.api import Api
 from tests.support.chat import Chat
+from tests.support.jsclient import JsClient
 from tests.support.stack import Services, Stack
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
@@ -72,12 +73,14 @@ class Attempt:
         self.refusal = data
 
     @classmethod
-    async def connect(cls, url: str, token: str, address: str | None = None) -> Attempt:
+    async def connect(
+        cls, url: str, token: str, address: str | None = None, **auth: Any
+    ) -> Attempt:
         attempt = cls()
         try:
             await attempt.client.connect(
                 url,
-                auth={"token": token},
+                auth={"token": token, **auth},
                 headers={"X-Forwarded-For": address or _address()},
                 transports=["websocket"],
                 wait_timeout=10,
@@ -122,21 +125,39 @@ async def test_a_connect_storm_from_one_address_is_refused_past_the_rate(
 ) -> None:
     token = issue_token_for(company, "storm")
     storm = _address()
-    for _ in range(CONNECTS):
-        attempt = await Attempt.connect(strict_edge, token, storm)
-        assert attempt.connected, attempt.refusal
-        await attempt.close()
-    refused = await Attempt.connect(strict_edge, token, storm)
-    assert not refused.connected
-    assert refused.refusal is not None
-    assert refused.refusal["message"] == (
-        f"too many connects from this address (limit {CONNECTS} per 600 s)"
+    # An official client of the same address, connected before the storm.
+    js = await JsClient.connect(
+        strict_edge, auth={"token": token}, extraHeaders={"X-Forwarded-For": storm}
     )
-    assert refused.refusal["data"]["code"] == "too_many_connects"
-    # Nobody else is affected: the same user from another address connects.
-    other = await Attempt.connect(strict_edge, token)
-    assert other.connected, other.refusal
-    await other.close()
+    try:
+        first = await js.nth_connect(1)
+        for _ in range(CONNECTS - 1):
+            attempt = await Attempt.connect(strict_edge, token, storm)
+            assert attempt.connected, attempt.refusal
+            await attempt.close()
+        refused = await Attempt.connect(strict_edge, token, storm)
+        assert not refused.connected
+        assert refused.refusal is not None
+        assert refused.refusal["message"] == (
+            f"too many connects from this address (limit {CONNECTS} per 600 s)"
+        )
+        assert refused.refusal["data"]["code"] == "too_many_connects"
+        made_up = await Attempt.connect(strict_edge, token, storm, pid="0" * 32)
+        assert not made_up.connected  # a pid that recovers nothing is no way past the rate
+        # Nobody else is affected: the same user from another address connects.
+        other = await Attempt.connect(strict_edge, token)
+        assert other.connected, other.refusal
+        await other.close()
+        # A client recovering its session is let in past the rate (it adds nothing to Redis,
+        # and socket.io-client would never retry a refusal).
+        await js.send("drop")
+        await js.wait_for(lambda h: h["kind"] == "disconnect", what="the drop")
+        await js.send("connect")
+        again = await js.nth_connect(2)
+        assert again["recovered"] is True
+        assert again["id"] == first["id"]
+    finally:
+        await js.close()
 
 
 async def test_too_many_sockets_of_one_user_are_refused_until_one_leaves(

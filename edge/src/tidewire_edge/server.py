@@ -107,11 +107,14 @@ class Edge:
     async def plan(self, auth: Any, environ: dict[str, Any]) -> Plan:
         auth = auth if isinstance(auth, dict) else {}
         fresh = Plan(pid=uuid.uuid4().hex)
-        if not self.rate.hit(client_address(environ, self.conf.trusted_proxies)):
-            limit, window = self.conf.connects_per_address, self.conf.connect_window_s
-            fresh.refusal = f"too many connects from this address (limit {limit} per {window:g} s)"
-            fresh.refusal_data = {"code": "too_many_connects", "limit": limit, "window_s": window}
-            return fresh
+        pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
+        # Past the connect rate, only a connect that recovers a session gets in: it adds
+        # nothing to Redis, and refusing it would strand clients reconnecting after a node
+        # went away (many share an address behind a NAT; socket.io-client never retries a
+        # connect_error).
+        within = self.rate.hit(client_address(environ, self.conf.trusted_proxies))
+        if not within and not (isinstance(pid, str) and pid):
+            return self._too_many_connects(fresh)
         try:
             principal = verify_token(self.s, _token(auth, environ))
         except TokenError as exc:
@@ -119,11 +122,18 @@ class Edge:
             expired = fresh.refusal == "token expired"
             fresh.refusal_data = {"code": "token_expired" if expired else "token_invalid"}
             return fresh
-        pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
         fresh.who = principal
         plan = await self._plan_recovery(principal, pid, offset, last_id, fresh)
+        if not within and plan.outcome != "recovered":
+            return self._too_many_connects(Plan(pid=fresh.pid))  # it took no session
         if plan.failed_as is not None:  # counted here: a fallback may have replaced it
             EDGE_RECOVERIES.labels(plan.failed_as).inc()
+        return plan
+
+    def _too_many_connects(self, plan: Plan) -> Plan:
+        limit, window = self.conf.connects_per_address, self.conf.connect_window_s
+        plan.refusal = f"too many connects from this address (limit {limit} per {window:g} s)"
+        plan.refusal_data = {"code": "too_many_connects", "limit": limit, "window_s": window}
         return plan
 
     async def _plan_recovery(
