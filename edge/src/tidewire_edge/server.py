@@ -456,6 +456,10 @@ class Edge:
             return {"ok": False, "error": "not connected"}
         try:
             room = join_room(session.company_id, kind, arg)
+            limit = self.conf.max_rooms_per_socket
+            if not leave and room not in session.rooms and len(session.rooms) >= limit:
+                EDGE_ROOMS_REFUSED.inc()  # first: a refused join costs no ticket lookup
+                raise ValueError(f"too many rooms for this socket (limit {limit})")
             if kind == "ChatBox" and not leave:
                 await self._check_ticket(session.company_id, str(arg))
         except ValueError as exc:
@@ -470,11 +474,6 @@ class Edge:
         if leave:
             await self.sio.leave_room(sid, room)
             rooms = [r for r in session.rooms if r != room]
-        elif room not in session.rooms and len(session.rooms) >= self.conf.max_rooms_per_socket:
-            EDGE_ROOMS_REFUSED.inc()
-            error = f"too many rooms for this socket (limit {self.conf.max_rooms_per_socket})"
-            await self.sio.emit("error", {"message": error}, to=sid, ignore_queue=True)
-            return {"ok": False, "error": error}
         else:
             await self.sio.enter_room(sid, room)
             rooms = [*session.rooms, room] if room not in session.rooms else session.rooms
