@@ -162,10 +162,11 @@ def test_settings_are_ones_the_processes_read(
     assert stack.kafka_bootstrap == "kafka-bootstrap.kafka.svc:9092"
     assert stack.kafka_replication_factor == 3  # a 1-copy topic refuses acks=all on clusters
     assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
-    edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
-    assert edge.recovery_window_s == 1800
     for name, value in env.items():  # as the process reads them: lists come as JSON
         monkeypatch.setenv(name, value)
+    edge = EdgeSettings()
+    assert edge.recovery_window_s == 1800
+    assert next(str(n) for n in edge.trusted_proxies) == "10.0.0.0/8"
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
 
