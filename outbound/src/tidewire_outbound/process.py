@@ -37,13 +37,22 @@ log = logging.getLogger("tidewire.outbound")
 
 
 class _State:
-    """What /readyz reports: the process can send once its stores and consumer are open."""
+    """What /readyz reports (the process can send once its stores and consumer are open), and
+    whether a record is being handled (a stop waits for it)."""
 
     def __init__(self) -> None:
         self.ready = False
+        self.busy = False
+        self.stopping = False
 
     def not_ready(self) -> str | None:
         return None if self.ready else "still opening Cassandra, Kafka and the outbound group"
+
+
+def drain_s(settings: StackSettings) -> float:
+    """How long a stop waits for the record in hand: its retries end by the deadline, plus
+    one last call and the result's append. The chart's termination grace is longer."""
+    return settings.graph_api_deadline_s + settings.graph_api_attempt_timeout_s + 10
 
 
 async def run(settings: StackSettings, address: Address | None) -> None:
@@ -80,13 +89,17 @@ async def run(settings: StackSettings, address: Address | None) -> None:
                 settings.graph_api_attempt_timeout_s,
             )
             state.ready = True
-            work = asyncio.create_task(_consume(consumer, outbound))
+            work = asyncio.create_task(_consume(consumer, outbound, state))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            # SIGTERM mid-send: cancelled here, the claim stays in flight and the record
-            # uncommitted, so the next owner marks the message unknown (never re-sends).
-            work.cancel()
             stopping.cancel()
+            # A stop lets the record in hand finish (a deploy should not turn a send into an
+            # unknown). Past the drain, or on SIGKILL, its claim stays in flight and its
+            # offset uncommitted: the next owner marks it unknown and never re-sends it.
+            state.stopping = True
+            if state.busy:
+                await asyncio.wait({work}, timeout=drain_s(settings))
+            work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work
     finally:
@@ -100,15 +113,22 @@ async def run(settings: StackSettings, address: Address | None) -> None:
         session.cluster.shutdown()
 
 
-async def _consume(consumer: AIOKafkaConsumer, outbound: Outbound) -> None:
+async def _consume(consumer: AIOKafkaConsumer, outbound: Outbound, state: _State) -> None:
     async for record in consumer:
-        if record.value is None:
-            continue
-        await outbound.handle(record.value)
-        tp = TopicPartition(record.topic, record.partition)
+        if state.stopping:
+            return
+        state.busy = True
         try:
-            await consumer.commit({tp: record.offset + 1})
-        except KafkaError as exc:
-            # Rebalanced meanwhile, or Kafka away: the record comes again (to this process or
-            # another), which finds its outcome in the ledger and skips it.
-            log.warning("outbound: could not commit offset %d of %s: %s", record.offset, tp, exc)
+            if record.value is not None:
+                await outbound.handle(record.value)
+            tp = TopicPartition(record.topic, record.partition)
+            try:
+                await consumer.commit({tp: record.offset + 1})
+            except KafkaError as exc:
+                # Rebalanced meanwhile, or Kafka away: the record comes again (to this process
+                # or another), which finds its outcome in the ledger and skips it.
+                log.warning("outbound: not committed: offset %d of %s: %s", record.offset, tp, exc)
+        finally:
+            state.busy = False
+        if state.stopping:
+            return
