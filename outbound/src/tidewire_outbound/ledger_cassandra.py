@@ -6,6 +6,10 @@ finds it free and may call Graph; the others see the row as it stands. `finish` 
 outcome once its command is in the commands log. A row found still in flight therefore means
 a send that may have left without its outcome being recorded: the sender marks the message
 unknown instead of sending it again.
+
+Rows expire (`ttl_s`: the outbound topic's retention and a day), so the table holds what a
+redelivery can still ask about, not every message ever sent; past that, the read models'
+wamid or negative ack is what says a message was handled.
 """
 
 from __future__ import annotations
@@ -31,16 +35,23 @@ class Claimed:
     reason: str | None
 
 
+def ledger_ttl_s(events_retention_ms: int) -> int:
+    """How long a ledger row is kept: the outbound topic's retention (that of the events)
+    and a day, so no record still in the topic can outlive its row."""
+    return events_retention_ms // 1000 + 24 * 3600
+
+
 class CassandraLedger:
-    def __init__(self, session: Session, keyspace: str) -> None:
+    def __init__(self, session: Session, keyspace: str, ttl_s: int) -> None:
         self._s = session
         self._claim = self._lwt(
             f"INSERT INTO {keyspace}.outbound_sends (company_id, message_id, state, claimed_at) "
-            "VALUES (?, ?, 'in_flight', ?) IF NOT EXISTS"
+            f"VALUES (?, ?, 'in_flight', ?) IF NOT EXISTS USING TTL {int(ttl_s)}"
         )
         self._finish = self._lwt(
-            f"UPDATE {keyspace}.outbound_sends SET state = ?, finished_at = ?, wamid = ?, "
-            "reason = ? WHERE company_id = ? AND message_id = ? IF EXISTS"
+            f"UPDATE {keyspace}.outbound_sends USING TTL {int(ttl_s)} SET state = ?, "
+            "finished_at = ?, wamid = ?, reason = ? WHERE company_id = ? AND message_id = ? "
+            "IF EXISTS"
         )
 
     def _lwt(self, cql: str) -> Any:

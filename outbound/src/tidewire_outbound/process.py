@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from tidewire_outbound.graph_api import GraphClient, tracing
-from tidewire_outbound.ledger_cassandra import CassandraLedger
+from tidewire_outbound.ledger_cassandra import CassandraLedger, ledger_ttl_s
 from tidewire_outbound.messages_cassandra import CassandraMessages
 from tidewire_outbound.sender import Outbound, commands_appender
 from tidewire_platform.cql import connect
@@ -83,7 +83,11 @@ async def run(settings: StackSettings, address: Address | None) -> None:
                 CassandraMessages(session, settings.cassandra_keyspace),
                 CassandraTenantStore(session, settings.cassandra_keyspace),
                 GraphClient(settings.graph_api_base, http),
-                CassandraLedger(session, settings.cassandra_keyspace),
+                CassandraLedger(
+                    session,
+                    settings.cassandra_keyspace,
+                    ledger_ttl_s(settings.events_retention_ms),
+                ),
                 commands_appender(producer, settings),
                 settings.graph_api_deadline_s,
                 settings.graph_api_attempt_timeout_s,
