@@ -55,7 +55,6 @@ log = logging.getLogger("tidewire.outbound")
 
 BACKOFF_BASE_S = 0.5  # first delay's ceiling; doubles per attempt
 BACKOFF_CAP_S = 30.0
-MIN_ATTEMPT_TIMEOUT_S = 1.0  # a call gets what is left of the deadline, but at least this
 ENGINE_RETRY_CAP_S = 10.0
 
 T = TypeVar("T")
@@ -126,12 +125,13 @@ async def send_with_retries(
     rand: Callable[[], float] = random.random,
 ) -> Outcome:
     """Attempt until sent, refused, unknown, or the next wait after an attempt that provably
-    did not reach Graph would end past `deadline_s` (then refused: it was never sent)."""
+    did not reach Graph would end past `deadline_s` (then refused: it was never sent). Every
+    call gets the whole `attempt_timeout_s`, even the last before the deadline: a call cut
+    short could only turn a send into an unknown."""
     start = clock()
     tries = 0
     while True:
-        remaining = deadline_s - (clock() - start)
-        verdict = await attempt(min(attempt_timeout_s, max(remaining, MIN_ATTEMPT_TIMEOUT_S)))
+        verdict = await attempt(attempt_timeout_s)
         tries += 1
         if not isinstance(verdict, Retry):
             return verdict
