@@ -56,13 +56,35 @@ def drain_s(settings: StackSettings) -> float:
 
 
 async def run(settings: StackSettings, address: Address | None) -> None:
-    """Serve the probes, open the stores, then send until SIGTERM or SIGINT."""
+    """Serve the probes, open the stores, then send until SIGTERM or SIGINT (which also ends
+    a start-up that waits, e.g. on a topic `migrate` has not created)."""
     state = _State()
     probes = await start_probes(address, state.not_ready) if address is not None else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        work = asyncio.create_task(_serve(settings, state))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not work.done():
+            # A stop lets the record in hand finish (a deploy should not turn a send into an
+            # unknown). Past the drain, or on SIGKILL, its claim stays in flight and its
+            # offset uncommitted: the next owner marks it unknown and never re-sends it.
+            state.stopping = True
+            if state.busy:
+                await asyncio.wait({work}, timeout=drain_s(settings))
+            work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work  # its failure, if any, ends the process with its traceback
+    finally:
+        if probes is not None:
+            await probes.cleanup()
+
+
+async def _serve(settings: StackSettings, state: _State) -> None:
     session = await asyncio.to_thread(connect, settings)  # LWT: the driver's own row factory
     producer = make_producer(settings, "tidewire-outbound")
     consumer = AIOKafkaConsumer(
@@ -93,27 +115,13 @@ async def run(settings: StackSettings, address: Address | None) -> None:
                 settings.graph_api_attempt_timeout_s,
             )
             state.ready = True
-            work = asyncio.create_task(_consume(consumer, outbound, state))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            # A stop lets the record in hand finish (a deploy should not turn a send into an
-            # unknown). Past the drain, or on SIGKILL, its claim stays in flight and its
-            # offset uncommitted: the next owner marks it unknown and never re-sends it.
-            state.stopping = True
-            if state.busy:
-                await asyncio.wait({work}, timeout=drain_s(settings))
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+            await _consume(consumer, outbound, state)
     finally:
         state.ready = False
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):
             await producer.stop()
-        if probes is not None:
-            await probes.cleanup()
         session.cluster.shutdown()
 
 
