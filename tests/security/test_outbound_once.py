@@ -127,3 +127,23 @@ def test_a_sender_killed_mid_send_is_restarted_and_does_not_send_again(
     assert shown["error"].startswith("unknown: a send of this message was in flight")
     assert [u["ack"] for u in _updates_of(api, message_id)] == [ACK_UNKNOWN]
     assert _then_nothing_more(api, graph, phone, ticket) == ["em voo", "depois"]
+
+
+def test_a_sender_stopped_mid_send_finishes_that_send_first(
+    api: Api, released: GraphFake, phone: str, services: Services
+) -> None:
+    """SIGTERM (a deploy) is not a crash: the answer that comes within the attempt timeout is
+    recorded, so ordinary restarts leave no unknowns behind."""
+    graph = released
+    graph.behave(Hang(seconds=2), phone_number_id=phone)  # a slow 200, within the timeout
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "devagar")
+    api.until(lambda: graph.seen(phone), "the send in flight at Graph", 60)
+    try:
+        assert services.procs["outbound"].stop(grace_s=60)
+    finally:
+        services.start("outbound")
+    [seen] = graph.seen(phone)
+    sent = api.until(lambda: (m := _message(api, ticket, message_id)) and m["wamid"], "wamid", 60)
+    assert sent == seen.wamid
+    assert _then_nothing_more(api, graph, phone, ticket) == ["devagar", "depois"]
