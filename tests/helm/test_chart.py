@@ -116,7 +116,7 @@ def test_secrets_reach_every_process_as_settings(helm: Path) -> None:
     )
     assert not [o for o in objects if o["kind"] == "Secret"]
     processes = [(n, c) for n, c in _containers(objects) if not n.endswith("-migrate")]
-    assert len(processes) == 3
+    assert len(processes) == 4  # ingest, projector, outbound, edge
     for name, c in processes:
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
         # The admin key only where /admin is served.
@@ -179,7 +179,7 @@ def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
 def test_each_process_listens_where_its_service_and_probes_point(
     objects: list[dict[str, Any]],
 ) -> None:
-    for component in ("ingest", "projector", "edge"):
+    for component in ("ingest", "projector", "outbound", "edge"):
         module = f"tidewire_{component}"
         deployment = _one(objects, "Deployment", f"tw-tidewire-{component}")
         [c] = deployment["spec"]["template"]["spec"]["containers"]
@@ -203,11 +203,31 @@ def test_each_process_listens_where_its_service_and_probes_point(
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
         assert "/var/lib/tidewire" in mounts  # faust's data folder, TIDEWIRE_HOME
-        if component != "projector":  # drain before SIGTERM; the projector serves no clients
+        if component in ("ingest", "edge"):  # drain before SIGTERM; the others serve no clients
             assert c["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     projector = _one(objects, "Deployment", "tw-tidewire-projector")
     assert projector["spec"]["strategy"] == {"type": "Recreate"}
     assert projector["spec"]["replicas"] == 1  # no fencing between processes: one by default
+
+
+def test_the_outbound_sender_runs_apart_from_the_projector(objects: list[dict[str, Any]]) -> None:
+    """Its own Deployment (a slow Graph API never holds up projection), one generation at a
+    time, with time to finish the send in hand on SIGTERM."""
+    outbound = _one(objects, "Deployment", "tw-tidewire-outbound")
+    spec = outbound["spec"]["template"]["spec"]
+    assert outbound["spec"]["strategy"] == {"type": "Recreate"}
+    assert outbound["spec"]["replicas"] == 1
+    config = _one(objects, "ConfigMap", "tw-tidewire")["data"]
+    stack = StackSettings(
+        _env_file=None,
+        **_as_kwargs({**config, "TIDEWIRE_JWT_SECRET": SECRET}, "TIDEWIRE_", StackSettings),
+    )
+    bound = stack.graph_api_deadline_s + stack.graph_api_attempt_timeout_s
+    assert spec["terminationGracePeriodSeconds"] > bound
+    [projector] = _one(objects, "Deployment", "tw-tidewire-projector")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert "tidewire_outbound" not in projector["command"]
 
 
 def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str, Any]]) -> None:

@@ -37,6 +37,14 @@ PROJECTOR_LAG = Gauge(
     "Commands of a partition not yet projected by this process, after its last batch.",
     ["partition"],
 )
+# outbound ----------------------------------------------------------------------------------
+OUTBOUND_SENDS = Counter(
+    "tidewire_outbound_records_total",
+    "Outbound records handled by the sender, by outcome: dispatched (Graph accepted), failed "
+    "(provably not sent), unknown (may have been sent; never re-sent by itself), skipped "
+    "(outcome already recorded), missing (message not in the read models), ignored.",
+    ["outcome"],
+)
 # edge --------------------------------------------------------------------------------------
 EDGE_SOCKETS = Gauge("tidewire_edge_connected_sockets", "Sockets connected to this edge node.")
 EDGE_EMITS = Counter(
