@@ -21,6 +21,13 @@ INGEST_REJECTED = Counter(
     "Requests refused before anything was written, by HTTP status.",
     ["status"],
 )
+WEBHOOK_PARTS_REFUSED = Counter(
+    "tidewire_ingest_webhook_parts_refused_total",
+    "Parts of webhook deliveries (one phone number's changes) refused while the rest of the "
+    "delivery may be accepted, by reason: unknown_phone, bad_signature (both answered as "
+    "unverified), invalid (schema), unwritable (no record can hold it).",
+    ["reason"],
+)
 # projector ---------------------------------------------------------------------------------
 COMMANDS_PROJECTED = Counter(
     "tidewire_projector_commands_total",
