@@ -76,9 +76,7 @@ async def _refusal(raw: bytes, secret: str, log: _Log | None = None) -> Problem:
 
 async def test_parts_of_numbers_signed_by_the_app_are_accepted_the_rest_dropped() -> None:
     log = _Log()
-    raw = _delivery(
-        _text("pn-acme"), _text("pn-nobody"), _text("pn-initech"), _text("pn-globex")
-    )
+    raw = _delivery(_text("pn-acme"), _text("pn-nobody"), _text("pn-initech"), _text("pn-globex"))
     delivery = await _take(raw, SECRET_A, log)
     assert delivery.accepted == 2
     assert sorted(c.company_id for c in log.appended) == ["acme", "globex"]

@@ -58,7 +58,9 @@ async def _not_fastapi(scope: Any, receive: Any, send: Any) -> None:
 
 def _app(log: _Log, limit: int = 3 * 1024 * 1024) -> WebhookFastPath:
     state = SimpleNamespace(
-        ingest_settings=IngestSettings(webhook_max_body_bytes=limit), stores=_Stores(), command_log=log
+        ingest_settings=IngestSettings(webhook_max_body_bytes=limit),
+        stores=_Stores(),
+        command_log=log,
     )
     return WebhookFastPath(_not_fastapi, state)
 
