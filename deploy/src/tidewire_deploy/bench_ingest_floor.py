@@ -25,7 +25,7 @@ from tidewire_platform.serve import serve
 from tidewire_platform.settings import StackSettings
 
 TOPIC = "tidewire-bench-floor"
-_OK = b'{"accepted":1}'
+_OK = b'{"accepted":1,"dropped":[]}'
 
 
 class Floor:
