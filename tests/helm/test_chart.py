@@ -162,6 +162,7 @@ def test_settings_are_ones_the_processes_read(
         monkeypatch.setenv(name, value)
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
+    assert (ingest.webhook_max_body_bytes, ingest.webhook_max_phone_numbers) == (3145728, 100)
 
 
 def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
@@ -212,6 +213,9 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
     paths = {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
     assert {"/webhooks", "/api"} <= paths
     assert "affinity" not in json.dumps(ingest["metadata"].get("annotations", {}))
+    # Meta's 3 MB webhook deliveries pass ingress-nginx (1 MiB by default).
+    body_size = ingest["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body_size == "3145728"
 
 
 def test_the_dashboard_is_built_from_the_metrics_catalogue(objects: list[dict[str, Any]]) -> None:

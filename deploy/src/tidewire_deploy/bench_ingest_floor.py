@@ -50,7 +50,7 @@ class Floor:
             json.loads(body)
             acked = await self.producer.send(TOPIC, body, key=b"floor", partition=0)
             await acked
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"14")]
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_OK))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": _OK})
 
