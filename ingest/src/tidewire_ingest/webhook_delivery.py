@@ -175,12 +175,12 @@ async def take_webhook(
     if first is not None and len(unwritable) == len(taken):
         # Nothing of it was accepted, and the sender proved it signs for a number here: the
         # refusal as it always was (413 or 422, final), naming every part it concerns.
-        raise Problem(
-            first.status,
-            "Payload too large" if first.status == 413 else "Request does not match the schema",
-            f"{first.loc}: {first.detail}" if first.reason == "unwritable" else str(first.detail),
-            dropped=[d.wire() for d in delivery.dropped],
-        )
+        if first.reason == "invalid":
+            title, detail = "Request does not match the schema", str(first.detail)
+        else:  # `accept`'s titles for a command no record holds
+            title = "Payload too large" if first.status == 413 else "Payload cannot be stored"
+            detail = f"{first.loc}: {first.detail}"
+        raise Problem(first.status, title, detail, dropped=[d.wire() for d in delivery.dropped])
     return delivery
 
 
