@@ -8,11 +8,18 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from tests.support import whatsapp as wa
 from tidewire_ingest.command_log import LogUnavailable, Unwritable
 from tidewire_ingest.problems import Problem
 from tidewire_ingest.webhook_delivery import take_webhook
+from tidewire_ingest.whatsapp import (
+    WebhookSchemaError,
+    parse_parts,
+    parse_webhook,
+    phone_number_ids,
+)
 from tidewire_platform.contracts import Command
 from tidewire_platform.tenants import Connection
 
@@ -139,8 +146,45 @@ async def test_kafka_failing_refuses_the_whole_delivery_without_naming_hosts() -
     assert "9092" not in refusal.detail
 
 
-async def test_more_phone_numbers_than_allowed_is_refused_before_any_lookup() -> None:
+async def test_more_phone_numbers_than_allowed_is_refused() -> None:
     raw = _delivery(*(_text(f"pn-{i}") for i in range(4)))
     with pytest.raises(Problem) as caught:
         await take_webhook(raw, wa.sign(raw, SECRET_A), _Tenants(), _Log(), max_phone_numbers=3)
     assert caught.value.status == 422
+
+
+async def test_an_entry_whose_changes_cannot_be_read_is_a_part_of_its_own() -> None:
+    log = _Log()
+    body = wa.envelope(wa.entry(_text("pn-acme")), {"id": "2", "changes": "nope"})
+    delivery = await _take(json.dumps(body).encode(), SECRET_A, log)
+    assert delivery.accepted == 1
+    assert delivery.wire()["dropped"] == [
+        {
+            "phone_number_id": None,
+            "reason": "invalid",
+            "loc": "entry.1",
+            "detail": "entry.1.changes: must be an array",
+        }
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=wa.valid_webhooks())
+def test_parts_of_a_valid_delivery_hold_every_fact_in_order(body: dict[str, Any]) -> None:
+    parts = parse_parts(body)
+    assert all(p.error is None for p in parts)
+    assert [f for p in parts for f in p.facts] == parse_webhook(body)
+    assert {p.phone_number_id for p in parts} == phone_number_ids(body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=wa.mutated_webhooks())
+def test_splitting_any_body_raises_nothing_but_a_schema_error(body: Any) -> None:
+    """Whatever arrives, a refusal of the whole (schema error) or parts, never a crash."""
+    try:
+        parts = parse_parts(body)
+    except WebhookSchemaError:
+        return
+    for part in parts:  # a part without its number is always a refused one
+        assert part.phone_number_id is not None or part.error is not None
+        assert not (part.error is not None and part.facts)
