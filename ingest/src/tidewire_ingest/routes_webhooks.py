@@ -11,10 +11,10 @@ keep the facts until the tenant is added.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from tidewire_ingest.body import read_limited
@@ -115,16 +115,19 @@ class WebhookAccepted(BaseModel):
 @router.post(
     "/whatsapp",
     response_model=WebhookAccepted,
-    response_model_exclude_none=True,
-    responses=_RESPONSES,
+    responses={
+        200: {"description": "the accepted parts are durable; `dropped` names the others"},
+        **_RESPONSES,
+    },
     openapi_extra=_REQUEST,
 )
 async def receive(
     request: Request, conf: IngestConf, tenants: Tenants, log: Commands
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Declared here for the OpenAPI document; requests are served by `webhook_fast_path`,
-    which calls `take_webhook` without FastAPI's routing and dependency machinery."""
+    which calls `take_webhook` without FastAPI's routing and dependency machinery (and
+    answers the same body as this)."""
     raw = await read_limited(request.scope, request.receive, conf.webhook_max_body_bytes)
     signature = request.headers.get("x-hub-signature-256")
     delivery = await take_webhook(raw, signature, tenants, log, conf.webhook_max_phone_numbers)
-    return delivery.wire()
+    return JSONResponse(delivery.wire())
