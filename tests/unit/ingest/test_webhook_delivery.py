@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from tests.support import whatsapp as wa
 from tidewire_ingest.command_log import LogUnavailable, Unwritable
 from tidewire_ingest.problems import Problem
-from tidewire_ingest.webhook_delivery import take_webhook
+from tidewire_ingest.webhook_delivery import Delivery, take_webhook
 from tidewire_ingest.whatsapp import (
     WebhookSchemaError,
     parse_parts,
@@ -188,3 +188,29 @@ def test_splitting_any_body_raises_nothing_but_a_schema_error(body: Any) -> None
     for part in parts:  # a part without its number is always a refused one
         assert part.phone_number_id is not None or part.error is not None
         assert not (part.error is not None and part.facts)
+
+
+class _OwnsEveryNumber:
+    """Every number belongs to a tenant of app A (so signed bodies reach the splitting)."""
+
+    async def connection_for_phone(self, phone: str) -> Connection | None:
+        return Connection("acme", phone, None, "v", SECRET_A)
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=wa.mutated_webhooks())
+async def test_any_signed_body_is_taken_or_refused_with_a_4xx(body: Any) -> None:
+    """Whatever a signed delivery holds: a result or a 4xx problem, never another error (a
+    500 would be retried by Meta for days); and what is accepted was appended."""
+    raw = json.dumps(body).encode()
+    log = _Log()
+    outcome: Delivery | Problem
+    try:
+        outcome = await take_webhook(raw, wa.sign(raw, SECRET_A), _OwnsEveryNumber(), log)
+    except Problem as exc:
+        outcome = exc
+    if isinstance(outcome, Problem):
+        assert 400 <= outcome.status < 500, outcome.detail
+        assert log.appended == []
+    else:
+        assert outcome.accepted == len(log.appended)
