@@ -169,6 +169,7 @@ def test_settings_are_ones_the_processes_read(
     assert next(str(n) for n in edge.trusted_proxies) == "10.0.0.0/8"
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
+    assert (ingest.webhook_max_body_bytes, ingest.webhook_max_phone_numbers) == (3145728, 100)
 
 
 def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
@@ -239,6 +240,9 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
     paths = {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {"/webhooks", "/api"}  # /admin stays inside the cluster by default
     assert "affinity" not in json.dumps(ingest["metadata"].get("annotations", {}))
+    # Meta's 3 MB webhook deliveries pass ingress-nginx (1 MiB by default).
+    body_size = ingest["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body_size == "3145728"
 
 
 def test_admin_is_public_only_when_asked_and_has_its_own_key(helm: Path) -> None:

@@ -21,6 +21,14 @@ INGEST_REJECTED = Counter(
     "Requests refused before anything was written, by HTTP status.",
     ["status"],
 )
+WEBHOOK_PARTS_REFUSED = Counter(
+    "tidewire_ingest_webhook_parts_refused_total",
+    "Parts of webhook deliveries refused (a change that does not parse or no record can "
+    "hold, or every change of a number that is unknown or whose app secret did not sign) "
+    "while the rest of the delivery may be accepted, by reason: unknown_phone, bad_signature "
+    "(both answered as unverified), invalid, unwritable.",
+    ["reason"],
+)
 # projector ---------------------------------------------------------------------------------
 COMMANDS_PROJECTED = Counter(
     "tidewire_projector_commands_total",
