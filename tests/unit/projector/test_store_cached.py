@@ -10,7 +10,7 @@ import pytest
 from tidewire_platform.readmodel import Ticket
 from tidewire_projector.domain import OpenTicket, Outcome
 from tidewire_projector.journal_cassandra import Unit
-from tidewire_projector.store_cached import CachedStore
+from tidewire_projector.store_cached import CachedStore, weight
 
 pytestmark = pytest.mark.unit
 
@@ -102,9 +102,11 @@ async def test_partitions_moving_mid_batch_keep_the_batch_in_flight() -> None:
 
 async def test_bounded() -> None:
     inner = Inner()
-    store = CachedStore(inner, max_entries=2)  # type: ignore[arg-type]
+    store = CachedStore(inner, max_bytes=2 * weight(None))  # type: ignore[arg-type]
     for n in range(5):
-        await store.ticket("c", f"t{n}")
+        await store.ticket("c", f"t{n}")  # absent: remembered as such
+    await store.ticket("c", "t4")  # among the last two: from memory
+    assert inner.reads == 5
     await store.ticket("c", "t0")  # evicted long ago: read again
     assert inner.reads == 6
 
