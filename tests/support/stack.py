@@ -72,7 +72,10 @@ class Services:
         return ["ingest", "projector", *(f"edge-{p}" for p in self.edge_ports)]
 
     def start(self, name: str) -> None:
-        proc = Managed(f"test-{name}", self.run_dir, self.run_dir / f"test-{name}.out")
+        # Named by topic prefix too: runs that share engines (and so a run directory) with
+        # their own prefixes must never find, or stop, each other's processes.
+        label = f"test-{self.settings.topic_prefix}-{name}"
+        proc = Managed(label, self.run_dir, self.run_dir / f"{label}.out")
         argv = self.argv(name)
         proc.start(argv, " ".join(argv[2:]), env={**os.environ, **self.env})
         self.procs[name] = proc
