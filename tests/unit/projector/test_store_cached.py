@@ -134,3 +134,23 @@ async def test_a_failed_flush_forgets_what_cassandra_does_not_hold() -> None:
         await store.flush()
     assert await store.ticket("c", "t1") is None  # read from "Cassandra" again, not memory
     assert inner.reads == 1
+
+
+async def test_bounded_in_bytes_not_documents() -> None:
+    inner = Inner()
+    small, big = _ticket(1), _ticket(1).model_copy(update={"last_message": "x" * 100_000})
+    assert weight(big) - weight(small) >= 100_000
+    store = CachedStore(inner, max_bytes=3 * weight(big))  # type: ignore[arg-type]
+    for n in range(3):
+        store._put(("ticket", "c", f"big{n}"), big)
+    assert store.size_bytes == 3 * weight(big)
+    store._put(("ticket", "c", "one-more"), big)  # the oldest goes
+    assert store.size_bytes == 3 * weight(big)
+    for n in range(50):  # small ones: many fit where a few big ones did
+        store._put(("ticket", "c", f"small{n}"), small)
+    assert store.size_bytes <= 3 * weight(big)
+    inner.tickets["small0"] = small
+    await store.ticket("c", "small0")
+    assert inner.reads == 0  # still remembered
+    store.forget_written()
+    assert store.size_bytes == 0
