@@ -112,7 +112,7 @@ async def decide(command: Command, position: int, view: View) -> Outcome:
         raise PoisonCommand(f"no rule for command type {command.type!r}")
     try:
         return await handler(command, position, view)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (LookupError, TypeError, AttributeError, ValueError, ArithmeticError) as exc:
         # ValueError includes pydantic's ValidationError. Anything else is not the command's
         # fault (the store failing): the batch is retried rather than dead-lettered.
         raise PoisonCommand(f"{command.type}: malformed payload ({exc!r})") from exc
