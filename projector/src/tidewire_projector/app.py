@@ -108,8 +108,14 @@ class _Resources:
         """A fresh producer for the commands agent (see `_BROKEN`). The first one stays for
         the outbound agent: it appends to the commands topic, whose partitions' sequence
         numbers the refusal left intact."""
-        old, self.renewed = self.renewed, make_producer(settings, "tidewire-projector")
-        await self.renewed.start()
+        fresh = make_producer(settings, "tidewire-projector")
+        try:
+            await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            raise
+        old, self.renewed = self.renewed, fresh
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.stop()
@@ -458,11 +464,11 @@ async def commands(stream: Any) -> None:
     batch."""
     batch_max, wait_s = settings.projector_batch_max, settings.projector_batch_wait_ms / 1000
     async for records in stream.take_events(batch_max, within=wait_s):
-        store, producer = await _res.get()
         renew: Callable[[], Awaitable[AIOKafkaProducer]] | None = None
         while True:
             # faust acks a batch's events even when this body raises, so a failure must never
             # escape: retry until Cassandra and Kafka take it (the journal makes retries safe).
+            store, producer = await _res.get()  # the newest producer: a refusal renews it
             batch = _Batch(store)
             try:
                 await batch.fold(records)
@@ -479,8 +485,11 @@ async def commands(stream: Any) -> None:
                     await asyncio.wait_for(producer.flush(), _SETTLE_S)
                 if isinstance(exc, _BROKEN):
                     # A record refused by the broker: the retry finds it one record at a time.
-                    producer = await _res.renew_producer()
                     renew = _res.renew_producer
+                    try:
+                        await renew()
+                    except Exception:  # Kafka away: this attempt fails, the next renews again
+                        log.exception("could not start a new events producer")
                 await asyncio.sleep(1.0)
         for partition, behind in lag_after(records, app.consumer.highwater).items():
             PROJECTOR_LAG.labels(str(partition)).set(behind)
