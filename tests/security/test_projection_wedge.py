@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from tests.support import whatsapp as wa
 from tests.support.api import SECRET, Api
@@ -129,6 +131,21 @@ async def dead_letters(services: Services) -> AsyncIterator[AIOKafkaConsumer]:
         await consumer.stop()
 
 
+async def _dead_letter_of(
+    consumer: AIOKafkaConsumer, body: str
+) -> list[tuple[dict[str, Any], str]]:
+    """The dead letters of commands whose text is `body`, with their `error` header."""
+    found: list[tuple[dict[str, Any], str]] = []
+    deadline = asyncio.get_running_loop().time() + _FLOWS_WITHIN_S
+    while not found and asyncio.get_running_loop().time() < deadline:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            for r in records:
+                command = json.loads(r.value) if r.value else {}
+                if command.get("payload", {}).get("body") == body:
+                    found.append((command, dict(r.headers)["error"].decode()))
+    return found
+
+
 async def test_an_event_too_big_to_write_is_dead_lettered_and_the_partition_flows(
     api: Api, other: Api, small_events: int, dead_letters: AIOKafkaConsumer
 ) -> None:
@@ -137,14 +154,7 @@ async def test_an_event_too_big_to_write_is_dead_lettered_and_the_partition_flow
     await asyncio.to_thread(api.deliver, [wa.text_message(text)])
     await asyncio.to_thread(_flows, other, "after the oversize event")
 
-    found: list[tuple[dict[str, Any], str]] = []
-    deadline = asyncio.get_running_loop().time() + _FLOWS_WITHIN_S
-    while not found and asyncio.get_running_loop().time() < deadline:
-        for records in (await dead_letters.getmany(timeout_ms=200)).values():
-            for r in records:
-                command = json.loads(r.value) if r.value else {}
-                if command.get("payload", {}).get("body") == text:
-                    found.append((command, dict(r.headers)["error"].decode()))
+    found = await _dead_letter_of(dead_letters, text)
     assert found, "the command whose event is too big was not dead-lettered"
     [(command, error)] = found
     assert command["type"] == "message.inbound"
@@ -152,3 +162,40 @@ async def test_an_event_too_big_to_write_is_dead_lettered_and_the_partition_flow
     assert f"{small_events:,} bytes" in error
     # Dead-lettered whole: its read models were not written either.
     assert not [t for t in api.tickets("pending") if t["lastMessage"] == text]
+
+
+@pytest.fixture
+async def small_events_topic(services: Services) -> AsyncIterator[int]:
+    """The events topic of the test's stack refusing records over 8,000 bytes (a broker or
+    topic configured under the projector's own limit), then as `migrate` made it."""
+    s, limit = services.settings, 8_000
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await admin.start()
+    # AlterConfigs sets a topic's whole dynamic configuration: retention.ms is restated.
+    retention = {"retention.ms": str(s.events_retention_ms)}
+
+    async def configure(configs: dict[str, str]) -> None:
+        topic = ConfigResource(ConfigResourceType.TOPIC, s.events_topic, configs)
+        await admin.alter_configs([topic])
+
+    try:
+        await configure({**retention, "max.message.bytes": str(limit)})
+        yield limit
+    finally:
+        await configure(retention)
+        await admin.close()
+
+
+async def test_an_event_the_broker_refuses_is_dead_lettered_and_the_partition_flows(
+    api: Api, other: Api, small_events_topic: int, dead_letters: AIOKafkaConsumer
+) -> None:
+    text = "w" * limits.TEXT_BODY_CHARS  # its event: ~10 KB, under the projector's limit
+    await asyncio.to_thread(api.deliver, [wa.text_message(text)])
+    await asyncio.to_thread(_flows, other, "after the refused event")
+
+    found = await _dead_letter_of(dead_letters, text)
+    assert found, "the command whose event the broker refused was not dead-lettered"
+    [(command, error)] = found
+    assert command["type"] == "message.inbound"
+    assert "event refused" in error
+    assert "MessageSizeTooLarge" in error
