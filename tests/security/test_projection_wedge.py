@@ -152,10 +152,9 @@ async def test_an_event_too_big_to_write_is_dead_lettered_and_the_partition_flow
     # Within every field bound, but its event (text, ticket preview, contact) is over 8,000.
     text = "z" * limits.TEXT_BODY_CHARS
     await asyncio.to_thread(api.deliver, [wa.text_message(text)])
-    await asyncio.to_thread(_flows, other, "after the oversize event")
-
     found = await _dead_letter_of(dead_letters, text)
     assert found, "the command whose event is too big was not dead-lettered"
+    await asyncio.to_thread(_flows, other, "after the oversize event")  # a later batch
     [(command, error)] = found
     assert command["type"] == "message.inbound"
     assert "message.created" in error
@@ -191,6 +190,9 @@ async def test_an_event_the_broker_refuses_is_dead_lettered_and_the_partition_fl
 ) -> None:
     text = "w" * limits.TEXT_BODY_CHARS  # its event: ~10 KB, under the projector's limit
     await asyncio.to_thread(api.deliver, [wa.text_message(text)])
+    # Read models are written before events are appended: once its ticket shows, the batch
+    # that appends the refused event is under way, and the next message is in a later one.
+    await asyncio.to_thread(api.until, lambda: api.tickets("pending"), "the refused one's ticket")
     await asyncio.to_thread(_flows, other, "after the refused event")
 
     found = await _dead_letter_of(dead_letters, text)
