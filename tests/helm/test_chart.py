@@ -93,6 +93,8 @@ def test_refused_settings_fail_the_render_with_a_reason(helm: Path) -> None:
         (): "set jwt.secret or jwt.existingSecret",
         ("jwt.secret=short",): "at least 32 characters",
         (f"jwt.secret={SECRET}", "projector.replicas=13"): "above partitions (12)",
+        (f"jwt.secret={SECRET}", "jwt.adminSecret=short"): "adminSecret must be at least 32",
+        (f"jwt.secret={SECRET}", f"jwt.adminSecret={SECRET}"): "must differ from jwt.secret",
     }
     for sets, reason in cases.items():
         flags = [x for s in sets for x in ("--set", s)]
@@ -110,17 +112,21 @@ def test_secrets_reach_every_process_as_settings(helm: Path) -> None:
         "jwt.secretKey=key",
         "cassandra.auth.existingSecret=cass",
         "redis.auth.existingSecret=red",
+        "jwt.adminExistingSecret=ops",
     )
     assert not [o for o in objects if o["kind"] == "Secret"]
     processes = [(n, c) for n, c in _containers(objects) if not n.endswith("-migrate")]
-    assert len(processes) == 3
+    assert len(processes) == 4  # ingest, projector, outbound, edge
     for name, c in processes:
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
+        # The admin key only where /admin is served.
+        admin = {"TIDEWIRE_ADMIN_JWT_SECRET": {"name": "ops", "key": "admin-jwt-secret"}}
         assert refs == {
             "TIDEWIRE_JWT_SECRET": {"name": "tokens", "key": "key"},
             "TIDEWIRE_CASSANDRA_USERNAME": {"name": "cass", "key": "username"},
             "TIDEWIRE_CASSANDRA_PASSWORD": {"name": "cass", "key": "password"},
             "TIDEWIRE_REDIS_PASSWORD": {"name": "red", "key": "redis-password"},
+            **(admin if name.endswith("-ingest") else {}),
         }, name
         assert set(refs) <= _setting_names()
     [(_, migrate)] = [(n, c) for n, c in _containers(objects) if n.endswith("-migrate")]
@@ -158,10 +164,11 @@ def test_settings_are_ones_the_processes_read(
     assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
     # The projector's read-model memory: a sixth of its pod's 3 GiB limit.
     assert stack.projector_cache_bytes == 512 * 1024 * 1024
-    edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
-    assert edge.recovery_window_s == 1800
     for name, value in env.items():  # as the process reads them: lists come as JSON
         monkeypatch.setenv(name, value)
+    edge = EdgeSettings()
+    assert edge.recovery_window_s == 1800
+    assert next(str(n) for n in edge.trusted_proxies) == "10.0.0.0/8"
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
 
@@ -174,7 +181,7 @@ def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
 def test_each_process_listens_where_its_service_and_probes_point(
     objects: list[dict[str, Any]],
 ) -> None:
-    for component in ("ingest", "projector", "edge"):
+    for component in ("ingest", "projector", "outbound", "edge"):
         module = f"tidewire_{component}"
         deployment = _one(objects, "Deployment", f"tw-tidewire-{component}")
         [c] = deployment["spec"]["template"]["spec"]["containers"]
@@ -198,11 +205,31 @@ def test_each_process_listens_where_its_service_and_probes_point(
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
         assert "/var/lib/tidewire" in mounts  # faust's data folder, TIDEWIRE_HOME
-        if component != "projector":  # drain before SIGTERM; the projector serves no clients
+        if component in ("ingest", "edge"):  # drain before SIGTERM; the others serve no clients
             assert c["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     projector = _one(objects, "Deployment", "tw-tidewire-projector")
     assert projector["spec"]["strategy"] == {"type": "Recreate"}
     assert projector["spec"]["replicas"] == 1  # no fencing between processes: one by default
+
+
+def test_the_outbound_sender_runs_apart_from_the_projector(objects: list[dict[str, Any]]) -> None:
+    """Its own Deployment (a slow Graph API never holds up projection), one generation at a
+    time, with time to finish the send in hand on SIGTERM."""
+    outbound = _one(objects, "Deployment", "tw-tidewire-outbound")
+    spec = outbound["spec"]["template"]["spec"]
+    assert outbound["spec"]["strategy"] == {"type": "Recreate"}
+    assert outbound["spec"]["replicas"] == 1
+    config = _one(objects, "ConfigMap", "tw-tidewire")["data"]
+    stack = StackSettings(
+        _env_file=None,
+        **_as_kwargs({**config, "TIDEWIRE_JWT_SECRET": SECRET}, "TIDEWIRE_", StackSettings),
+    )
+    bound = stack.graph_api_deadline_s + stack.graph_api_attempt_timeout_s
+    assert spec["terminationGracePeriodSeconds"] > bound
+    [projector] = _one(objects, "Deployment", "tw-tidewire-projector")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert "tidewire_outbound" not in projector["command"]
 
 
 def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str, Any]]) -> None:
@@ -212,8 +239,20 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
     assert edge["metadata"]["annotations"]["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     ingest = _one(objects, "Ingress", "tw-tidewire-ingest")
     paths = {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
-    assert {"/webhooks", "/api"} <= paths
+    assert paths == {"/webhooks", "/api"}  # /admin stays inside the cluster by default
     assert "affinity" not in json.dumps(ingest["metadata"].get("annotations", {}))
+
+
+def test_admin_is_public_only_when_asked_and_has_its_own_key(helm: Path) -> None:
+    objects = _render(helm, *ALL_ON, "ingress.exposeAdmin=true", f"jwt.adminSecret=a{SECRET}")
+    ingest = _one(objects, "Ingress", "tw-tidewire-ingest")
+    assert "/admin" in {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
+    secret = _one(objects, "Secret", "tw-tidewire-admin-jwt")
+    assert set(secret["data"]) == {"admin-jwt-secret"}
+    keys = {n: {e["name"] for e in c["env"]} for n, c in _containers(objects) if "env" in c}
+    assert {n for n, env in keys.items() if "TIDEWIRE_ADMIN_JWT_SECRET" in env} == {
+        "tw-tidewire-ingest"
+    }
 
 
 def test_the_dashboard_is_built_from_the_metrics_catalogue(objects: list[dict[str, Any]]) -> None:

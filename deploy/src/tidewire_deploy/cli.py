@@ -64,6 +64,12 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     return supervisor.run_foreground(supervisor.edge_argv(args.port))
 
 
+def _cmd_outbound(args: argparse.Namespace) -> int:
+    from tidewire_deploy import supervisor
+
+    return supervisor.run_foreground(supervisor.outbound_argv(args.port, args.host))
+
+
 def _cmd_projector(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -92,14 +98,13 @@ def _cmd_projector(args: argparse.Namespace) -> int:
 
 def _cmd_token(args: argparse.Namespace) -> int:
     from tidewire_platform.contracts import valid_user_id
-    from tidewire_platform.tokens import issue_token
+    from tidewire_platform.tokens import ADMIN_COMPANY, TokenError, issue_admin_token, issue_token
 
     s = _settings()
-    company = args.company_id or ("platform" if args.admin else None)
+    company = args.company_id or (ADMIN_COMPANY if args.admin else None)
     if company is None:
         print("tidewire token: --company-id is required (or --admin)", file=sys.stderr)
         return 2
-    role = "admin" if args.admin else None
     if (bad := _bad_id("--company-id", company)) is not None:
         print(bad, file=sys.stderr)
         return 2
@@ -109,9 +114,16 @@ def _cmd_token(args: argparse.Namespace) -> int:
     if args.ttl is not None and args.ttl <= 0:
         print(f"tidewire: --ttl must be positive seconds, not {args.ttl}", file=sys.stderr)
         return 2
-    token = issue_token(s, company, args.user_id, ttl=args.ttl, role=role)
+    try:
+        if args.admin:
+            token = issue_admin_token(s, args.user_id, ttl=args.ttl, company_id=company)
+        else:
+            token = issue_token(s, company, args.user_id, ttl=args.ttl)
+    except TokenError as exc:
+        print(f"tidewire token: {exc}", file=sys.stderr)
+        return 2
     print(
-        f"{'admin ' if role else ''}token for company {company}, user {args.user_id} "
+        f"{'admin ' if args.admin else ''}token for company {company}, user {args.user_id} "
         f"(expires in {args.ttl or s.jwt_ttl_seconds} s):"
     )
     print(token)
@@ -217,7 +229,9 @@ def parser() -> argparse.ArgumentParser:
     )
     infra.set_defaults(func=_cmd_infra)
 
-    up = sub.add_parser("up", help="infra + ingest :8000 + projector + edges :8101 :8102")
+    up = sub.add_parser(
+        "up", help="infra + ingest :8000 + projector + outbound + edges :8101 :8102"
+    )
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.set_defaults(func=_cmd_up)
 
@@ -228,6 +242,16 @@ def parser() -> argparse.ArgumentParser:
     edge = sub.add_parser("edge", help="run one edge node in the foreground")
     edge.add_argument("--port", type=int, required=True)
     edge.set_defaults(func=_cmd_edge)
+
+    outbound = sub.add_parser(
+        "outbound",
+        help="run the outbound sender (agents' messages to WhatsApp) in the foreground",
+        description="Reads the outbound topic in its own consumer group and sends each agent's "
+        "message to the Graph API at most once; /healthz, /readyz and /metrics on --port.",
+    )
+    outbound.add_argument("--port", type=int, default=None, help="probes and metrics port")
+    outbound.add_argument("--host", default="127.0.0.1", help="probes address")
+    outbound.set_defaults(func=_cmd_outbound)
 
     projector = sub.add_parser("projector", help="projector maintenance")
     projector_sub = projector.add_subparsers(dest="action", required=True)
@@ -242,7 +266,9 @@ def parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="print a signed agent token (last line)")
     token.add_argument("--company-id", help="the agent's company (default for --admin: platform)")
     token.add_argument("--user-id", required=True)
-    token.add_argument("--admin", action="store_true", help="an operator token for /admin")
+    token.add_argument(
+        "--admin", action="store_true", help="an operator token for /admin (the admin key)"
+    )
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
     token.set_defaults(func=_cmd_token)
 

@@ -15,7 +15,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
-{{/* Selector of one component: ingest, projector or edge. Call with (list . "edge"). */}}
+{{/* Selector of one component: ingest, projector, outbound or edge. Call with (list . "edge"). */}}
 {{- define "tidewire.selector" -}}
 {{- $ctx := index . 0 -}}
 app.kubernetes.io/name: {{ $ctx.Chart.Name }}
@@ -58,6 +58,17 @@ env:
     valueFrom:
       secretKeyRef: {name: {{ . }}, key: {{ $.Values.redis.auth.passwordKey }}}
   {{- end }}
+{{- end -}}
+
+{{/* The admin token key, for ingest only (the one process serving /admin). */}}
+{{- define "tidewire.adminEnv" -}}
+{{- if or .Values.jwt.adminSecret .Values.jwt.adminExistingSecret }}
+- name: TIDEWIRE_ADMIN_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.jwt.adminExistingSecret | default (printf "%s-admin-jwt" (include "tidewire.fullname" .)) }}
+      key: {{ .Values.jwt.adminSecretKey }}
+{{- end }}
 {{- end -}}
 
 {{- define "tidewire.cassandraAuthEnv" -}}
@@ -118,8 +129,17 @@ startupProbe:
 {{- if and .Values.jwt.secret (lt (len .Values.jwt.secret) 32) -}}
 {{- fail "jwt.secret must be at least 32 characters" -}}
 {{- end -}}
+{{- if and .Values.jwt.adminSecret (lt (len .Values.jwt.adminSecret) 32) -}}
+{{- fail "jwt.adminSecret must be at least 32 characters" -}}
+{{- end -}}
+{{- if and .Values.jwt.adminSecret (eq .Values.jwt.adminSecret .Values.jwt.secret) -}}
+{{- fail "jwt.adminSecret must differ from jwt.secret" -}}
+{{- end -}}
 {{- if gt (int .Values.projector.replicas) (int .Values.partitions) -}}
 {{- fail (printf "projector.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.projector.replicas) (int .Values.partitions)) -}}
+{{- end -}}
+{{- if gt (int .Values.outbound.replicas) (int .Values.partitions) -}}
+{{- fail (printf "outbound.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.outbound.replicas) (int .Values.partitions)) -}}
 {{- end -}}
 {{- end -}}
 

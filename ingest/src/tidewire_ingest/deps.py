@@ -17,7 +17,13 @@ from tidewire_ingest.settings import IngestSettings
 from tidewire_platform.events_log import EventsLog
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import TenantStore
-from tidewire_platform.tokens import Principal, TokenError, verify_token
+from tidewire_platform.tokens import (
+    AdminDisabled,
+    Principal,
+    TokenError,
+    verify_admin_token,
+    verify_token,
+)
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -44,10 +50,26 @@ async def command_log(request: Request) -> CommandLog:
     return log
 
 
-async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
-    if who.role != "admin":
-        raise Problem(403, "Forbidden", "tenant administration needs an admin token")
-    return who
+async def admin(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """An operator: a token signed with the admin key. A valid agent token is a 403 (the
+    caller is known, not allowed); anything else a 401."""
+    settings = _settings(request)
+    token = creds.credentials if creds else None
+    try:
+        return verify_admin_token(settings, token)
+    except AdminDisabled as exc:
+        raise Problem(403, "Forbidden", str(exc)) from exc
+    except TokenError as exc:
+        try:
+            verify_token(settings, token)
+        except TokenError:
+            raise Problem(
+                401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
+            ) from exc
+        raise Problem(403, "Forbidden", "tenant administration needs an admin token") from exc
 
 
 Agent = Annotated[Principal, Depends(principal)]

@@ -13,7 +13,13 @@ from urllib.parse import quote
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Public keys of the local stack, written here for everyone to read: accepted only where
+# `env` names a development or test stack (`StackSettings.production`).
 DEV_JWT_SECRET = "tidewire-dev-secret-change-me-0123456789"
+DEV_ADMIN_JWT_SECRET = "tidewire-dev-admin-secret-change-me-0123"
+# The only values of TIDEWIRE_ENV that are not production, spelled exactly: a typo
+# (`Development`, `prod`, `staging`) must fail closed, never open.
+NON_PRODUCTION_ENVS = frozenset({"development", "test"})
 
 
 class StackSettings(BaseSettings):
@@ -21,7 +27,11 @@ class StackSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TIDEWIRE_", extra="ignore")
 
-    env: str = Field("development", description="development | test | production")
+    env: str = Field(
+        "development",
+        description="`development` or `test` (exactly) allow the public development keys; "
+        "any other value is production",
+    )
     home: Path = Field(Path(".tidewire"), description="state folder: jars, data, logs, pids")
     lib_dir: Path | None = Field(None, description="jar cache (default: <home>/lib)")
 
@@ -52,6 +62,10 @@ class StackSettings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_seconds: int = 12 * 3600
+    # Operators' tokens (`/admin`) have a key of their own, so an agent key that leaks cannot
+    # mint them. Empty in production: tenant administration over HTTP is off (the CLI's
+    # `tidewire tenant add` still works); outside production the development admin key.
+    admin_jwt_secret: str = ""
 
     # WhatsApp Cloud API (Graph API) for agents' outbound messages. Tests point the base at a
     # local fake. The deadline bounds the retries of one message (429, 5xx, network errors);
@@ -82,17 +96,47 @@ class StackSettings(BaseSettings):
         "and its outcomes.",
     )
 
+    # One HTTP call to the Graph API. A call that sent its request and got no answer within it
+    # marks the message `unknown` (never re-sent by itself), so it is long enough for Graph's
+    # slow answers; a connection that cannot even be opened within it is retried.
+    graph_api_attempt_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="one Graph API call; no answer within it after sending: message unknown",
+    )
+
     @field_validator("home", "lib_dir")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         return v.expanduser().resolve() if v is not None else None
 
+    @property
+    def production(self) -> bool:
+        """Anything but exactly `development` or `test`: secrets fail closed."""
+        return self.env not in NON_PRODUCTION_ENVS
+
+    @property
+    def admin_key(self) -> str | None:
+        """The key of admin tokens; None when tenant administration over HTTP is off."""
+        if self.admin_jwt_secret:
+            return self.admin_jwt_secret
+        return None if self.production else DEV_ADMIN_JWT_SECRET
+
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> StackSettings:
-        if self.env == "production" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("TIDEWIRE_JWT_SECRET must be set to a real secret in production")
+        where = (
+            f"TIDEWIRE_ENV={self.env!r} counts as production (only 'development' or 'test' do not)"
+        )
+        if self.production and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError(f"TIDEWIRE_JWT_SECRET is the public development key; {where}")
+        if self.production and self.admin_jwt_secret == DEV_ADMIN_JWT_SECRET:
+            raise ValueError(f"TIDEWIRE_ADMIN_JWT_SECRET is the public development key; {where}")
         if len(self.jwt_secret) < 32:
             raise ValueError("TIDEWIRE_JWT_SECRET must be at least 32 characters (HS256 key)")
+        if self.admin_jwt_secret and len(self.admin_jwt_secret) < 32:
+            raise ValueError("TIDEWIRE_ADMIN_JWT_SECRET must be at least 32 characters")
+        if self.admin_jwt_secret and self.admin_jwt_secret == self.jwt_secret:
+            raise ValueError("TIDEWIRE_ADMIN_JWT_SECRET must differ from TIDEWIRE_JWT_SECRET")
         return self
 
     @property
@@ -109,6 +153,12 @@ class StackSettings(BaseSettings):
         """The projector's consumer group (its faust app id): one per topic prefix, so two
         stacks sharing engines (a dev stack and the test suite) never share partitions."""
         return f"{self.topic_prefix}-projector"
+
+    @property
+    def outbound_group(self) -> str:
+        """The outbound sender's consumer group (`tidewire outbound`): apart from the
+        projector's, so a slow Graph API never holds up projection."""
+        return f"{self.topic_prefix}-outbound"
 
     @property
     def commands_topic(self) -> str:

@@ -1,6 +1,8 @@
-"""Agent and edge-client tokens: HS256 JWTs carrying the company and the user.
+"""Agent and edge-client tokens, and operators' admin tokens: HS256 JWTs.
 
 The company of every request and socket comes from here, never from what a client says.
+Admin tokens are signed with a key of their own and carry their own audience, so neither an
+agent key that leaks nor an agent token that claims `role: admin` opens `/admin`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from tidewire_platform.settings import StackSettings
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "tidewire"
+_ADMIN_AUDIENCE = "tidewire-admin"
+ADMIN_COMPANY = "platform"  # the company named in admin tokens (they administer every one)
 
 
 class TokenError(ValueError):
@@ -32,12 +36,44 @@ class Principal:
     role: str | None = None  # "admin": a platform operator (tenant administration)
 
 
+class AdminDisabled(TokenError):
+    """No admin key is configured: tenant administration over HTTP is off."""
+
+
 def issue_token(
     settings: StackSettings,
     company_id: str,
     user_id: str,
     ttl: int | None = None,
-    role: str | None = None,
+) -> str:
+    """An agent's token, signed with the agent key."""
+    return _issue(settings.jwt_secret, _AUDIENCE, company_id, user_id, ttl, settings, None)
+
+
+def issue_admin_token(
+    settings: StackSettings,
+    user_id: str,
+    ttl: int | None = None,
+    company_id: str = ADMIN_COMPANY,
+) -> str:
+    """An operator's token for `/admin`, signed with the admin key (the company it names
+    is informative only: an operator administers every company)."""
+    key = settings.admin_key
+    if key is None:
+        raise AdminDisabled(
+            "no admin key: set TIDEWIRE_ADMIN_JWT_SECRET to issue admin tokens in production"
+        )
+    return _issue(key, _ADMIN_AUDIENCE, company_id, user_id, ttl, settings, "admin")
+
+
+def _issue(
+    key: str,
+    audience: str,
+    company_id: str,
+    user_id: str,
+    ttl: int | None,
+    settings: StackSettings,
+    role: str | None,
 ) -> str:
     if not valid_id(company_id):
         raise ValueError(f"company id {company_id!r} does not match {ID_PATTERN}")
@@ -47,35 +83,59 @@ def issue_token(
     claims: dict[str, object] = {
         "sub": user_id,
         "company_id": company_id,
-        "aud": _AUDIENCE,
+        "aud": audience,
         "iat": now,
         "exp": now + (ttl if ttl is not None else settings.jwt_ttl_seconds),
     }
     if role is not None:
         claims["role"] = role
-    return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
 def verify_token(settings: StackSettings, token: str | None) -> Principal:
+    """An agent token's principal; admin tokens are refused (another key and audience)."""
+    principal, _ = verify_token_expiry(settings, token)
+    return principal
+
+
+def verify_token_expiry(settings: StackSettings, token: str | None) -> tuple[Principal, float]:
+    """An agent token's principal and its expiry (seconds since the epoch)."""
+    return _checked(settings.jwt_secret, _AUDIENCE, token)
+
+
+def verify_admin_token(settings: StackSettings, token: str | None) -> Principal:
+    """An operator token's principal (signed with the admin key, role admin)."""
+    key = settings.admin_key
+    if key is None:
+        raise AdminDisabled(
+            "tenant administration over HTTP is off: TIDEWIRE_ADMIN_JWT_SECRET is not set"
+        )
+    principal, _ = _checked(key, _ADMIN_AUDIENCE, token)
+    if principal.role != "admin":
+        raise TokenError("not an admin token")
+    return principal
+
+
+def _checked(key: str, audience: str, token: str | None) -> tuple[Principal, float]:
     if not token:
         raise TokenError("missing token")
-    principal, expires = _verified(settings.jwt_secret, token)
+    principal, expires = _verified(key, audience, token)
     if expires <= time.time():  # PyJWT's rule: expired at `exp` itself
         raise TokenError("token expired")
-    return principal
+    return principal, expires
 
 
 # A token is checked once per secret; later uses only check its expiry. Reconnecting clients
 # present the same token again and again, and a storm of a thousand reconnects spent ≈ 4 % of
 # an edge node's CPU decoding and verifying them. Refused tokens raise, so are never kept.
 @lru_cache(maxsize=8192)
-def _verified(secret: str, token: str) -> tuple[Principal, float]:
+def _verified(secret: str, audience: str, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
-            audience=_AUDIENCE,
+            audience=audience,
             options={"require": ["exp", "sub", "company_id"]},
             # For `iat`/`nbf` a little in the future: the issuer's clock may run ahead.
             # Expiry stays exact: `verify_token` checks `exp` itself.

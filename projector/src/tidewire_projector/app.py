@@ -40,16 +40,15 @@ from tidewire_platform.contracts import Command, Event, now_ms
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import MAX_REQUEST_BYTES, make_producer, record_size
 from tidewire_platform.metrics import COMMANDS_PROJECTED, PROJECTOR_BATCH_FAILURES, PROJECTOR_LAG
+from tidewire_platform.outbound_jobs import job_of
 from tidewire_platform.partitioning import company_key, partition_for
+from tidewire_platform.probes import Address, start_probes
 from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.settings import StackSettings
-from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.journal_cassandra import Journaled, Unit, outcome_ttl
 from tidewire_projector.lag import lag_after
-from tidewire_projector.outbound import job_of, send_agent_messages
-from tidewire_projector.probes import Address, start_probes
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.worker import Worker
@@ -82,7 +81,6 @@ app = faust.App(
     Worker=Worker,
 )
 commands_topic = app.topic(settings.commands_topic, value_serializer="raw", key_serializer="raw")
-outbound_topic = app.topic(settings.outbound_topic, value_serializer="raw", key_serializer="raw")
 
 
 class _Resources:
@@ -92,22 +90,18 @@ class _Resources:
         self.opened = asyncio.Event()
         self.store: CachedStore | None = None
         self.producer: AIOKafkaProducer | None = None
-        # The commands agent's own producer once a refusal broke the first (`renew_producer`).
-        self.renewed: AIOKafkaProducer | None = None
         self.tail = EventsTail(settings)
-        self.tenants: CassandraTenantStore | None = None  # access tokens for outbound sends
         self.probes: web.AppRunner | None = None  # /healthz, /readyz, /metrics (probes.py)
 
     async def get(self) -> tuple[CachedStore, AIOKafkaProducer]:
         await self.opened.wait()  # opened by `_start` before faust starts the agents; kept safe
         assert self.store is not None
         assert self.producer is not None
-        return self.store, self.renewed or self.producer
+        return self.store, self.producer
 
     async def renew_producer(self) -> AIOKafkaProducer:
-        """A fresh producer for the commands agent (see `_BROKEN`). The first one stays for
-        the outbound agent: it appends to the commands topic, whose partitions' sequence
-        numbers the refusal left intact."""
+        """A fresh events producer in place of the current one (see `_BROKEN`); the current
+        one is kept until the fresh one has started."""
         fresh = make_producer(settings, "tidewire-projector")
         try:
             await fresh.start()
@@ -115,11 +109,11 @@ class _Resources:
             with contextlib.suppress(Exception):
                 await fresh.stop()
             raise
-        old, self.renewed = self.renewed, fresh
+        old, self.producer = self.producer, fresh
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.stop()
-        return self.renewed
+        return fresh
 
 
 _res = _Resources()
@@ -156,7 +150,6 @@ async def _open() -> None:
     _res.store = CachedStore(
         CassandraStore(session, keyspace, ttl_s), max_bytes=settings.projector_cache_bytes
     )
-    _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()
     _res.producer = producer
@@ -401,7 +394,7 @@ class _Batch:
 
         Agents' messages to send go to the outbound topic before their events, and are
         acknowledged first: a crash in between replays the command, which finds its event
-        missing and appends both again (the outbound agent skips the twin). The other order
+        missing and appends both again (the outbound sender skips the twin). The other order
         could leave an event whose send was never asked for.
 
         With `renew` (a producer factory), records go one at a time, each acknowledged before
@@ -493,15 +486,3 @@ async def commands(stream: Any) -> None:
                 await asyncio.sleep(1.0)
         for partition, behind in lag_after(records, app.consumer.highwater).items():
             PROJECTOR_LAG.labels(str(partition)).set(behind)
-
-
-@app.agent(outbound_topic)
-async def outbound(stream: Any) -> None:
-    """Agents' messages to the WhatsApp Cloud API (outbound.py). A topic of their own: this
-    agent reads only what it has to send (reading every event cost the projector ~40 % of a
-    core at 1,000 events/s), and a slow Graph API never pauses command projection."""
-    store, producer = await _res.get()
-    assert _res.tenants is not None
-    # Cassandra itself, not the projector's memory: this agent sees events of companies whose
-    # commands another projector process may own.
-    await send_agent_messages(stream, settings, store.inner, _res.tenants, producer)

@@ -3,8 +3,19 @@ import time
 import jwt
 import pytest
 
-from tidewire_platform.settings import StackSettings
-from tidewire_platform.tokens import TokenError, issue_token, verify_token
+from tidewire_platform.settings import (
+    DEV_ADMIN_JWT_SECRET,
+    DEV_JWT_SECRET,
+    StackSettings,
+)
+from tidewire_platform.tokens import (
+    AdminDisabled,
+    TokenError,
+    issue_admin_token,
+    issue_token,
+    verify_admin_token,
+    verify_token,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -61,9 +72,56 @@ def test_missing_token(s: StackSettings) -> None:
         verify_token(s, None)
 
 
-def test_dev_secret_refused_in_production() -> None:
-    with pytest.raises(ValueError, match="TIDEWIRE_JWT_SECRET"):
-        StackSettings(env="production")
+@pytest.mark.parametrize("env", ["production", "prod", "Production", "staging", "", "DEV"])
+def test_dev_secret_refused_unless_the_env_is_exactly_development_or_test(env: str) -> None:
+    with pytest.raises(ValueError, match="TIDEWIRE_JWT_SECRET is the public development key"):
+        StackSettings(env=env)
+    with pytest.raises(ValueError, match="TIDEWIRE_ADMIN_JWT_SECRET is the public development"):
+        StackSettings(env=env, jwt_secret="p" * 40, admin_jwt_secret=DEV_ADMIN_JWT_SECRET)
+    assert StackSettings(env=env, jwt_secret="p" * 40).production
+
+
+@pytest.mark.parametrize("env", ["development", "test"])
+def test_dev_keys_serve_development_and_test_stacks(env: str) -> None:
+    s = StackSettings(env=env)
+    assert (s.production, s.jwt_secret, s.admin_key) == (
+        False,
+        DEV_JWT_SECRET,
+        DEV_ADMIN_JWT_SECRET,
+    )
+
+
+def test_admin_key_must_be_long_and_differ_from_the_agent_key() -> None:
+    with pytest.raises(ValueError, match="at least 32"):
+        StackSettings(admin_jwt_secret="short")
+    with pytest.raises(ValueError, match="must differ"):
+        StackSettings(jwt_secret="k" * 40, admin_jwt_secret="k" * 40)
+
+
+def test_admin_tokens_have_their_own_key_and_audience(s: StackSettings) -> None:
+    admin = issue_admin_token(s, "ops")
+    assert verify_admin_token(s, admin).role == "admin"
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_token(s, admin)  # an admin token opens no agent API or socket
+    # An agent token claiming the role, signed with the agent key: not an admin token.
+    claims = {"sub": "u", "company_id": "acme", "role": "admin", "aud": "tidewire"}
+    forged = jwt.encode({**claims, "exp": int(time.time()) + 60}, s.jwt_secret, "HS256")
+    assert verify_token(s, forged).role == "admin"
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_admin_token(s, forged)
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_admin_token(s, issue_token(s, "acme", "u"))
+
+
+def test_production_without_an_admin_key_has_no_admin_tokens() -> None:
+    s = StackSettings(env="production", jwt_secret="p" * 40)
+    assert s.admin_key is None
+    with pytest.raises(AdminDisabled):
+        issue_admin_token(s, "ops")
+    with pytest.raises(AdminDisabled, match="TIDEWIRE_ADMIN_JWT_SECRET"):
+        verify_admin_token(s, "anything")
+    on = StackSettings(env="production", jwt_secret="p" * 40, admin_jwt_secret="a" * 40)
+    assert verify_admin_token(on, issue_admin_token(on, "ops")).user_id == "ops"
 
 
 def test_a_token_verified_before_is_refused_once_it_expires(
