@@ -133,7 +133,16 @@ class _JsonClip:
         if isinstance(value, str):
             return self.text(value)
         if value is None or isinstance(value, bool | int | float):
-            self.left -= len(json.dumps(value))
+            try:
+                size = len(json.dumps(value))
+            except ValueError:  # an integer past Python's digit limit: no JSON for it
+                size = self.left + 1
+            if size > self.left and value is not None:
+                # JSON numbers have no length limit: one past the budget becomes null.
+                self.cut = True
+                self.left -= 4
+                return None
+            self.left -= size
             return value
         if depth <= 0 or not isinstance(value, dict | list):
             self.cut = True

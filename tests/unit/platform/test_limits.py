@@ -68,3 +68,8 @@ def test_clip_json_stays_near_its_budget_and_is_stable(value: object, budget: in
     structure = sum(text.count(c) for c in "[]{},:")
     assert len(text.encode()) - structure <= budget + 32
     assert limits.clip_json(cut, budget, 8) == (cut, False)  # cutting twice changes nothing
+
+
+def test_clip_json_never_keeps_a_number_past_its_budget() -> None:
+    assert limits.clip_json({"a": 10**40, "b": 1}, 20, 8) == ({"a": None, "b": 1}, True)
+    assert limits.clip_json([10**5000], 100, 8) == ([None], True)
