@@ -56,7 +56,7 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
             await append(producer, s, s.events_topic, company, _event(company, n).to_bytes())
     finally:
         await producer.stop()
-    feed = EventFeed(s, "test-epoch", recent=1_000, backfill=10)
+    feed = EventFeed(s, "test-epoch", recent_bytes=1024**2, backfill=10)
     await feed.start()
     try:
         await feed.follow(partition, EdgeSettings().connect_wait_s)
@@ -75,5 +75,5 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
 
 
 class _Nobody:
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event, size: int | None = None) -> None:
         pass

@@ -72,7 +72,10 @@ class Services:
         return ["ingest", "projector", *(f"edge-{p}" for p in self.edge_ports)]
 
     def start(self, name: str) -> None:
-        proc = Managed(f"test-{name}", self.run_dir, self.run_dir / f"test-{name}.out")
+        # Named by topic prefix too: runs of two worktrees may share one engines' home, and
+        # a pid file of the same name would make one run adopt (and stop) the other's.
+        tag = f"test-{self.settings.topic_prefix}-{name}"
+        proc = Managed(tag, self.run_dir, self.run_dir / f"{tag}.out")
         argv = self.argv(name)
         proc.start(argv, " ".join(argv[2:]), env={**os.environ, **self.env})
         self.procs[name] = proc

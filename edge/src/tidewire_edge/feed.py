@@ -9,14 +9,16 @@ hashed to it. Records are handed to the deliveries of their company synchronousl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import OrderedDict
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from cachetools import LRUCache
 
 from tidewire_edge.recent import RecentRecords
+from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.metrics import EDGE_LAG
@@ -25,27 +27,34 @@ from tidewire_platform.settings import StackSettings
 
 log = logging.getLogger("tidewire.edge.feed")
 
-_DECODED = 8192  # decoded events kept (a few seconds of the node's traffic)
+_RECENT_BYTES = 24 * 1024**2  # per partition (EdgeSettings.recent_budget gives the node's)
+_DECODED_BYTES = 48 * 1024**2  # decoded events kept (EdgeSettings.decoded_budget)
 
 
 class Receiver(Protocol):
-    def offer(self, event: Event) -> None: ...
+    def offer(self, event: Event, size: int | None = None) -> None: ...
 
 
 class EventFeed:
     def __init__(
-        self, settings: StackSettings, epoch: str, recent: int = 20_000, backfill: int = 5_000
+        self,
+        settings: StackSettings,
+        epoch: str,
+        recent_bytes: int = _RECENT_BYTES,
+        backfill: int = 5_000,
+        decoded_bytes: int = _DECODED_BYTES,
     ) -> None:
         self._s = settings
         self._epoch = epoch
-        # The last records of each partition, so the replay after a short drop is served
-        # from memory instead of a Kafka read per client.
-        self._recent_size = recent
+        # The last records of each partition (up to `recent_bytes` each), so the replay after
+        # a short drop is served from memory instead of a Kafka read per client.
+        self._recent_bytes = recent_bytes
         self._recent: dict[int, RecentRecords] = {}
         # A partition is first read from up to `backfill` records before its end, so that a
         # node that just started (a restart, a new pod) serves the replays of the clients
-        # that move to it from memory too, instead of one Kafka read per client.
-        self._backfill = min(backfill, recent)
+        # that move to it from memory too, instead of one Kafka read per client (as many of
+        # them as the byte budget keeps).
+        self._backfill = backfill
         self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
@@ -54,8 +63,10 @@ class EventFeed:
         self._task: asyncio.Task[None] | None = None
         # Events decoded lately, by (partition, offset): a company's clients reconnecting
         # together replay the same events, and decoding each for every client was ≈ 6 % of a
-        # node's CPU in a recovery storm.
-        self._decoded: OrderedDict[tuple[int, int], Event] = OrderedDict()
+        # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
+        self._decoded: LRUCache[tuple[int, int], Event] = LRUCache(
+            maxsize=decoded_bytes, getsizeof=event_bytes
+        )
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -146,9 +157,9 @@ class EventFeed:
         event = self._decoded.get((partition, offset))
         if event is None:
             event = Event.from_bytes(value, Cursor(self._epoch, partition, offset).encode())
-            self._decoded[(partition, offset)] = event
-            if len(self._decoded) > _DECODED:
-                self._decoded.popitem(last=False)
+            # One larger than the whole cache is not kept: decoded again when asked again.
+            with contextlib.suppress(ValueError):
+                self._decoded[(partition, offset)] = event
         return event
 
     async def _adopt_pending(self) -> None:
@@ -160,7 +171,7 @@ class EventFeed:
         for tp in tps:
             start = max(firsts[tp], ends[tp] - self._backfill)
             self._next[tp.partition] = start
-            self._recent[tp.partition] = RecentRecords(self._recent_size)
+            self._recent[tp.partition] = RecentRecords(self._recent_bytes)
             if start < ends[tp]:
                 self._filling[tp.partition] = ends[tp]
         self._consumer.assign([TopicPartition(self._s.events_topic, p) for p in self._next])
@@ -209,8 +220,9 @@ class EventFeed:
                         except ValueError:
                             log.error("undecodable event at %s:%s", tp.partition, rec.offset)
                             continue
+                        size = event_bytes(event)  # once for all its sockets' byte budgets
                         for receiver in list(receivers):
-                            receiver.offer(event)
+                            receiver.offer(event, size)
                     high = self._consumer.highwater(tp)
                     if high is not None:
                         EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
