@@ -22,7 +22,7 @@ from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tokens import issue_token
 
-_ORDER = {"unit": 0, "integration": 1, "e2e": 2, "browser": 3, "chaos": 4}
+_ORDER = {"unit": 0, "integration": 1, "e2e": 2, "security": 3, "browser": 3, "chaos": 4}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
