@@ -158,6 +158,7 @@ def test_settings_are_ones_the_processes_read(
     assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
     edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
     assert edge.recovery_window_s == 1800
+    assert edge.memory_bytes == 1024**3  # the edge's memory limit: its byte bounds' base
     for name, value in env.items():  # as the process reads them: lists come as JSON
         monkeypatch.setenv(name, value)
     ingest = IngestSettings(_env_file=None)
