@@ -65,8 +65,9 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
         assert not feed.covers(partition, end - 11)  # exactly `backfill` records back
         tp = TopicPartition(s.events_topic, partition)
         keys = await _tail(s, tp, end - 10, end)
-        mine = feed.recent(company, partition, end - 11, end)
-        assert mine is not None
+        found = feed.recent(company, partition, end - 11, end)
+        assert found is not None
+        mine = list(found)
         assert len(mine) == keys.count(company_key(company)) > 0
         assert [e.id for e in mine] == [f"{company}-{n}" for n in range(30 - len(mine), 30)]
         assert all(e.cursor for e in mine)

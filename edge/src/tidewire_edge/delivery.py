@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from tidewire_edge.rooms import deletion, event_rooms, left_room, socket_event
@@ -34,7 +34,7 @@ log = logging.getLogger("tidewire.edge.delivery")
 
 Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
 # (company, after offset, until offset) -> events from memory, or None: read the log.
-Recent = Callable[[str, int, int], list[Event] | None]
+Recent = Callable[[str, int, int], Iterable[Event] | None]
 
 
 Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)

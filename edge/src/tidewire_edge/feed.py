@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -135,21 +136,26 @@ class EventFeed:
         first = ring.first()
         return (next_offset if first is None else first) <= offset <= next_offset
 
-    def recent(self, company_id: str, partition: int, after: int, until: int) -> list[Event] | None:
+    def recent(
+        self, company_id: str, partition: int, after: int, until: int
+    ) -> Iterator[Event] | None:
         """The company's events with after < offset < until from memory, or None when the
-        memory does not reach back that far (read the log then)."""
+        memory does not reach back that far (read the log then). Decoded one at a time as
+        the replay takes them: a socket replaying holds one decoded event, not all of them
+        (a thousand sockets replaying held a thousand copies of the memory, decoded)."""
         if after + 1 >= until:
-            return []
+            return iter(())
         if not self.covers(partition, after + 1) or until > self._next[partition]:
             return None
         found = self._recent[partition].between(company_key(company_id), after, until)
-        events = []
+        return self._decoding(partition, found)
+
+    def _decoding(self, partition: int, found: list[tuple[int, bytes]]) -> Iterator[Event]:
         for offset, value in found:
             try:
-                events.append(self._decode(partition, offset, value))
+                yield self._decode(partition, offset, value)
             except ValueError:  # skipped like on the live path; raising failed every replay
                 log.error("undecodable event at %s:%s", partition, offset)
-        return events
 
     def _decode(self, partition: int, offset: int, value: bytes) -> Event:
         """The event of a record, decoded once for all the node's sockets (raises
