@@ -44,6 +44,7 @@ class EventFeed:
         recent_bytes: int = _RECENT_BYTES,
         backfill: int = 5_000,
         decoded_bytes: int = _DECODED_BYTES,
+        yield_bytes: int = 1024**2,
     ) -> None:
         self._s = settings
         self._epoch = epoch
@@ -56,6 +57,10 @@ class EventFeed:
         # that move to it from memory too, instead of one Kafka read per client (as many of
         # them as the byte budget keeps).
         self._backfill = backfill
+        # Deliveries take their queued events only when the feed lets them run: it does so
+        # after handing out this many bytes of events, or a fetch of large events would fill
+        # a healthy socket's byte budget at once and cut it off.
+        self._yield_bytes = yield_bytes
         self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
@@ -209,6 +214,7 @@ class EventFeed:
                     await asyncio.sleep(0.02)
                     continue
                 batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
+                handed = 0
                 for tp, records in batches.items():
                     ring = self._recent[tp.partition]
                     for rec in records:
@@ -229,6 +235,12 @@ class EventFeed:
                         size = event_bytes(event)  # once for all its sockets' byte budgets
                         for receiver in list(receivers):
                             receiver.offer(event, size)
+                        handed += size
+                        if handed >= self._yield_bytes:
+                            # `_next` already names the next record: a delivery registered
+                            # meanwhile gets the rest of the batch live, nothing twice.
+                            handed = 0
+                            await asyncio.sleep(0)
                     high = self._consumer.highwater(tp)
                     if high is not None:
                         EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])

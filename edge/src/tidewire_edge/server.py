@@ -445,6 +445,7 @@ class Edge:
             self.events.epoch,
             recent_bytes=self.conf.recent_budget(self.s.partitions),
             decoded_bytes=self.conf.decoded_budget,
+            yield_bytes=self.conf.socket_budget // 4,
         )
         await self.feed.start()
         self._refresh = asyncio.create_task(self._refresh_sessions())
