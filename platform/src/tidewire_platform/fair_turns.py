@@ -3,10 +3,11 @@
 The events log is read through one Kafka consumer per process, so catch-up reads take turns.
 A plain lock serves waiters first come, first served: a tenant with many reads queued (a
 loop of requests, a thousand sockets replaying) would make every other tenant wait behind all
-of them. Here each tenant has its own queue, and the turn passes to the tenants in rotation:
-a tenant that asks while another holds the turn waits for at most one turn of every tenant
-already waiting, whatever their backlog. Each turn is one bounded page (events_log.py), so
-one tenant's deep replay delays another's catch-up by at most one page.
+of them. Here each tenant has its own queue, and the turn passes to the tenants in rotation,
+the tenant whose turn just ended going last: a tenant that asks while another holds the turn
+waits for the turn in progress and at most one turn of each other tenant waiting, whatever
+their backlog. Each turn is one bounded page (events_log.py), so one tenant's deep replay
+delays another's catch-up by at most one page.
 
 No library offers a lock with per-key round-robin; asyncio's own primitives are the base.
 """
@@ -35,7 +36,7 @@ class FairTurns:
                 await fut
             except asyncio.CancelledError:
                 if fut.done() and not fut.cancelled():
-                    self._pass_on()  # granted as it was cancelled: the turn goes on
+                    self._pass_on(tenant)  # granted as it was cancelled: the turn goes on
                 else:
                     self._forget(tenant, fut)
                 raise
@@ -44,7 +45,7 @@ class FairTurns:
         try:
             yield
         finally:
-            self._pass_on()
+            self._pass_on(tenant)
 
     def waiting(self) -> int:
         """How many waiters are queued (for tests and metrics)."""
@@ -57,14 +58,15 @@ class FairTurns:
             if not queue:
                 del self._waiting[tenant]
 
-    def _pass_on(self) -> None:
-        """Give the turn to the first waiter of the next tenant in rotation, or free it."""
+    def _pass_on(self, served: str) -> None:
+        """Give the turn to the first waiter of the next tenant in rotation (`served`, whose
+        turn just ended, goes last), or free it."""
+        if served in self._waiting:
+            self._waiting.move_to_end(served)
         while self._waiting:
             tenant, queue = next(iter(self._waiting.items()))
             fut = queue.popleft()
-            if queue:
-                self._waiting.move_to_end(tenant)  # its next waiter goes after the others
-            else:
+            if not queue:
                 del self._waiting[tenant]
             if not fut.done():
                 fut.set_result(None)
