@@ -67,7 +67,7 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
         keys = await _tail(s, tp, end - 10, end)
         found = feed.recent(company, partition, end - 11, end)
         assert found is not None
-        mine = list(found)
+        mine = [event for event, _ in found]
         assert len(mine) == keys.count(company_key(company)) > 0
         assert [e.id for e in mine] == [f"{company}-{n}" for n in range(30 - len(mine), 30)]
         assert all(e.cursor for e in mine)

@@ -33,8 +33,9 @@ from tidewire_platform.metrics import (
 log = logging.getLogger("tidewire.edge.delivery")
 
 Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
-# (company, after offset, until offset) -> events from memory, or None: read the log.
-Recent = Callable[[str, int, int], Iterable[Event] | None]
+# (company, after offset, until offset) -> events (with their sizes, sizes.py) from memory,
+# or None: read the log.
+Recent = Callable[[str, int, int], Iterable[tuple[Event, int]] | None]
 
 
 Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)
@@ -158,8 +159,8 @@ class Delivery:
         if after is not None and self._recent is not None:
             events = self._recent(self.company_id, after.offset, until)
             if events is not None:
-                for event in events:
-                    await self._send(event, replayed=True)
+                for event, size in events:
+                    await self._send(event, replayed=True, size=size)
                 return
         cursor = after
         while not self._stopped:  # a dead socket's replay must not hold the node's log reader

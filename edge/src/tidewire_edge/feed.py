@@ -32,6 +32,10 @@ _RECENT_BYTES = 24 * 1024**2  # per partition (EdgeSettings.recent_budget gives 
 _DECODED_BYTES = 48 * 1024**2  # decoded events kept (EdgeSettings.decoded_budget)
 
 
+def _size_of(decoded: tuple[Event, int]) -> int:
+    return decoded[1]
+
+
 class Receiver(Protocol):
     def offer(self, event: Event, size: int | None = None) -> None: ...
 
@@ -70,8 +74,9 @@ class EventFeed:
         # Events decoded lately, by (partition, offset): a company's clients reconnecting
         # together replay the same events, and decoding each for every client was ≈ 6 % of a
         # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
-        self._decoded: LRUCache[tuple[int, int], Event] = LRUCache(
-            maxsize=decoded_bytes, getsizeof=event_bytes
+        # Each with its size, which the byte budgets of ack-mode sockets need again.
+        self._decoded: LRUCache[tuple[int, int], tuple[Event, int]] = LRUCache(
+            maxsize=decoded_bytes, getsizeof=_size_of
         )
 
     async def start(self) -> None:
@@ -143,8 +148,9 @@ class EventFeed:
 
     def recent(
         self, company_id: str, partition: int, after: int, until: int
-    ) -> Iterator[Event] | None:
-        """The company's events with after < offset < until from memory, or None when the
+    ) -> Iterator[tuple[Event, int]] | None:
+        """The company's events (with their sizes in memory, sizes.py) with
+        after < offset < until from memory, or None when the
         memory does not reach back that far (read the log then). Decoded one at a time as
         the replay takes them: a socket replaying holds one decoded event, not all of them
         (a thousand sockets replaying held a thousand copies of the memory, decoded)."""
@@ -155,23 +161,26 @@ class EventFeed:
         found = self._recent[partition].between(company_key(company_id), after, until)
         return self._decoding(partition, found)
 
-    def _decoding(self, partition: int, found: list[tuple[int, bytes]]) -> Iterator[Event]:
+    def _decoding(
+        self, partition: int, found: list[tuple[int, bytes]]
+    ) -> Iterator[tuple[Event, int]]:
         for offset, value in found:
             try:
                 yield self._decode(partition, offset, value)
             except ValueError:  # skipped like on the live path; raising failed every replay
                 log.error("undecodable event at %s:%s", partition, offset)
 
-    def _decode(self, partition: int, offset: int, value: bytes) -> Event:
-        """The event of a record, decoded once for all the node's sockets (raises
-        ValueError for a record that is not an event)."""
-        event = self._decoded.get((partition, offset))
-        if event is None:
+    def _decode(self, partition: int, offset: int, value: bytes) -> tuple[Event, int]:
+        """The event of a record and its size, decoded once for all the node's sockets
+        (raises ValueError for a record that is not an event)."""
+        found = self._decoded.get((partition, offset))
+        if found is None:
             event = Event.from_bytes(value, Cursor(self._epoch, partition, offset).encode())
+            found = (event, event_bytes(event))
             # One larger than the whole cache is not kept: decoded again when asked again.
             with contextlib.suppress(ValueError):
-                self._decoded[(partition, offset)] = event
-        return event
+                self._decoded[(partition, offset)] = found
+        return found
 
     async def _adopt_pending(self) -> None:
         assert self._consumer is not None

@@ -184,7 +184,7 @@ async def test_a_replay_longer_than_the_window_reaches_a_client_that_acks_as_it_
     d = _delivery(
         sink,
         acks=True,
-        recent=lambda company, after, until: [_event(o) for o in range(after + 1, until)],
+        recent=lambda company, after, until: [(_event(o), 500) for o in range(after + 1, until)],
         socket_buffer=10,
         ack_retry_s=60,
         ack_retry_max_s=2,

@@ -61,7 +61,9 @@ class _Feed:
     def unregister(self, company: str, receiver: Any) -> None:
         self.receivers.remove(receiver)
 
-    def recent(self, company: str, partition: int, after: int, until: int) -> list[Event]:
+    def recent(
+        self, company: str, partition: int, after: int, until: int
+    ) -> list[tuple[Event, int]]:
         return []
 
 
