@@ -22,7 +22,7 @@ from tidewire_edge.recent import RecentRecords
 from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
-from tidewire_platform.metrics import EDGE_LAG
+from tidewire_platform.metrics import EDGE_LAG, EDGE_MEMORY
 from tidewire_platform.partitioning import company_key
 from tidewire_platform.settings import StackSettings
 
@@ -180,6 +180,7 @@ class EventFeed:
             # One larger than the whole cache is not kept: decoded again when asked again.
             with contextlib.suppress(ValueError):
                 self._decoded[(partition, offset)] = found
+            EDGE_MEMORY.labels("decoded").set(self._decoded.currsize)
         return found
 
     async def _adopt_pending(self) -> None:
@@ -253,6 +254,8 @@ class EventFeed:
                     high = self._consumer.highwater(tp)
                     if high is not None:
                         EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
+                if batches:
+                    EDGE_MEMORY.labels("recent").set(sum(r.bytes for r in self._recent.values()))
                 if self._filling:
                     await self._settle()
             except asyncio.CancelledError:

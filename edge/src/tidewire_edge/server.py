@@ -30,7 +30,13 @@ from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
 from tidewire_platform.gc_tuning import keep_full_collections_rare
-from tidewire_platform.metrics import EDGE_CUT_OFF, EDGE_RECOVERIES, EDGE_SOCKETS, READY
+from tidewire_platform.metrics import (
+    EDGE_CUT_OFF,
+    EDGE_MEMORY,
+    EDGE_RECOVERIES,
+    EDGE_SOCKETS,
+    READY,
+)
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
@@ -349,6 +355,7 @@ class Edge:
             wire = pkt.encode()
             if getsizeof(wire) <= self._wire.maxsize:  # else too large to keep
                 self._wire[key] = wire
+                EDGE_MEMORY.labels("wire").set(self._wire.currsize)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is None:
             return

@@ -68,3 +68,9 @@ EDGE_LAG = Gauge(
     "Records of an events partition not yet read by this node.",
     ["partition"],
 )
+EDGE_MEMORY = Gauge(
+    "tidewire_edge_cache_bytes",
+    "Bytes held by the edge's byte-bounded memories: recent records (all partitions), "
+    "decoded events, encoded packets (TIDEWIRE_EDGE_*_BYTES bound each).",
+    ["cache"],
+)
