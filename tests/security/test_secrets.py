@@ -19,7 +19,7 @@ from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_admin_token, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["tidewire_ingest", "tidewire_projector", "tidewire_edge"]
+MODULES = ["tidewire_ingest", "tidewire_projector", "tidewire_edge", "tidewire_outbound"]
 
 
 def _env_without_secrets(env_name: str) -> dict[str, str]:
