@@ -16,3 +16,8 @@ class IngestSettings(BaseSettings):
     # `/api` with a bearer token, never with cookies, so any origin may by default: a page
     # cannot send a token it does not hold. A JSON list narrows it (`["https://app.example"]`).
     cors_origins: list[str] = ["*"]
+    # Gateway mode: one publication's `data`, encoded, and publications per request. Meta's
+    # and Whaticket's payloads are a few KiB; the bound keeps one event far below Kafka's
+    # record limit and what an edge holds per event.
+    max_publication_bytes: int = Field(256 * 1024, ge=1024)
+    max_publications: int = Field(500, ge=1, le=10_000)
