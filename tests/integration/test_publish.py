@@ -3,6 +3,7 @@ before 202, once per id, in order, for the companies its token allows."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.api import Api
+from tests.support.jsclient import JS_DIR
 from tests.support.stack import Services
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_publisher_token, issue_token
@@ -165,3 +167,26 @@ def test_the_cli_prints_a_publisher_token_as_its_last_line(
             http.post("/api/publish", json=_publication(company), headers=auth).status_code == 202
         )
         assert http.post("/api/publish", json=_publication("co-x"), headers=auth).status_code == 403
+
+
+def test_the_node_emitter_publishes_in_order_and_unchanged(
+    services: Services, settings: StackSettings, reader: Api, company: str
+) -> None:
+    head = _head(reader)
+    token = issue_publisher_token(settings, "node-backend")
+    data = [
+        {"action": "update", "ticket": {"id": n, "status": "open", "unicode": "ção ✓"}}
+        for n in range(40)
+    ]
+    emits = [[company, f"company-{company}-open", f"company-{company}-ticket", d] for d in data]
+    done = subprocess.run(
+        ["node", str(JS_DIR / "publish.mjs"), services.ingest_url, token, json.dumps(emits)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=JS_DIR,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ok": True}, done.stderr
+    events = _published_after(reader, head, 40)
+    assert [e["payload"]["data"] for e in events] == data
+    assert {e["payload"]["rooms"][0] for e in events} == {f"company-{company}-open"}
