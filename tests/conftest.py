@@ -56,7 +56,7 @@ def stack(settings: StackSettings) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def graph() -> Iterator[GraphFake]:
-    """The fake WhatsApp Cloud API the projector sends agents' messages to."""
+    """The fake WhatsApp Cloud API the outbound sender sends agents' messages to."""
     fake = GraphFake()
     fake.start()
     try:

@@ -6,6 +6,7 @@ what is on screen (elements marked `data-testid`), as an agent would."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from playwright.async_api import Browser, Locator, Page, Route, expect
 from tests.browser.conftest import InboxServer, console_of
 from tests.support import whatsapp as wa
 from tests.support.api import Api
+from tests.support.graph_fake import Accept, AcceptThenFail, GraphFake
 from tests.support.stack import free_port
 
 WAIT_MS = 30_000
@@ -99,6 +101,38 @@ async def test_an_agent_answers_a_customer_and_sees_the_ticks_move(
         )
         assert await mine.count() == 1  # never shown twice, pending and confirmed
         assert [e for e in errors if "503" not in e] == []  # the held send's refusal only
+
+
+async def test_a_send_whose_outcome_is_unknown_shows_so_and_is_sent_again_on_retry(
+    browser: Browser,
+    inbox_server: InboxServer,
+    api: Api,
+    agent_token: str,
+    graph: GraphFake,
+    phone: str,
+) -> None:
+    ticket = await asyncio.to_thread(api.open_ticket, "Recebeu?")
+    graph.behave(AcceptThenFail(), phone_number_id=phone)
+    async with _open_inbox(browser, inbox_server(), agent_token) as (page, _):
+        await _ticket_row(page, ticket).click()
+        messages = page.get_by_test_id("messages").get_by_test_id("message")
+        await expect(messages.filter(has_text="Recebeu?")).to_have_count(1, timeout=WAIT_MS)
+        await page.get_by_test_id("composer").fill("Sim, enviei")
+        await page.get_by_test_id("send").click()
+        mine = messages.filter(has_text="Sim, enviei")
+        await expect(mine).to_have_attribute("data-state", "unknown", timeout=WAIT_MS)
+        retry = mine.get_by_test_id("retry")
+        await expect(retry).to_have_attribute("title", re.compile("may have reached the customer"))
+        assert len(graph.seen(phone)) == 1  # nothing sent again by itself
+        graph.behave(Accept(), phone_number_id=phone)
+        await retry.click()
+        await expect(mine).to_have_count(2, timeout=WAIT_MS)  # the old one stays, unknown
+        await expect(mine.nth(0)).to_have_attribute("data-state", "unknown")
+        await expect(mine.nth(1)).to_have_attribute("data-state", "queued", timeout=WAIT_MS)
+        await asyncio.to_thread(
+            api.until, lambda: len(graph.seen(phone)) == 2, "the send the agent asked for"
+        )
+        await expect(mine.get_by_test_id("retry")).to_have_count(0)  # once per click-through
 
 
 async def test_a_reload_shows_the_same_inbox_without_duplicates(

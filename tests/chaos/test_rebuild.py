@@ -84,13 +84,14 @@ def _rebuild(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def own_services(own: StackSettings, tmp_path: Path) -> Iterator[Services]:
-    """Engines, ingest and projector of this test alone: a rebuild folds the whole log, so it
-    must not depend on how long the shared log has grown."""
+    """Engines, ingest, projector and outbound sender of this test alone: a rebuild folds the
+    whole log, so it must not depend on how long the shared log has grown."""
     infra.up(own)
     svc = Services(own, layout_of(own.home, own.lib_dir).run, env=env_of(own))
     try:
         svc.start("ingest")
         svc.start("projector")
+        svc.start("outbound")
         yield svc
     finally:
         svc.stop_all()
@@ -120,7 +121,7 @@ def test_rebuilt_read_models_equal_the_incremental_ones(own_services: Services) 
         assert api.http.patch(f"/api/tickets/{first}", json={"status": "open"}).status_code == 202
         assert api.http.post(f"/api/tickets/{first}/read").status_code == 202
         api.until(lambda: api.tickets("open"), "ticket opened")
-        # No access token: the outbound agent marks the agent's message failed; wait for that
+        # No access token: the outbound sender marks the agent's message failed; wait for that
         # last change so the snapshot below is final.
         api.until(
             lambda: any(

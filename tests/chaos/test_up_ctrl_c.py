@@ -40,6 +40,7 @@ def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]
         "TIDEWIRE_INGEST_PORT": str(ingest),
         "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
         "TIDEWIRE_PROJECTOR_PORT": str(free_port()),
+        "TIDEWIRE_OUTBOUND_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "tidewire_deploy.cli", "up"],
@@ -154,6 +155,7 @@ def test_a_projector_that_dies_at_start_up_fails_the_up(own: StackSettings) -> N
     env |= {"TIDEWIRE_INGEST_PORT": str(free_port())}
     env |= {"TIDEWIRE_EDGE_PORTS": f"{free_port()},{free_port()}"}
     env |= {"TIDEWIRE_PROJECTOR_PORT": str(free_port())}
+    env |= {"TIDEWIRE_OUTBOUND_PORT": str(free_port())}
     try:
         up = _tidewire(env, "up", "--detach", timeout=300)
         assert up.returncode != 0, up.stdout

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import whatsapp as wa
 from tests.support.api import Api
-from tests.support.graph_fake import Accept, Fail, GraphFake
+from tests.support.graph_fake import Accept, AcceptThenFail, Fail, GraphFake
 from tests.support.jsclient import Happening, JsClient
 from tests.support.stack import Services, free_port
 from tidewire_platform.cursor import Cursor
@@ -138,6 +138,48 @@ async def test_a_message_whatsapp_refused_is_failed_and_retried_as_a_new_one(
             ),
             "the retried message sent",
         )
+    finally:
+        await sdk.close()
+
+
+async def test_a_send_graph_may_have_taken_is_unknown_and_sent_again_only_when_asked(
+    services: Services, agent_token: str, api: Api, graph: GraphFake, phone: str
+) -> None:
+    ticket = await asyncio.to_thread(api.open_ticket)
+    graph.behave(AcceptThenFail(), phone_number_id=phone)
+    sdk = await _sdk(services, agent_token)
+    try:
+        await sdk.send("open", ticketId=ticket)
+        await sdk.wait_for(lambda h: h["kind"] == "opened", what="conversation")
+        await sdk.send("send", ticketId=ticket, body="chegou?")
+        key = (await sdk.wait_for(lambda h: h["kind"] == "sending", what="send"))["clientMessageId"]
+        state = await _until_state(
+            sdk,
+            lambda s: any(
+                m["clientMessageId"] == key and m["ack"] == -2 for m in _messages(s, ticket)
+            ),
+            "the unknown mark",
+        )
+        unknown = next(m for m in _messages(state, ticket) if m["clientMessageId"] == key)
+        assert unknown["error"].startswith("unknown: ")  # the reason, for the agent to weigh
+        assert len(graph.seen(phone)) == 1  # nothing sent again by itself
+
+        graph.behave(Accept(), phone_number_id=phone)
+        await sdk.send("retry", clientMessageId=key)
+        again = (await sdk.wait_for(lambda h: h["kind"] == "retrying", what="retry"))[
+            "clientMessageId"
+        ]
+        assert again not in (None, key)  # the agent's choice: a new message
+        state = await _until_state(
+            sdk,
+            lambda s: any(
+                m["clientMessageId"] == again and m["wamid"] for m in _messages(s, ticket)
+            ),
+            "the message sent again",
+        )
+        old = next(m for m in _messages(state, ticket) if m["clientMessageId"] == key)
+        assert old["ack"] == -2  # the first stays as it was
+        assert [s.body["text"]["body"] for s in graph.seen(phone)] == ["chegou?", "chegou?"]
     finally:
         await sdk.close()
 

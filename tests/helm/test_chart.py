@@ -116,7 +116,7 @@ def test_secrets_reach_every_process_as_settings(helm: Path) -> None:
     )
     assert not [o for o in objects if o["kind"] == "Secret"]
     processes = [(n, c) for n, c in _containers(objects) if not n.endswith("-migrate")]
-    assert len(processes) == 3
+    assert len(processes) == 4  # ingest, projector, outbound, edge
     for name, c in processes:
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
         # The admin key only where /admin is served.
@@ -162,12 +162,14 @@ def test_settings_are_ones_the_processes_read(
     assert stack.kafka_bootstrap == "kafka-bootstrap.kafka.svc:9092"
     assert stack.kafka_replication_factor == 3  # a 1-copy topic refuses acks=all on clusters
     assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
-    edge = EdgeSettings(**_as_kwargs(env, "TIDEWIRE_EDGE_", EdgeSettings))
-    assert edge.recovery_window_s == 1800
     for name, value in env.items():  # as the process reads them: lists come as JSON
         monkeypatch.setenv(name, value)
+    edge = EdgeSettings()
+    assert edge.recovery_window_s == 1800
+    assert next(str(n) for n in edge.trusted_proxies) == "10.0.0.0/8"
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
+    assert (ingest.webhook_max_body_bytes, ingest.webhook_max_phone_numbers) == (3145728, 100)
 
 
 def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
@@ -178,7 +180,7 @@ def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
 def test_each_process_listens_where_its_service_and_probes_point(
     objects: list[dict[str, Any]],
 ) -> None:
-    for component in ("ingest", "projector", "edge"):
+    for component in ("ingest", "projector", "outbound", "edge"):
         module = f"tidewire_{component}"
         deployment = _one(objects, "Deployment", f"tw-tidewire-{component}")
         [c] = deployment["spec"]["template"]["spec"]["containers"]
@@ -202,11 +204,31 @@ def test_each_process_listens_where_its_service_and_probes_point(
         assert c["securityContext"]["readOnlyRootFilesystem"] is True
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
         assert "/var/lib/tidewire" in mounts  # faust's data folder, TIDEWIRE_HOME
-        if component != "projector":  # drain before SIGTERM; the projector serves no clients
+        if component in ("ingest", "edge"):  # drain before SIGTERM; the others serve no clients
             assert c["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     projector = _one(objects, "Deployment", "tw-tidewire-projector")
     assert projector["spec"]["strategy"] == {"type": "Recreate"}
     assert projector["spec"]["replicas"] == 1  # no fencing between processes: one by default
+
+
+def test_the_outbound_sender_runs_apart_from_the_projector(objects: list[dict[str, Any]]) -> None:
+    """Its own Deployment (a slow Graph API never holds up projection), one generation at a
+    time, with time to finish the send in hand on SIGTERM."""
+    outbound = _one(objects, "Deployment", "tw-tidewire-outbound")
+    spec = outbound["spec"]["template"]["spec"]
+    assert outbound["spec"]["strategy"] == {"type": "Recreate"}
+    assert outbound["spec"]["replicas"] == 1
+    config = _one(objects, "ConfigMap", "tw-tidewire")["data"]
+    stack = StackSettings(
+        _env_file=None,
+        **_as_kwargs({**config, "TIDEWIRE_JWT_SECRET": SECRET}, "TIDEWIRE_", StackSettings),
+    )
+    bound = stack.graph_api_deadline_s + stack.graph_api_attempt_timeout_s
+    assert spec["terminationGracePeriodSeconds"] > bound
+    [projector] = _one(objects, "Deployment", "tw-tidewire-projector")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert "tidewire_outbound" not in projector["command"]
 
 
 def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str, Any]]) -> None:
@@ -218,6 +240,9 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
     paths = {p["path"] for p in ingest["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {"/webhooks", "/api"}  # /admin stays inside the cluster by default
     assert "affinity" not in json.dumps(ingest["metadata"].get("annotations", {}))
+    # Meta's 3 MB webhook deliveries pass ingress-nginx (1 MiB by default).
+    body_size = ingest["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body_size == "3145728"
 
 
 def test_admin_is_public_only_when_asked_and_has_its_own_key(helm: Path) -> None:

@@ -48,7 +48,7 @@ class Run:
     def barrier(self) -> None:
         """Return once everything accepted so far is projected (one ordered partition), and
         every agent message has its outbound outcome (the tenant has no access token, so
-        the outbound agent marks each failed, with a command of its own, at any time)."""
+        the outbound sender marks each failed, with a command of its own, at any time)."""
         self.n += 1
         body = f"barrier-{self.n}"
         self.api.deliver([wa.text_message(body, sender=BARRIER)])

@@ -38,7 +38,7 @@ async def test_commands_land_once_on_the_company_partition(
         records = await reader.read(4)
         records += await reader.settle()
     assert {r.key for r in records} == {company.encode()}
-    # The outbound agent adds its own message.dispatched once the fake Graph API accepted.
+    # The outbound sender adds its own message.dispatched once the fake Graph API accepted.
     commands = [
         c for c in (Command.from_bytes(r.value) for r in records) if c.type != "message.dispatched"
     ]

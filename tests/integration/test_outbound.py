@@ -1,4 +1,5 @@
-"""Agents' messages through the real projector to a fake WhatsApp Cloud API, statuses back.
+"""Agents' messages through the real projector and outbound sender (`tidewire outbound`, a
+process of its own) to a fake WhatsApp Cloud API, statuses back.
 
 The fake (tests/support/graph_fake.py) plays Meta per phone number: accept, throttle, refuse.
 Each test has a tenant of its own, so its phone number's requests are the test's alone.
@@ -174,7 +175,7 @@ def test_a_throttled_graph_api_does_not_hold_up_projection(
     ticket = _ticket(api)
     message_id = _send(api, ticket, "aguarde")
     api.until(lambda: graph.seen(phone), "a first attempt")
-    # While the outbound agent keeps waiting on Graph, commands are still projected.
+    # While the outbound sender keeps waiting on Graph, commands are still projected.
     api.deliver([wa.text_message("ainda aí?")])
     api.until(
         lambda: any(

@@ -36,7 +36,7 @@ def _messages(api: Api, ticket_id: str, count: int) -> list[dict[str, Any]]:
 
 
 async def _command(settings: StackSettings, command: Command | bytes, company: str) -> None:
-    """Append to the commands log directly, as the outbound agent (or a broken client) would."""
+    """Append to the commands log directly, as the outbound sender (or a broken client) would."""
     producer = make_producer(settings, "test")
     await producer.start()
     try:
@@ -111,7 +111,7 @@ def test_agent_message_statuses_are_monotonic(api: Api) -> None:
         f"/api/tickets/{ticket['id']}/messages", json={"client_message_id": "k1", "body": "olá!"}
     )
     assert again.json()["command_id"] == message_id
-    # The outbound agent sends it to the (fake) Graph API and records the wamid it names.
+    # The outbound sender sends it to the (fake) Graph API and records the wamid it names.
     wamid = api.until(
         lambda: next(
             (m["wamid"] for m in _messages(api, ticket["id"], 2) if m["id"] == message_id), None

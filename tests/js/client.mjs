@@ -2,7 +2,7 @@
 // argv: <url> <options-json>. Writes one JSON line per happening to stdout
 // ({kind: "connect"|"connect_error"|"disconnect"|"event", ...}); reads JSON-line commands on
 // stdin: {op: "disconnect"} | {op: "drop"} | {op: "connect"} | {op: "emit", event, args} |
-// {op: "exit"}.
+// {op: "auth", auth} | {op: "exit"}.
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 
@@ -30,6 +30,7 @@ rl.on("line", (line) => {
   else if (cmd.op === "connect") socket.connect();
   else if (cmd.op === "drop") socket.io.engine.close(); // a network drop: no DISCONNECT packet
   else if (cmd.op === "emit") socket.emit(cmd.event, ...(cmd.args || []));
+  else if (cmd.op === "auth") socket.auth = cmd.auth; // used from the next connect on
   else if (cmd.op === "exit") { socket.disconnect(); process.exit(0); }
 });
 rl.on("close", () => { socket.disconnect(); process.exit(0); });

@@ -5,13 +5,16 @@ server on a free port in a thread of its own (so the synchronous tests and the p
 process can both reach it). Like Graph it checks the bearer token first (401, code 190), then
 that it knows the phone number (400, code 100). What happens next is the test's choice, per
 phone number or per recipient: `Accept` (a fresh wamid), `RateLimit(n)` (429 n times, then
-accept), `Fail` (a Graph error body). Every request is recorded, accepted or not, so tests can
-count attempts and check token, recipient and body.
+accept), `Fail` (a Graph error body), and two where Graph takes the message (the customer gets
+it) but the sender never learns so: `AcceptThenFail` (a 500 after accepting) and `Hang` (no
+answer until released, past the sender's timeout). Every request is recorded as it arrives,
+accepted or not, so tests can count attempts (sends) and check token, recipient and body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -44,7 +47,21 @@ class Fail:
     type: str = "OAuthException"
 
 
-Behaviour = Accept | RateLimit | Fail
+@dataclass(frozen=True)
+class AcceptThenFail:
+    """Graph takes the message (it reaches the customer), then answers 500 (code 131000):
+    the sender cannot know that it was sent."""
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Graph takes the message (it reaches the customer), then answers nothing for `seconds`
+    or until `release()` (then its 200, long after the sender gave up waiting)."""
+
+    seconds: float = 60.0
+
+
+Behaviour = Accept | RateLimit | Fail | AcceptThenFail | Hang
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,7 @@ class GraphFake:
             target=self._loop.run_forever, name="graph-fake", daemon=True
         )
         self._runner: web.AppRunner | None = None
+        self._release: asyncio.Event | None = None  # ends every hang (made on the fake's loop)
 
     @property
     def base_url(self) -> str:
@@ -101,7 +119,13 @@ class GraphFake:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(10)
 
+    def release(self) -> None:
+        """Answer every hanging request now (and later ones at once, until `behave`)."""
+        if self._release is not None:
+            self._loop.call_soon_threadsafe(self._release.set)
+
     def stop(self) -> None:
+        self.release()
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -109,6 +133,7 @@ class GraphFake:
         self._loop.close()
 
     async def _serve(self) -> None:
+        self._release = asyncio.Event()
         app = web.Application()
         app.router.add_post("/{version}/{phone}/messages", self._messages)
         self._runner = web.AppRunner(app, access_log=None)
@@ -135,6 +160,8 @@ class GraphFake:
         with self._lock:
             self._rules[key] = behaviour
             self._limited.pop(key, None)
+        if self._release is not None:
+            self._loop.call_soon_threadsafe(self._release.clear)
 
     def seen(self, phone_number_id: str | None = None) -> list[Seen]:
         """Requests received so far, oldest first (those from `phone_number_id` if given)."""
@@ -150,34 +177,39 @@ class GraphFake:
             body: Any = await request.json()
         except ValueError:
             body = None
-        response, wamid = self._answer(phone, request.headers.get("Authorization"), body)
+        response, wamid, rule = self._answer(phone, request.headers.get("Authorization"), body)
         with self._lock:
             self._seen.append(
                 Seen(phone, request.headers.get("Authorization"), body, response.status, wamid, at)
             )
+        if isinstance(rule, Hang) and self._release is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), rule.seconds)
         return response
 
     def _answer(
         self, phone: str, authorization: str | None, body: Any
-    ) -> tuple[web.Response, str | None]:
+    ) -> tuple[web.Response, str | None, Behaviour | None]:
         """Graph's order: a token it knows at all, then that token's right to the number,
         then the body; then the test's rule."""
         to = body.get("to") if isinstance(body, dict) else None
         with self._lock:
             tokens = {f"Bearer {t}" for t in self._tokens.values()}
             if authorization not in tokens:
-                return _error(
-                    401, 190, "Invalid OAuth access token - Cannot parse access token"
-                ), None
+                return (
+                    _error(401, 190, "Invalid OAuth access token - Cannot parse access token"),
+                    None,
+                    None,
+                )
             if authorization != f"Bearer {self._tokens.get(phone)}":
                 message = (
                     f"Unsupported post request. Object with ID '{phone}' does not exist, "
                     "cannot be loaded due to missing permissions, or does not support this "
                     "operation"
                 )
-                return _error(400, 100, message, "GraphMethodException"), None
+                return _error(400, 100, message, "GraphMethodException"), None, None
             if not _valid_text_message(body):
-                return _error(400, 100, "(#100) Invalid parameter"), None
+                return _error(400, 100, "(#100) Invalid parameter"), None, None
             key = next((k for k in (("to", str(to)), ("phone", phone)) if k in self._rules), None)
             rule: Behaviour = self._rules[key] if key is not None else Accept()
             if isinstance(rule, RateLimit) and key is not None:
@@ -186,16 +218,18 @@ class GraphFake:
                     self._limited[key] = answered + 1
                     response = _error(429, 130429, "(#130429) Rate limit hit")
                     response.headers["Retry-After"] = rule.retry_after
-                    return response, None
+                    return response, None, rule
         if isinstance(rule, Fail):
-            return _error(rule.status, rule.code, rule.message, rule.type), None
+            return _error(rule.status, rule.code, rule.message, rule.type), None, rule
         wamid = f"wamid.{uuid.uuid4().hex}"
+        if isinstance(rule, AcceptThenFail):
+            return _error(500, 131000, "Something went wrong"), wamid, rule
         accepted = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}],
             "messages": [{"id": wamid}],
         }
-        return web.json_response(accepted), wamid
+        return web.json_response(accepted), wamid, rule
 
 
 def _valid_text_message(body: Any) -> bool:

@@ -48,13 +48,14 @@ def healthy(port: int) -> bool:
 
 @dataclass
 class Services:
-    """Ingest, projector and two edge nodes as real processes."""
+    """Ingest, projector, the outbound sender and two edge nodes as real processes."""
 
     settings: StackSettings
     run_dir: Path
     ingest_port: int = field(default_factory=free_port)
     edge_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     projector_port: int = field(default_factory=free_port)
+    outbound_port: int = field(default_factory=free_port)
     procs: dict[str, Managed] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # on top of ours, for every service
 
@@ -64,15 +65,20 @@ class Services:
             return [py, "-m", "tidewire_ingest", "--port", str(self.ingest_port)]
         if name == "projector":
             return [py, "-m", "tidewire_projector", "--port", str(self.projector_port)]
+        if name == "outbound":
+            return [py, "-m", "tidewire_outbound", "--port", str(self.outbound_port)]
         port = int(name.split("-")[1])
         return [py, "-m", "tidewire_edge", "--port", str(port)]
 
     @property
     def names(self) -> list[str]:
-        return ["ingest", "projector", *(f"edge-{p}" for p in self.edge_ports)]
+        return ["ingest", "projector", "outbound", *(f"edge-{p}" for p in self.edge_ports)]
 
     def start(self, name: str) -> None:
-        proc = Managed(f"test-{name}", self.run_dir, self.run_dir / f"test-{name}.out")
+        # Named by the topic prefix too: test runs of several worktrees may share one state
+        # folder (and its pid files), each with a prefix of its own.
+        tag = f"test-{self.settings.topic_prefix}-{name}"
+        proc = Managed(tag, self.run_dir, self.run_dir / f"{tag}.out")
         argv = self.argv(name)
         proc.start(argv, " ".join(argv[2:]), env={**os.environ, **self.env})
         self.procs[name] = proc

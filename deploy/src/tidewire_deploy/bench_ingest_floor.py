@@ -25,7 +25,7 @@ from tidewire_platform.serve import serve
 from tidewire_platform.settings import StackSettings
 
 TOPIC = "tidewire-bench-floor"
-_OK = b'{"accepted":1}'
+_OK = b'{"accepted":1,"dropped":[]}'
 
 
 class Floor:
@@ -50,7 +50,7 @@ class Floor:
             json.loads(body)
             acked = await self.producer.send(TOPIC, body, key=b"floor", partition=0)
             await acked
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"14")]
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_OK))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": _OK})
 

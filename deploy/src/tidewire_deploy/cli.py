@@ -64,6 +64,12 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     return supervisor.run_foreground(supervisor.edge_argv(args.port))
 
 
+def _cmd_outbound(args: argparse.Namespace) -> int:
+    from tidewire_deploy import supervisor
+
+    return supervisor.run_foreground(supervisor.outbound_argv(args.port, args.host))
+
+
 def _cmd_projector(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -247,7 +253,9 @@ def parser() -> argparse.ArgumentParser:
     )
     infra.set_defaults(func=_cmd_infra)
 
-    up = sub.add_parser("up", help="infra + ingest :8000 + projector + edges :8101 :8102")
+    up = sub.add_parser(
+        "up", help="infra + ingest :8000 + projector + outbound + edges :8101 :8102"
+    )
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.set_defaults(func=_cmd_up)
 
@@ -258,6 +266,16 @@ def parser() -> argparse.ArgumentParser:
     edge = sub.add_parser("edge", help="run one edge node in the foreground")
     edge.add_argument("--port", type=int, required=True)
     edge.set_defaults(func=_cmd_edge)
+
+    outbound = sub.add_parser(
+        "outbound",
+        help="run the outbound sender (agents' messages to WhatsApp) in the foreground",
+        description="Reads the outbound topic in its own consumer group and sends each agent's "
+        "message to the Graph API at most once; /healthz, /readyz and /metrics on --port.",
+    )
+    outbound.add_argument("--port", type=int, default=None, help="probes and metrics port")
+    outbound.add_argument("--host", default="127.0.0.1", help="probes address")
+    outbound.set_defaults(func=_cmd_outbound)
 
     projector = sub.add_parser("projector", help="projector maintenance")
     projector_sub = projector.add_subparsers(dest="action", required=True)

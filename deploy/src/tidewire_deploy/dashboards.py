@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from tidewire_platform import metrics
 
 CHART_COPY = Path(__file__).resolve().parents[3] / "helm/tidewire/dashboards/tidewire.json"
-_SERVICES = ("ingest", "projector", "edge")
+_SERVICES = ("ingest", "projector", "outbound", "edge")
 _DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Every query is scoped to the chosen namespaces (a release each); series without the label
 # (a Prometheus outside Kubernetes) match the default, all.

@@ -1,4 +1,4 @@
-"""`tidewire up | down`: the engines plus ingest, projector and two edge nodes.
+"""`tidewire up | down`: the engines plus ingest, projector, outbound sender and two edge nodes.
 
 Foreground `up` owns everything it started and stops it on Ctrl-C (services first, then the
 engines it started itself); `up --detach` leaves them running for `tidewire down`.
@@ -26,6 +26,7 @@ from tidewire_platform.tokens import issue_token
 
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
 PROJECTOR_PORT = int(os.environ.get("TIDEWIRE_PROJECTOR_PORT", "8200"))
+OUTBOUND_PORT = int(os.environ.get("TIDEWIRE_OUTBOUND_PORT", "8210"))
 EDGE_PORTS = tuple(int(p) for p in os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102").split(","))
 INBOX_PORT = int(os.environ.get("TIDEWIRE_INBOX_PORT", "8300"))
 DEMO_COMPANY, DEMO_USER = "demo", "agent-1"
@@ -62,6 +63,12 @@ def edge_argv(port: int) -> list[str]:
     return [sys.executable, "-m", "tidewire_edge", "--port", str(port)]
 
 
+def outbound_argv(port: int | None, host: str = "127.0.0.1") -> list[str]:
+    """The outbound sender; probes on `port` when given."""
+    argv = [sys.executable, "-m", "tidewire_outbound"]
+    return argv if port is None else [*argv, "--host", host, "--port", str(port)]
+
+
 def services() -> list[Service]:
     return [
         Service(
@@ -76,6 +83,8 @@ def services() -> list[Service]:
             "/readyz",
             settle_s=5.0,
         ),
+        # Ready once Cassandra, the producer and its consumer group are open.
+        Service("outbound", outbound_argv(OUTBOUND_PORT), OUTBOUND_PORT, "/readyz"),
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
         # A development page: never a reason for the stack not to start.
         *([Service("inbox", inbox_argv(), INBOX_PORT)] if inbox.available() else []),
@@ -144,6 +153,10 @@ def _banner(s: StackSettings) -> None:
     print(
         f"  projector  http://127.0.0.1:{PROJECTOR_PORT}  (faust worker, group "
         f"{s.projector_group}; /healthz, /readyz, /metrics)"
+    )
+    print(
+        f"  outbound   http://127.0.0.1:{OUTBOUND_PORT}  (Graph API sender, group "
+        f"{s.outbound_group}; /healthz, /readyz, /metrics)"
     )
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")

@@ -46,6 +46,7 @@ class Plan:
     pid: str
     who: Principal | None = None  # the token's principal; None: refused for `refusal`
     refusal: str | None = None
+    refusal_data: dict[str, Any] | None = None  # the CONNECT_ERROR's data: {code, ...}
     session: Session | None = None  # the recovered session (same sid, rooms, data)
     replay: bool = False  # replay from `after` (None: from the oldest retained event)
     after: Cursor | None = None

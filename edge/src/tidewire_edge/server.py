@@ -21,7 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from socketio import packet
 
 from tidewire_edge.delivery import Delivery
+from tidewire_edge.expiry import REAUTH_EVENT, TokenClocks, token_expiry
 from tidewire_edge.feed import EventFeed
+from tidewire_edge.limits import ConnectRate, Refused, SocketCounts, client_address
 from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer, RetryLater
 from tidewire_edge.rooms import company_room, join_room, user_room
 from tidewire_edge.sessions import Session, SessionStore
@@ -29,7 +31,18 @@ from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
 from tidewire_platform.gc_tuning import keep_full_collections_rare
-from tidewire_platform.metrics import EDGE_CUT_OFF, EDGE_RECOVERIES, EDGE_SOCKETS, READY
+from tidewire_platform.metrics import (
+    EDGE_BUSIEST_COMPANY,
+    EDGE_BUSIEST_USER,
+    EDGE_CONNECTING_ADDRESSES,
+    EDGE_CUT_OFF,
+    EDGE_RECOVERIES,
+    EDGE_REFUSED,
+    EDGE_ROOMS_REFUSED,
+    EDGE_SOCKETS,
+    EDGE_TOKEN_EXPIRIES,
+    READY,
+)
 from tidewire_platform.partitioning import partition_for
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
@@ -80,22 +93,47 @@ class Edge:
         self._background: set[asyncio.Task[None]] = set()
         # (cursor, action) -> encoded packet
         self._wire: OrderedDict[tuple[str, Any], str] = OrderedDict()
+        # Limits (limits.py) and token expiry (expiry.py).
+        self.rate = ConnectRate(conf.connects_per_address, conf.connect_window_s)
+        self.counts = SocketCounts(conf.max_sockets_per_user, conf.max_sockets_per_company)
+        self.clocks = TokenClocks(self._token_expired)
+        self._received: set[str] = set()  # sids sent an event: their sessions are worth keeping
+        EDGE_BUSIEST_USER.set_function(self.counts.busiest_user)
+        EDGE_BUSIEST_COMPANY.set_function(self.counts.busiest_company)
+        EDGE_CONNECTING_ADDRESSES.set_function(lambda: len(self.rate))
 
     # -- connect planning (before a sid exists) --------------------------------------------
 
     async def plan(self, auth: Any, environ: dict[str, Any]) -> Plan:
         auth = auth if isinstance(auth, dict) else {}
         fresh = Plan(pid=uuid.uuid4().hex)
+        pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
+        # Past the connect rate, only a connect that recovers a session gets in: it adds
+        # nothing to Redis, and refusing it would strand clients reconnecting after a node
+        # went away (many share an address behind a NAT; socket.io-client never retries a
+        # connect_error).
+        within = self.rate.hit(client_address(environ, self.conf.trusted_proxies))
+        if not within and not (isinstance(pid, str) and pid):
+            return self._too_many_connects(fresh)
         try:
             principal = verify_token(self.s, _token(auth, environ))
         except TokenError as exc:
             fresh.refusal = str(exc)  # the connect handler refuses with this reason
+            expired = fresh.refusal == "token expired"
+            fresh.refusal_data = {"code": "token_expired" if expired else "token_invalid"}
             return fresh
-        pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
         fresh.who = principal
         plan = await self._plan_recovery(principal, pid, offset, last_id, fresh)
+        if not within and plan.outcome != "recovered":
+            return self._too_many_connects(Plan(pid=fresh.pid))  # it took no session
         if plan.failed_as is not None:  # counted here: a fallback may have replaced it
             EDGE_RECOVERIES.labels(plan.failed_as).inc()
+        return plan
+
+    def _too_many_connects(self, plan: Plan) -> Plan:
+        limit, window = self.conf.connects_per_address, self.conf.connect_window_s
+        plan.refusal = f"too many connects from this address (limit {limit} per {window:g} s)"
+        plan.refusal_data = {"code": "too_many_connects", "limit": limit, "window_s": window}
         return plan
 
     async def _plan_recovery(
@@ -198,7 +236,15 @@ class Edge:
         plan = self.sio.plans[eio_sid]
         who = plan.who
         if who is None or plan.refusal is not None:
-            raise socketio.exceptions.ConnectionRefusedError(plan.refusal or "missing token")
+            extra = dict(plan.refusal_data or {})
+            code = str(extra.pop("code", "token_invalid"))
+            EDGE_REFUSED.labels(code).inc()
+            raise Refused(code, plan.refusal or "missing token", **extra)
+        over = self.counts.admit(sid, who)
+        if over is not None:
+            EDGE_REFUSED.labels(over.code).inc()
+            await self._give_back(plan)  # a recovery refused keeps its session
+            raise over
         try:
             await self._connect(sid, plan, who, auth)
         except Exception as exc:
@@ -215,6 +261,9 @@ class Edge:
             raise socketio.exceptions.ConnectionRefusedError("client left during connect")
         if plan.outcome is not None:
             EDGE_RECOVERIES.labels(plan.outcome).inc()
+        token = _token(auth, environ)
+        assert token is not None  # the plan verified it
+        self.clocks.start(sid, token_expiry(token))
 
     def _transport_open(self, sid: str) -> bool:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
@@ -234,6 +283,7 @@ class Edge:
         session back where the client can find it again."""
         delivery = self.deliveries.pop(sid, None)
         self.live.pop(sid, None)
+        self.counts.release(sid)
         if delivery is not None:
             assert self.feed is not None
             self.feed.unregister(delivery.company_id, delivery)
@@ -284,6 +334,7 @@ class Edge:
             acks=delivery.acks,
             node=self.sio.manager.host_id,
             joined=bool(old and old.joined),
+            received=bool(old and old.received) or plan.outcome is not None,
         )
         self.live[sid] = session
         await self.sessions.save(session)  # eagerly: a node killed now loses nothing
@@ -315,12 +366,20 @@ class Edge:
         delivery = self.deliveries.pop(sid, None)
         session = self.live.pop(sid, None)
         self._joins.pop(sid, None)
+        self.counts.release(sid)
+        self.clocks.stop(sid)
+        received = sid in self._received
+        self._received.discard(sid)
         if session is not None:
             # The window counts from the drop (the last sign of life), not from the last
             # periodic refresh. Only extends a session still stored: one taken by a
-            # reconnect elsewhere is not brought back.
+            # reconnect elsewhere is not brought back. A fresh session that was sent nothing
+            # has nothing to recover but its rooms: kept briefly.
+            quiet = not (received or session.received)
             try:
-                await self.sessions.touch([session.pid])
+                await self.sessions.touch(
+                    [session.pid], self.conf.quiet_session_s if quiet else None
+                )
             except Exception as exc:
                 log.warning("session %s not refreshed at disconnect: %r", session.pid, exc)
         if delivery is not None:
@@ -347,12 +406,15 @@ class Edge:
             self._wire[key] = wire
             if len(self._wire) > _WIRE_CACHE:
                 self._wire.popitem(last=False)
+        if self.clocks.expired(sid):
+            return  # its token expired: nothing more for it (it recovers with a new one)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is None:
             return
         sock = self.sio.eio.sockets.get(eio_sid)
         if sock is None or sock.closed:
             return
+        self._received.add(sid)
         if sock.queue.qsize() >= self.conf.socket_buffer and not await _drains(
             sock, self.conf.socket_buffer
         ):
@@ -365,6 +427,14 @@ class Edge:
             return
         await self.sio.eio.send(eio_sid, wire)
 
+    async def _token_expired(self, sid: str) -> None:
+        """The socket's token expired: say so, then drop its transport (its session stays
+        recoverable for a client that reconnects with a new token)."""
+        EDGE_TOKEN_EXPIRIES.inc()
+        reason = {"reason": "token expired", "code": "token_expired"}
+        await self.sio.emit(REAUTH_EVENT, reason, to=sid, ignore_queue=True)
+        await self._cut_off(sid)
+
     async def _cut_off(self, sid: str) -> None:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         if eio_sid is not None:
@@ -375,7 +445,7 @@ class Edge:
     async def join(self, sid: str, kind: str, arg: Any, leave: bool) -> dict[str, Any]:
         # python-socketio runs each event in a task of its own: a front end's joins at page
         # load overlap, and each would write back the rooms it read before its ticket check.
-        if sid not in self.live:  # gone already: no lock to leave behind
+        if sid not in self.live or self.clocks.expired(sid):  # gone: no lock to leave behind
             return {"ok": False, "error": "not connected"}
         async with self._joins.setdefault(sid, asyncio.Lock()):
             return await self._join(sid, kind, arg, leave)
@@ -386,6 +456,10 @@ class Edge:
             return {"ok": False, "error": "not connected"}
         try:
             room = join_room(session.company_id, kind, arg)
+            limit = self.conf.max_rooms_per_socket
+            if not leave and room not in session.rooms and len(session.rooms) >= limit:
+                EDGE_ROOMS_REFUSED.inc()  # first: a refused join costs no ticket lookup
+                raise ValueError(f"too many rooms for this socket (limit {limit})")
             if kind == "ChatBox" and not leave:
                 await self._check_ticket(session.company_id, str(arg))
         except ValueError as exc:
@@ -470,6 +544,7 @@ class Edge:
             await self.feed.stop()
         await self.events.stop()
         await self.sessions.close()
+        await self.clocks.close()
         await asyncio.to_thread(self.tickets.close)
 
 

@@ -26,6 +26,10 @@ class Session(BaseModel):
     acks: bool = False
     node: str | None = None  # host id of the node that last held the socket
     joined: bool = False  # joined a Whaticket room: receives only its rooms' events since
+    # Recovered or replayed a position once: worth the whole recovery window after a drop. A
+    # fresh session whose socket was sent nothing is kept only briefly (quiet_session_s), so
+    # connect/drop cycles cannot fill Redis with sessions of nothing.
+    received: bool = False
 
 
 class SessionStore:
@@ -44,12 +48,13 @@ class SessionStore:
         raw = await self._r.getdel(self._prefix + pid)
         return Session.model_validate_json(raw) if raw else None
 
-    async def touch(self, pids: list[str]) -> None:
+    async def touch(self, pids: list[str], window_s: int | None = None) -> None:
+        """Keep these sessions for the window (or `window_s`) from now, if still stored."""
         if not pids:
             return
         async with self._r.pipeline(transaction=False) as pipe:
             for pid in pids:
-                pipe.expire(self._prefix + pid, self._window)
+                pipe.expire(self._prefix + pid, window_s or self._window)
             await pipe.execute()
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:

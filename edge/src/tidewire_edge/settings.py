@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,4 +25,42 @@ class EdgeSettings(BaseSettings):
         gt=0,
         description="how long a connect waits for Kafka to let the node read its company's "
         "partition before it is refused with 'temporarily unavailable; retry'",
+    )
+    max_sockets_per_user: int = Field(
+        20,
+        ge=1,
+        description="sockets one user (company and token subject) may hold on one node; more "
+        "are refused with 'too many sockets for this user (limit N)'",
+    )
+    max_sockets_per_company: int = Field(
+        5000,
+        ge=1,
+        description="sockets one company may hold on one node; more are refused with 'too many "
+        "sockets for this company (limit N)'",
+    )
+    connects_per_address: int = Field(
+        100,
+        ge=1,
+        description="connects one client address may make per connect_window_s on one node; "
+        "more are refused with 'too many connects from this address (limit N per W s)'",
+    )
+    connect_window_s: float = Field(
+        1.0, gt=0, description="the window of connects_per_address, in seconds"
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        [],
+        description="networks of proxies whose X-Forwarded-For names the client (JSON list, "
+        'e.g. ["10.0.0.0/8"]); empty: the peer address is the client\'s',
+    )
+    max_rooms_per_socket: int = Field(
+        100,
+        ge=2,
+        description="rooms one socket may be in (its company and user rooms included); a join "
+        "past it is refused with 'too many rooms for this socket (limit N)'",
+    )
+    quiet_session_s: int = Field(
+        60,
+        ge=1,
+        description="how long the session of a socket that never received an event stays "
+        "recoverable after it drops (instead of recovery_window_s)",
     )

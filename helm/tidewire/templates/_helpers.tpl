@@ -15,7 +15,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
-{{/* Selector of one component: ingest, projector or edge. Call with (list . "edge"). */}}
+{{/* Selector of one component: ingest, projector, outbound or edge. Call with (list . "edge"). */}}
 {{- define "tidewire.selector" -}}
 {{- $ctx := index . 0 -}}
 app.kubernetes.io/name: {{ $ctx.Chart.Name }}
@@ -137,6 +137,9 @@ startupProbe:
 {{- end -}}
 {{- if gt (int .Values.projector.replicas) (int .Values.partitions) -}}
 {{- fail (printf "projector.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.projector.replicas) (int .Values.partitions)) -}}
+{{- end -}}
+{{- if gt (int .Values.outbound.replicas) (int .Values.partitions) -}}
+{{- fail (printf "outbound.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.outbound.replicas) (int .Values.partitions)) -}}
 {{- end -}}
 {{- end -}}
 

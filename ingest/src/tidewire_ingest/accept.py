@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import get_args
 
 from tidewire_ingest.command_log import CommandLog, LogUnavailable, Unwritable
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import Problem, unavailable
 from tidewire_platform.contracts import Command, CommandType
 from tidewire_platform.metrics import COMMANDS_ACCEPTED
 
@@ -23,11 +23,8 @@ async def accept(log: CommandLog, commands: list[Command]) -> None:
             raise Problem(413, "Payload too large", str(exc)) from exc
         raise Problem(422, "Payload cannot be stored", str(exc)) from exc
     except LogUnavailable as exc:
-        raise Problem(
-            503,
-            "Log unavailable",
-            f"{exc}; nothing acknowledged, retry later",
-            headers={"Retry-After": "5"},
+        raise unavailable(
+            "Log unavailable", "Kafka did not acknowledge; nothing acknowledged, retry later", exc
         ) from exc
     for command in commands:
         _ACCEPTED[command.type].inc()

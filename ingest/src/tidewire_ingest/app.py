@@ -38,7 +38,7 @@ class ApiCors:
             app,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PATCH", "PUT"],
-            allow_headers=["authorization", "content-type"],
+            allow_headers=["authorization", "content-type", "idempotency-key"],
             expose_headers=["retry-after"],
             max_age=600,
         )
@@ -90,6 +90,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, problems.on_validation)
     app.add_exception_handler(StarletteHTTPException, problems.on_http)
     app.add_exception_handler(RecursionError, problems.on_too_deep)
+    app.add_exception_handler(Exception, problems.on_unexpected)  # a 500 tells nothing
     for error in problems.STORE_ERRORS:  # Cassandra down or slow: a retryable 503
         app.add_exception_handler(error, problems.on_store_error)
     app.include_router(commands_router)
@@ -119,7 +120,12 @@ def create_app(
         "/metrics",
         tags=["ops"],
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+        responses={
+            200: {
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                "description": "Prometheus text",
+            }
+        },
     )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tidewire_ingest.problems import Problem
+from tidewire_ingest.problems import unavailable
 from tidewire_platform.events_log import EventsLog
 from tidewire_platform.settings import StackSettings
 
@@ -22,8 +22,8 @@ class LazyEventsLog:
                     await asyncio.wait_for(self._log.start(), 10)
                 except Exception as exc:
                     await self._log.stop()
-                    raise Problem(
-                        503, "Log unavailable", f"Kafka: {exc!r}", headers={"Retry-After": "5"}
+                    raise unavailable(
+                        "Log unavailable", "Kafka did not answer; retry later", exc
                     ) from exc
                 self._started = True
             return self._log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from cassandra import OperationTimedOut, RequestExecutionException
@@ -16,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tidewire_platform.metrics import INGEST_REJECTED
 
 PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger("tidewire.ingest")
 
 
 class ProblemDetails(BaseModel):
@@ -144,9 +147,18 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def unavailable(title: str, detail: str, exc: BaseException) -> Problem:
+    """A retryable 503 (Retry-After) whose body says what failed in the terms of the API; the
+    exception itself, which names internal hosts and addresses, goes to the log only."""
+    log.warning("503 %s: %r", title, exc)
+    return Problem(503, title, detail, headers={"Retry-After": "5"})
+
+
 def store_unavailable(exc: Exception) -> Problem:
     """Cassandra failed a request (timeout, node down): a retryable 503, never a 500."""
-    return Problem(503, "Store unavailable", f"Cassandra: {exc!r}", headers={"Retry-After": "5"})
+    return unavailable(
+        "Store unavailable", "Cassandra did not answer in time; nothing was done, retry later", exc
+    )
 
 
 async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
@@ -156,3 +168,11 @@ async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_too_deep(request: Request, exc: Exception) -> JSONResponse:
     """JSON nested deeper than the parser follows: malformed for us, never a 500."""
     return problem_response(request, 400, "Malformed JSON", "body nests too deeply")
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: a problem document that says nothing of it (the traceback goes to the log, where
+    the server logs every unhandled exception), instead of Starlette's plain-text page."""
+    return problem_response(
+        request, 500, "Internal error", "the request failed on our side; nothing was accepted"
+    )

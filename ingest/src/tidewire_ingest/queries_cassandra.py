@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from cassandra.cluster import Session
 from cassandra.query import SimpleStatement
 
+from tidewire_ingest.page_cursor import seal, unseal
 from tidewire_ingest.queries import BadPageCursor, TicketPage
 from tidewire_platform.aio import execute
 from tidewire_platform.readmodel import Contact, Message, Ticket, TicketStatus
 
 
 class CassandraReadModels:
-    def __init__(self, session: Session, keyspace: str) -> None:
+    def __init__(self, session: Session, keyspace: str, cursor_key: bytes) -> None:
         self._s = session
+        self._cursor_key = cursor_key
         ks = keyspace
         self._ticket = session.prepare(
             f"SELECT doc FROM {ks}.tickets WHERE company_id=? AND ticket_id=?"
@@ -44,13 +44,10 @@ class CassandraReadModels:
         self, company_id: str, status: TicketStatus, cursor: str | None, limit: int
     ) -> TicketPage:
         # The driver's paging state is the cursor: Cassandra resumes exactly where the
-        # page ended, however many tickets share an activity time.
-        state: bytes | None = None
-        if cursor:
-            try:
-                state = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            except (binascii.Error, ValueError) as exc:
-                raise BadPageCursor("not a tickets page cursor") from exc
+        # page ended, however many tickets share an activity time. Sealed (`page_cursor`):
+        # Cassandra never parses a paging state ingest did not hand out for this query.
+        context = (company_id, status)
+        state = unseal(self._cursor_key, context, cursor) if cursor else None
         stmt = SimpleStatement(self._tickets_cql, fetch_size=limit)
         try:
             rs: Any = await execute(self._s, stmt, (company_id, status), paging_state=state)
@@ -60,9 +57,7 @@ class CassandraReadModels:
             raise
         tickets = [Ticket.model_validate_json(r.doc) for r in rs.current_rows]
         nxt = rs.paging_state
-        return TicketPage(
-            tickets, base64.urlsafe_b64encode(nxt).decode().rstrip("=") if nxt else None
-        )
+        return TicketPage(tickets, seal(self._cursor_key, context, nxt) if nxt else None)
 
     async def messages(
         self,

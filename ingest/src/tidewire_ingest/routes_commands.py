@@ -7,10 +7,11 @@ ticket created a moment ago may not be visible yet; clients retry 404 on a fresh
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from tidewire_ingest.accept import accept
@@ -23,7 +24,7 @@ from tidewire_platform.contracts import (
     CommandType,
     stable_id,
 )
-from tidewire_platform.readmodel import TicketStatus
+from tidewire_platform.readmodel import Ticket, TicketStatus
 
 router = APIRouter(prefix="/api", tags=["commands"], responses=COMMON)
 
@@ -58,7 +59,10 @@ class UpdateTicket(BaseModel):
         default=None, pattern=ID_PATTERN, validation_alias=AliasChoices("queue_id", "queueId")
     )
     client_command_id: str | None = Field(
-        default=None, pattern=ID_PATTERN, description="optional idempotency key"
+        default=None,
+        pattern=ID_PATTERN,
+        description="optional idempotency key (or the Idempotency-Key header); when neither "
+        "is given, the key derives from the change and the ticket as ingest reads it",
     )
 
     @model_validator(mode="after")
@@ -82,19 +86,42 @@ class Accepted(BaseModel):
     ticket_id: str
 
 
+# A client's key for a change or a read, as the IETF's Idempotency-Key header (the body's
+# `client_command_id` of a PATCH says the same and wins).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=ID_PATTERN,
+        description="optional idempotency key: the same key on the same ticket is one command; "
+        "without one, the key derives from the request and the ticket as ingest reads it",
+    ),
+]
+
+
+def _derived(*parts: str) -> Callable[[Ticket], str]:
+    """A command id for a request without a client key: the same request by the same agent
+    against the same ticket state (the whole document as ingest reads it) is the same
+    command, so a retry, a double click or a resend after a 503 is deduplicated downstream,
+    while the same request after the ticket changed is a new command. The `~` keeps it apart
+    from every client key (`ID_PATTERN` has none)."""
+    return lambda ticket: stable_id(*parts, "~derived", ticket.to_json())
+
+
 async def _submit(
     agent: Agent,
     log: Commands,
     queries: Queries,
     ticket_id: str,
     type_: CommandType,
-    command_id: str,
+    command_id: str | Callable[[Ticket], str],
     payload: dict[str, Any],
 ) -> Accepted:
-    if await queries.ticket(agent.company_id, ticket_id) is None:
+    ticket = await queries.ticket(agent.company_id, ticket_id)
+    if ticket is None:
         raise Problem(404, "Ticket not found", f"no ticket {ticket_id!r} in your company")
     command = Command(
-        id=command_id,
+        id=command_id if isinstance(command_id, str) else command_id(ticket),
         type=type_,
         company_id=agent.company_id,
         ticket_id=ticket_id,
@@ -126,10 +153,16 @@ async def send_message(
 
 @router.patch("/tickets/{ticket_id}", status_code=202, response_model=Accepted, responses=_ERRORS)
 async def update_ticket(
-    ticket_id: str, body: UpdateTicket, agent: Agent, log: Commands, queries: Queries
+    ticket_id: str,
+    body: UpdateTicket,
+    agent: Agent,
+    log: Commands,
+    queries: Queries,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    """Change status, assignee or queue."""
-    return await _update(ticket_id, body, agent, log, queries)
+    """Change status, assignee or queue. Deduplicated by `client_command_id`, the
+    Idempotency-Key header, or (neither given) the change and the ticket it was made on."""
+    return await _update(ticket_id, body, agent, log, queries, idempotency_key)
 
 
 @router.put(
@@ -140,38 +173,50 @@ async def update_ticket(
     include_in_schema=False,  # Whaticket front ends use PUT for the same change
 )
 async def update_ticket_whaticket(
-    ticket_id: str, body: WhaticketTicketUpdate, agent: Agent, log: Commands, queries: Queries
+    ticket_id: str,
+    body: WhaticketTicketUpdate,
+    agent: Agent,
+    log: Commands,
+    queries: Queries,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _update(ticket_id, body, agent, log, queries)
+    return await _update(ticket_id, body, agent, log, queries, idempotency_key)
 
 
 async def _update(
-    ticket_id: str, body: UpdateTicket, agent: Agent, log: Commands, queries: Queries
+    ticket_id: str,
+    body: UpdateTicket,
+    agent: Agent,
+    log: Commands,
+    queries: Queries,
+    idempotency_key: str | None,
 ) -> Accepted:
-    key = body.client_command_id or uuid.uuid4().hex
     changes = body.model_dump(include=body.model_fields_set - {"client_command_id"})
-    return await _submit(
-        agent,
-        log,
-        queries,
-        ticket_id,
-        "ticket.update",
-        stable_id(agent.company_id, "ticket-update", ticket_id, key),
-        changes,
+    key = body.client_command_id or idempotency_key
+    scope = (agent.company_id, "ticket-update", ticket_id)
+    command_id = (
+        stable_id(*scope, key)
+        if key
+        else _derived(*scope, agent.user_id, json.dumps(changes, sort_keys=True))
     )
+    return await _submit(agent, log, queries, ticket_id, "ticket.update", command_id, changes)
 
 
 @router.post(
     "/tickets/{ticket_id}/read", status_code=202, response_model=Accepted, responses=_ERRORS
 )
-async def mark_read(ticket_id: str, agent: Agent, log: Commands, queries: Queries) -> Accepted:
-    """The agent read the ticket: its unread counter goes back to zero."""
-    return await _submit(
-        agent,
-        log,
-        queries,
-        ticket_id,
-        "ticket.read",
-        stable_id(agent.company_id, "ticket-read", ticket_id, uuid.uuid4().hex),
-        {},
+async def mark_read(
+    ticket_id: str,
+    agent: Agent,
+    log: Commands,
+    queries: Queries,
+    idempotency_key: IdempotencyKey = None,
+) -> Accepted:
+    """The agent read the ticket: its unread counter goes back to zero. Deduplicated by the
+    Idempotency-Key header or (none given) the ticket as read: a repeat before anything new
+    arrived is the same command."""
+    scope = (agent.company_id, "ticket-read", ticket_id)
+    command_id = (
+        stable_id(*scope, idempotency_key) if idempotency_key else _derived(*scope, agent.user_id)
     )
+    return await _submit(agent, log, queries, ticket_id, "ticket.read", command_id, {})

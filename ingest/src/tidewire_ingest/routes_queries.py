@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from tidewire_ingest.deps import Agent, Events, Queries
-from tidewire_ingest.problems import COMMON, Problem, documented
+from tidewire_ingest.problems import COMMON, Problem, documented, unavailable
 from tidewire_ingest.queries import BadPageCursor
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import ForeignCursor, StaleCursor
@@ -36,9 +36,7 @@ async def _from_log(read: Awaitable[T]) -> T:
     try:
         return await asyncio.wait_for(read, LOG_READ_TIMEOUT_S)
     except (TimeoutError, KafkaError) as exc:
-        raise Problem(
-            503, "Log unavailable", f"Kafka did not answer: {exc!r}", headers={"Retry-After": "5"}
-        ) from exc
+        raise unavailable("Log unavailable", "Kafka did not answer; retry later", exc) from exc
 
 
 class TicketList(BaseModel):

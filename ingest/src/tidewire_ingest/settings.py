@@ -16,8 +16,27 @@ class IngestSettings(BaseSettings):
     # `/api` with a bearer token, never with cookies, so any origin may by default: a page
     # cannot send a token it does not hold. A JSON list narrows it (`["https://app.example"]`).
     cors_origins: list[str] = ["*"]
+    # Meta documents webhook payloads of up to 3 MB: a limit of their own, separate from the
+    # agent API's, so a large batch from Meta is never refused whole (every tenant's part of
+    # it would be lost once Meta gave up retrying).
+    webhook_max_body_bytes: int = Field(
+        3 * 1024 * 1024,
+        ge=1024,
+        description="largest POST /webhooks/whatsapp body; larger ones get 413",
+    )
+    # Each phone number a delivery names costs a tenant lookup and, per distinct app secret,
+    # an HMAC of the whole body, before the sender is known to be Meta: bounded per request.
+    webhook_max_phone_numbers: int = Field(
+        100,
+        ge=1,
+        description="most distinct phone_number_ids one webhook delivery may name; more get 422",
+    )
     # Gateway mode: one publication's `data`, encoded, and publications per request. Meta's
     # and Whaticket's payloads are a few KiB; the bound keeps one event far below Kafka's
     # record limit and what an edge holds per event.
-    max_publication_bytes: int = Field(256 * 1024, ge=1024)
-    max_publications: int = Field(500, ge=1, le=10_000)
+    max_publication_bytes: int = Field(
+        256 * 1024, ge=1024, description="largest publication (encoded); larger ones get 413"
+    )
+    max_publications: int = Field(
+        500, ge=1, le=10_000, description="most publications per POST /api/publish; more get 413"
+    )

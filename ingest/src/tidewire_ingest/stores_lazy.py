@@ -7,6 +7,7 @@ import asyncio
 
 from cassandra.cluster import Session
 
+from tidewire_ingest.page_cursor import cursor_key
 from tidewire_ingest.problems import store_unavailable
 from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.queries_cassandra import CassandraReadModels
@@ -46,7 +47,8 @@ class LazyStores:
         session = await self._open()
         keyspace = await self._active.get(session)
         if self._read_models is None or keyspace != self._read_models_ks:
-            self._read_models = CassandraReadModels(session, keyspace)
+            key = cursor_key(self._s.jwt_secret)
+            self._read_models = CassandraReadModels(session, keyspace, key)
             self._read_models_ks = keyspace
         return self._read_models
 

@@ -5,7 +5,7 @@ matching, dependency resolution and exception middleware cost several times what
 itself does (py-spy: the handler was about a tenth of the process). This ASGI app sits in
 front of FastAPI, outside even its middleware stack (another third of a webhook's time), and
 answers that one path directly with the same function the declared route uses
-(`routes_webhooks.take_webhook`) and the same problem documents; everything else, including
+(`webhook_delivery.take_webhook`) and the same problem documents; everything else, including
 lifespan events and the OpenAPI document that describes the route, goes to FastAPI
 unchanged. Written by hand because it is a dispatch of one path, not something a library
 offers.
@@ -13,6 +13,7 @@ offers.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidewire_ingest.body import header, read_limited
 from tidewire_ingest.problems import STORE_ERRORS, Problem, problem_response, store_unavailable
-from tidewire_ingest.routes_webhooks import take_webhook
+from tidewire_ingest.webhook_delivery import take_webhook
 
 PATH = "/webhooks/whatsapp"
 
@@ -41,10 +42,13 @@ class WebhookFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            raw = await read_limited(scope, receive, self.state.ingest_settings.max_body_bytes)
+            conf = self.state.ingest_settings
+            raw = await read_limited(scope, receive, conf.webhook_max_body_bytes)
             tenants = await self.state.stores.tenants()
             signature = header(scope, b"x-hub-signature-256")
-            accepted = await take_webhook(raw, signature, tenants, self.state.command_log)
+            delivery = await take_webhook(
+                raw, signature, tenants, self.state.command_log, conf.webhook_max_phone_numbers
+            )
         except ClientDisconnect:
             return  # nobody to answer, and nothing was written
         except Problem as exc:
@@ -63,8 +67,11 @@ class WebhookFastPath:
             )
             await response(scope, receive, send)
             return
-        # The one success body, written directly: the same bytes JSONResponse would render.
-        body = b'{"accepted":%d}' % accepted
+        # The success body, written directly: the same bytes JSONResponse would render.
+        if delivery.dropped:
+            body = json.dumps(delivery.wire(), ensure_ascii=False, separators=(",", ":")).encode()
+        else:  # the usual answer, without building a dict to encode
+            body = b'{"accepted":%d,"dropped":[]}' % delivery.accepted
         headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -93,14 +93,59 @@ def phone_number_ids(body: Any) -> set[str]:
     for entry in entries if isinstance(entries, list) else []:
         changes = entry.get("changes") if isinstance(entry, dict) else None
         for change in changes if isinstance(changes, list) else []:
-            if not isinstance(change, dict) or change.get("field") != "messages":
-                continue
-            value = change.get("value")
-            metadata = value.get("metadata") if isinstance(value, dict) else None
-            phone = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
-            if isinstance(phone, str) and phone:
+            phone = _phone_of(change)
+            if phone is not None:
                 found.add(phone)
     return found
+
+
+def _phone_of(change: Any) -> str | None:
+    """The `value.metadata.phone_number_id` of a `messages` change, if it names one."""
+    if not isinstance(change, dict) or change.get("field") != "messages":
+        return None
+    value = change.get("value")
+    metadata = value.get("metadata") if isinstance(value, dict) else None
+    phone = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    return phone if isinstance(phone, str) and phone else None
+
+
+@dataclass(frozen=True)
+class WebhookPart:
+    """One change of a delivery that carries or may carry facts: the phone number it names
+    (None when it names none: then it has an `error`), and its facts or why it is refused."""
+
+    loc: str
+    phone_number_id: str | None
+    facts: list[WebhookFact]
+    error: WebhookSchemaError | None = None
+
+
+def parse_parts(body: Any) -> list[WebhookPart]:
+    """Every `messages` change parsed on its own, in payload order, so that a change refused
+    costs only its own facts, never another phone number's. An entry whose `changes` cannot be
+    read is a part of its own (no phone number, an error). Raises `WebhookSchemaError` only for
+    a body that is no webhook at all (its root, `object` or `entry`)."""
+    root = _object(body, "body")
+    if root.get("object") != "whatsapp_business_account":
+        raise WebhookSchemaError("object", "must be 'whatsapp_business_account'")
+    parts: list[WebhookPart] = []
+    for i, entry in enumerate(_array(root.get("entry"), "entry")):
+        entry_loc = f"entry.{i}"
+        try:
+            changes = _array(_object(entry, entry_loc).get("changes"), f"{entry_loc}.changes")
+        except WebhookSchemaError as exc:
+            parts.append(WebhookPart(entry_loc, None, [], exc))
+            continue
+        for j, change in enumerate(changes):
+            loc = f"{entry_loc}.changes.{j}"
+            try:
+                facts = _change(change, loc)
+            except WebhookSchemaError as exc:
+                parts.append(WebhookPart(loc, _phone_of(change), [], exc))
+                continue
+            if isinstance(change, dict) and change.get("field") == "messages":
+                parts.append(WebhookPart(loc, _phone_of(change), facts))
+    return parts
 
 
 def _change(change: Any, loc: str) -> list[WebhookFact]:

@@ -21,6 +21,14 @@ INGEST_REJECTED = Counter(
     "Requests refused before anything was written, by HTTP status.",
     ["status"],
 )
+WEBHOOK_PARTS_REFUSED = Counter(
+    "tidewire_ingest_webhook_parts_refused_total",
+    "Parts of webhook deliveries refused (a change that does not parse or no record can "
+    "hold, or every change of a number that is unknown or whose app secret did not sign) "
+    "while the rest of the delivery may be accepted, by reason: unknown_phone, bad_signature "
+    "(both answered as unverified), invalid, unwritable.",
+    ["reason"],
+)
 # projector ---------------------------------------------------------------------------------
 COMMANDS_PROJECTED = Counter(
     "tidewire_projector_commands_total",
@@ -36,6 +44,14 @@ PROJECTOR_LAG = Gauge(
     "tidewire_projector_consumer_lag_records",
     "Commands of a partition not yet projected by this process, after its last batch.",
     ["partition"],
+)
+# outbound ----------------------------------------------------------------------------------
+OUTBOUND_SENDS = Counter(
+    "tidewire_outbound_records_total",
+    "Outbound records handled by the sender, by outcome: dispatched (Graph accepted), failed "
+    "(provably not sent), unknown (may have been sent; never re-sent by itself), skipped "
+    "(outcome already recorded), missing (message not in the read models), ignored.",
+    ["outcome"],
 )
 # edge --------------------------------------------------------------------------------------
 EDGE_SOCKETS = Gauge("tidewire_edge_connected_sockets", "Sockets connected to this edge node.")
@@ -67,4 +83,33 @@ EDGE_LAG = Gauge(
     "tidewire_edge_consumer_lag_records",
     "Records of an events partition not yet read by this node.",
     ["partition"],
+)
+EDGE_REFUSED = Counter(
+    "tidewire_edge_refused_connects_total",
+    "Connects refused, by the code their CONNECT_ERROR carries: token_invalid, token_expired, "
+    "too_many_connects (from one address), too_many_sockets (of one user on this node), "
+    "too_many_company_sockets (of one company on this node).",
+    ["reason"],
+)
+EDGE_TOKEN_EXPIRIES = Counter(
+    "tidewire_edge_token_expiries_total",
+    "Sockets ended because their token expired (told `tidewire:reauth` first).",
+)
+EDGE_ROOMS_REFUSED = Counter(
+    "tidewire_edge_refused_joins_total",
+    "Room joins refused because the socket was in TIDEWIRE_EDGE_MAX_ROOMS_PER_SOCKET rooms.",
+)
+EDGE_BUSIEST_USER = Gauge(
+    "tidewire_edge_busiest_user_sockets",
+    "Sockets held on this node by the user holding the most (its limit: "
+    "TIDEWIRE_EDGE_MAX_SOCKETS_PER_USER).",
+)
+EDGE_BUSIEST_COMPANY = Gauge(
+    "tidewire_edge_busiest_company_sockets",
+    "Sockets held on this node by the company holding the most (its limit: "
+    "TIDEWIRE_EDGE_MAX_SOCKETS_PER_COMPANY).",
+)
+EDGE_CONNECTING_ADDRESSES = Gauge(
+    "tidewire_edge_connect_rate_addresses",
+    "Client addresses the connect rate limit remembers (those seen in its last two windows).",
 )

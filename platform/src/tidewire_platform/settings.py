@@ -80,6 +80,15 @@ class StackSettings(BaseSettings):
     projector_batch_max: int = Field(2000, ge=1)
     projector_batch_wait_ms: int = Field(50, ge=1)
 
+    # One HTTP call to the Graph API. A call that sent its request and got no answer within it
+    # marks the message `unknown` (never re-sent by itself), so it is long enough for Graph's
+    # slow answers; a connection that cannot even be opened within it is retried.
+    graph_api_attempt_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="one Graph API call; no answer within it after sending: message unknown",
+    )
+
     @field_validator("home", "lib_dir")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
@@ -128,6 +137,12 @@ class StackSettings(BaseSettings):
         """The projector's consumer group (its faust app id): one per topic prefix, so two
         stacks sharing engines (a dev stack and the test suite) never share partitions."""
         return f"{self.topic_prefix}-projector"
+
+    @property
+    def outbound_group(self) -> str:
+        """The outbound sender's consumer group (`tidewire outbound`): apart from the
+        projector's, so a slow Graph API never holds up projection."""
+        return f"{self.topic_prefix}-outbound"
 
     @property
     def commands_topic(self) -> str:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 from tidewire_platform.gc_tuning import keep_full_collections_rare
+from tidewire_platform.probes import parse_address
 from tidewire_projector import app as projector
-from tidewire_projector.probes import parse_address
 
 
 def main() -> None:

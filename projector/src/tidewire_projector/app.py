@@ -23,16 +23,15 @@ from tidewire_platform.contracts import Command, Event, now_ms
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.metrics import COMMANDS_PROJECTED, PROJECTOR_BATCH_FAILURES, PROJECTOR_LAG
+from tidewire_platform.outbound_jobs import job_of
 from tidewire_platform.partitioning import company_key, partition_for
+from tidewire_platform.probes import Address, start_probes
 from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.settings import StackSettings
-from tidewire_platform.tenants_cassandra import CassandraTenantStore
 from tidewire_projector.domain import PoisonCommand, decide, first_reads
 from tidewire_projector.events_tail import EventsTail
 from tidewire_projector.journal_cassandra import Journaled, Unit, outcome_ttl
 from tidewire_projector.lag import lag_after
-from tidewire_projector.outbound import job_of, send_agent_messages
-from tidewire_projector.probes import Address, start_probes
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.worker import Worker
@@ -54,7 +53,6 @@ app = faust.App(
     Worker=Worker,
 )
 commands_topic = app.topic(settings.commands_topic, value_serializer="raw", key_serializer="raw")
-outbound_topic = app.topic(settings.outbound_topic, value_serializer="raw", key_serializer="raw")
 
 
 class _Resources:
@@ -65,7 +63,6 @@ class _Resources:
         self.store: CachedStore | None = None
         self.producer: AIOKafkaProducer | None = None
         self.tail = EventsTail(settings)
-        self.tenants: CassandraTenantStore | None = None  # access tokens for outbound sends
         self.probes: web.AppRunner | None = None  # /healthz, /readyz, /metrics (probes.py)
 
     async def get(self) -> tuple[CachedStore, AIOKafkaProducer]:
@@ -107,7 +104,6 @@ async def _open() -> None:
         await ensure_tables(session, settings.cassandra_keyspace, keyspace)
     ttl_s = outcome_ttl(settings.events_retention_ms)  # replays past it have no events left
     _res.store = CachedStore(CassandraStore(session, keyspace, ttl_s))
-    _res.tenants = CassandraTenantStore(session, settings.cassandra_keyspace)
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()
     _res.producer = producer
@@ -254,7 +250,7 @@ class _Batch:
 
         Agents' messages to send go to the outbound topic before their events, and are
         acknowledged first: a crash in between replays the command, which finds its event
-        missing and appends both again (the outbound agent skips the twin). The other order
+        missing and appends both again (the outbound sender skips the twin). The other order
         could leave an event whose send was never asked for."""
         await self.store.flush()
         present = await _res.tail.present(self._replayed_since())
@@ -305,15 +301,3 @@ async def commands(stream: Any) -> None:
                 await asyncio.sleep(1.0)
         for partition, behind in lag_after(records, app.consumer.highwater).items():
             PROJECTOR_LAG.labels(str(partition)).set(behind)
-
-
-@app.agent(outbound_topic)
-async def outbound(stream: Any) -> None:
-    """Agents' messages to the WhatsApp Cloud API (outbound.py). A topic of their own: this
-    agent reads only what it has to send (reading every event cost the projector ~40 % of a
-    core at 1,000 events/s), and a slow Graph API never pauses command projection."""
-    store, producer = await _res.get()
-    assert _res.tenants is not None
-    # Cassandra itself, not the projector's memory: this agent sees events of companies whose
-    # commands another projector process may own.
-    await send_agent_messages(stream, settings, store.inner, _res.tenants, producer)

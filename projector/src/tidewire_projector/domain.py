@@ -14,7 +14,10 @@ Rules, where Whaticket leaves a choice:
   never saw is kept as a message of kind "reaction" so nothing is dropped (its removal, with
   nothing to remove, changes nothing).
 - Acks only move forward (`next_ack`); a status for a wamid we do not know yet is parked and
-  applied when the outbound agent records that wamid.
+  applied when the outbound sender records that wamid.
+- `message.unknown` (the sender got no answer it can trust) marks only a message still pending
+  without wamid: a wamid recorded first (the same send's answer, appended by a process that
+  then died) wins, and a wamid recorded later moves the message on from unknown.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tidewire_platform.publications import PUBLICATION, Publication
 from tidewire_platform.readmodel import (
     ACK_FAILED,
     ACK_PENDING,
+    ACK_UNKNOWN,
     TICKET_STATUSES,
     Contact,
     Message,
@@ -132,7 +136,7 @@ def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
     elif command.type == "message.status":
         if wamid := text("wamid"):
             reads.append(("wamid", (wamid,)))
-    elif command.type in ("message.dispatched", "message.failed"):
+    elif command.type in ("message.dispatched", "message.failed", "message.unknown"):
         if message_id := text("message_id"):
             reads.append(("message", (message_id,)))
     elif command.ticket_id:
@@ -336,7 +340,7 @@ async def _set_ack(
     changes: dict[str, Any] = dict(extra)
     if new_ack != message.ack:
         changes["ack"] = new_ack
-        if new_ack == ACK_FAILED:
+        if new_ack in (ACK_FAILED, ACK_UNKNOWN):
             changes["error"] = error
     if not changes or all(getattr(message, k) == v for k, v in changes.items()):
         return out  # nothing changes: no write, no event
@@ -392,6 +396,17 @@ async def _failed(command: Command, position: int, view: View) -> Outcome:
     if message is None:
         raise PoisonCommand("message.failed for an unknown message")
     return await _set_ack(command, message, ACK_FAILED, str(p.get("error") or "failed"), {})
+
+
+async def _unknown(command: Command, position: int, view: View) -> Outcome:
+    p = command.payload
+    message = await view.message(command.company_id, _str(p, "message_id"))
+    if message is None:
+        raise PoisonCommand("message.unknown for an unknown message")
+    if message.wamid is not None:
+        return Outcome(company_id=command.company_id)  # Graph's answer was recorded after all
+    reason = str(p.get("error") or "unknown: no answer from the Graph API")
+    return await _set_ack(command, message, ACK_UNKNOWN, reason, {})
 
 
 async def _update(command: Command, position: int, view: View) -> Outcome:
@@ -472,6 +487,7 @@ _HANDLERS = {
     "message.status": _status,
     "message.dispatched": _dispatched,
     "message.failed": _failed,
+    "message.unknown": _unknown,
     "ticket.update": _update,
     "ticket.read": _read,
 }

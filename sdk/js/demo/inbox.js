@@ -3,11 +3,12 @@
  * The demo agent inbox: the SDK's Inbox rendered with plain DOM calls (no framework, no
  * build step). Message text is customer input: it only ever goes into textContent.
  */
-import { Inbox, TidewireClient } from "../src/index.js";
+import { canSendAgain, Inbox, TidewireClient } from "../src/index.js";
 
 /** @typedef {import("../src/changes.js").Doc} Doc */
 
 const TICKS = /** @type {Record<string, [string, string]>} */ ({
+  "-2": ["unknown", "?"],
   "-1": ["failed", "✗"],
   0: ["queued", "🕓"],
   1: ["sent", "✓"],
@@ -117,9 +118,11 @@ function message(inbox, m) {
     m.body || `[${m.kind}]`,
   ]);
   if (tick) item.append(el("span", { class: "tick", title: m.error ?? state }, [tick]));
-  // Refused by WhatsApp: Retry sends it again as a new message, once.
-  if (m.fromMe && m.ack === -1 && !inbox.outbox.replaced.has(m.clientMessageId)) {
-    item.append(retry(inbox, m.clientMessageId, m.error));
+  // Refused by WhatsApp, or unknown (it may have reached the customer): the agent decides;
+  // Retry sends it again as a new message, once.
+  if (m.fromMe && canSendAgain(m) && !inbox.outbox.replaced.has(m.clientMessageId)) {
+    const why = m.ack === -2 ? `${m.error ?? "unknown"} (it may have reached the customer)` : m.error;
+    item.append(retry(inbox, m.clientMessageId, why));
   }
   return item;
 }

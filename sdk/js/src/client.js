@@ -16,7 +16,12 @@
  *
  * Events: "change" (a Change, see changes.js), "resync" ({reason}: the history the app holds
  * may have gaps; reload snapshots), "status" ({socket: "up"|"down", recovered, polling}),
- * "error" ({error}: a refusal such as a bad token, or a failed poll).
+ * "error" ({error}: a refusal such as a bad token, or a failed poll), "reauth" ({reason}: the
+ * token expired; the edge ended the socket, and the app should call `setToken`).
+ *
+ * Tokens expire: the edge tells an expired socket `tidewire:reauth`, drops it and refuses its
+ * old token (`connect_error`, data.code "token_expired"). With `getToken` (called then for a
+ * new token) the SDK renews by itself, and the reconnect recovers the session: nothing missed.
  */
 import { io as defaultIo } from "socket.io-client";
 
@@ -32,6 +37,7 @@ import { SeenIds } from "./seen.js";
  *   apiUrl: string,
  *   edgeUrl: string,
  *   token: string,
+ *   getToken?: () => string | Promise<string>,
  *   storage?: {getItem(key: string): string | null, setItem(key: string, value: string): void,
  *              removeItem(key: string): void} | null,
  *   storageKey?: string,
@@ -46,6 +52,7 @@ import { SeenIds } from "./seen.js";
  */
 
 const CONTROL = new Set(["tidewire:position"]);
+const REAUTH = "tidewire:reauth";
 
 export class TidewireClient {
   /** @param {ClientOptions} options */
@@ -69,6 +76,7 @@ export class TidewireClient {
     this.unacked = null; // newest cursor handed to the app and not yet acknowledged
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.ackTimer = null;
+    this.renewing = false; // a getToken() call is under way
     this.poller = new Poller({
       api: this.api,
       cursor: () => this.cursor,
@@ -159,8 +167,10 @@ export class TidewireClient {
       this.emit("status", { socket: "down", reason });
     });
     socket.on("connect_error", (err) => {
+      const expired = /** @type {any} */ (err).data?.code === "token_expired";
+      if (!socket.active && expired && this.options.getToken) void this.reauth(err.message);
       // socket.io-client retries by itself unless the server refused the handshake.
-      if (!socket.active) this.emit("error", { error: err });
+      else if (!socket.active) this.emit("error", { error: err });
       // Never connected yet (edge unreachable, websockets blocked): say so once.
       if (!this.socketUp && !this.toldDown) this.emit("status", { socket: "down", reason: err.message });
       this.toldDown = true;
@@ -186,6 +196,10 @@ export class TidewireClient {
     const cursor = typeof args.at(-1) === "string" ? args.at(-1) : null;
     if (name === "tidewire:resync") {
       this.resync(args[0]?.reason ?? "the server could not replay what was missed", cursor);
+      return;
+    }
+    if (name === REAUTH) {
+      void this.reauth(args[0]?.reason ?? "token expired");
       return;
     }
     if (CONTROL.has(name)) return;
@@ -255,6 +269,25 @@ export class TidewireClient {
     this.options.token = token;
     if (this.socket !== null && !this.socket.active) this.socket.connect();
     this.poller.start();
+  }
+
+  /**
+   * The token expired: tell the app, and with `getToken` renew (once at a time). The socket
+   * reconnects with the new token and recovers its session.
+   * @param {string} reason
+   */
+  async reauth(reason) {
+    this.emit("reauth", { reason });
+    const getToken = this.options.getToken;
+    if (!getToken || this.renewing) return;
+    this.renewing = true;
+    try {
+      this.setToken(await getToken());
+    } catch (error) {
+      this.emit("error", { error });
+    } finally {
+      this.renewing = false;
+    }
   }
 
   /**

@@ -9,4 +9,4 @@ export { KeptSends } from "./kept.js";
 export { Outbox, newId } from "./outbox.js";
 export { Poller } from "./poller.js";
 export { SeenIds } from "./seen.js";
-export { ACK_FAILED, ACK_PENDING, InboxState, nextAck } from "./state.js";
+export { ACK_FAILED, ACK_PENDING, ACK_UNKNOWN, canSendAgain, InboxState, nextAck } from "./state.js";

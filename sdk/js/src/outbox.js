@@ -8,8 +8,14 @@
  * the fact (a message with the same `clientMessageId`) then takes its place in the state
  * (state.js). Refusals that cannot succeed later make it `failed`, with the reason, and
  * `retry` sends it again under the same key.
+ *
+ * A server message WhatsApp refused (ack -1) or whose send has an unknown outcome (ack -2:
+ * the Graph API took the request and gave no answer to trust; it may have reached the
+ * customer) is never sent again by the platform. `retry` on it is the agent's choice: a new
+ * message with a new key, once per click-through (the old one stays as it is).
  */
 import { ApiError } from "./api.js";
+import { canSendAgain } from "./state.js";
 
 /**
  * @typedef {import("./state.js").Pending} Pending
@@ -80,7 +86,7 @@ export class Outbox {
 
   /**
    * Send a failed message again: the same key when the API never took it; a new message
-   * when WhatsApp refused the one sent (its key is spent).
+   * when WhatsApp refused the one sent or its send's outcome is unknown (its key is spent).
    * @param {string} clientMessageId
    * @returns {string | null} the client message id now pending, or null when nothing to retry
    */
@@ -97,7 +103,7 @@ export class Outbox {
     if (again !== undefined) return again; // a second click sends no second copy
     for (const [ticketId, thread] of this.state.messages) {
       for (const message of thread.values()) {
-        if (message.clientMessageId === clientMessageId && message.ack === -1) {
+        if (message.clientMessageId === clientMessageId && canSendAgain(message)) {
           const fresh = this.send(ticketId, message.body);
           this.replaced.set(clientMessageId, fresh);
           return fresh;

@@ -28,19 +28,35 @@ import { isLater, sameLog } from "./cursor.js";
  * }} Pending
  */
 
+/**
+ * The send may or may not have reached the customer (the Graph API timed out or failed after
+ * the request left): the platform never sends it again by itself; the agent may (`retry`).
+ */
+export const ACK_UNKNOWN = -2;
 export const ACK_FAILED = -1;
 export const ACK_PENDING = 0;
 
 /**
  * The acknowledgement after `incoming`, as the server folds it: never backwards; failed is
- * terminal, and ignored once the message was read.
+ * terminal, and ignored once the message was read; unknown replaces only pending, and any
+ * known progress (a wamid learned after all) replaces unknown.
  * @param {number} current
  * @param {number} incoming
  */
 export function nextAck(current, incoming) {
   if (current === ACK_FAILED) return current;
   if (incoming === ACK_FAILED) return current < 3 ? ACK_FAILED : current;
+  if (incoming === ACK_UNKNOWN) return current === ACK_PENDING ? ACK_UNKNOWN : current;
   return Math.max(current, incoming);
+}
+
+/**
+ * Whether the agent may send this server message again (as a new message): WhatsApp refused
+ * it (failed), or nobody can tell whether it reached the customer (unknown).
+ * @param {Doc} message
+ */
+export function canSendAgain(message) {
+  return message.ack === ACK_FAILED || message.ack === ACK_UNKNOWN;
 }
 
 export class InboxState {

@@ -35,6 +35,15 @@ class FakeSocket {
   disconnect() {
     this.connected = false;
   }
+  connect() {
+    this.active = true;
+    this.connects = (this.connects ?? 0) + 1;
+  }
+  /** The server refused the connect: socket.io-client gives up until `connect()`. @param {any} err */
+  refused(err) {
+    this.active = false;
+    this.handlers.get("connect_error")?.(err);
+  }
   /** What the client would send as `auth` on its next connect. */
   auth() {
     /** @type {any} */
@@ -265,5 +274,50 @@ test("ack mode acknowledges the newest cursor in batches, re-sends included", as
   socket.deliver("company-c1-appMessage", ...socketArgs(8)); // re-sent: its ack was lost
   await until(() => socket.emitted.length === 2);
   assert.deepEqual(socket.emitted[1], ["ack", cursor(8)]);
+  client.stop();
+});
+
+test("an expired token is renewed with getToken, and the socket reconnects with the new one", async () => {
+  let issued = 0;
+  const { client, socket } = makeClient({
+    fetch: fakeFetch([]).fetch,
+    getToken: async () => `t.e30.new${++issued}`,
+  });
+  /** @type {string[]} */
+  const told = [];
+  /** @type {any[]} */
+  const errors = [];
+  client.on("reauth", (r) => told.push(r.reason));
+  client.on("error", (e) => errors.push(e));
+  await client.start();
+  socket.up();
+  socket.deliver("tidewire:reauth", { reason: "token expired", code: "token_expired" });
+  await until(() => socket.auth().token === "t.e30.new1"); // the automatic reconnect sends it
+  assert.deepEqual(told, ["token expired"]);
+  assert.equal(socket.connects, undefined); // still reconnecting by itself: no connect() needed
+  // A reconnect that went out with the old token anyway is refused: renewed, then connected.
+  socket.refused(Object.assign(new Error("token expired"), { data: { code: "token_expired" } }));
+  await until(() => socket.connects === 1);
+  assert.equal(socket.auth().token, "t.e30.new2");
+  assert.deepEqual(errors, []);
+  client.stop();
+});
+
+test("without getToken an expired token is told to the app, which gives the new one", async () => {
+  const { client, socket } = makeClient({ fetch: fakeFetch([]).fetch });
+  /** @type {string[]} */
+  const told = [];
+  /** @type {string[]} */
+  const errors = [];
+  client.on("reauth", (r) => told.push(r.reason));
+  client.on("error", (e) => errors.push(e.error.message));
+  await client.start();
+  socket.up();
+  socket.deliver("tidewire:reauth", { reason: "token expired" });
+  socket.refused(Object.assign(new Error("token expired"), { data: { code: "token_expired" } }));
+  assert.deepEqual([told, errors], [["token expired"], ["token expired"]]);
+  client.setToken("t.e30.fresh");
+  assert.equal(socket.connects, 1);
+  assert.equal(socket.auth().token, "t.e30.fresh");
   client.stop();
 });

@@ -77,6 +77,21 @@ test("a message WhatsApp refused is sent again as a new one", async () => {
   assert.equal(outbox.retry("unknown"), null);
 });
 
+test("a message whose send is unknown is sent again only when asked, as a new one", async () => {
+  const state = new InboxState();
+  const api = fakeApi([]);
+  const outbox = new Outbox(/** @type {any} */ (api), state, () => {}, fast);
+  state.watch("t1");
+  state.putMessage(message("m1", { clientMessageId: "maybe", fromMe: true, ack: -2, body: "oi?" }));
+  assert.equal(api.calls.length, 0); // nothing by itself: it may have reached the customer
+  const key = outbox.retry("maybe");
+  assert.ok(key !== null && key !== "maybe");
+  assert.equal(outbox.retry("maybe"), key);
+  await until(() => api.calls.length === 1);
+  assert.deepEqual(api.calls, [{ ticketId: "t1", key, body: "oi?" }]);
+  assert.equal(state.conversation("t1").messages[0].ack, -2); // the old one stays as it was
+});
+
 test("a ticket not yet in the read model (404) is retried a few times, then fails", async () => {
   const state = new InboxState();
   const api = fakeApi([new ApiError(404, "no ticket"), new ApiError(404, "no ticket")]);

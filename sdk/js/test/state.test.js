@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { InboxState, nextAck } from "../src/state.js";
+import { ACK_FAILED, ACK_PENDING, ACK_UNKNOWN, canSendAgain, InboxState, nextAck } from "../src/state.js";
 import { change, cursor, message, ticket } from "./helpers.js";
 
 test("acks never move backwards; failed is terminal unless the message was read", () => {
@@ -11,6 +11,29 @@ test("acks never move backwards; failed is terminal unless the message was read"
   assert.equal(nextAck(-1, 3), -1);
   assert.equal(nextAck(1, -1), -1);
   assert.equal(nextAck(3, -1), 3);
+});
+
+test("unknown replaces only pending, and a wamid learned after all moves it on", () => {
+  assert.equal(nextAck(ACK_PENDING, ACK_UNKNOWN), ACK_UNKNOWN);
+  assert.equal(nextAck(2, ACK_UNKNOWN), 2);
+  assert.equal(nextAck(ACK_FAILED, ACK_UNKNOWN), ACK_FAILED);
+  assert.equal(nextAck(ACK_UNKNOWN, ACK_PENDING), ACK_PENDING);
+  assert.equal(nextAck(ACK_UNKNOWN, 3), 3);
+  assert.equal(nextAck(ACK_UNKNOWN, ACK_FAILED), ACK_FAILED);
+});
+
+test("an unknown send shows as such: the update of the same moment does not undo it", () => {
+  const state = new InboxState();
+  state.watch("t1");
+  state.putMessage(message("m1", { fromMe: true, ack: ACK_PENDING, updatedAt: 2000 }));
+  const marked = message("m1", { fromMe: true, ack: ACK_UNKNOWN, error: "unknown: 500", updatedAt: 2000 });
+  assert.equal(state.putMessage(marked), true);
+  const held = state.conversation("t1").messages[0];
+  assert.equal(held.ack, ACK_UNKNOWN);
+  assert.equal(held.error, "unknown: 500");
+  assert.equal(canSendAgain(held), true);
+  assert.equal(canSendAgain({ fromMe: true, ack: ACK_PENDING }), false);
+  assert.equal(canSendAgain({ fromMe: true, ack: 1 }), false);
 });
 
 test("a change older than the snapshot does not undo it", () => {

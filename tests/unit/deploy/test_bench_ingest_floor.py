@@ -31,4 +31,4 @@ async def test_answers_200_after_reading_the_whole_body() -> None:
     start, body = sent
     assert start["status"] == 200
     assert dict(start["headers"])[b"content-length"] == str(len(body["body"])).encode()
-    assert json.loads(body["body"]) == {"accepted": 1}
+    assert json.loads(body["body"]) == {"accepted": 1, "dropped": []}

@@ -43,7 +43,7 @@ class _Sessions:
             await self.gate.wait()
         return self.saved.pop(pid, None)
 
-    async def touch(self, pids: list[str]) -> None:
+    async def touch(self, pids: list[str], window_s: int | None = None) -> None:
         self.touched.extend(pids)
 
 

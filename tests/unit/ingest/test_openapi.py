@@ -36,7 +36,10 @@ def test_every_api_and_admin_operation_documents_its_refusals() -> None:
 
 def test_the_webhook_documents_each_refusal_in_its_order() -> None:
     post = _operations()[("POST", "/webhooks/whatsapp")]
-    assert {"400", "401", "404", "413", "422", "503"} <= set(post["responses"])
+    # No 404: an unknown phone number answers as a bad signature does (no number oracle).
+    assert set(post["responses"]) == {"200", "400", "401", "413", "422", "503"}
+    ok = post["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/WebhookAccepted"}
     get = _operations()[("GET", "/webhooks/whatsapp")]
     assert {"403", "422"} <= set(get["responses"])
 

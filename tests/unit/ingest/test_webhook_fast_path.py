@@ -56,9 +56,11 @@ async def _not_fastapi(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("the webhook must not reach FastAPI")
 
 
-def _app(log: _Log, limit: int = 1024 * 1024) -> WebhookFastPath:
+def _app(log: _Log, limit: int = 3 * 1024 * 1024) -> WebhookFastPath:
     state = SimpleNamespace(
-        ingest_settings=IngestSettings(max_body_bytes=limit), stores=_Stores(), command_log=log
+        ingest_settings=IngestSettings(webhook_max_body_bytes=limit),
+        stores=_Stores(),
+        command_log=log,
     )
     return WebhookFastPath(_not_fastapi, state)
 
@@ -111,7 +113,7 @@ async def test_accepted_answer_is_plain_json() -> None:
         b"content-type": b"application/json",
         b"content-length": str(len(answer["body"])).encode(),
     }
-    assert json.loads(answer["body"]) == {"accepted": 1}
+    assert json.loads(answer["body"]) == {"accepted": 1, "dropped": []}
     assert [c.type for c in log.appended] == ["message.inbound"]
 
 
@@ -146,14 +148,14 @@ async def test_odd_content_length_is_not_trusted_nor_a_500() -> None:
 
 async def test_a_phone_id_that_cannot_be_ours_is_unknown_without_a_lookup() -> None:
     """An id outside the id pattern (here 65 KB: Cassandra refuses such keys, which was a
-    500) is answered as an unknown number before any store is asked."""
+    500) is answered as an unknown number (like a bad signature) before any store is asked."""
     log = _Log()
     huge = "9" * 65_000
     body = json.dumps(wa.webhook(huge, messages=[wa.text_message()])).encode()
     headers = {"X-Hub-Signature-256": wa.sign(body, SECRET), "Content-Type": "application/json"}
     _Tenants.asked.clear()
     sent = await _post(_app(log), [body], headers)
-    assert sent[0]["status"] == 404
-    assert json.loads(sent[1]["body"])["title"] == "Unknown phone number"
+    assert sent[0]["status"] == 401
+    assert json.loads(sent[1]["body"])["title"] == "Bad signature"
     assert _Tenants.asked == []
     assert log.appended == []

@@ -1,96 +1,36 @@
-"""Outbound delivery's decisions without engines: Graph answers, backoff, retries, idempotency."""
+"""The outbound sender's decisions without engines: backoff, retries, the ledger, idempotency."""
 
 from __future__ import annotations
 
-import socket
+import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tidewire_platform.contracts import Command, Event, stable_id
-from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, Message, Ticket
-from tidewire_projector.graph_api import (
-    GraphClient,
-    Refused,
-    Retry,
-    Sent,
-    Verdict,
-    classify,
-    error_reason,
-    retry_after_seconds,
-)
-from tidewire_projector.outbound import (
+from tidewire_outbound.graph_api import Refused, Retry, Sent, Unknown, Verdict
+from tidewire_outbound.ledger_cassandra import Claimed
+from tidewire_outbound.sender import (
     BACKOFF_CAP_S,
-    Job,
+    IN_FLIGHT_AT_RESTART,
     Outbound,
     backoff_s,
-    job_of,
     next_delay,
     result_command,
     send_with_retries,
 )
+from tidewire_platform.contracts import Command, Event, stable_id
+from tidewire_platform.outbound_jobs import Job, job_of
+from tidewire_platform.readmodel import (
+    ACK_DELIVERED,
+    ACK_FAILED,
+    ACK_PENDING,
+    ACK_UNKNOWN,
+    Message,
+    Ticket,
+)
 
 pytestmark = pytest.mark.unit
-
-
-def _graph_error(code: int, message: str = "boom") -> dict[str, Any]:
-    return {"error": {"message": message, "type": "OAuthException", "code": code}}
-
-
-# -- classify: what one answer means ----------------------------------------------------------
-
-
-def test_2xx_with_a_message_id_is_sent() -> None:
-    body = {"messaging_product": "whatsapp", "messages": [{"id": "wamid.A"}]}
-    assert classify(200, body) == Sent("wamid.A")
-
-
-def test_2xx_without_a_message_id_is_refused_not_retried() -> None:
-    # Graph may have sent it: another attempt could reach the customer twice.
-    bodies: list[Any] = [{}, {"messages": []}, {"messages": [{"id": ""}]}, None]
-    for body in bodies:
-        assert isinstance(classify(200, body), Refused)
-
-
-@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
-def test_408_429_and_5xx_are_retried_with_the_servers_retry_after(status: int) -> None:
-    verdict = classify(status, _graph_error(131000, "Something went wrong"), "7")
-    assert verdict == Retry("131000: Something went wrong", 7.0)
-
-
-@pytest.mark.parametrize("code", [4, 80007, 130429, 131056])
-def test_throttling_codes_are_retried_whatever_the_status(code: int) -> None:
-    assert isinstance(classify(400, _graph_error(code)), Retry)
-
-
-@pytest.mark.parametrize(
-    ("status", "code"), [(400, 131026), (401, 190), (403, 10), (404, 100), (400, 131047)]
-)
-def test_other_4xx_are_refused_with_graphs_code_and_message(status: int, code: int) -> None:
-    assert classify(status, _graph_error(code, "nope")) == Refused(f"{code}: nope")
-
-
-def test_a_body_that_is_not_a_graph_error_is_named_by_its_status() -> None:
-    assert error_reason(418, None) == "418: HTTP 418 from the Graph API"
-    assert error_reason(400, {"error": "flat"}) == "400: HTTP 400 from the Graph API"
-    assert error_reason(400, {"error": {"message": "m"}}) == "400: m"
-    assert classify(502, "<html>bad gateway</html>") == Retry("502: HTTP 502 from the Graph API")
-
-
-def test_retry_after_reads_seconds_and_http_dates() -> None:
-    now = datetime(2025, 1, 1, tzinfo=UTC)
-    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
-    assert retry_after_seconds("0") == 0.0
-    assert retry_after_seconds("2.5") == 2.5
-    assert retry_after_seconds("-3") == 0.0
-    assert retry_after_seconds(later, now=now.timestamp()) == 30.0
-    assert retry_after_seconds(format_datetime(now, usegmt=True), now.timestamp() + 9) == 0.0
-    for unreadable in (None, "", "soon"):
-        assert retry_after_seconds(unreadable) is None
 
 
 # -- backoff ----------------------------------------------------------------------------------
@@ -144,23 +84,37 @@ def _answers(*verdicts: Verdict, each_takes: float = 0.0, clock: Clock) -> Any:
 
 async def test_retries_until_sent() -> None:
     clock = Clock()
-    attempt = _answers(Retry("429: a", 0.0), Retry("503: b"), Sent("w"), clock=clock)
-    result = await send_with_retries(attempt, 60, clock=clock, sleep=clock.sleep, rand=lambda: 0)
+    attempt = _answers(Retry("429: a", 0.0), Retry("network: refused"), Sent("w"), clock=clock)
+    result = await send_with_retries(
+        attempt, 60, 10, clock=clock, sleep=clock.sleep, rand=lambda: 0
+    )
     assert result == Sent("w")
     assert clock.slept == [0.0, 0.5]  # Retry-After 0, then our backoff after attempt 2
 
 
 async def test_a_refusal_stops_at_once() -> None:
     clock = Clock()
-    attempt = _answers(Retry("500: x"), Refused("131026: undeliverable"), Sent("w"), clock=clock)
-    result = await send_with_retries(attempt, 60, clock=clock, sleep=clock.sleep, rand=lambda: 0)
+    attempt = _answers(Retry("429: x"), Refused("131026: undeliverable"), Sent("w"), clock=clock)
+    result = await send_with_retries(
+        attempt, 60, 10, clock=clock, sleep=clock.sleep, rand=lambda: 0
+    )
     assert result == Refused("131026: undeliverable")
+
+
+async def test_an_unknown_answer_stops_at_once_and_is_never_retried() -> None:
+    clock = Clock()
+    attempt = _answers(Unknown("unknown: 500: x"), Sent("w"), clock=clock)
+    result = await send_with_retries(attempt, 60, 10, clock=clock, sleep=clock.sleep)
+    assert result == Unknown("unknown: 500: x")
+    assert attempt.timeouts == [10]  # one call only
 
 
 async def test_gives_up_with_the_last_reason_before_the_deadline() -> None:
     clock = Clock()
     attempt = _answers(*[Retry("429: too many", 4.0)] * 10, each_takes=1.0, clock=clock)
-    result = await send_with_retries(attempt, 12, clock=clock, sleep=clock.sleep, rand=lambda: 0)
+    result = await send_with_retries(
+        attempt, 12, 10, clock=clock, sleep=clock.sleep, rand=lambda: 0
+    )
     # Attempts at t=0, 5, 10 (each takes 1 s, then 4 s Retry-After); waiting again would end
     # at 15 > 12.
     assert isinstance(result, Refused)
@@ -172,18 +126,18 @@ async def test_gives_up_with_the_last_reason_before_the_deadline() -> None:
 async def test_a_retry_after_beyond_the_deadline_gives_up_without_waiting() -> None:
     clock = Clock()
     attempt = _answers(Retry("429: later", 3600.0), clock=clock)
-    result = await send_with_retries(attempt, 60, clock=clock, sleep=clock.sleep)
+    result = await send_with_retries(attempt, 60, 10, clock=clock, sleep=clock.sleep)
     assert isinstance(result, Refused)
     assert clock.slept == []
 
 
-async def test_each_attempt_gets_at_most_the_time_left() -> None:
+async def test_each_attempt_gets_the_whole_attempt_timeout_even_near_the_deadline() -> None:
     clock = Clock()
     attempt = _answers(
-        Retry("503: a", 0.0), Retry("503: b", 0.0), Sent("w"), each_takes=9.0, clock=clock
+        Retry("429: a", 0.0), Retry("429: b", 0.0), Sent("w"), each_takes=9.0, clock=clock
     )
-    await send_with_retries(attempt, 20, clock=clock, sleep=clock.sleep)
-    assert attempt.timeouts == [10.0, 10.0, 2.0]
+    await send_with_retries(attempt, 20, 10, clock=clock, sleep=clock.sleep)
+    assert attempt.timeouts == [10.0, 10.0, 10.0]  # short calls only make unknowns
 
 
 # -- events in, commands out --------------------------------------------------------------------
@@ -214,7 +168,7 @@ def _event(from_me: bool = True, type_: str = "message.created", **message: Any)
 
 
 def test_only_agents_new_messages_are_jobs() -> None:
-    assert job_of(_event()) == Job("c1", "t1", "m1", "pn1", "5511")
+    assert job_of(_event()) == Job("c1", "t1", "m1", "pn1", "5511", "olá")
     assert job_of(_event(from_me=False)) is None
     assert job_of(_event(type_="message.updated")) is None
     assert job_of(b"{not json") is None
@@ -238,7 +192,7 @@ def test_agent_messages_as_the_projector_writes_them_pass_the_quick_check() -> N
         id="t1", company_id="c1", contact_id="5511", whatsapp_id="pn1", created_at=1, updated_at=1
     )
     raw = _record({"message": message.wire(), "ticket": ticket.wire()})
-    assert job_of(raw) == Job("c1", "t1", "m1", "pn1", "5511")
+    assert job_of(raw) == Job("c1", "t1", "m1", "pn1", "5511", "olá")
 
 
 def test_result_commands_have_stable_ids() -> None:
@@ -255,6 +209,12 @@ def test_result_commands_have_stable_ids() -> None:
         "message.failed",
         {"message_id": "m1", "error": "131026: undeliverable"},
     )
+    unknown = result_command(job, Unknown("unknown: 500: oops"))
+    assert (unknown.id, unknown.type, unknown.payload) == (
+        stable_id("c1", "unknown", "m1"),
+        "message.unknown",
+        {"message_id": "m1", "error": "unknown: 500: oops"},
+    )
     assert result_command(job, Sent("other")).id == sent.id  # a re-send is recognisable
 
 
@@ -266,7 +226,7 @@ class Conn:
 
 @dataclass
 class World:
-    """Read model, tenants, Graph and the commands log, in memory."""
+    """Read model, tenants, Graph, the sends ledger and the commands log, in memory."""
 
     stored: Message | None
     connection: Conn | None = Conn("c1", "tok")
@@ -274,6 +234,9 @@ class World:
     sends: list[tuple[str, str, str, str]] = field(default_factory=list)
     appended: list[Command] = field(default_factory=list)
     failures: int = 0  # engine errors before an append succeeds
+    ledger: dict[tuple[str, str], Claimed] = field(default_factory=dict)
+    # What the ledger held at each Graph call: the claim must come first.
+    ledger_at_send: list[str | None] = field(default_factory=list)
 
     async def message(self, company_id: str, message_id: str) -> Message | None:
         return self.stored
@@ -285,7 +248,20 @@ class World:
         self, phone_number_id: str, access_token: str, to: str, body: str, timeout_s: float
     ) -> Verdict:
         self.sends.append((phone_number_id, access_token, to, body))
+        held = self.ledger.get(("c1", "m1"))
+        self.ledger_at_send.append(held.state if held else None)
         return self.answers.pop(0)
+
+    async def claim(self, company_id: str, message_id: str) -> Claimed | None:
+        held = self.ledger.get((company_id, message_id))
+        if held is None:
+            self.ledger[(company_id, message_id)] = Claimed("in_flight", None, None)
+        return held
+
+    async def finish(
+        self, company_id: str, message_id: str, state: str, wamid: str | None, reason: str | None
+    ) -> None:
+        self.ledger[(company_id, message_id)] = Claimed(state, wamid, reason)
 
     async def append(self, command: Command) -> None:
         if self.failures:
@@ -297,7 +273,7 @@ class World:
         async def no_sleep(_: float) -> None:
             return None
 
-        return Outbound(self, self, self, self.append, 60, sleep=no_sleep)
+        return Outbound(self, self, self, self, self.append, 60, 10, sleep=no_sleep)
 
 
 def _msg(**changes: Any) -> Message:
@@ -319,6 +295,8 @@ async def test_sends_with_the_connections_token_and_records_the_wamid() -> None:
     world = World(_msg())
     assert await world.outbound().handle(_event()) == "dispatched"
     assert world.sends == [("pn1", "tok", "5511", "olá")]
+    assert world.ledger_at_send == ["in_flight"]  # recorded before Graph was called
+    assert world.ledger[("c1", "m1")] == Claimed("sent", "wamid.1", None)
     [command] = world.appended
     assert (command.type, command.payload["wamid"], command.company_id) == (
         "message.dispatched",
@@ -329,7 +307,12 @@ async def test_sends_with_the_connections_token_and_records_the_wamid() -> None:
 
 @pytest.mark.parametrize(
     "message",
-    [_msg(wamid="wamid.old"), _msg(ack=ACK_FAILED, error="x"), _msg(wamid="w", ack=ACK_DELIVERED)],
+    [
+        _msg(wamid="wamid.old"),
+        _msg(ack=ACK_FAILED, error="x"),
+        _msg(ack=ACK_UNKNOWN, error="x"),
+        _msg(wamid="w", ack=ACK_DELIVERED),
+    ],
 )
 async def test_a_redelivered_event_is_not_sent_again(message: Message) -> None:
     world = World(message)
@@ -348,9 +331,9 @@ async def test_a_twin_record_is_not_sent_again_before_its_result_is_projected() 
     assert len(world.sends) == len(world.appended) == 1
 
 
-async def test_unknown_messages_and_other_events_are_left_alone() -> None:
+async def test_missing_messages_and_other_events_are_left_alone() -> None:
     unknown, customers = World(None), World(_msg())
-    assert await unknown.outbound().handle(_event()) == "unknown"
+    assert await unknown.outbound().handle(_event()) == "missing"
     assert await customers.outbound().handle(_event(from_me=False)) == "ignored"
     assert (unknown.sends, unknown.appended) == ([], [])
     assert (customers.sends, customers.appended) == ([], [])
@@ -390,13 +373,38 @@ async def test_an_engine_error_retries_the_append_not_the_send() -> None:
     assert [c.type for c in world.appended] == ["message.dispatched"]
 
 
-async def test_no_answer_at_all_is_a_retry() -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    async with aiohttp.ClientSession() as http:
-        client = GraphClient(f"http://127.0.0.1:{port}/v21.0/", http)
-        verdict = await client.send_text("pn1", "tok", "5511", "olá", timeout_s=2)
-    assert isinstance(verdict, Retry)
-    assert verdict.reason.startswith("network: ")
-    assert verdict.retry_after is None
+async def test_no_trustworthy_answer_marks_the_message_unknown_and_never_resends() -> None:
+    world = World(_msg(), answers=[Unknown("unknown: 500: oops"), Sent("wamid.2")])
+    outbound = world.outbound()
+    assert await outbound.handle(_event()) == "unknown"
+    assert len(world.sends) == 1
+    [command] = world.appended
+    assert (command.type, command.payload["error"]) == ("message.unknown", "unknown: 500: oops")
+    assert world.ledger[("c1", "m1")].state == "unknown"
+    assert await outbound.handle(_event()) == "skipped"  # redelivered: still one send
+    assert len(world.sends) == 1
+
+
+async def test_a_send_found_in_flight_is_marked_unknown_without_calling_graph() -> None:
+    """A process killed mid-send left its claim: the redelivered record must not send again."""
+    world = World(_msg())
+    world.ledger[("c1", "m1")] = Claimed("in_flight", None, None)
+    assert await world.outbound().handle(_event()) == "unknown"
+    assert world.sends == []
+    [command] = world.appended
+    assert (command.type, command.payload["error"]) == ("message.unknown", IN_FLIGHT_AT_RESTART)
+    assert world.ledger[("c1", "m1")].state == "unknown"
+
+
+async def test_retries_that_never_reached_graph_end_failed_not_unknown() -> None:
+    world = World(_msg(), answers=[Retry("network: refused")] * 200)
+    world.connection = Conn("c1", "tok")
+    outbound = Outbound(world, world, world, world, world.append, 5, 10, sleep=_no_sleep)
+    assert await outbound.handle(_event()) == "failed"
+    [command] = world.appended
+    assert command.type == "message.failed"
+    assert command.payload["error"].startswith("network: refused (gave up after")
+
+
+async def _no_sleep(_: float) -> None:
+    await asyncio.sleep(0)

@@ -1,28 +1,34 @@
 """Agents' messages out to WhatsApp: an outbound record in, at most one Graph send, a command out.
 
-The projector's second faust agent reads the outbound topic, where the projector puts a copy of
-every agent's new message (`message.created` with `fromMe`) before appending the event itself.
-For each it asks the Graph API to send the text, with the tenant connection's access token, and
-records the answer in the commands log, where the projector's domain folds it like any other
-command:
+The outbound process (`tidewire outbound`, its own consumer group) reads the outbound topic,
+where the projector puts a copy of every agent's new message (`message.created` with `fromMe`)
+before appending the event itself. For each it asks the Graph API to send the text, with the
+tenant connection's access token, and records the answer in the commands log, where the
+projector's domain folds it like any other command:
 
 - `message.dispatched {message_id, wamid}` once Graph accepted it: status webhooks name that
   wamid, so delivered/read can move the message's ack;
-- `message.failed {message_id, error}` when Graph refused it, the retries ran past the
-  deadline, or the connection has no access token: the agent sees ack -1 and the reason.
+- `message.failed {message_id, error}` when the message provably did not reach Graph: Graph
+  refused it, the connection has no access token, or every attempt was turned away (connection
+  refused, 429) until the deadline: the agent sees ack -1 and the reason;
+- `message.unknown {message_id, error}` when the request left and no trustworthy answer came
+  (timeout, 5xx, a dropped connection) or an earlier send of it was in flight when its process
+  stopped: it may or may not have reached the customer, ack -2. It is never sent again by
+  itself (Graph takes no idempotency key); the agent may send it again as a new message.
 
-Both have stable ids (`stable_id(company, "dispatched" | "failed", message_id)`), so appending
-one twice is harmless. Redelivered records (a restart before faust committed the offset) are
-recognised in the read model: a message with a wamid or ack -1 is not sent again; a twin record
-(the projector crashed between a record and its event) is also recognised by this process's
-memory of the messages it handled lately, before its result was projected. What is left
-is a narrow window (Graph accepted, the worker died before the result was projected) in which a
-message can reach the customer twice; the Graph API offers no idempotency key to close it.
+At most once: before calling Graph the send is claimed in the sends ledger (`outbound_sends`,
+lightweight transaction); its outcome is written there once the result command is in the log.
+A delivery that finds the claim still in flight (a SIGKILL mid-send, then the redelivered
+record; another process after a rebalance) records `unknown` and does not call Graph. Result
+commands have stable ids (`stable_id(company, "dispatched" | "failed" | "unknown",
+message_id)`), so appending one twice is harmless. Messages whose outcome the read models
+already hold (a wamid, a negative ack) are skipped without a claim: that covers outcomes
+recorded before the ledger existed.
 
-Retries: 429, 5xx, throttling codes and network errors are retried with exponential backoff and
-jitter, or after the server's `Retry-After`, until `graph_api_deadline_s`. Engine errors
-(Cassandra, Kafka) are retried without limit: the agent stalls rather than drop a message.
-Records are handled one at a time, in log order, in a stream separate from command projection.
+Retries: only what provably did not reach Graph is attempted again, with exponential backoff and
+jitter or after the server's `Retry-After`, until `graph_api_deadline_s`. Engine errors
+(Cassandra, Kafka) are retried without limit: the sender stalls rather than drop a message.
+Records are handled one at a time, in log order.
 """
 
 from __future__ import annotations
@@ -31,29 +37,25 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterable, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
-import aiohttp
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
-from tidewire_platform.contracts import Command, Event, stable_id
+from tidewire_outbound.graph_api import Refused, Retry, Sent, Unknown, Verdict
+from tidewire_outbound.ledger_cassandra import Claimed, SendState
+from tidewire_platform.contracts import Command, stable_id
 from tidewire_platform.kafka_io import append
-from tidewire_platform.readmodel import ACK_FAILED, Message
+from tidewire_platform.metrics import OUTBOUND_SENDS
+from tidewire_platform.outbound_jobs import Job, job_of
+from tidewire_platform.readmodel import ACK_PENDING, Message
 from tidewire_platform.settings import StackSettings
-from tidewire_projector.graph_api import GraphClient, Refused, Retry, Sent, Verdict
 
-log = logging.getLogger("tidewire.projector.outbound")
+log = logging.getLogger("tidewire.outbound")
 
 BACKOFF_BASE_S = 0.5  # first delay's ceiling; doubles per attempt
 BACKOFF_CAP_S = 30.0
-ATTEMPT_TIMEOUT_S = 10.0  # one HTTP call; never more than what is left of the deadline
-MIN_ATTEMPT_TIMEOUT_S = 1.0  # ...but enough for an answer (the deadline may be overrun by this)
 ENGINE_RETRY_CAP_S = 10.0
-RECENT_JOBS = 10_000  # messages remembered as handled, against twin records
 
 T = TypeVar("T")
 Attempt = Callable[[float], Awaitable[Verdict]]  # timeout in seconds -> one attempt's verdict
@@ -83,47 +85,6 @@ class Sender(Protocol):
     ) -> Verdict: ...
 
 
-@dataclass(frozen=True)
-class Job:
-    """One agent's message to send: whose, where from (phone_number_id) and to whom."""
-
-    company_id: str
-    ticket_id: str | None
-    message_id: str
-    phone_number_id: str
-    to: str
-
-
-# Every event passes through this agent, and almost none is an agent's message. Events are
-# compact JSON (`Event.to_bytes`), so an agent's message always holds this exact text: records
-# without it are skipped before paying for a full parse (one per delivered event otherwise).
-_AGENT_MARK = b'"fromMe":true'
-
-
-def job_of(raw: bytes) -> Job | None:
-    """The send an events-log record asks for; None for everything but an agent's new message."""
-    if _AGENT_MARK not in raw:
-        return None
-    try:
-        event = Event.from_bytes(raw)
-    except ValidationError as exc:
-        log.warning("outbound: skipping an unreadable events record: %s", exc)
-        return None
-    if event.type != "message.created":
-        return None
-    message: Any = event.payload.get("message")
-    ticket: Any = event.payload.get("ticket")
-    if not isinstance(message, dict) or message.get("fromMe") is not True:
-        return None
-    if not isinstance(ticket, dict):
-        ticket = {}
-    message_id, phone, to = message.get("id"), ticket.get("whatsappId"), ticket.get("contactId")
-    if not (isinstance(message_id, str) and isinstance(phone, str) and isinstance(to, str)):
-        log.warning("outbound: agent message without id, connection or contact: %s", event.id)
-        return None
-    return Job(event.company_id, event.ticket_id, message_id, phone, to)
-
-
 def backoff_s(attempt: int, rand: float) -> float:
     """Delay after failed attempt number `attempt` (from 1): exponential up to a cap, with
     equal jitter (half fixed, half random by `rand` in [0, 1)) so retries of many messages
@@ -137,20 +98,40 @@ def next_delay(verdict: Retry, attempt: int, rand: float) -> float:
     return verdict.retry_after if verdict.retry_after is not None else backoff_s(attempt, rand)
 
 
+class Ledger(Protocol):
+    """The sends ledger (ledger_cassandra.py)."""
+
+    async def claim(self, company_id: str, message_id: str) -> Claimed | None: ...
+    async def finish(
+        self,
+        company_id: str,
+        message_id: str,
+        state: SendState,
+        wamid: str | None,
+        reason: str | None,
+    ) -> None: ...
+
+
+Outcome = Sent | Refused | Unknown
+
+
 async def send_with_retries(
     attempt: Attempt,
     deadline_s: float,
+    attempt_timeout_s: float,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rand: Callable[[], float] = random.random,
-) -> Sent | Refused:
-    """Attempt until sent, refused, or the next wait would end past `deadline_s`."""
+) -> Outcome:
+    """Attempt until sent, refused, unknown, or the next wait after an attempt that provably
+    did not reach Graph would end past `deadline_s` (then refused: it was never sent). Every
+    call gets the whole `attempt_timeout_s`, even the last before the deadline: a call cut
+    short could only turn a send into an unknown."""
     start = clock()
     tries = 0
     while True:
-        remaining = deadline_s - (clock() - start)
-        verdict = await attempt(min(ATTEMPT_TIMEOUT_S, max(remaining, MIN_ATTEMPT_TIMEOUT_S)))
+        verdict = await attempt(attempt_timeout_s)
         tries += 1
         if not isinstance(verdict, Retry):
             return verdict
@@ -162,28 +143,40 @@ async def send_with_retries(
         await sleep(delay)
 
 
-def result_command(job: Job, result: Sent | Refused) -> Command:
+_KINDS: dict[type, tuple[str, SendState]] = {
+    Sent: ("dispatched", "sent"),
+    Refused: ("failed", "failed"),
+    Unknown: ("unknown", "unknown"),
+}
+
+
+def result_command(job: Job, result: Outcome) -> Command:
     """The command recording what became of `job` (stable id: appending it twice is harmless)."""
+    kind = _KINDS[type(result)][0]
+    payload: dict[str, str] = {"message_id": job.message_id}
     if isinstance(result, Sent):
-        return Command(
-            id=stable_id(job.company_id, "dispatched", job.message_id),
-            type="message.dispatched",
-            company_id=job.company_id,
-            ticket_id=job.ticket_id,
-            payload={"message_id": job.message_id, "wamid": result.wamid},
-        )
+        payload["wamid"] = result.wamid
+    else:
+        payload["error"] = result.reason
     return Command(
-        id=stable_id(job.company_id, "failed", job.message_id),
-        type="message.failed",
+        id=stable_id(job.company_id, kind, job.message_id),
+        type=f"message.{kind}",
         company_id=job.company_id,
         ticket_id=job.ticket_id,
-        payload={"message_id": job.message_id, "error": result.reason},
+        payload=payload,
     )
 
 
 def already_handled(message: Message) -> bool:
-    """True when an earlier delivery of the event already sent or failed the message."""
-    return message.wamid is not None or message.ack == ACK_FAILED
+    """True when the read models hold an outcome of the message already (a wamid, or failed
+    or unknown): recorded by an earlier delivery, with or without a ledger row."""
+    return message.wamid is not None or message.ack < ACK_PENDING
+
+
+IN_FLIGHT_AT_RESTART = (
+    "unknown: a send of this message was in flight when its sender stopped; it may have "
+    "reached the customer, so it is not sent again"
+)
 
 
 class Outbound:
@@ -194,8 +187,10 @@ class Outbound:
         messages: MessageView,
         connections: ConnectionView,
         graph: Sender,
+        ledger: Ledger,
         append_command: AppendCommand,
         deadline_s: float,
+        attempt_timeout_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -204,21 +199,25 @@ class Outbound:
         self._messages = messages
         self._connections = connections
         self._graph = graph
+        self._ledger = ledger
         self._append = append_command
         self._deadline_s = deadline_s
+        self._attempt_timeout_s = attempt_timeout_s
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
-        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     async def handle(self, raw: bytes) -> str:
-        """Act on one record; returns what happened (ignored, unknown, skipped, dispatched,
-        failed), for logs and tests."""
+        """Act on one record; returns what happened (ignored, missing, skipped, dispatched,
+        failed, unknown), for logs, metrics and tests."""
+        outcome = await self._handle(raw)
+        OUTBOUND_SENDS.labels(outcome).inc()
+        return outcome
+
+    async def _handle(self, raw: bytes) -> str:
         job = job_of(raw)
         if job is None:
             return "ignored"
-        if (job.company_id, job.message_id) in self._recent:
-            return "skipped"  # a twin record: its result may not be projected yet
         message = await self._steadily(
             "read the message", lambda: self._messages.message(job.company_id, job.message_id)
         )
@@ -226,20 +225,34 @@ class Outbound:
             # Read models are written before the event, so this is a rebuild in progress or
             # a foreign record; the projector would refuse a result command for it anyway.
             log.warning("outbound: message %s of %s not found", job.message_id, job.company_id)
-            return "unknown"
+            return "missing"
         if already_handled(message):
             return "skipped"
-        result = await self._deliver(job, message.body)
-        if isinstance(result, Refused):
-            log.warning("outbound: message %s failed: %s", job.message_id, result.reason)
+        taken = await self._steadily(
+            "claim the send", lambda: self._ledger.claim(job.company_id, job.message_id)
+        )
+        if taken is not None and taken.state != "in_flight":
+            return "skipped"  # a twin or redelivered record: the outcome is in the log
+        if taken is not None:
+            # Claimed before, never finished: that send may have left. Never again.
+            log.warning("outbound: message %s was in flight; marked unknown", job.message_id)
+            result: Outcome = Unknown(IN_FLIGHT_AT_RESTART)
+        else:
+            result = await self._deliver(job, message.body or job.body)
+        if not isinstance(result, Sent):
+            log.warning("outbound: message %s: %s", job.message_id, result.reason)
         command = result_command(job, result)
         await self._steadily("append the result", lambda: self._append(command))
-        self._recent[(job.company_id, job.message_id)] = None
-        if len(self._recent) > RECENT_JOBS:
-            self._recent.popitem(last=False)
-        return "dispatched" if isinstance(result, Sent) else "failed"
+        wamid = result.wamid if isinstance(result, Sent) else None
+        reason = None if isinstance(result, Sent) else result.reason
+        state = _KINDS[type(result)][1]
+        await self._steadily(
+            "record the outcome",
+            lambda: self._ledger.finish(job.company_id, job.message_id, state, wamid, reason),
+        )
+        return _KINDS[type(result)][0]
 
-    async def _deliver(self, job: Job, body: str) -> Sent | Refused:
+    async def _deliver(self, job: Job, body: str) -> Outcome:
         connection = await self._steadily(
             "read the connection",
             lambda: self._connections.connection_for_phone(job.phone_number_id),
@@ -260,6 +273,7 @@ class Outbound:
                 job.phone_number_id, token, job.to, body, timeout_s
             ),
             self._deadline_s,
+            self._attempt_timeout_s,
             clock=self._clock,
             sleep=self._sleep,
             rand=self._rand,
@@ -289,23 +303,3 @@ def commands_appender(producer: AIOKafkaProducer, settings: StackSettings) -> Ap
         )
 
     return append_command
-
-
-async def send_agent_messages(
-    records: AsyncIterable[bytes],
-    settings: StackSettings,
-    messages: MessageView,
-    connections: ConnectionView,
-    producer: AIOKafkaProducer,
-) -> None:
-    """The agent's body: one HTTP session for the Graph API, every record in order."""
-    async with aiohttp.ClientSession() as http:
-        outbound = Outbound(
-            messages,
-            connections,
-            GraphClient(settings.graph_api_base, http),
-            commands_appender(producer, settings),
-            settings.graph_api_deadline_s,
-        )
-        async for raw in records:
-            await outbound.handle(raw)

@@ -1,17 +1,20 @@
 """One call of the WhatsApp Cloud API (Graph API): send a text message, and what the answer means.
 
-Every answer becomes a `Verdict`, so the caller's retry loop never looks at HTTP:
+Graph takes no idempotency key, so what matters about a failed call is whether the request
+may have reached Graph. Every call becomes a `Verdict`, so the sender never looks at HTTP:
 
 - `Sent(wamid)`: 2xx with `messages[0].id`, the id WhatsApp's status webhooks will name;
-- `Retry(reason, retry_after)`: worth another attempt later: 429, 5xx, a throttling error code
-  Meta sends with other statuses, or no answer at all (connection refused, reset, timeout);
-- `Refused(reason)`: asking again cannot help (bad token, unknown number, outside the customer
-  service window, a 2xx without a message id).
+- `Retry(reason, retry_after)`: provably not sent, worth another attempt later: the connection
+  could not be opened (refused, DNS, connect timeout: the request never left), 429, 408, or a
+  Graph error body with a throttling code (Graph answered that it did not take it);
+- `Refused(reason)`: Graph answered with an error, so it did not send it, and asking again
+  cannot help (bad token, unknown number, outside the customer service window);
+- `Unknown(reason)`: the request left and no trustworthy answer came back: a timeout after
+  sending, the connection dropped mid-call, a 5xx (Graph may have accepted the message before
+  failing), or a 2xx without a message id. Sending again could reach the customer twice.
 
 Reasons read `"<code>: <message>"`, with Graph's error code and message when the body has them
-and the HTTP status otherwise, because that is what an agent needs to see next to a failed
-message. A timeout may hide a message Graph did accept (the API takes no idempotency key), so
-retrying after one can, rarely, deliver twice; dropping it would lose messages more often.
+and the HTTP status otherwise, because that is what an agent needs to see next to the message.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -45,7 +49,12 @@ class Refused:
     reason: str
 
 
-Verdict = Sent | Retry | Refused
+@dataclass(frozen=True)
+class Unknown:
+    reason: str
+
+
+Verdict = Sent | Retry | Refused | Unknown
 
 
 def text_message(to: str, body: str) -> dict[str, Any]:
@@ -103,23 +112,55 @@ def _wamid(body: Any) -> str | None:
 
 def classify(status: int, body: Any, retry_after: str | None = None) -> Verdict:
     """What one HTTP answer of the send-message call means (pure; `body` is the parsed JSON,
-    or None when it was not JSON)."""
+    or None when it was not JSON or could not be read)."""
     if 200 <= status < 300:
         wamid = _wamid(body)
         if wamid is not None:
             return Sent(wamid)
         # Graph may well have sent it: asking again could send it twice.
-        return Refused(f"{status}: Graph API accepted the message without naming its id")
+        return Unknown(f"unknown: {status} from the Graph API without the message's id")
     reason = error_reason(status, body)
-    # 408: the request timed out before Graph handled it, so asking again cannot send twice.
-    if status in (408, 429) or status >= 500 or _error_code(body) in THROTTLING_CODES:
+    # 408: the request timed out before Graph handled it; 429 and throttling codes: Graph says
+    # it did not take it. Either way asking again cannot send twice.
+    if status in (408, 429) or _error_code(body) in THROTTLING_CODES:
         return Retry(reason, retry_after_seconds(retry_after))
+    if status >= 500:
+        return Unknown(f"unknown: {reason}")
     return Refused(reason)
+
+
+def failure(exc: BaseException, request_left: bool) -> Verdict:
+    """What a call that raised instead of answering means: before the request's first bytes
+    were handed to the connection nothing can have reached Graph (retry); after, it may have."""
+    what = f"{type(exc).__name__} {exc}".strip()
+    if not request_left:
+        return Retry(f"network: {what}")
+    return Unknown(f"unknown: no answer from the Graph API after sending ({what})")
+
+
+class _Call:
+    """What one call did so far, filled in by the session's trace hooks."""
+
+    def __init__(self) -> None:
+        self.request_left = False
+
+
+async def _request_left(session: Any, ctx: SimpleNamespace, params: Any) -> None:
+    call = ctx.trace_request_ctx
+    if isinstance(call, _Call):
+        call.request_left = True
+
+
+def tracing() -> aiohttp.TraceConfig:
+    """The trace hooks `GraphClient` needs on its session: whether a request left."""
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(_request_left)
+    return config
 
 
 class GraphClient:
     """Sends text messages through the Graph API at `base_url` (e.g. .../v21.0) over a shared
-    aiohttp session; the caller owns the session."""
+    aiohttp session made with `tracing()` among its trace configs; the caller owns it."""
 
     def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
         self._base = base_url.rstrip("/")
@@ -129,17 +170,25 @@ class GraphClient:
         self, phone_number_id: str, access_token: str, to: str, body: str, timeout_s: float
     ) -> Verdict:
         """One attempt, never raising for what the network or the server did."""
+        call = _Call()
+        status: int | None = None
         try:
             async with self._http.post(
                 f"{self._base}/{phone_number_id}/messages",
                 json=text_message(to, body),
                 headers={"Authorization": f"Bearer {access_token}"},
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
+                trace_request_ctx=call,
             ) as resp:
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
                 try:
                     parsed: Any = await resp.json(content_type=None)
                 except ValueError:
                     parsed = None
-                return classify(resp.status, parsed, resp.headers.get("Retry-After"))
+                except (aiohttp.ClientError, TimeoutError):
+                    # The status came, the body did not: the status still says what happened.
+                    parsed = None
+                return classify(status, parsed, retry_after)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return Retry(f"network: {type(exc).__name__} {exc}".strip())
+            return failure(exc, call.request_left)

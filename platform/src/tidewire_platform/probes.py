@@ -1,8 +1,9 @@
-"""The projector's HTTP face: `/healthz`, `/readyz` and `/metrics`, like ingest and edge.
+"""The HTTP face of a process that serves nothing else: `/healthz`, `/readyz` and `/metrics`.
 
-faust's own web server stays off: it would also publish faust's internal pages (routing,
-tables). This is one aiohttp site on the worker's event loop, so `/healthz` answering also
-says that loop is not stuck; without it, the projector's counters had no way out of the process.
+Used by the projector (faust's own web server stays off: it would also publish faust's
+internal pages) and the outbound sender. One aiohttp site on the process's event loop, so
+`/healthz` answering also says that loop is not stuck; without it, their counters had no way
+out of the process.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ class Address:
     port: int
 
 
-def parse_address(argv: list[str]) -> Address | None:
+def parse_address(argv: list[str], prog: str = "tidewire_projector") -> Address | None:
     """`--host/--port` as ingest and edge take them; no `--port`, no HTTP site."""
-    p = argparse.ArgumentParser(prog="tidewire_projector")
+    p = argparse.ArgumentParser(prog=prog)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="serve /healthz, /readyz, /metrics")
     args = p.parse_args(argv)

@@ -1,0 +1,1 @@
+"""tidewire_outbound: agents' messages to the WhatsApp Cloud API, at most once."""

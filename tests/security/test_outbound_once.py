@@ -1,0 +1,149 @@
+"""At most once towards the customer: a send that may have reached Graph is never repeated.
+
+Graph takes no idempotency key. A Graph API that accepts a message and then answers 500, one
+that takes it and never answers within the sender's timeout, and a sender SIGKILLed while its
+send is in flight must each leave exactly one request at the fake, and the message shown
+`unknown` (ack -2, with the reason) through the query API and the events log, for the agent to
+decide on. Against the real stack: ingest, projector, the outbound process, Kafka, Cassandra.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import whatsapp as wa
+from tests.support.api import Api
+from tests.support.graph_fake import Accept, AcceptThenFail, GraphFake, Hang
+from tests.support.stack import Services
+from tidewire_platform.readmodel import ACK_UNKNOWN
+
+# A restarted sender waits for the group to drop the killed member (its session timeout)
+# before it gets the partition back; projection and the API add a little.
+_RESTART_S = 90
+
+
+@pytest.fixture
+def released(graph: GraphFake) -> Iterator[GraphFake]:
+    """The fake, with whatever still hangs answered when the test ends."""
+    yield graph
+    graph.release()
+
+
+def _ticket(api: Api) -> str:
+    api.deliver([wa.text_message("oi, preciso de ajuda")])
+    return str(api.until(lambda: api.tickets("pending"), "a pending ticket")[0]["id"])
+
+
+def _send(api: Api, ticket: str, body: str) -> str:
+    resp = api.http.post(
+        f"/api/tickets/{ticket}/messages",
+        json={"client_message_id": f"c-{uuid.uuid4().hex[:8]}", "body": body},
+    )
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["command_id"])
+
+
+def _message(api: Api, ticket: str, message_id: str) -> dict[str, Any] | None:
+    page = api.get(f"/api/tickets/{ticket}/messages", limit=500)["messages"]
+    return next((m for m in page if m["id"] == message_id), None)
+
+
+def _until_unknown(api: Api, ticket: str, message_id: str, timeout: float) -> dict[str, Any]:
+    return dict(
+        api.until(
+            lambda: (m := _message(api, ticket, message_id)) and m["ack"] == ACK_UNKNOWN and m,
+            "the message marked unknown",
+            timeout,
+        )
+    )
+
+
+def _updates_of(api: Api, message_id: str) -> list[dict[str, Any]]:
+    return [
+        e["payload"]["message"]
+        for e in api.events()
+        if e["type"] == "message.updated" and e["payload"]["message"]["id"] == message_id
+    ]
+
+
+def _then_nothing_more(api: Api, graph: GraphFake, phone: str, ticket: str) -> list[str]:
+    """Send one more message that Graph accepts and wait for its wamid: the outbound partition
+    is read in order, so by then the first message's record is done with for good. Returns
+    the bodies Graph received, in order."""
+    graph.behave(Accept(), phone_number_id=phone)
+    later = _send(api, ticket, "depois")
+    api.until(lambda: (m := _message(api, ticket, later)) and m["wamid"], "the later wamid", 60)
+    return [s.body["text"]["body"] for s in graph.seen(phone)]
+
+
+def test_a_500_after_graph_accepted_is_sent_once_and_shown_unknown(
+    api: Api, released: GraphFake, phone: str
+) -> None:
+    graph = released
+    graph.behave(AcceptThenFail(), phone_number_id=phone)
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "só uma vez")
+    shown = _until_unknown(api, ticket, message_id, 60)
+    assert shown["error"] == "unknown: 131000: Something went wrong"
+    assert shown["wamid"] is None
+    [update] = _updates_of(api, message_id)
+    assert (update["ack"], update["error"]) == (ACK_UNKNOWN, shown["error"])
+    assert _then_nothing_more(api, graph, phone, ticket) == ["só uma vez", "depois"]
+
+
+def test_no_answer_within_the_timeout_is_sent_once_and_shown_unknown(
+    api: Api, released: GraphFake, phone: str
+) -> None:
+    graph = released
+    graph.behave(Hang(), phone_number_id=phone)
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "sem resposta")
+    shown = _until_unknown(api, ticket, message_id, 60)  # the attempt timeout is 10 s
+    assert shown["error"].startswith("unknown: no answer from the Graph API after sending")
+    [update] = _updates_of(api, message_id)
+    assert update["ack"] == ACK_UNKNOWN
+    graph.release()
+    assert _then_nothing_more(api, graph, phone, ticket) == ["sem resposta", "depois"]
+
+
+def test_a_sender_killed_mid_send_is_restarted_and_does_not_send_again(
+    api: Api, released: GraphFake, phone: str, services: Services
+) -> None:
+    graph = released
+    graph.behave(Hang(), phone_number_id=phone)
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "em voo")
+    api.until(lambda: graph.seen(phone), "the send in flight at Graph", 60)
+    try:
+        services.procs["outbound"].kill()  # SIGKILL: no chance to record anything
+        graph.release()  # Graph did take it: the customer has the message
+    finally:
+        services.start("outbound")
+    shown = _until_unknown(api, ticket, message_id, _RESTART_S)
+    assert shown["error"].startswith("unknown: a send of this message was in flight")
+    assert [u["ack"] for u in _updates_of(api, message_id)] == [ACK_UNKNOWN]
+    assert _then_nothing_more(api, graph, phone, ticket) == ["em voo", "depois"]
+
+
+def test_a_sender_stopped_mid_send_finishes_that_send_first(
+    api: Api, released: GraphFake, phone: str, services: Services
+) -> None:
+    """SIGTERM (a deploy) is not a crash: the answer that comes within the attempt timeout is
+    recorded, so ordinary restarts leave no unknowns behind."""
+    graph = released
+    graph.behave(Hang(seconds=2), phone_number_id=phone)  # a slow 200, within the timeout
+    ticket = _ticket(api)
+    message_id = _send(api, ticket, "devagar")
+    api.until(lambda: graph.seen(phone), "the send in flight at Graph", 60)
+    try:
+        assert services.procs["outbound"].stop(grace_s=60)
+    finally:
+        services.start("outbound")
+    [seen] = graph.seen(phone)
+    sent = api.until(lambda: (m := _message(api, ticket, message_id)) and m["wamid"], "wamid", 60)
+    assert sent == seen.wamid
+    assert _then_nothing_more(api, graph, phone, ticket) == ["devagar", "depois"]
