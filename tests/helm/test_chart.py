@@ -162,6 +162,8 @@ def test_settings_are_ones_the_processes_read(
     assert stack.kafka_bootstrap == "kafka-bootstrap.kafka.svc:9092"
     assert stack.kafka_replication_factor == 3  # a 1-copy topic refuses acks=all on clusters
     assert stack.cassandra_replication == "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
+    # The projector's read-model memory: a sixth of its pod's 3 GiB limit.
+    assert stack.projector_cache_bytes == 512 * 1024 * 1024
     for name, value in env.items():  # as the process reads them: lists come as JSON
         monkeypatch.setenv(name, value)
     edge = EdgeSettings()

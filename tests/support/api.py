@@ -26,9 +26,15 @@ class Api:
     def close(self) -> None:
         self.http.close()
 
-    def deliver(self, messages: Sequence[Any] = (), statuses: Sequence[Any] = ()) -> httpx.Response:
+    def deliver(
+        self,
+        messages: Sequence[Any] = (),
+        statuses: Sequence[Any] = (),
+        contacts: Sequence[Any] | None = None,
+    ) -> httpx.Response:
+        """Post a signed webhook; `contacts` as in `wa.change` (None: a profile per sender)."""
         assert self.phone is not None
-        body = json.dumps(wa.webhook(self.phone, list(messages), list(statuses))).encode()
+        body = json.dumps(wa.webhook(self.phone, list(messages), list(statuses), contacts)).encode()
         resp = self.http.post(
             "/webhooks/whatsapp",
             content=body,

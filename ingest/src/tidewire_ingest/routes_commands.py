@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from tidewire_ingest.accept import accept
 from tidewire_ingest.deps import Agent, Commands, Queries
 from tidewire_ingest.problems import COMMON, Problem, documented
+from tidewire_platform import limits
 from tidewire_platform.contracts import (
     ID_PATTERN,
     USER_ID_PATTERN,
@@ -40,7 +41,9 @@ class SendMessage(BaseModel):
     client_message_id: str = Field(
         pattern=ID_PATTERN, description="idempotency key chosen by the client"
     )
-    body: str = Field(min_length=1, max_length=4096)
+    # WhatsApp's own limit for a text message (limits.TEXT_BODY_CHARS): over it, a 422 naming
+    # `body` and the bound, rather than a message Graph would refuse.
+    body: str = Field(min_length=1, max_length=limits.TEXT_BODY_CHARS)
 
 
 class UpdateTicket(BaseModel):

@@ -14,6 +14,10 @@ answer Meta 200 once the facts are durable.
 
 Nothing but `WebhookSchemaError` escapes, whatever the input: the caller maps it to 422, and any
 other exception would be a 500 that Meta retries for days.
+
+Every field that reaches an event is held to its bound (`tidewire_platform.limits`): longer
+texts are cut and the payload's `truncated` lists what was cut (absent when nothing was), since
+refusing would only make Meta retry the same facts for days. `raw` keeps what Meta sent.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from tidewire_platform import limits
 
 FactType = Literal["message.inbound", "message.status"]
 
@@ -32,7 +38,7 @@ _ACKS: dict[str, int] = {"failed": -1, "sent": 1, "delivered": 2, "read": 3, "pl
 # stops at 200 levels, so a deeper object accepted here would be answered 200 and then be
 # dead-lettered: refused instead. Meta's own objects nest fewer than ten levels.
 MAX_RAW_DEPTH = 64
-MAX_KEY_CHARS = 256
+MAX_KEY_CHARS = limits.WHATSAPP_ID_CHARS
 
 # Unix seconds with at most 11 digits (until the year 5138); also keeps int() away from
 # Python's limit on digit strings.
@@ -206,7 +212,7 @@ def _message(
     content = _KINDS.get(kind)
     if content is not None:
         payload.update(content(obj, loc))
-    return WebhookFact(phone, "message.inbound", wamid, sender, occurred_at, payload)
+    return WebhookFact(phone, "message.inbound", wamid, sender, occurred_at, _bounded(payload))
 
 
 def _status(status: Any, loc: str, phone: str) -> WebhookFact:
@@ -226,6 +232,13 @@ def _status(status: Any, loc: str, phone: str) -> WebhookFact:
         "pricing": _opt_object(obj, "pricing", loc),
         "raw": obj,
     }
+    cut: list[str] = []
+    for error in payload["errors"]:
+        for key in ("title", "message", "details"):
+            if isinstance(error.get(key), str):
+                error[key] = _clip(error[key], limits.ERROR_CHARS, f"errors.{key}", cut)
+    if cut:
+        payload["truncated"] = sorted(set(cut))
     # One fact per (message, state): a redelivered status gets the same source id.
     return WebhookFact(phone, "message.status", f"{wamid}:{state}", recipient, occurred_at, payload)
 
@@ -354,6 +367,83 @@ _KINDS: dict[str, Callable[[dict[str, Any], str], _Parts]] = {
     "interactive": _interactive,
     "button": _button,
 }
+
+
+# --- bounds (tidewire_platform.limits) -------------------------------------------------------
+
+# What a message's `body` holds, by kind, and its bound.
+_BODY_CHARS = {
+    "image": limits.CAPTION_CHARS,
+    "video": limits.CAPTION_CHARS,
+    "document": limits.CAPTION_CHARS,
+    "audio": limits.CAPTION_CHARS,
+    "sticker": limits.CAPTION_CHARS,
+    "interactive": limits.INTERACTIVE_TITLE_CHARS,
+    "button": limits.INTERACTIVE_TITLE_CHARS,
+}
+_MEDIA_CHARS = {
+    "id": limits.MEDIA_ID_CHARS,
+    "mime_type": limits.MEDIA_MIME_TYPE_CHARS,
+    "sha256": limits.MEDIA_SHA256_CHARS,
+    "filename": limits.MEDIA_FILENAME_CHARS,
+}
+_LOCATION_CHARS = {"name": limits.LOCATION_NAME_CHARS, "address": limits.LOCATION_ADDRESS_CHARS}
+_INTERACTIVE_CHARS = {
+    "kind": limits.KIND_CHARS,
+    "id": limits.INTERACTIVE_ID_CHARS,
+    "title": limits.INTERACTIVE_TITLE_CHARS,
+    "description": limits.INTERACTIVE_DESCRIPTION_CHARS,
+}
+
+
+def _clip(text: str, max_chars: int, name: str, cut: list[str]) -> str:
+    clipped, was_cut = limits.clip(text, max_chars)
+    if was_cut:
+        cut.append(name)
+    return clipped
+
+
+def _clip_fields(
+    obj: dict[str, Any] | None, bounds: dict[str, int], name: str, cut: list[str]
+) -> None:
+    for key, bound in bounds.items():
+        if obj is not None and isinstance(obj.get(key), str):
+            obj[key] = _clip(obj[key], bound, f"{name}.{key}", cut)
+
+
+def _bounded(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with every field an event embeds held to its bound; `truncated` names the
+    fields cut. The content objects are ours (built above), never `raw`'s."""
+    cut: list[str] = []
+    kind = payload["kind"]
+    payload["kind"] = _clip(kind, limits.KIND_CHARS, "kind", cut)
+    if isinstance(payload["contact_name"], str):
+        payload["contact_name"] = _clip(
+            payload["contact_name"], limits.PROFILE_NAME_CHARS, "contact_name", cut
+        )
+    reaction = payload["reaction"]
+    if reaction is not None:
+        emoji, emoji_cut = limits.clip_bytes(reaction["emoji"], limits.REACTION_EMOJI_BYTES)
+        if emoji_cut:
+            cut.append("reaction.emoji")
+        reaction["emoji"] = emoji
+        payload["body"] = emoji or None
+    elif isinstance(payload["body"], str):
+        bound = _BODY_CHARS.get(kind, limits.TEXT_BODY_CHARS)
+        payload["body"] = _clip(payload["body"], bound, "body", cut)
+    _clip_fields(payload["media"], _MEDIA_CHARS, "media", cut)
+    _clip_fields(payload["location"], _LOCATION_CHARS, "location", cut)
+    _clip_fields(payload["interactive"], _INTERACTIVE_CHARS, "interactive", cut)
+    if payload["shared_contacts"] is not None:
+        cards, cards_cut = limits.clip_json(
+            payload["shared_contacts"], limits.SHARED_CONTACTS_BYTES, limits.SHARED_CONTACTS_MAX
+        )
+        if cards_cut:
+            cut.append("shared_contacts")
+        payload["shared_contacts"] = cards
+    if cut:
+        payload["truncated"] = cut
+    return payload
 
 
 # --- typed access with paths -------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tidewire_platform.limits import ID_CHARS, USER_ID_CHARS
+
 CommandType = Literal[
     "message.send",  # agent sends a message to a ticket
     "message.inbound",  # WhatsApp delivered a customer's message
@@ -31,7 +33,7 @@ CommandType = Literal[
 # ids, client idempotency keys. One rule everywhere, so whatever an entry point accepts, every
 # later stage accepts too (a company id the command contract refused once made a tenant whose
 # every webhook failed).
-ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+ID_PATTERN = rf"^[A-Za-z0-9._:-]{{1,{ID_CHARS}}}$"
 _ID = re.compile(ID_PATTERN)
 
 
@@ -42,7 +44,7 @@ def valid_id(value: object) -> bool:
 # User ids come from an identity provider we do not choose (`ana@example.com`,
 # `auth0|5f…`): any text without spaces or control characters, bounded. They name rooms and
 # assignees, never keys of other tenants' data.
-USER_ID_PATTERN = r"^[^\x00-\x20\x7f]{1,256}$"
+USER_ID_PATTERN = rf"^[^\x00-\x20\x7f]{{1,{USER_ID_CHARS}}}$"
 _USER_ID = re.compile(USER_ID_PATTERN)
 
 

@@ -93,6 +93,9 @@ class Message(Doc):
     # known here (older than the tenant, or not arrived yet), so the link is never lost.
     quoted_wamid: str | None = None
     reactions: dict[str, str] = {}
+    # Fields cut to their bound (`tidewire_platform.limits`), e.g. ["body"]: what is shown is
+    # not all that was sent (the whole of it stays in the commands log).
+    truncated: list[str] = []
     from_me: bool
     read: bool = False
     ack: int = ACK_PENDING

@@ -79,6 +79,22 @@ class StackSettings(BaseSettings):
     # half the throughput of 50 ms. An idle stream waits at most this long per command.
     projector_batch_max: int = Field(2000, ge=1)
     projector_batch_wait_ms: int = Field(50, ge=1)
+    projector_max_event_bytes: int = Field(
+        1_000_000,
+        ge=1024,
+        description="largest event (encoded JSON) the projector appends; the command of one "
+        "over it goes to the dead-letter topic with the reason. Records are also held to the "
+        "producer's max request (kafka_io.MAX_REQUEST_BYTES, 1 MiB). Field bounds "
+        "(tidewire_platform.limits) keep real events under 100 KB.",
+    )
+    projector_cache_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="memory for the read models the projector keeps in front of Cassandra "
+        "(estimated bytes; least recently used dropped first). The default is a sixth of the "
+        "chart's 3 GiB limit, leaving room for a batch of commands (2,000 of up to 600 KB) "
+        "and its outcomes.",
+    )
 
     # One HTTP call to the Graph API. A call that sent its request and got no answer within it
     # marks the message `unknown` (never re-sent by itself), so it is long enough for Graph's

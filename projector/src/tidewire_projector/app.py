@@ -5,23 +5,40 @@ events. A crash between any two steps replays the batch (faust commits only fini
 the journal makes the replay re-apply the same outcomes and append only the events that are
 not in the log yet (`events_tail`). Read models before events: a client that receives an event and
 then queries the API sees the state that event describes.
+
+One agent folds every partition, so nothing that is one command's fault may fail a batch: a
+command the rules refuse (`PoisonCommand`), or whose events are too big to write (checked before
+anything of it is staged, against `projector_max_event_bytes` and the producer's max request),
+goes to the dead-letter topic with the reason, and the batch goes on. A replay re-checks the
+events of its journaled outcome (journaled before the check existed, maybe), and a record the
+broker refuses all the same (a topic limit under ours) is found by sending the batch again one
+record at a time: only the one refused again is dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
 from tidewire_platform.contracts import Command, Event, now_ms
 from tidewire_platform.cql import cached_rows, connect
-from tidewire_platform.kafka_io import make_producer
+from tidewire_platform.kafka_io import MAX_REQUEST_BYTES, make_producer, record_size
 from tidewire_platform.metrics import COMMANDS_PROJECTED, PROJECTOR_BATCH_FAILURES, PROJECTOR_LAG
 from tidewire_platform.outbound_jobs import job_of
 from tidewire_platform.partitioning import company_key, partition_for
@@ -39,6 +56,17 @@ from tidewire_projector.worker import Worker
 log = logging.getLogger("tidewire.projector")
 # How long a failed batch waits for appends already handed to the producer (see commands).
 _SETTLE_S = 30.0
+# Refusals of one record that sending it again cannot change (too large for the producer or
+# the broker, malformed): its command is dead-lettered rather than the batch retried for ever.
+_REFUSED: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,  # raised by `send` itself, and the broker's errno 10
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    CorruptRecordException,
+)
+# After a refused batch, an idempotent producer's sequence numbers for that partition are past
+# what the broker holds, and every later batch there is refused like this: a new producer.
+_BROKEN: tuple[type[Exception], ...] = (*_REFUSED, OutOfOrderSequenceNumber)
 
 settings = StackSettings()
 app = faust.App(
@@ -70,6 +98,22 @@ class _Resources:
         assert self.store is not None
         assert self.producer is not None
         return self.store, self.producer
+
+    async def renew_producer(self) -> AIOKafkaProducer:
+        """A fresh events producer in place of the current one (see `_BROKEN`); the current
+        one is kept until the fresh one has started."""
+        fresh = make_producer(settings, "tidewire-projector")
+        try:
+            await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            raise
+        old, self.producer = self.producer, fresh
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        return fresh
 
 
 _res = _Resources()
@@ -103,7 +147,9 @@ async def _open() -> None:
     if keyspace != settings.cassandra_keyspace:
         await ensure_tables(session, settings.cassandra_keyspace, keyspace)
     ttl_s = outcome_ttl(settings.events_retention_ms)  # replays past it have no events left
-    _res.store = CachedStore(CassandraStore(session, keyspace, ttl_s))
+    _res.store = CachedStore(
+        CassandraStore(session, keyspace, ttl_s), max_bytes=settings.projector_cache_bytes
+    )
     producer = make_producer(settings, "tidewire-projector")
     await producer.start()
     _res.producer = producer
@@ -131,6 +177,34 @@ Worker.early_start = _start
 
 
 @dataclass(frozen=True)
+class _Source:
+    """The command record appends come from: what is dead-lettered when they cannot be
+    written."""
+
+    value: bytes
+    key: bytes | None
+    offset: int
+    partition: int | None
+
+    @classmethod
+    def of(cls, record: Any) -> _Source:
+        message = record.message
+        return cls(record.value, record.key, message.offset, getattr(message, "partition", None))
+
+    def dead_letter(self, reason: object) -> _Append:
+        """This command for the dead-letter topic, with `reason` in its `error` header. Same
+        key, so a company's dead letters stay together."""
+        error = [("error", str(reason)[:500].encode())]
+        dead = _Append(settings.deadletter_topic, self.value, self.key, None, error)
+        if dead.size() <= MAX_REQUEST_BYTES:
+            return dead
+        # Only a command at the very record limit gets here: it stays in the commands log,
+        # and the dead letter says where.
+        where = {"commands_partition": self.partition, "commands_offset": self.offset}
+        return _Append(settings.deadletter_topic, json.dumps(where).encode(), self.key, None, error)
+
+
+@dataclass(frozen=True)
 class _Append:
     """A record to append to a topic once the batch's read models are written."""
 
@@ -139,12 +213,16 @@ class _Append:
     key: bytes | None
     partition: int | None = None  # None: the producer's partitioner, by key
     headers: list[tuple[str, bytes]] | None = None
+    source: _Source | None = None  # the command of an event, for a dead letter if refused
 
     @classmethod
-    def event(cls, event: Event) -> _Append:
+    def event(cls, event: Event, source: _Source | None = None) -> _Append:
         partition = partition_for(event.company_id, settings.partitions)
         key = company_key(event.company_id)
-        return cls(settings.events_topic, event.to_bytes(), key, partition)
+        return cls(settings.events_topic, event.to_bytes(), key, partition, None, source)
+
+    def size(self) -> int:
+        return record_size(self.key, self.value, self.headers)
 
     def job(self) -> _Append | None:
         """For an agent's new message, the same record for the outbound topic; else None."""
@@ -160,6 +238,48 @@ class _Append:
         return fut  # type: ignore[no-any-return]
 
 
+def _unwritable(event: Event, append: _Append) -> str | None:
+    """Why the record of `event` cannot be written, or None."""
+    if len(append.value) > settings.projector_max_event_bytes:
+        return (
+            f"event {event.type} {event.id} of {len(append.value):,} bytes exceeds the "
+            f"{settings.projector_max_event_bytes:,} bytes an event may have"
+        )
+    if (size := append.size()) > MAX_REQUEST_BYTES:
+        return (
+            f"event {event.type} {event.id} makes a record of {size:,} bytes, over the "
+            f"producer's {MAX_REQUEST_BYTES:,}"
+        )
+    return None
+
+
+def _appends(events: list[Event], source: _Source) -> tuple[list[_Append], list[str]]:
+    """The records of `events`, and why those that cannot be written cannot."""
+    records: list[_Append] = []
+    refused: list[str] = []
+    for event in events:
+        try:
+            record = _Append.event(event, source)
+        except (ValueError, TypeError, RecursionError) as exc:  # pydantic's serialisation
+            refused.append(f"event {event.type} {event.id} cannot be encoded: {exc}")
+            continue
+        why = _unwritable(event, record)
+        if why is None:
+            records.append(record)
+        else:
+            refused.append(why)
+    return records, refused
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """A command applied before at the same position (a crash interrupted its batch): its
+    journaled outcome is applied again, and its events appended if the log lacks them."""
+
+    journaled: Journaled
+    source: _Source
+
+
 class _Batch:
     """One batch of commands on its way: outcomes staged in the store, then the event appends
     and dead letters to make once the store has flushed, in log order."""
@@ -168,7 +288,7 @@ class _Batch:
         self.store = store
         # In log order per company: an event or dead letter to append, or a replayed
         # command whose events are appended only if missing.
-        self.appends: list[_Append | Journaled] = []
+        self.appends: list[_Append | _Replay] = []
         self.outcomes: list[str] = []
 
     async def fold(self, records: list[Any]) -> None:
@@ -203,47 +323,71 @@ class _Batch:
     async def _company(self, commands: list[tuple[Any, Command]], seen: dict[str, Any]) -> None:
         for record, command in commands:
             position = record.message.offset
+            source = _Source.of(record)
             journaled = seen.get(command.id)
             if journaled is not None and journaled.position != position:
                 self.outcomes.append("duplicate")  # accepted twice: applied the first time
                 continue
             if journaled is not None:
-                assert journaled.outcome is not None  # the journal reads it for replays
-                self.store.stage(Unit(journaled.outcome))
-                self.appends.append(journaled)
-                self.outcomes.append("replayed")
+                self._replay(record, journaled, source)
                 continue
             try:
                 outcome = await decide(command, position, self.store)
             except PoisonCommand as exc:
                 self._dead(record, exc)
                 continue
+            appends, refused = _appends(outcome.events, source)
+            if refused:
+                # Nothing of it is applied: read models never show what no event announced.
+                self._dead(record, "; ".join(refused))
+                continue
             self.store.stage(Unit(outcome, command.id, position))
             seen[command.id] = Journaled(position, now_ms(), outcome)
-            self.appends.extend(_Append.event(e) for e in outcome.events)
+            self.appends.extend(appends)
             self.outcomes.append("applied")
 
-    def _dead(self, record: Any, exc: Exception) -> None:
-        # Same key, same partition number: a company's poison stays together.
-        error = [("error", str(exc)[:500].encode())]
-        self.appends.append(
-            _Append(settings.deadletter_topic, record.value, record.key, None, error)
-        )
-        self.outcomes.append("deadletter")
-        log.warning("dead-lettered command at offset %d: %s", record.message.offset, exc)
+    def _replay(self, record: Any, journaled: Journaled, source: _Source) -> None:
+        """Apply a journaled outcome again. Its events were checked when it was decided,
+        unless that was before the check existed: those that cannot be written are
+        dead-lettered now (the read models keep what the outcome wrote)."""
+        outcome = journaled.outcome
+        assert outcome is not None  # the journal reads it for replays
+        self.store.stage(Unit(outcome))
+        writable, refused = _appends(outcome.events, source)
+        if refused:
+            ids = {json.loads(a.value)["id"] for a in writable}
+            kept = [e for e in outcome.events if e.id in ids]
+            outcome = outcome.model_copy(update={"events": kept})
+            journaled = Journaled(journaled.position, journaled.recorded_at, outcome)
+            self._dead(record, "; ".join(refused), "replayed")
+        self.appends.append(_Replay(journaled, source))
+        self.outcomes.append("replayed")
+
+    def _dead(self, record: Any, reason: object, outcome: str = "deadletter") -> None:
+        self.appends.append(_Source.of(record).dead_letter(reason))
+        if outcome == "deadletter":
+            self.outcomes.append(outcome)
+        else:  # a replay whose events are dead-lettered: counted as both
+            COMMANDS_PROJECTED.labels("deadletter").inc()
+        log.warning("dead-lettered command at offset %d: %s", record.message.offset, reason)
 
     def _replayed_since(self) -> dict[int, int]:
         """Per partition, the earliest first application among the batch's replays: the
         events log is read from then on to see which of their events it holds."""
         since: dict[int, int] = {}
         for item in self.appends:
-            if isinstance(item, Journaled) and item.outcome is not None:
-                for event in item.outcome.events:
+            if isinstance(item, _Replay) and item.journaled.outcome is not None:
+                at = item.journaled.recorded_at
+                for event in item.journaled.outcome.events:
                     p = partition_for(event.company_id, settings.partitions)
-                    since[p] = min(since.get(p, item.recorded_at), item.recorded_at)
+                    since[p] = min(since.get(p, at), at)
         return since
 
-    async def finish(self, producer: AIOKafkaProducer) -> None:
+    async def finish(
+        self,
+        producer: AIOKafkaProducer,
+        renew: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
+    ) -> None:
         """Flush the read models, then append the events (read models first: a client that
         receives an event and queries the API sees what it describes). Replayed commands
         append only the events the log does not hold yet (`events_tail`).
@@ -251,7 +395,10 @@ class _Batch:
         Agents' messages to send go to the outbound topic before their events, and are
         acknowledged first: a crash in between replays the command, which finds its event
         missing and appends both again (the outbound sender skips the twin). The other order
-        could leave an event whose send was never asked for."""
+        could leave an event whose send was never asked for.
+
+        With `renew` (a producer factory), records go one at a time, each acknowledged before
+        the next: the retry of a batch the broker refused a record of (see `_one_by_one`)."""
         await self.store.flush()
         present = await _res.tail.present(self._replayed_since())
         records: list[_Append] = []
@@ -259,17 +406,47 @@ class _Batch:
             if isinstance(item, _Append):
                 records.append(item)
                 continue
-            assert item.outcome is not None  # a replay: append what the log lacks
-            for event in item.outcome.events:
+            assert item.journaled.outcome is not None  # a replay: append what the log lacks
+            for event in item.journaled.outcome.events:
                 partition = partition_for(event.company_id, settings.partitions)
                 if event.id not in present[partition]:
-                    records.append(_Append.event(event))
-        jobs = [job for job in (r.job() for r in records) if job is not None]
-        await asyncio.gather(*[await job.send(producer) for job in jobs])
-        acks = [await record.send(producer) for record in records]
-        await asyncio.gather(*acks)  # every event durable before the batch counts as done
+                    records.append(_Append.event(event, item.source))
+        if renew is not None:
+            await self._one_by_one(records, producer, renew)
+        else:
+            jobs = [job for job in (r.job() for r in records) if job is not None]
+            await asyncio.gather(*[await job.send(producer) for job in jobs])
+            acks = [await record.send(producer) for record in records]
+            await asyncio.gather(*acks)  # every event durable before the batch counts as done
         for outcome in self.outcomes:
             COMMANDS_PROJECTED.labels(outcome).inc()
+
+    async def _one_by_one(
+        self,
+        records: list[_Append],
+        producer: AIOKafkaProducer,
+        renew: Callable[[], Awaitable[AIOKafkaProducer]],
+    ) -> None:
+        """Each record (an event after its outbound job) alone, in order. The broker refuses
+        a whole producer batch for one record in it, so this is how the record is found: one
+        refused alone has its command dead-lettered, with a new producer (the refusal broke
+        the old one's sequence numbers for that partition)."""
+        for record in records:
+            pair = [job, record] if (job := record.job()) is not None else [record]
+            try:
+                for item in pair:
+                    await (await item.send(producer))
+            except _REFUSED as exc:
+                if record.source is None:  # a dead letter refused: nothing smaller to write
+                    raise
+                producer = await renew()
+                log.error(
+                    "the broker refused an event of the command at offset %d: %s",
+                    record.source.offset,
+                    exc,
+                )
+                await (await record.source.dead_letter(f"event refused: {exc!r}").send(producer))
+                COMMANDS_PROJECTED.labels("deadletter").inc()
 
 
 @app.agent(commands_topic)
@@ -280,16 +457,17 @@ async def commands(stream: Any) -> None:
     batch."""
     batch_max, wait_s = settings.projector_batch_max, settings.projector_batch_wait_ms / 1000
     async for records in stream.take_events(batch_max, within=wait_s):
-        store, producer = await _res.get()
+        renew: Callable[[], Awaitable[AIOKafkaProducer]] | None = None
         while True:
             # faust acks a batch's events even when this body raises, so a failure must never
             # escape: retry until Cassandra and Kafka take it (the journal makes retries safe).
+            store, producer = await _res.get()  # the newest producer: a refusal renews it
             batch = _Batch(store)
             try:
                 await batch.fold(records)
-                await batch.finish(producer)
+                await batch.finish(producer, renew)
                 break
-            except Exception:
+            except Exception as exc:
                 PROJECTOR_BATCH_FAILURES.inc()
                 log.exception("projecting a batch failed; retrying it")
                 store.clear()  # memory may be ahead of Cassandra now
@@ -298,6 +476,13 @@ async def commands(stream: Any) -> None:
                 # it would append them again.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(producer.flush(), _SETTLE_S)
+                if isinstance(exc, _BROKEN):
+                    # A record refused by the broker: the retry finds it one record at a time.
+                    renew = _res.renew_producer
+                    try:
+                        await renew()
+                    except Exception:  # Kafka away: this attempt fails, the next renews again
+                        log.exception("could not start a new events producer")
                 await asyncio.sleep(1.0)
         for partition, behind in lag_after(records, app.consumer.highwater).items():
             PROJECTOR_LAG.labels(str(partition)).set(behind)

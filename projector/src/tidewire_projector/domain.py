@@ -18,15 +18,26 @@ Rules, where Whaticket leaves a choice:
 - `message.unknown` (the sender got no answer it can trust) marks only a message still pending
   without wamid: a wamid recorded first (the same send's answer, appended by a process that
   then died) wins, and a wamid recorded later moves the message on from unknown.
+
+Every document built or read here passes through `bounds` before it is written or embedded in
+an event, so commands logged before ingest bounded their fields cannot make events grow.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from pydantic import BaseModel, Field
 
-from tidewire_platform.contracts import Command, Event, event_id_for, now_ms
+from tidewire_platform import limits
+from tidewire_platform.contracts import (
+    Command,
+    Event,
+    event_id_for,
+    now_ms,
+    valid_id,
+    valid_user_id,
+)
 from tidewire_platform.publications import PUBLICATION, Publication
 from tidewire_platform.readmodel import (
     ACK_FAILED,
@@ -38,6 +49,7 @@ from tidewire_platform.readmodel import (
     Ticket,
     next_ack,
 )
+from tidewire_projector import bounds
 
 
 class PoisonCommand(ValueError):
@@ -105,7 +117,7 @@ async def decide(command: Command, position: int, view: View) -> Outcome:
         raise PoisonCommand(f"no rule for command type {command.type!r}")
     try:
         return await handler(command, position, view)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (LookupError, TypeError, AttributeError, ValueError, ArithmeticError) as exc:
         # ValueError includes pydantic's ValidationError. Anything else is not the command's
         # fault (the store failing): the batch is retried rather than dead-lettered.
         raise PoisonCommand(f"{command.type}: malformed payload ({exc!r})") from exc
@@ -121,7 +133,7 @@ def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
 
     def text(key: str) -> str | None:
         value = p.get(key)
-        return value if isinstance(value, str) and value else None
+        return value if _key(value) else None
 
     reads: list[tuple[str, tuple[str, ...]]] = []
     if command.type == "message.inbound":
@@ -131,7 +143,7 @@ def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
         reaction = p.get("reaction")
         target = reaction.get("message_id") if isinstance(reaction, dict) else None
         for wamid in (target, text("quoted_wamid")):
-            if isinstance(wamid, str) and wamid:
+            if _key(wamid):
                 reads.append(("wamid", (wamid,)))
     elif command.type == "message.status":
         if wamid := text("wamid"):
@@ -144,10 +156,20 @@ def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
     return reads
 
 
+def _key(value: object) -> TypeGuard[str]:
+    """Whether `value` can be a key of a read (a non-empty id under Cassandra's key limit)."""
+    return isinstance(value, str) and 0 < len(value) <= limits.WHATSAPP_ID_CHARS
+
+
 def _str(payload: dict[str, Any], key: str) -> str:
+    """An id of the payload; a poison command when it is missing or over its bound (a read
+    with it would fail in Cassandra on every retry)."""
     value = payload.get(key)
-    if not isinstance(value, str) or not value:
-        raise PoisonCommand(f"payload.{key} must be a non-empty string")
+    if not _key(value):
+        raise PoisonCommand(
+            f"payload.{key} must be a string of 1 to {limits.WHATSAPP_ID_CHARS} characters"
+        )
+    assert isinstance(value, str)
     return value
 
 
@@ -181,7 +203,7 @@ async def _ticket_of(command: Command, view: View) -> Ticket:
     ticket = await view.ticket(command.company_id, command.ticket_id)
     if ticket is None:
         raise PoisonCommand(f"{command.type}: no ticket {command.ticket_id!r}")
-    return ticket
+    return bounds.ticket(ticket)
 
 
 def _summary(message: Message) -> str:
@@ -196,27 +218,27 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
     at = command.accepted_at
     occurred = p.get("occurred_at") or at
 
-    contact = await view.contact(company, wa_id)
-    name = p.get("contact_name")
+    known = await view.contact(company, wa_id)
+    contact = bounds.contact(known) if known is not None else None
+    name = bounds.text(p.get("contact_name"), limits.PROFILE_NAME_CHARS)
     if contact is None or (name and name != contact.name):
         contact = Contact(
             id=wa_id, company_id=company, name=name or (contact and contact.name), number=wa_id
         )
-        out.contacts.append(contact)
+    if contact is not known:
+        out.contacts.append(contact)  # new, renamed, or cut to its bound
 
     reaction = p.get("reaction")
     if reaction:
-        target_id = await view.message_id_for_wamid(company, reaction["message_id"])
+        target_id = await view.message_id_for_wamid(company, _str(reaction, "message_id"))
         target = await view.message(company, target_id) if target_id else None
         if target is not None:
-            reactions = dict(target.reactions)
-            if reaction["emoji"]:
-                reactions[wa_id] = reaction["emoji"]
-            else:
-                reactions.pop(wa_id, None)
+            target = bounds.message(target)
+            reactions = bounds.react(target.reactions, wa_id, reaction["emoji"])
             updated = target.model_copy(update={"reactions": reactions, "updated_at": at})
             out.messages.append(updated)
             ticket = await view.ticket(company, updated.ticket_id)
+            ticket = bounds.ticket(ticket) if ticket is not None else None
             out.events.append(
                 _event(
                     command,
@@ -237,6 +259,7 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
 
     ticket_id = await view.open_ticket(company, phone, wa_id)
     ticket = await view.ticket(company, ticket_id) if ticket_id else None
+    ticket = bounds.ticket(ticket) if ticket is not None else None
     if ticket is None or ticket.status == "closed":
         ticket = Ticket(
             id=f"tk-{command.id[:24]}",
@@ -250,25 +273,30 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
         out.open_tickets.append(OpenTicket(phone=phone, contact_id=wa_id, ticket_id=ticket.id))
 
     quoted = p.get("quoted_wamid")
-    message = Message(
-        id=command.id,
-        company_id=company,
-        ticket_id=ticket.id,
-        contact_id=wa_id,
-        position=position,
-        wamid=wamid,
-        kind=p.get("kind") or "text",
-        body=p.get("body") or "",
-        media=p.get("media"),
-        location=p.get("location"),
-        shared_contacts=p.get("shared_contacts"),
-        interactive=p.get("interactive"),
-        quoted_msg_id=(await view.message_id_for_wamid(company, quoted)) if quoted else None,
-        quoted_wamid=quoted,
-        from_me=False,
-        ack=ACK_PENDING,
-        created_at=occurred,
-        updated_at=at,
+    if quoted is not None and not _key(quoted):
+        raise PoisonCommand(f"payload.quoted_wamid over {limits.WHATSAPP_ID_CHARS} characters")
+    message = bounds.message(
+        Message(
+            id=command.id,
+            company_id=company,
+            ticket_id=ticket.id,
+            contact_id=wa_id,
+            position=position,
+            wamid=wamid,
+            kind=p.get("kind") or "text",
+            body=p.get("body") or "",
+            media=p.get("media"),
+            location=p.get("location"),
+            shared_contacts=p.get("shared_contacts"),
+            interactive=p.get("interactive"),
+            quoted_msg_id=(await view.message_id_for_wamid(company, quoted)) if quoted else None,
+            quoted_wamid=quoted,
+            from_me=False,
+            ack=ACK_PENDING,
+            created_at=occurred,
+            updated_at=at,
+        ),
+        p.get("truncated"),
     )
     out.messages.append(message)
     out.wamids[wamid] = message.id
@@ -298,25 +326,28 @@ async def _send(command: Command, position: int, view: View) -> Outcome:
     ticket = await _ticket_of(command, view)
     out = Outcome(company_id=command.company_id)
     at = command.accepted_at
-    message = Message(
-        id=command.id,
-        company_id=command.company_id,
-        ticket_id=ticket.id,
-        contact_id=ticket.contact_id,
-        position=position,
-        client_message_id=p.get("client_message_id"),
-        body=body,
-        from_me=True,
-        read=True,
-        ack=ACK_PENDING,
-        user_id=p.get("user_id"),
-        created_at=at,
-        updated_at=at,
+    message = bounds.message(
+        Message(
+            id=command.id,
+            company_id=command.company_id,
+            ticket_id=ticket.id,
+            contact_id=ticket.contact_id,
+            position=position,
+            client_message_id=p.get("client_message_id"),
+            body=body,
+            from_me=True,
+            read=True,
+            ack=ACK_PENDING,
+            user_id=p.get("user_id"),
+            created_at=at,
+            updated_at=at,
+        )
     )
     out.messages.append(message)
     # As in Whaticket: an agent who answers has seen what came before.
-    ticket = _touch(ticket, out, unread_messages=0, last_message=body, updated_at=at)
+    ticket = _touch(ticket, out, unread_messages=0, last_message=message.body, updated_at=at)
     contact = await view.contact(command.company_id, ticket.contact_id)
+    contact = bounds.contact(contact) if contact is not None else None
     out.events.append(
         _event(
             command,
@@ -336,12 +367,13 @@ async def _set_ack(
     command: Command, message: Message, ack: int, error: str | None, extra: dict[str, Any]
 ) -> Outcome:
     out = Outcome(company_id=command.company_id)
+    message = bounds.message(message)
     new_ack = next_ack(message.ack, ack)
     changes: dict[str, Any] = dict(extra)
     if new_ack != message.ack:
         changes["ack"] = new_ack
         if new_ack in (ACK_FAILED, ACK_UNKNOWN):
-            changes["error"] = error
+            changes["error"] = bounds.text(error, limits.ERROR_CHARS)
     if not changes or all(getattr(message, k) == v for k, v in changes.items()):
         return out  # nothing changes: no write, no event
     updated = message.model_copy(update={**changes, "updated_at": command.accepted_at})
@@ -360,6 +392,7 @@ async def _status(command: Command, position: int, view: View) -> Outcome:
         return Outcome(company_id=command.company_id)  # a state we do not track: kept in Kafka
     errors = p.get("errors") or []
     error = "; ".join(str(e.get("title") or e.get("code")) for e in errors) or None
+    error = bounds.text(error, limits.ERROR_CHARS)
     message_id = await view.message_id_for_wamid(command.company_id, wamid)
     message = await view.message(command.company_id, message_id) if message_id else None
     if message is None:
@@ -417,8 +450,10 @@ async def _update(command: Command, position: int, view: View) -> Outcome:
         if p["status"] not in TICKET_STATUSES:
             raise PoisonCommand(f"unknown ticket status {p['status']!r}")
         changes["status"] = p["status"]
-    for key in ("user_id", "queue_id"):
+    for key, valid in (("user_id", valid_user_id), ("queue_id", valid_id)):
         if key in p:
+            if p[key] is not None and not valid(p[key]):
+                raise PoisonCommand(f"payload.{key} is not a valid id (too long?)")
             changes[key] = p[key]
     status = changes.get("status", ticket.status)
     active = None  # the ticket holding the (connection, contact) pair, read only when needed

@@ -56,8 +56,12 @@ class EventsTail:
         while await consumer.position(tp) < end:
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
-                if record.value is not None:
+                try:
                     ids.add(json.loads(record.value)["id"])
+                except (TypeError, ValueError, LookupError):
+                    # Not an event of ours: skipped, as every reader of the log does. Failing
+                    # here would fail every replay past it, for every tenant of the partition.
+                    continue
         return ids
 
     async def close(self) -> None:

@@ -9,34 +9,79 @@ reassigned, because another process may have written them meanwhile.
 Outcomes of a batch are staged first (readable by the batch's later commands, never evicted)
 and written together by `flush`; a failed flush forgets everything, staged or not, because
 memory would then be ahead of Cassandra.
+
+Memory is bounded in bytes, not documents (`projector_cache_bytes`): documents differ a
+hundredfold in size. Each entry is weighed when remembered (an estimate: a fixed cost per kind,
+measured with tracemalloc, plus the size of its texts and objects), and the entries written
+longest ago go first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tidewire_platform.readmodel import Contact, Message, Ticket
+from tidewire_platform.readmodel import Contact, Doc, Message, Ticket
 from tidewire_projector.domain import Outcome, ParkedStatus
 from tidewire_projector.journal_cassandra import Journaled, Unit
 from tidewire_projector.store_cassandra import CassandraStore
 
 _MISSING = object()
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # settings.projector_cache_bytes
+
+# Memory of one entry beyond its texts and objects (key, OrderedDict slot, the document's
+# fields), measured with tracemalloc on typical documents of each kind.
+_BASE = {Message: 2400, Ticket: 1700, Contact: 950}
+_SMALL = 400  # an id (open ticket, wamid), a parked status or "absent"
+
+
+def weight(value: Any) -> int:
+    """Estimated bytes an entry holding `value` takes."""
+    if isinstance(value, Message):
+        objects = (value.media, value.location, value.shared_contacts, value.interactive)
+        extra = sum(_deep(o) for o in objects if o is not None)
+        return _BASE[Message] + sys.getsizeof(value.body) + _deep(value.reactions) + extra
+    if isinstance(value, Ticket):
+        return _BASE[Ticket] + sys.getsizeof(value.last_message)
+    if isinstance(value, Contact):
+        return _BASE[Contact] + sys.getsizeof(value.name)
+    if isinstance(value, str):
+        return _SMALL + sys.getsizeof(value)
+    if isinstance(value, Doc | ParkedStatus):
+        return _SMALL + sys.getsizeof(value.model_dump_json())
+    return _SMALL
+
+
+def _deep(value: Any) -> int:
+    """Bytes of JSON-like data: its containers and strings (bounded by the field limits)."""
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(_deep(k) + _deep(v) for k, v in value.items())
+    elif isinstance(value, list):
+        size += sum(_deep(v) for v in value)
+    return size
 
 
 class CachedStore:
-    def __init__(self, inner: CassandraStore, max_entries: int = 200_000) -> None:
+    def __init__(self, inner: CassandraStore, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.inner = inner
-        self._max = max_entries
-        self._docs: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._max = max_bytes
+        self._bytes = 0  # the estimated weight of `_docs`
+        self._docs: OrderedDict[tuple[str, ...], tuple[Any, int]] = OrderedDict()
         self._staged: dict[tuple[str, ...], Any] = {}
         self._units: list[Unit] = []
 
+    @property
+    def size_bytes(self) -> int:
+        """Estimated bytes of what earlier batches wrote and reads loaded (not staged)."""
+        return self._bytes
+
     def clear(self) -> None:
         """Forget everything, the batch in flight included (its flush failed)."""
-        self._docs.clear()
+        self.forget_written()
         self._staged.clear()
         self._units.clear()
 
@@ -45,17 +90,24 @@ class CachedStore:
         written those companies since), but not the batch in flight: its staged outcomes
         are still to be written by its own flush."""
         self._docs.clear()
+        self._bytes = 0
 
     def _put(self, key: tuple[str, ...], value: Any) -> None:
-        self._docs[key] = value
-        self._docs.move_to_end(key)
-        if len(self._docs) > self._max:
-            self._docs.popitem(last=False)
+        old = self._docs.pop(key, None)
+        if old is not None:
+            self._bytes -= old[1]
+        cost = weight(value)
+        self._docs[key] = (value, cost)  # at the end: the last to go
+        self._bytes += cost
+        while self._bytes > self._max and self._docs:
+            _, (_, gone) = self._docs.popitem(last=False)
+            self._bytes -= gone
 
     async def _get(self, key: tuple[str, ...], load: Callable[[], Awaitable[Any]]) -> Any:
         value = self._staged.get(key, _MISSING)
         if value is _MISSING:
-            value = self._docs.get(key, _MISSING)
+            entry = self._docs.get(key)
+            value = entry[0] if entry is not None else _MISSING
         if value is _MISSING:
             value = await load()
             self._put(key, value)

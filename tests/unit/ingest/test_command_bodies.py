@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
+from tidewire_ingest.app import create_app
 from tidewire_ingest.routes_commands import SendMessage, UpdateTicket, WhaticketTicketUpdate
+from tidewire_platform import limits
+from tidewire_platform.settings import StackSettings
+from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.unit
 
@@ -40,3 +45,26 @@ def test_whaticket_names_and_extras_are_understood_on_its_route() -> None:
     # Our own route takes the camelCase names, but not the fields only Whaticket sends.
     assert UpdateTicket.model_validate({"userId": "7"}).user_id == "7"
     assert _refused_field(UpdateTicket, body) == ("useIntegration",)
+
+
+def test_a_text_over_whatsapps_limit_is_refused_by_name() -> None:
+    body = {"client_message_id": "m1", "body": "x" * (limits.TEXT_BODY_CHARS + 1)}
+    assert _refused_field(SendMessage, body) == ("body",)
+    SendMessage.model_validate({**body, "body": "x" * limits.TEXT_BODY_CHARS})
+
+
+async def test_the_refusal_is_a_problem_document_naming_field_and_bound() -> None:
+    app = create_app()
+    token = issue_token(StackSettings(), "acme", "u1")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
+        resp = await http.post(
+            "/api/tickets/t1/messages",
+            json={"client_message_id": "m1", "body": "x" * (limits.TEXT_BODY_CHARS + 1)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    detail = resp.json()["detail"]
+    assert detail.startswith("body.body:")
+    assert f"{limits.TEXT_BODY_CHARS} characters" in detail

@@ -10,7 +10,7 @@ import pytest
 from tidewire_platform.readmodel import Ticket
 from tidewire_projector.domain import OpenTicket, Outcome
 from tidewire_projector.journal_cassandra import Unit
-from tidewire_projector.store_cached import CachedStore
+from tidewire_projector.store_cached import CachedStore, weight
 
 pytestmark = pytest.mark.unit
 
@@ -102,9 +102,11 @@ async def test_partitions_moving_mid_batch_keep_the_batch_in_flight() -> None:
 
 async def test_bounded() -> None:
     inner = Inner()
-    store = CachedStore(inner, max_entries=2)  # type: ignore[arg-type]
+    store = CachedStore(inner, max_bytes=2 * weight(None))  # type: ignore[arg-type]
     for n in range(5):
-        await store.ticket("c", f"t{n}")
+        await store.ticket("c", f"t{n}")  # absent: remembered as such
+    await store.ticket("c", "t4")  # among the last two: from memory
+    assert inner.reads == 5
     await store.ticket("c", "t0")  # evicted long ago: read again
     assert inner.reads == 6
 
@@ -132,3 +134,23 @@ async def test_a_failed_flush_forgets_what_cassandra_does_not_hold() -> None:
         await store.flush()
     assert await store.ticket("c", "t1") is None  # read from "Cassandra" again, not memory
     assert inner.reads == 1
+
+
+async def test_bounded_in_bytes_not_documents() -> None:
+    inner = Inner()
+    small, big = _ticket(1), _ticket(1).model_copy(update={"last_message": "x" * 100_000})
+    assert weight(big) - weight(small) >= 100_000
+    store = CachedStore(inner, max_bytes=3 * weight(big))  # type: ignore[arg-type]
+    for n in range(3):
+        store._put(("ticket", "c", f"big{n}"), big)
+    assert store.size_bytes == 3 * weight(big)
+    store._put(("ticket", "c", "one-more"), big)  # the oldest goes
+    assert store.size_bytes == 3 * weight(big)
+    for n in range(50):  # small ones: many fit where a few big ones did
+        store._put(("ticket", "c", f"small{n}"), small)
+    assert store.size_bytes <= 3 * weight(big)
+    inner.tickets["small0"] = small
+    await store.ticket("c", "small0")
+    assert inner.reads == 0  # still remembered
+    store.forget_written()
+    assert store.size_bytes == 0
