@@ -41,7 +41,7 @@ from tests.support.gateway import (
     ticketz_secret,
     until_marker,
 )
-from tests.support.stack import Services
+from tests.support.stack import Services, wait_for
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_publisher_token
 
@@ -369,12 +369,13 @@ async def test_each_connection_gets_exactly_its_rooms_payloads_once_unchanged_in
                 if family == "ticketz":
                     ready = [h for h in front.of(conn, "event") if h["name"] == "ready"]
                     assert [r["args"] for r in ready] == [[]], "ticketz: one `ready`, no args"
-                if family == "plus":
-                    assert first["transport"] == "polling"  # default transports, via nginx
-                    await front.js.wait_for(
+                if family == "plus":  # default transports, through nginx: polling first
+                    assert front.of(conn, "open")[0]["transport"] == "polling"
+                    upgrade = await front.js.wait_for(
                         lambda h, c=conn: h["kind"] == "upgrade" and h["conn"] == c,
                         what="the upgrade to a WebSocket",
                     )
+                    assert upgrade["transport"] == "websocket"
         if family == "ticketz":
             acks = {(a["event"], a["arg"]): a["answer"] for a in tabs[1][2].of("socket", "ack")}
             assert acks[("joinTickets", "open")]["ok"] is False, acks  # not an admin
@@ -490,6 +491,7 @@ async def test_a_4x_front_end_recovers_with_nothing_missing_or_doubled(
     first = gateway.edges.ports[0]
     a, b = gateway.edges.addresses()
     gateway.nginx.route(down=[b])  # the tab starts on the first edge
+    mark = gateway.nginx.logged()
     t = tab(family, company)
     front = await open_tab(gateway, company, t)
     pubs: list[Publication] = []
@@ -526,6 +528,11 @@ async def test_a_4x_front_end_recovers_with_nothing_missing_or_doubled(
         rejoins = len(front.of("socket", "ack")) - joins
         if family == "ticketz":
             assert rejoins == 0  # recovered: its front end trusts the socket kept its rooms
+        await front.close()
+        # Where nginx sent the two WebSockets (logged as they close): the move and the kill
+        # took the tab to the other edge, the drop brought it back to its own.
+        wait_for(lambda: len(gateway.nginx.websockets(mark)) >= 2, 10, "nginx's log")
+        assert gateway.nginx.websockets(mark) == [a, a if disruption == "drop" else b]
     finally:
         await front.close()
         if disruption == "kill":

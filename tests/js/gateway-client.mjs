@@ -12,8 +12,8 @@
 // With `acks`, each join or leave also carries an acknowledgement callback: the front ends
 // send none; the tests use the answer to know the room change is in effect.
 //
-// Writes one JSON line per happening: {kind: "connect"|"connect_error"|"disconnect"|"event"|
-// "ack"|"upgrade", conn, ...}. Reads JSON-line commands on stdin: {op: "drop"} (every
+// Writes one JSON line per happening: {kind: "open"|"upgrade"|"connect"|"connect_error"|
+// "disconnect"|"event"|"ack", conn, ...}. Reads JSON-line commands on stdin: {op: "drop"} (every
 // connection's transport closes, as a network drop), {op: "unmount", component},
 // {op: "exit"}.
 import { io as io4 } from "socket.io-client";
@@ -26,10 +26,14 @@ const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const url = base.replace(/\/+$/, "");
 
 function record(conn, socket) {
-  socket.on("connect", () => {
+  // The Engine.IO connection opens (first transport), may upgrade, then the socket connects.
+  socket.io.on("open", () => {
     const engine = socket.io.engine;
-    say({ kind: "connect", conn, id: socket.id, recovered: socket.recovered ?? null, transport: engine?.transport?.name ?? null });
-    engine?.on("upgrade", (transport) => say({ kind: "upgrade", conn, transport: transport.name }));
+    say({ kind: "open", conn, transport: engine.transport.name });
+    engine.on("upgrade", (transport) => say({ kind: "upgrade", conn, transport: transport.name }));
+  });
+  socket.on("connect", () => {
+    say({ kind: "connect", conn, id: socket.id, recovered: socket.recovered ?? null, transport: socket.io.engine?.transport?.name ?? null });
   });
   socket.on("connect_error", (err) => say({ kind: "connect_error", conn, message: err.message, data: err.data ?? null }));
   socket.on("disconnect", (reason) => say({ kind: "disconnect", conn, reason }));

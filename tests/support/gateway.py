@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import sys
 import time
@@ -182,7 +183,8 @@ pid {d}/nginx.pid;
 error_log {d}/error.log notice;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {d}/access.log;
+    log_format gateway '$status "$upstream_addr" "$request"';
+    access_log {d}/access.log gateway;
     client_body_temp_path {d}/client_body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
@@ -228,6 +230,26 @@ http {{
 
     def stop(self) -> None:
         self.proc.stop(grace_s=5)
+
+    @property
+    def access_log(self) -> Path:
+        return self.folder / "access.log"
+
+    def logged(self) -> int:
+        """Requests logged so far (a mark for `websockets`)."""
+        return len(self.access_log.read_text().splitlines()) if self.access_log.exists() else 0
+
+    def websockets(self, since: int = 0) -> list[str]:
+        """The edge each WebSocket logged after line `since` ended on (the last upstream
+        tried), in order; nginx logs a WebSocket when it closes."""
+        ends = []
+        for line in self.access_log.read_text().splitlines()[since:]:
+            logged = re.fullmatch(r'(\d+) "([^"]*)" "(.*)"', line)
+            assert logged, f"unexpected access log line {line!r}"
+            status, upstreams, request = logged.groups()
+            if status == "101" and "/socket.io/" in request:
+                ends.append(upstreams.split(",")[-1].strip())  # "A, B": A failed, then B
+        return ends
 
 
 @dataclass
