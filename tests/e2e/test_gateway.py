@@ -286,7 +286,9 @@ async def test_nginx_sends_sockets_to_the_edges_and_everything_else_to_the_backe
 @families(*FAMILIES)
 async def test_a_token_the_helpdesk_did_not_sign_is_refused(gateway: Gateway) -> None:
     company, _ = gateway.companies()
-    forged = helpdesk_token(gateway.family, "not-the-secret", user_id=AGENT, company=company)
+    forged = helpdesk_token(
+        gateway.family, f"not-the-secret-{uuid.uuid4().hex}", user_id=AGENT, company=company
+    )
     front = await FrontEnd.open(
         gateway.family,
         gateway.url,
@@ -384,6 +386,7 @@ async def test_each_connection_gets_exactly_its_rooms_payloads_once_unchanged_in
         steps.append({"do": "otherNamespace", "seq": 90})
         if family == "ticketz":
             steps.append({"do": "exceptUser", "userId": AGENT, "seq": 91})
+            steps.append({"do": "whatsappUpdate", "at": 92})  # company-<C>-admin only
         pubs = await publish(gateway.url, family, company, steps)
         # The other company, at the same time: the same rooms, tickets and event shapes.
         pubs += await publish(gateway.url, family, other, [*round_of(), barrier()])
@@ -418,6 +421,9 @@ async def test_each_connection_gets_exactly_its_rooms_payloads_once_unchanged_in
             settings = [d for e, d in main.received("socket") if e == "settings"]
             assert settings == [], "the `except` room (user-7) must not get it"
             assert [d for e, d in tabs[1][2].received("socket") if e == "settings"]
+            whatsapp = f"company-{company}-whatsapp"
+            assert [e for e, _ in main.received("socket") if e == whatsapp] == [whatsapp]
+            assert [e for e, _ in tabs[1][2].received("socket") if e == whatsapp] == []
     finally:
         for _, _, front in tabs:
             await front.close()
@@ -488,6 +494,32 @@ async def test_leaves_take_the_socket_out_of_exactly_the_family_rooms(
             d["message"]["body"] for e, d in front.received("socket") if e.endswith("appMessage")
         ]
         assert got[-1:] == (["probe 14"] if family == "plus" else ["probe 12"])
+    finally:
+        await front.close()
+
+
+@families("community", "saas1")
+async def test_a_3x_front_end_reconnects_joins_again_and_gets_delivery(gateway: Gateway) -> None:
+    """socket.io-client 3.x has no connection state recovery (docs/gateway.md §7): after a
+    drop each component's connection comes back as a new socket, joins again on `connect`
+    and receives what is published from then on, in its rooms only, once."""
+    family = gateway.family
+    company, _ = gateway.companies()
+    t = tab(family, company)
+    front = await open_tab(gateway, company, t)
+    try:
+        first = {conn: front.of(conn, "connect")[0]["id"] for conn in t.rooms}
+        await front.send("drop")
+        for conn, joins in t.components:
+            again = await front.reconnected(conn, 2)
+            assert again["recovered"] is None  # 3.x: no such thing
+            assert again["id"] != first[conn]
+            if joins:
+                await front.acked(conn, 2 * len(joins))
+        pubs = await publish(gateway.url, family, company, [*round_of(), barrier()])
+        for conn, rooms in t.rooms.items():
+            await until_marker(front, conn, user_event(family, company), BARRIER)
+            assert_received(front, conn, pubs, company, "/", rooms)
     finally:
         await front.close()
 

@@ -204,6 +204,14 @@ function userUpdate(r, s) {
   else r.emit((io) => io, {}, ev, data);
 }
 
+/** ticketz: a connection's state, to the company's admins only (SocketSendWhatsappUpdate). */
+function whatsappUpdate(r, s) {
+  const c = r.company;
+  const admin = `company-${c}-admin`;
+  const whatsapp = { id: 1, name: "Principal", channel: "whatsapp", status: "CONNECTED", qrcode: "", isDefault: true, updatedAt: iso(s.at ?? 0) };
+  r.emit((io) => io.to(admin), { rooms: [admin] }, `company-${c}-whatsapp`, { action: "update", whatsapp });
+}
+
 /** ticketz: an emit to the company's main channel except one user's sockets. */
 function exceptUser(r, s) {
   const c = r.company;
@@ -221,7 +229,7 @@ function otherNamespace(r, s) {
   r.emit((io) => io.company(c).of(ns), { namespace: ns }, ev, data);
 }
 
-const STEPS = { message, messageUpdate, statusChange, userUpdate, exceptUser, otherNamespace };
+const STEPS = { message, messageUpdate, statusChange, userUpdate, whatsappUpdate, exceptUser, otherNamespace };
 
 async function script(body) {
   const { family, company, steps } = body;
