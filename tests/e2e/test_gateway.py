@@ -349,6 +349,25 @@ async def test_saas1_without_the_one_line_fix_is_refused_naming_the_file_to_chan
         await front.close()
 
 
+@families("saas1")
+async def test_saas1_a_claimed_company_is_never_trusted_over_the_token(gateway: Gateway) -> None:
+    company, other = gateway.companies()
+    front = await FrontEnd.open(
+        "saas1",
+        gateway.url,
+        token=gateway.token(AGENT, company),  # fixed front end, but it claims another company
+        company=other,
+        user_id=AGENT,
+        components=[("chat", [["joinChatBox", str(T1)]])],
+    )
+    try:
+        refusal = await front.js.wait_for(lambda h: h["kind"] == "connect_error", what="refusal")
+        assert "companyId" in refusal["message"], refusal
+        assert front.of("chat", "connect") == []
+    finally:
+        await front.close()
+
+
 @families(*FAMILIES)
 async def test_each_connection_gets_exactly_its_rooms_payloads_once_unchanged_in_order(
     gateway: Gateway,
@@ -471,7 +490,12 @@ async def test_leaves_take_the_socket_out_of_exactly_the_family_rooms(
         got = [
             d["message"]["body"] for e, d in front.received("socket") if e.endswith("appMessage")
         ]
-        assert got == (["probe 12"] if family == "plus" else ["probe 11", "probe 12"])
+        assert got == (["probe 12"] if family == "plus" else ["probe 11", "probe 12"]), (
+            "plus: one joinChatBoxLeave leaves the room however often it was joined (Socket.IO "
+            "rooms are sets; CONTRACT.md §6.2), also after a recovered reconnect made its "
+            "`connect` listeners join again; ticketz: counted (§5.3), the Ticket component "
+            "still holds room 101"
+        )
 
         # ticket and open unmount: ticketz leaves room 101 at its last leave and
         # company-<C>-open (TicketsListCustom leaves twice: the extra leave changes nothing);
