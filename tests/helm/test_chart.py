@@ -168,6 +168,7 @@ def test_settings_are_ones_the_processes_read(
         monkeypatch.setenv(name, value)
     edge = EdgeSettings()
     assert edge.recovery_window_s == 1800
+    assert edge.memory_bytes == 1024**3  # the edge's memory limit: its byte bounds' base
     assert next(str(n) for n in edge.trusted_proxies) == "10.0.0.0/8"
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])

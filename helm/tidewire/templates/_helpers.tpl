@@ -161,3 +161,20 @@ TIDEWIRE_TOPIC_PREFIX: {{ .Values.topicPrefix | quote }}
 TIDEWIRE_PARTITIONS: {{ .Values.partitions | quote }}
 TIDEWIRE_EVENTS_RETENTION_MS: {{ .Values.eventsRetentionMs | int64 | quote }}
 {{- end -}}
+
+{{/* A Kubernetes memory quantity ("1Gi", "512Mi", "1G", "1073741824") in bytes. */}}
+{{- define "tidewire.bytes" -}}
+{{- $q := toString . -}}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "K" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
+{{- $n := regexFind "^[0-9]+" $q -}}
+{{- $unit := trimPrefix $n $q -}}
+{{- if not $n -}}
+{{- fail (printf "memory quantity %q: not a whole number of bytes, Ki, Mi, Gi, Ti, k, M, G or T" $q) -}}
+{{- else if not $unit -}}
+{{- $n -}}
+{{- else if hasKey $units $unit -}}
+{{- mul (atoi $n) (get $units $unit) -}}
+{{- else -}}
+{{- fail (printf "memory quantity %q: not a whole number of bytes, Ki, Mi, Gi, Ti, k, M, G or T" $q) -}}
+{{- end -}}
+{{- end -}}
