@@ -77,6 +77,10 @@ def _containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
 def test_lint_is_clean(helm: Path) -> None:
     done = _helm(helm, "lint", "--strict", str(CHART), "--kube-version", KUBE, "--set", ALL_ON[0])
     assert done.returncode == 0, done.stdout + done.stderr
+    gateway = ("gateway.family=plus", "gateway.jwtSecret=k", "gateway.backend.service=desk")
+    flags = [x for s in (*ALL_ON, *gateway) for x in ("--set", s)]
+    done = _helm(helm, "lint", "--strict", str(CHART), "--kube-version", KUBE, *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_core_object_is_valid_kubernetes(objects: list[dict[str, Any]]) -> None:
@@ -121,6 +125,13 @@ def test_refused_settings_fail_the_render_with_a_reason(helm: Path) -> None:
             "gateway.family=ticketz",
             "gateway.backend.service=api",
         ): "set ingress.enabled=true",
+        (
+            f"jwt.secret={SECRET}",
+            "ingress.enabled=true",
+            "gateway.family=ticketz",
+            "gateway.backend.service=api",
+            "gateway.backend.port=",
+        ): "gateway.backend.port is empty",
     }
     for sets, reason in cases.items():
         flags = [x for s in sets for x in ("--set", s)]

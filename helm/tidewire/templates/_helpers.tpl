@@ -181,6 +181,9 @@ startupProbe:
 {{- if and .backend.service (not .family) -}}
 {{- fail "gateway.backend.service is gateway mode's one-URL ingress: set gateway.family too (platform mode serves /api from ingest on that host)" -}}
 {{- end -}}
+{{- if and .backend.service (not .backend.port) -}}
+{{- fail "gateway.backend.port is empty: give the port (number or name) of gateway.backend.service" -}}
+{{- end -}}
 {{- if and .backend.service (not $.Values.ingress.enabled) -}}
 {{- fail "gateway.backend.service routes the helpdesk's URL through the chart's ingress: set ingress.enabled=true" -}}
 {{- end -}}
