@@ -176,16 +176,19 @@ async def _tally(fleet: Fleet, accepted: dict[str, list[int]] | None = None) -> 
     return Tally.merge(await fleet.call("tally", "tally", accepted=accepted))
 
 
-async def _drain(fleet: Fleet, expected: int, stall_s: float) -> None:
-    """Wait until the sockets counted `expected` deliveries or none came for `stall_s`."""
-    seen = (await _tally(fleet)).total
+async def _drain(fleet: Fleet, accepted: dict[str, list[int]], stall_s: float) -> Tally:
+    """Wait until every socket has every accepted publication of its company, or no delivery
+    came for `stall_s`; the final tally. (Not a count of deliveries: publications whose request
+    timed out may be delivered too, and would make up for ones still on their way.)"""
+    tally = await _tally(fleet, accepted)
     last_change = time.monotonic()
-    while seen < expected and time.monotonic() - last_change < stall_s:
+    while any(row[2] for row in tally.clients) and time.monotonic() - last_change < stall_s:
         await asyncio.sleep(0.5)
-        now = (await _tally(fleet)).total
-        if now != seen:
+        now = await _tally(fleet, accepted)
+        if now.total != tally.total:
             last_change = time.monotonic()
-        seen = now
+        tally = now
+    return tally
 
 
 def _machine() -> dict[str, object]:
@@ -205,7 +208,14 @@ def _machine() -> dict[str, object]:
     }
 
 
-def _save(home: Path, cfg: Config, summary: Summary, started: datetime) -> Path:
+def _loads(value: object) -> str:
+    """`1.2/3.4/5.6`: the 1, 5 and 15 minute load averages."""
+    return "/".join(f"{v:.1f}" for v in value) if isinstance(value, tuple) else "?"
+
+
+def _save(
+    home: Path, cfg: Config, summary: Summary, started: datetime, machine: dict[str, object]
+) -> Path:
     """The run as JSON under <home>/bench/, named by its start time."""
     folder = home / "bench"
     folder.mkdir(parents=True, exist_ok=True)
@@ -214,7 +224,7 @@ def _save(home: Path, cfg: Config, summary: Summary, started: datetime) -> Path:
         "bench": "publish",
         "command": cfg.command(),
         "started": started.isoformat(),
-        "machine": _machine(),
+        "machine": machine,
         "config": asdict(cfg),
         "summary": summary.as_json(),
     }
@@ -241,6 +251,12 @@ async def _connect(fleet: Fleet, s: StackSettings, cfg: Config, names: list[str]
         + (f"; failures: {conn.errors[:3]}" if conn.failed else ""),
         flush=True,
     )
+    if any("too many connects" in e for e in conn.errors):
+        print(
+            "the edges limit connects per address: export a higher"
+            " TIDEWIRE_EDGE_CONNECTS_PER_ADDRESS before `tidewire up` (README, edge limits)",
+            flush=True,
+        )
     return conn
 
 
@@ -255,6 +271,7 @@ async def run(s: StackSettings, cfg: Config) -> str:
             raise RuntimeError(f"no edge answers on :{port}; start the stack (`tidewire up`)")
     _raise_fd_limit()
     started = datetime.now(UTC)
+    machine = _machine()
     lay = layout_of(s.home, s.lib_dir)
     token = issue_publisher_token(s, "tidewire-bench-publish")
     connector = aiohttp.TCPConnector(limit=cfg.in_flight)
@@ -274,21 +291,20 @@ async def run(s: StackSettings, cfg: Config) -> str:
             before = _cpu_snapshot(pids)
             print(f"measuring: {cfg.rate:,} publications/s for {cfg.seconds:g} s", flush=True)
             published = await pubs.phase("m", cfg.seconds)
-            expected = sum(
-                len(numbers) * conn.per_company[c] for c, numbers in published.accepted.items()
-            )
-            await _drain(fleet, expected, cfg.timeout_s)
+            tally = await _drain(fleet, published.accepted, cfg.timeout_s)
             cpu = _cpu_used(before, _cpu_snapshot(pids))
-            tally = await _tally(fleet, published.accepted)
             await fleet.call("close", "closed")
         finally:
             await fleet.close()
     summary = Summary.of(published, tally, conn.per_company, cfg.rate, cpu)
-    path = _save(s.home, cfg, summary, started)
+    machine["load_average_after"] = os.getloadavg()
+    path = _save(s.home, cfg, summary, started, machine)
     fanout = cfg.sockets / cfg.companies
     notes = (
         f"Each publication goes to every socket of its company: {cfg.rate:,} publications/s ×"
-        f" {fanout:,.0f} sockets = {cfg.rate * fanout:,.0f} deliveries/s wanted. Latency: socket"
+        f" {fanout:,.0f} sockets = {cfg.rate * fanout:,.0f} deliveries/s wanted. Machine:"
+        f" {machine['cpus']} CPUs, load average {_loads(machine['load_average'])} before,"
+        f" {_loads(machine['load_average_after'])} after. Latency: socket"
         " receive time − the publisher's time just before its POST (same clock). CPU: this"
         f" state folder's services, the node clients and the publisher. Saved: {path}"
     )
