@@ -148,10 +148,10 @@ def _cpu_s(pid: int) -> float | None:
 def _processes(s: StackSettings, cfg: Config, fleet: Fleet) -> dict[str, int]:
     """The processes whose CPU the report shows: the stack's services when this state folder
     started them (their pid files), the node clients and this process."""
-    run = layout_of(s.home, s.lib_dir).run
+    lay = layout_of(s.home, s.lib_dir)
     pids: dict[str, int] = {}
     for name in ("ingest", "projector", *(f"edge-{p}" for p in cfg.edges)):
-        pid = Managed(name, run, run / "unused.out").pid()
+        pid = Managed(name, lay.run, lay.logs / f"{name}.out").pid()
         if pid is not None:
             pids[name] = pid
     for i, member in enumerate(fleet.members):
@@ -172,7 +172,7 @@ def _cpu_used(before: dict[str, float | None], after: dict[str, float | None]) -
     }
 
 
-async def _tally(fleet: Fleet, accepted: dict[str, list[int]] | None = None) -> Tally:
+async def _tally(fleet: Fleet, accepted: dict[str, list[int]]) -> Tally:
     return Tally.merge(await fleet.call("tally", "tally", accepted=accepted))
 
 
@@ -192,6 +192,7 @@ async def _drain(fleet: Fleet, accepted: dict[str, list[int]], stall_s: float) -
 
 
 def _machine() -> dict[str, object]:
+    """What the run's figures depend on: the CPUs and how busy the machine was."""
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
