@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 import socketio
+from aiohttp import web
 
 from tests.support.stack import Services, Stack
 from tidewire_platform.settings import StackSettings
@@ -213,3 +214,105 @@ async def test_a_forged_or_foreign_token_is_refused_with_its_reason(
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.sio.connect(f"{ticketz_edge}?token={forged}", transports=["websocket"])
     assert "invalid token" in str(client.refused)
+
+
+class Helpdesk:
+    """A stand-in of the helpdesk backend's proxy endpoints (outside tidewire's reach): it
+    records what the edge asks and answers what the test set."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, Any]] = []
+        self.connect_answer: tuple[int, dict[str, Any]] = (403, {"reason": "unset"})
+        self.join_answers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/connect", self._connect)
+        app.router.add_post("/join", self._join)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _connect(self, request: web.Request) -> web.Response:
+        self.asked.append({"connect": await request.json()})
+        status, body = self.connect_answer
+        return web.json_response(body, status=status)
+
+    async def _join(self, request: web.Request) -> web.Response:
+        asked = await request.json()
+        self.asked.append({"join": asked})
+        status, body = self.join_answers.get(asked["event"], (403, {"reason": "no"}))
+        return web.json_response(body, status=status)
+
+
+@pytest.fixture
+async def helpdesk() -> AsyncIterator[Helpdesk]:
+    desk = Helpdesk()
+    await desk.start()
+    yield desk
+    await desk.stop()
+
+
+async def test_the_helpdesk_decides_connects_and_joins_through_its_proxies(
+    services: Services,
+    stack: Stack,
+    settings: StackSettings,
+    helpdesk: Helpdesk,
+    clients: list[Client],
+) -> None:
+    env = {
+        "TIDEWIRE_GATEWAY": "ticketz",
+        "TIDEWIRE_GATEWAY_CONNECT_PROXY_URL": f"http://127.0.0.1:{helpdesk.port}/connect",
+        "TIDEWIRE_GATEWAY_JOIN_PROXY_URL": f"http://127.0.0.1:{helpdesk.port}/join",
+    }
+    edges = _gateway_edge(services, stack, env)
+    url = next(edges)
+    try:
+        c, other = _company(), _company()
+        helpdesk.connect_answer = (
+            200,
+            {
+                "company_id": c,
+                "user_id": "4",
+                "profile": "user",
+                "rooms": [f"company-{c}-mainchannel"],
+            },
+        )
+        helpdesk.join_answers = {
+            # A proxy naming another company's room: the socket is in a room of that name,
+            # and still only ever gets its own company's publications.
+            "joinTickets": (200, {"join": ["queue-7-pending", f"company-{other}-open"]}),
+            "joinChatBox": (403, {"reason": "not your ticket"}),
+        }
+        client = await _connect(clients, url, "token=opaque-session-cookie")
+        await client.until(lambda: client.events("ready"), "ready")
+        assert helpdesk.asked[0]["connect"]["token"] == "opaque-session-cookie"
+        joined = await client.sio.call("joinTickets", "pending")
+        assert joined["ok"] is True
+        refused = await client.sio.call("joinChatBox", "12")
+        assert refused == {"ok": False, "error": "not your ticket"}
+        await _publish(
+            services.ingest_url,
+            settings,
+            {"company_id": other, "rooms": [f"company-{other}-open"], "event": "theirs", "data": 0},
+            {"company_id": c, "rooms": ["12"], "event": "refused-room", "data": 0},
+            {"company_id": c, "rooms": ["queue-7-pending"], "event": "queue", "data": 1},
+            {"company_id": c, "rooms": [f"company-{c}-mainchannel"], "event": "main", "data": 2},
+        )
+        await client.until(lambda: client.events("main"), "the last publication")
+        assert [e for e, _ in client.seen] == ["ready", "queue", "main"]
+        helpdesk.connect_answer = (403, {"reason": "session revoked"})
+        refused_client = Client()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await refused_client.sio.connect(f"{url}?token=x", transports=["websocket"])
+        assert "session revoked" in str(refused_client.refused)
+    finally:
+        edges.close()

@@ -56,7 +56,7 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
             await append(producer, s, s.events_topic, company, _event(company, n).to_bytes())
     finally:
         await producer.stop()
-    feed = EventFeed(s, "test-epoch", recent=1_000, backfill=10)
+    feed = EventFeed(s, "test-epoch", recent_bytes=1024**2, backfill=10)
     await feed.start()
     try:
         await feed.follow(partition, EdgeSettings().connect_wait_s)
@@ -65,8 +65,9 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
         assert not feed.covers(partition, end - 11)  # exactly `backfill` records back
         tp = TopicPartition(s.events_topic, partition)
         keys = await _tail(s, tp, end - 10, end)
-        mine = feed.recent(company, partition, end - 11, end)
-        assert mine is not None
+        found = feed.recent(company, partition, end - 11, end)
+        assert found is not None
+        mine = [event for event, _ in found]
         assert len(mine) == keys.count(company_key(company)) > 0
         assert [e.id for e in mine] == [f"{company}-{n}" for n in range(30 - len(mine), 30)]
         assert all(e.cursor for e in mine)
@@ -75,5 +76,5 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
 
 
 class _Nobody:
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event, size: int | None = None) -> None:
         pass

@@ -12,7 +12,8 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,3 +123,21 @@ class Stack:
     @property
     def run_dir(self) -> Path:
         return layout_of(self.settings.home, self.settings.lib_dir).run
+
+
+@contextmanager
+def own_edge(settings: StackSettings, run_dir: Path, env: dict[str, str]) -> Iterator[Managed]:
+    """One more edge node, with settings of its own (`env`), for the time of a `with`; its
+    `pid()` is the node's process (its memory can be read from /proc)."""
+    svc = Services(settings, run_dir, env=env)
+    name = f"edge-{svc.edge_ports[0]}"
+    svc.start(name)
+    try:
+        yield svc.procs[name]
+    finally:
+        svc.procs[name].stop(grace_s=10)
+
+
+def edge_url(proc: Managed) -> str:
+    """The address of an edge started by `own_edge`."""
+    return f"http://127.0.0.1:{proc.name.rsplit('-', 1)[1]}"

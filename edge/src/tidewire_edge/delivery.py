@@ -1,10 +1,10 @@
 """Ordered delivery to one socket: replay from the log, then live events, each exactly once.
 
-The feed offers live events as they are read; a delivery queues them (bounded) while it
-replays the log from the client's position up to where the feed took over, then drains the
-queue. Offsets only move forward per socket, so an event both replayed and offered live is
-sent once. In ack mode, sent events are kept until the client acknowledges their cursor and
-re-sent with backoff meanwhile.
+The feed offers live events as they are read; a delivery queues them (bounded in events and
+in bytes) while it replays the log from the client's position up to where the feed took over,
+then drains the queue. Offsets only move forward per socket, so an event both replayed and
+offered live is sent once. In ack mode, sent events are kept until the client acknowledges
+their cursor and re-sent with backoff meanwhile.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from tidewire_edge.rooms import deletion, event_rooms, left_room, socket_event
 from tidewire_edge.settings import EdgeSettings
+from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.events_log import EventsLog
@@ -33,8 +34,9 @@ from tidewire_platform.publications import PUBLICATION
 log = logging.getLogger("tidewire.edge.delivery")
 
 Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
-# (company, after offset, until offset) -> events from memory, or None: read the log.
-Recent = Callable[[str, int, int], list[Event] | None]
+# (company, after offset, until offset) -> events (with their sizes, sizes.py) from memory,
+# or None: read the log.
+Recent = Callable[[str, int, int], Iterable[tuple[Event, int]] | None]
 
 
 Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)
@@ -45,10 +47,10 @@ POSITION_EVENT = "tidewire:position"
 
 
 class _Unacked:
-    __slots__ = ("due", "packets", "tries")
+    __slots__ = ("due", "packets", "size", "tries")
 
-    def __init__(self, packets: list[Packet], due: float) -> None:
-        self.packets, self.due, self.tries = packets, due, 0
+    def __init__(self, packets: list[Packet], due: float, size: int) -> None:
+        self.packets, self.due, self.size, self.tries = packets, due, size, 0
 
 
 class Delivery:
@@ -80,8 +82,11 @@ class Delivery:
         self.namespace = "/"
         self.publication_rooms: frozenset[str] = frozenset()
         self.publications_only = False
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=conf.socket_buffer)
+        self._queue: asyncio.Queue[tuple[Event, int]] = asyncio.Queue(maxsize=conf.socket_buffer)
+        self._queued_bytes = 0  # what the events in `_queue` hold (sizes.py)
+        self._budget = conf.socket_budget
         self._unacked: dict[int, _Unacked] = {}
+        self._unacked_bytes = 0
         self._task: asyncio.Task[None] | None = None
         self._retry: asyncio.Task[None] | None = None
         self._overflowed = False
@@ -89,12 +94,22 @@ class Delivery:
         self._cutting: asyncio.Task[None] | None = None
         self._acked_some = asyncio.Event()  # set by each ack: a full window may move again
 
-    def offer(self, event: Event) -> None:
-        """A live event of the company, in log order. Never blocks the feed."""
+    def offer(self, event: Event, size: int | None = None) -> None:
+        """A live event of the company, in log order, holding `size` bytes (measured when
+        not given). Never blocks the feed."""
+        if self._overflowed:
+            return  # cut off already: it recovers from the log
+        size = event_bytes(event) if size is None else size
+        # The first event always fits: one larger than the whole budget must still get through.
+        if self._queued_bytes and self._queued_bytes + size > self._budget:
+            self._overflow("cannot keep up (bytes)")
+            return
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, size))
         except asyncio.QueueFull:
             self._overflow("cannot keep up")
+            return
+        self._queued_bytes += size
 
     def _overflow(self, why: str) -> None:
         """Bounded memory per socket: past it, cut the socket off; it recovers later."""
@@ -135,7 +150,9 @@ class Delivery:
             if self.acks and not self._stopped:
                 self._retry = asyncio.create_task(self._retry_loop())
             while not self._stopped:
-                await self._send(await self._queue.get(), replayed=False)
+                event, size = await self._queue.get()
+                self._queued_bytes -= size
+                await self._send(event, replayed=False, size=size)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -148,27 +165,35 @@ class Delivery:
         if after is not None and self._recent is not None:
             events = self._recent(self.company_id, after.offset, until)
             if events is not None:
-                for event in events:
-                    await self._send(event, replayed=True)
+                for event, size in events:
+                    await self._send(event, replayed=True, size=size)
                 return
         cursor = after
         while not self._stopped:  # a dead socket's replay must not hold the node's log reader
-            page = await self._events.page(self.company_id, cursor, self._conf.replay_page, until)
+            page = await self._events.page(
+                self.company_id,
+                cursor,
+                self._conf.replay_page,
+                until,
+                max_bytes=self._conf.replay_page_bytes,
+            )
             for event in page.events:
                 await self._send(event, replayed=True)
             cursor = page.next
             if not page.more:
                 return
 
-    async def _send(self, event: Event, replayed: bool) -> None:
+    async def _send(self, event: Event, replayed: bool, size: int | None = None) -> None:
         if self._stopped:
             return  # the socket is gone (see stop)
         assert event.cursor is not None
         offset = Cursor.decode(event.cursor).offset
         if offset <= self.last:
             return  # already sent (replay and live overlap)
-        if self.acks and not await self._window_open():
-            return
+        if self.acks:
+            size = event_bytes(event) if size is None else size
+            if not await self._window_open(size):
+                return
         # Protocol rule (socket.io CSR): the event's offset is the last argument of each packet.
         packets = [(name, (body, event.cursor)) for name, body in self._bodies(event)]
         label = PUBLICATION if event.type == PUBLICATION else None
@@ -180,7 +205,10 @@ class Delivery:
             return
         self._sent = (offset, event.cursor)
         if self.acks:
-            self._unacked[offset] = _Unacked(packets, time.monotonic() + self._conf.ack_retry_s)
+            assert size is not None
+            due = time.monotonic() + self._conf.ack_retry_s
+            self._unacked[offset] = _Unacked(packets, due, size)
+            self._unacked_bytes += size
         if replayed:
             EDGE_REPLAYED.inc()
         else:
@@ -219,11 +247,18 @@ class Delivery:
         name = p.get("event")
         return [(name, p.get("data"))] if isinstance(name, str) else []
 
-    async def _window_open(self) -> bool:
-        """Ack mode: at most `socket_buffer` events unacknowledged. A full window waits for
-        the client's acks (a replay longer than the window must get through to a client that
-        acks as it goes); a client silent for `ack_retry_max_s` is cut off and recovers."""
-        while len(self._unacked) >= self._conf.socket_buffer and not self._stopped:
+    def _window_full(self, size: int) -> bool:
+        if len(self._unacked) >= self._conf.socket_buffer:
+            return True
+        # The first event always fits: one larger than the whole budget must still go out.
+        return bool(self._unacked) and self._unacked_bytes + size > self._budget
+
+    async def _window_open(self, size: int) -> bool:
+        """Ack mode: at most `socket_buffer` events and `socket_budget` bytes unacknowledged.
+        A full window waits for the client's acks (a replay longer than the window must get
+        through to a client that acks as it goes); a client silent for `ack_retry_max_s` is
+        cut off and recovers."""
+        while self._window_full(size) and not self._stopped:
             self._acked_some.clear()
             try:
                 await asyncio.wait_for(self._acked_some.wait(), self._conf.ack_retry_max_s)
@@ -236,7 +271,7 @@ class Delivery:
         """The client has everything up to `cursor`; returns how many events that settled."""
         done = [o for o in self._unacked if o <= cursor.offset]
         for offset in done:
-            del self._unacked[offset]
+            self._unacked_bytes -= self._unacked.pop(offset).size
         EDGE_ACKED.inc(len(done))
         if done:
             self._acked_some.set()

@@ -9,43 +9,62 @@ hashed to it. Records are handed to the deliveries of their company synchronousl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from cachetools import LRUCache
 
 from tidewire_edge.recent import RecentRecords
+from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
-from tidewire_platform.metrics import EDGE_LAG
+from tidewire_platform.metrics import EDGE_LAG, EDGE_MEMORY
 from tidewire_platform.partitioning import company_key
 from tidewire_platform.settings import StackSettings
 
 log = logging.getLogger("tidewire.edge.feed")
 
-_DECODED = 8192  # decoded events kept (a few seconds of the node's traffic)
+_RECENT_BYTES = 24 * 1024**2  # per partition (EdgeSettings.recent_budget gives the node's)
+_DECODED_BYTES = 48 * 1024**2  # decoded events kept (EdgeSettings.decoded_budget)
+
+
+def _size_of(decoded: tuple[Event, int]) -> int:
+    return decoded[1]
 
 
 class Receiver(Protocol):
-    def offer(self, event: Event) -> None: ...
+    def offer(self, event: Event, size: int | None = None) -> None: ...
 
 
 class EventFeed:
     def __init__(
-        self, settings: StackSettings, epoch: str, recent: int = 20_000, backfill: int = 5_000
+        self,
+        settings: StackSettings,
+        epoch: str,
+        recent_bytes: int = _RECENT_BYTES,
+        backfill: int = 5_000,
+        decoded_bytes: int = _DECODED_BYTES,
+        yield_bytes: int = 1024**2,
     ) -> None:
         self._s = settings
         self._epoch = epoch
-        # The last records of each partition, so the replay after a short drop is served
-        # from memory instead of a Kafka read per client.
-        self._recent_size = recent
+        # The last records of each partition (up to `recent_bytes` each), so the replay after
+        # a short drop is served from memory instead of a Kafka read per client.
+        self._recent_bytes = recent_bytes
         self._recent: dict[int, RecentRecords] = {}
         # A partition is first read from up to `backfill` records before its end, so that a
         # node that just started (a restart, a new pod) serves the replays of the clients
-        # that move to it from memory too, instead of one Kafka read per client.
-        self._backfill = min(backfill, recent)
+        # that move to it from memory too, instead of one Kafka read per client (as many of
+        # them as the byte budget keeps).
+        self._backfill = backfill
+        # Deliveries take their queued events only when the feed lets them run: it does so
+        # after handing out this many bytes of events, or a fetch of large events would fill
+        # a healthy socket's byte budget at once and cut it off.
+        self._yield_bytes = yield_bytes
         self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
@@ -54,8 +73,11 @@ class EventFeed:
         self._task: asyncio.Task[None] | None = None
         # Events decoded lately, by (partition, offset): a company's clients reconnecting
         # together replay the same events, and decoding each for every client was ≈ 6 % of a
-        # node's CPU in a recovery storm.
-        self._decoded: OrderedDict[tuple[int, int], Event] = OrderedDict()
+        # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
+        # Each with its size, which the byte budgets of ack-mode sockets need again.
+        self._decoded: LRUCache[tuple[int, int], tuple[Event, int]] = LRUCache(
+            maxsize=decoded_bytes, getsizeof=_size_of
+        )
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -124,32 +146,42 @@ class EventFeed:
         first = ring.first()
         return (next_offset if first is None else first) <= offset <= next_offset
 
-    def recent(self, company_id: str, partition: int, after: int, until: int) -> list[Event] | None:
-        """The company's events with after < offset < until from memory, or None when the
-        memory does not reach back that far (read the log then)."""
+    def recent(
+        self, company_id: str, partition: int, after: int, until: int
+    ) -> Iterator[tuple[Event, int]] | None:
+        """The company's events (with their sizes in memory, sizes.py) with
+        after < offset < until from memory, or None when the
+        memory does not reach back that far (read the log then). Decoded one at a time as
+        the replay takes them: a socket replaying holds one decoded event, not all of them
+        (a thousand sockets replaying held a thousand copies of the memory, decoded)."""
         if after + 1 >= until:
-            return []
+            return iter(())
         if not self.covers(partition, after + 1) or until > self._next[partition]:
             return None
         found = self._recent[partition].between(company_key(company_id), after, until)
-        events = []
+        return self._decoding(partition, found)
+
+    def _decoding(
+        self, partition: int, found: list[tuple[int, bytes]]
+    ) -> Iterator[tuple[Event, int]]:
         for offset, value in found:
             try:
-                events.append(self._decode(partition, offset, value))
+                yield self._decode(partition, offset, value)
             except ValueError:  # skipped like on the live path; raising failed every replay
                 log.error("undecodable event at %s:%s", partition, offset)
-        return events
 
-    def _decode(self, partition: int, offset: int, value: bytes) -> Event:
-        """The event of a record, decoded once for all the node's sockets (raises
-        ValueError for a record that is not an event)."""
-        event = self._decoded.get((partition, offset))
-        if event is None:
+    def _decode(self, partition: int, offset: int, value: bytes) -> tuple[Event, int]:
+        """The event of a record and its size, decoded once for all the node's sockets
+        (raises ValueError for a record that is not an event)."""
+        found = self._decoded.get((partition, offset))
+        if found is None:
             event = Event.from_bytes(value, Cursor(self._epoch, partition, offset).encode())
-            self._decoded[(partition, offset)] = event
-            if len(self._decoded) > _DECODED:
-                self._decoded.popitem(last=False)
-        return event
+            found = (event, event_bytes(event))
+            # One larger than the whole cache is not kept: decoded again when asked again.
+            with contextlib.suppress(ValueError):
+                self._decoded[(partition, offset)] = found
+            EDGE_MEMORY.labels("decoded").set(self._decoded.currsize)
+        return found
 
     async def _adopt_pending(self) -> None:
         assert self._consumer is not None
@@ -160,7 +192,7 @@ class EventFeed:
         for tp in tps:
             start = max(firsts[tp], ends[tp] - self._backfill)
             self._next[tp.partition] = start
-            self._recent[tp.partition] = RecentRecords(self._recent_size)
+            self._recent[tp.partition] = RecentRecords(self._recent_bytes)
             if start < ends[tp]:
                 self._filling[tp.partition] = ends[tp]
         self._consumer.assign([TopicPartition(self._s.events_topic, p) for p in self._next])
@@ -192,6 +224,7 @@ class EventFeed:
                     await asyncio.sleep(0.02)
                     continue
                 batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
+                handed = 0
                 for tp, records in batches.items():
                     ring = self._recent[tp.partition]
                     for rec in records:
@@ -209,11 +242,20 @@ class EventFeed:
                         except ValueError:
                             log.error("undecodable event at %s:%s", tp.partition, rec.offset)
                             continue
+                        size = event_bytes(event)  # once for all its sockets' byte budgets
                         for receiver in list(receivers):
-                            receiver.offer(event)
+                            receiver.offer(event, size)
+                        handed += size
+                        if handed >= self._yield_bytes:
+                            # `_next` already names the next record: a delivery registered
+                            # meanwhile gets the rest of the batch live, nothing twice.
+                            handed = 0
+                            await asyncio.sleep(0)
                     high = self._consumer.highwater(tp)
                     if high is not None:
                         EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
+                if batches:
+                    EDGE_MEMORY.labels("recent").set(sum(r.bytes for r in self._recent.values()))
                 if self._filling:
                     await self._settle()
             except asyncio.CancelledError:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
+from sys import getsizeof
 from typing import Any
 from urllib.parse import parse_qs
 
 import socketio
+from cachetools import LRUCache
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from socketio import packet
 
@@ -32,6 +32,7 @@ from tidewire_edge.gateway.state import Connected, GatewayState
 from tidewire_edge.limits import ConnectRate, Refused, SocketCounts, client_address
 from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer, RetryLater
 from tidewire_edge.rooms import company_room, join_room, user_room
+from tidewire_edge.send_queues import SendQueues
 from tidewire_edge.sessions import Session, SessionStore
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.cursor import Cursor, CursorError
@@ -42,6 +43,7 @@ from tidewire_platform.metrics import (
     EDGE_BUSIEST_USER,
     EDGE_CONNECTING_ADDRESSES,
     EDGE_CUT_OFF,
+    EDGE_MEMORY,
     EDGE_RECOVERIES,
     EDGE_REFUSED,
     EDGE_ROOMS_REFUSED,
@@ -55,8 +57,6 @@ from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
 from tidewire_platform.tokens import Principal, TokenError, verify_token
 
 log = logging.getLogger("tidewire.edge")
-
-_WIRE_CACHE = 4096  # encoded events kept for the sockets that still have to get them
 
 Scope = MutableMapping[str, Any]
 ASGI = Callable[
@@ -108,8 +108,12 @@ class Edge:
         self._joins: dict[str, asyncio.Lock] = {}  # sid -> one room change at a time
         self._refresh: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        # (cursor, action) -> encoded packet
-        self._wire: OrderedDict[tuple[str, str, Any], str] = OrderedDict()
+        # (namespace, cursor, action) -> encoded packet, kept for the sockets that still have
+        # to get it, within a byte budget
+        self._wire: LRUCache[tuple[str, str, Any], str] = LRUCache(
+            maxsize=conf.wire_budget, getsizeof=getsizeof
+        )
+        self._send_queues = SendQueues(self.sio.eio.sockets, conf.socket_buffer, conf.socket_budget)
         # Limits (limits.py) and token expiry (expiry.py).
         self.rate = ConnectRate(conf.connects_per_address, conf.connect_window_s)
         self.counts = SocketCounts(conf.max_sockets_per_user, conf.max_sockets_per_company)
@@ -498,9 +502,9 @@ class Edge:
                 packet.EVENT, data=[name, *args], namespace=ns, binary=False
             )
             wire = pkt.encode()
-            self._wire[key] = wire
-            if len(self._wire) > _WIRE_CACHE:
-                self._wire.popitem(last=False)
+            if getsizeof(wire) <= self._wire.maxsize:  # else too large to keep
+                self._wire[key] = wire
+                EDGE_MEMORY.labels("wire").set(self._wire.currsize)
         if self.clocks.expired(sid):
             return  # its token expired: nothing more for it (it recovers with a new one)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, ns)
@@ -510,17 +514,18 @@ class Edge:
         if sock is None or sock.closed:
             return
         self._received.add(sid)
-        if sock.queue.qsize() >= self.conf.socket_buffer and not await _drains(
-            sock, self.conf.socket_buffer
-        ):
+        size = getsizeof(wire)
+        queues = self._send_queues
+        if not queues.fits(eio_sid, sock, size) and not await queues.drains(eio_sid, sock, size):
             # engine.io's own send queue has no bound: a client that reads slower than we
             # send (a slow link, a long-polling client) would grow it without end. Past the
-            # same bound as the delivery's queue, for longer than a healthy client needs to
-            # take it in, it is cut off and recovers from the log.
+            # same bounds as the delivery's queue (packets, bytes), for longer than a healthy
+            # client needs to take it in, it is cut off and recovers from the log.
             EDGE_CUT_OFF.inc()
             await self._cut_off(sid)
             return
         await self.sio.eio.send(eio_sid, wire)
+        queues.sent(eio_sid, size)
 
     async def _token_expired(self, sid: str) -> None:
         """The socket's token expired: say so, then drop its transport (its session stays
@@ -656,7 +661,13 @@ class Edge:
     async def startup(self) -> None:
         keep_full_collections_rare()  # see gc_tuning.py
         await self.events.start()
-        self.feed = EventFeed(self.s, self.events.epoch)
+        self.feed = EventFeed(
+            self.s,
+            self.events.epoch,
+            recent_bytes=self.conf.recent_budget(self.s.partitions),
+            decoded_bytes=self.conf.decoded_budget,
+            yield_bytes=self.conf.socket_budget // 4,
+        )
         await self.feed.start()
         self._refresh = asyncio.create_task(self._refresh_sessions())
 
@@ -801,21 +812,3 @@ def _before(cursor: Cursor, start: Cursor) -> bool:
     return (cursor.epoch, cursor.partition) != (start.epoch, start.partition) or (
         cursor.offset < start.offset
     )
-
-
-# How long a full engine.io queue may take to drain below the socket buffer before its
-# client counts as too slow. A replay from memory fills it without yielding (engine.io's
-# queue never blocks a put), so a healthy client is waited for, not cut off.
-DRAIN_S = 10.0
-
-
-async def _drains(sock: Any, bound: int) -> bool:
-    """Whether engine.io's queue of `sock` gets below `bound` within `DRAIN_S`. engine.io
-    signals nothing when its writer takes a packet, so this looks every 10 ms (only a full
-    queue gets here)."""
-    deadline = time.monotonic() + DRAIN_S
-    while sock.queue.qsize() >= bound:
-        if sock.closed or time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True

@@ -64,3 +64,65 @@ class EdgeSettings(BaseSettings):
         description="how long the session of a socket that never received an event stays "
         "recoverable after it drops (instead of recovery_window_s)",
     )
+    # Memory, in bytes. Every cache and queue of the node is bounded in bytes; their defaults
+    # are shares of `memory_bytes` (the chart passes the container's memory limit, 1 GiB by
+    # default), the rest being the runtime's headroom (sockets, Kafka fetches, the heap's
+    # fragmentation). Each can be set on its own.
+    memory_bytes: int = Field(
+        1024**3,
+        ge=32 * 1024**2,
+        description="the node's memory limit (its container's); the byte bounds default to "
+        "shares of it",
+    )
+    recent_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="bytes of recent records kept per followed partition for replays from "
+        "memory (default: 30% of memory_bytes split over the topic's partitions)",
+    )
+    decoded_cache_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="bytes of decoded events kept for replays (default: 5% of memory_bytes)",
+    )
+    wire_cache_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="bytes of encoded packets kept for the sockets still to get them "
+        "(default: 5% of memory_bytes)",
+    )
+    socket_buffer_bytes: int | None = Field(
+        None,
+        ge=64 * 1024,
+        description="bytes queued for one socket (waiting to be sent, in engine.io's queue, "
+        "or unacknowledged) before it is cut off or waited for (default: memory_bytes/256)",
+    )
+    replay_page_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="bytes of events (as stored) per catch-up read from the log",
+    )
+
+    def recent_budget(self, partitions: int) -> int:
+        """Bytes of recent records per partition."""
+        if self.recent_bytes is not None:
+            return self.recent_bytes
+        return int(self.memory_bytes * 0.30) // partitions
+
+    @property
+    def decoded_budget(self) -> int:
+        if self.decoded_cache_bytes is not None:
+            return self.decoded_cache_bytes
+        return int(self.memory_bytes * 0.05)
+
+    @property
+    def wire_budget(self) -> int:
+        if self.wire_cache_bytes is not None:
+            return self.wire_cache_bytes
+        return int(self.memory_bytes * 0.05)
+
+    @property
+    def socket_budget(self) -> int:
+        if self.socket_buffer_bytes is not None:
+            return self.socket_buffer_bytes
+        return self.memory_bytes // 256

@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from tidewire_ingest.deps import Agent, Events, Queries
+from tidewire_ingest.deps import Agent, Events, IngestConf, Queries
 from tidewire_ingest.problems import COMMON, Problem, documented, unavailable
 from tidewire_ingest.queries import BadPageCursor
 from tidewire_platform.cursor import Cursor, CursorError
@@ -153,11 +153,15 @@ async def events_head(agent: Agent, events: Events) -> Head:
 async def list_events(
     agent: Agent,
     events: Events,
+    conf: IngestConf,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventList:
-    """The company's events after `after` (from the oldest retained when absent or empty), in
-    log order. `more` is true when the log holds more: ask again with `after=next`."""
+    """The company's events after `after`, in log order. `more` is true when the log holds
+    more (a page stops at `limit` events or at TIDEWIRE_INGEST_EVENTS_PAGE_BYTES bytes): ask
+    again with `after=next`. Without `after` (or empty), the page starts among the newest
+    records of the log (TIDEWIRE_INGEST_EVENTS_WINDOW of them), not at its oldest: for the
+    whole history, take `/api/events/head` first and follow `after=` from it."""
     cursor = None
     if after:
         try:
@@ -165,7 +169,11 @@ async def list_events(
         except CursorError as exc:
             raise Problem(400, "Bad cursor", f"after: {exc}") from exc
     try:
-        page = await _from_log(events.page(agent.company_id, cursor, limit))
+        if cursor is None:
+            cursor = await _from_log(events.window_start(agent.company_id, conf.events_window))
+        page = await _from_log(
+            events.page(agent.company_id, cursor, limit, max_bytes=conf.events_page_bytes)
+        )
     except StaleCursor as exc:
         raise Problem(410, "Resync required", str(exc)) from exc
     except ForeignCursor as exc:

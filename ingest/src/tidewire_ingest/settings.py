@@ -40,3 +40,21 @@ class IngestSettings(BaseSettings):
     max_publications: int = Field(
         500, ge=1, le=10_000, description="most publications per POST /api/publish; more get 413"
     )
+    # `GET /api/events`: a page ends before the event that would take it past this many bytes
+    # (events as stored in the log); its first event always comes. A page is decoded and
+    # answered in memory: a megabyte is 1/512 of ingest's 512 MiB Helm memory limit.
+    events_page_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="bytes of events (as stored) after which a GET /api/events page stops",
+    )
+    # `GET /api/events` without `after` starts this many records (of the company's partition,
+    # shared with other companies) before the log's end, not at its oldest record: a read
+    # without a cursor never scans the whole retention. A full history needs a cursor
+    # (`/api/events/head` before loading snapshots).
+    events_window: int = Field(
+        20_000,
+        ge=1,
+        description="records before the end of the partition where GET /api/events "
+        "without `after` starts",
+    )

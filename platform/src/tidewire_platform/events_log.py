@@ -4,8 +4,10 @@ Catch-up reads (`GET /api/events?after=`, `lastEventId`, socket recovery) all co
 the log is the authority on what exists and on retention, so a cursor is "too old" exactly
 when Kafka has deleted its successor, and a page can never disagree with what sockets get.
 A company shares its partition with other companies; records are filtered by key, and a page
-stops after a bounded scan (then `more` is true and `next` points past what was scanned), so
-one request never reads without limit and nothing is silently skipped.
+stops after a bounded scan or at a bounded size in bytes (then `more` is true and `next`
+points past what was returned), so one request never reads or holds without limit and nothing
+is silently skipped. Reads share one consumer and take turns round-robin between companies
+(fair_turns.py): one company's deep replay delays another's catch-up by at most one page.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiokafka.errors import OffsetOutOfRangeError
 
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
+from tidewire_platform.fair_turns import FairTurns
 from tidewire_platform.kafka_topic_id import fetch_topic_ids
 from tidewire_platform.offset_lookups import OffsetLookups
 from tidewire_platform.partitioning import company_key, partition_for
@@ -27,6 +30,9 @@ from tidewire_platform.settings import StackSettings
 log = logging.getLogger("tidewire.events_log")
 
 SCAN_BUDGET = 20_000  # records of other companies a page may skip over
+# A page's events stop before this many bytes (as stored in the log) unless the caller says
+# otherwise; its first event is always returned, however large, so a page always progresses.
+PAGE_BYTES = 1024 * 1024
 
 
 class StaleCursor(Exception):
@@ -49,7 +55,7 @@ class EventsLog:
         self._s = settings
         self._client_id = client_id
         self._consumer: AIOKafkaConsumer | None = None
-        self._lock = asyncio.Lock()
+        self._turns = FairTurns()  # one page read at a time, companies in rotation
         self._lookups = OffsetLookups(self._fetch_bounds)
         self.epoch = ""
 
@@ -107,11 +113,28 @@ class EventsLog:
             return None
         return Cursor(self.epoch, partition_for(company_id, self._s.partitions), end - 1)
 
+    async def window_start(self, company_id: str, records: int) -> Cursor | None:
+        """A cursor `records` records before the end of the company's partition (or before
+        its oldest retained record, if that is later): where a read without a cursor starts,
+        so that it never scans the whole retention. None: the window covers the whole log."""
+        first, end = await self.bounds(company_id)
+        start = max(first, end - records)
+        if start == 0:
+            return None
+        return Cursor(self.epoch, partition_for(company_id, self._s.partitions), start - 1)
+
     async def page(
-        self, company_id: str, after: Cursor | None, limit: int, until: int | None = None
+        self,
+        company_id: str,
+        after: Cursor | None,
+        limit: int,
+        until: int | None = None,
+        max_bytes: int = PAGE_BYTES,
     ) -> Page:
         """Up to `limit` events of the company after `after` (from the oldest retained when
-        None), stopping before offset `until` when given."""
+        None), stopping before offset `until` when given, and before the event that would
+        take the page past `max_bytes` (the events' size in the log; the first event is
+        always taken). Waits for its turn: one page read at a time, companies in rotation."""
         if after is not None:
             self.check(company_id, after)
         consumer = self._consumer
@@ -119,7 +142,7 @@ class EventsLog:
         partition = partition_for(company_id, self._s.partitions)
         tp = TopicPartition(self._s.events_topic, partition)
         key = company_key(company_id)
-        async with self._lock:
+        async with self._turns.turn(company_id):
             first = (await consumer.beginning_offsets([tp]))[tp]
             end = (await consumer.end_offsets([tp]))[tp]
             stop = end if until is None else min(until, end)
@@ -131,11 +154,13 @@ class EventsLog:
             if start > end:
                 raise ForeignCursor("cursor points past the end of the events log")
             events: list[Event] = []
+            size = 0
+            full = False  # stopped by `limit` or `max_bytes`: more may follow
             last = start - 1
             if start < stop:
                 consumer.assign([tp])
                 consumer.seek(tp, start)
-            while start < stop and len(events) < limit and last + 1 - start < SCAN_BUDGET:
+            while start < stop and not full and last + 1 - start < SCAN_BUDGET:
                 try:
                     batch = await consumer.getmany(tp, timeout_ms=500, max_records=500)
                 except OffsetOutOfRangeError as exc:
@@ -144,17 +169,24 @@ class EventsLog:
                         "read; resync from the read models"
                     ) from exc
                 for rec in batch.get(tp, []):
-                    if rec.offset >= stop or len(events) >= limit:
+                    if rec.offset >= stop:
                         break
-                    last = rec.offset
+                    if len(events) >= limit:
+                        full = True
+                        break
                     if rec.key == key and rec.value is not None:
+                        if events and size + len(rec.value) > max_bytes:
+                            full = True  # this record starts the next page
+                            break
+                        size += len(rec.value)
                         cursor = Cursor(self.epoch, partition, rec.offset).encode()
                         try:
                             events.append(Event.from_bytes(rec.value, cursor))
                         except ValueError:  # skipped, as the edge's live path does: one
                             # bad record must not fail every catch-up read past it for ever
                             log.error("undecodable event at %s:%s", partition, rec.offset)
-                if len(events) < limit and await consumer.position(tp) >= stop:
+                    last = rec.offset
+                if not full and await consumer.position(tp) >= stop:
                     last = stop - 1  # everything before `stop` seen (offsets may have gaps)
                     break
         next_cursor = Cursor(self.epoch, partition, last) if last >= 0 else after

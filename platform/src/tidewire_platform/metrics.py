@@ -113,3 +113,9 @@ EDGE_CONNECTING_ADDRESSES = Gauge(
     "tidewire_edge_connect_rate_addresses",
     "Client addresses the connect rate limit remembers (those seen in its last two windows).",
 )
+EDGE_MEMORY = Gauge(
+    "tidewire_edge_cache_bytes",
+    "Bytes held by the edge's byte-bounded memories: recent records (all partitions), "
+    "decoded events, encoded packets (TIDEWIRE_EDGE_*_BYTES bound each).",
+    ["cache"],
+)

@@ -103,7 +103,8 @@ export class Api {
   }
 
   /**
-   * The company's events after `after` (from the oldest retained when null).
+   * The company's events after `after` (when null: from the server's window of newest
+   * records, TIDEWIRE_INGEST_EVENTS_WINDOW, which is the whole log while `head()` is null).
    * @param {string | null} after
    * @param {number} [limit]
    * @returns {Promise<{events: any[], next: string | null, more: boolean}>}

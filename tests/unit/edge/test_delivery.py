@@ -35,7 +35,12 @@ class FakeLog:
     """The log holds offsets 0..9; pages of 3."""
 
     async def page(
-        self, company: str, after: Cursor | None, limit: int, until: int | None = None
+        self,
+        company: str,
+        after: Cursor | None,
+        limit: int,
+        until: int | None = None,
+        max_bytes: int = 0,
     ) -> Page:
         start = 0 if after is None else after.offset + 1
         stop = min(until if until is not None else 10, start + 3)
@@ -179,7 +184,7 @@ async def test_a_replay_longer_than_the_window_reaches_a_client_that_acks_as_it_
     d = _delivery(
         sink,
         acks=True,
-        recent=lambda company, after, until: [_event(o) for o in range(after + 1, until)],
+        recent=lambda company, after, until: [(_event(o), 500) for o in range(after + 1, until)],
         socket_buffer=10,
         ack_retry_s=60,
         ack_retry_max_s=2,
@@ -328,3 +333,52 @@ async def test_resends_leave_the_clients_offset_at_the_newest_event() -> None:
     at = names.index("tidewire:position")
     assert sink.sent[at][1][-1] == _event(1).cursor  # back at the newest event sent
     assert sink.sent[at - 1][1][-1] == _event(0).cursor  # right after 0 was re-sent
+
+
+async def test_a_socket_that_cannot_keep_up_is_cut_off_by_bytes_before_events() -> None:
+    """Far below the event bound (2,000), a few large events fill the byte budget: the
+    socket is cut off (it recovers from the log) instead of holding them all."""
+    sink = Sink()
+    budget = 256 * 1024
+    d = _delivery(sink, socket_buffer_bytes=budget)
+    big = 50 * 1024
+    for offset in range(20):  # the delivery has not started: nothing leaves its queue
+        d.offer(_event(offset), size=big)
+    await _until(lambda: sink.cuts == 1)
+    assert d._queued_bytes <= budget
+    assert d._queue.qsize() == budget // big
+
+
+async def test_one_event_larger_than_the_byte_budget_still_gets_through() -> None:
+    sink = Sink()
+    d = _delivery(sink, socket_buffer_bytes=64 * 1024)
+    d.offer(_event(3), size=10 * 1024**2)
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=3)
+    ready.set()
+    await _until(lambda: d.last == 3)
+    await d.stop()
+    assert (sink.bodies(), sink.cuts) == (["m3"], 0)
+
+
+async def test_the_ack_window_is_bounded_in_bytes() -> None:
+    """Ack mode keeps sent events until acknowledged: at most `socket_buffer_bytes` of them,
+    then it waits for acks."""
+    sink = Sink()
+    d = _delivery(sink, acks=True, socket_buffer_bytes=128 * 1024, ack_retry_s=30)
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=0)
+    ready.set()
+    for offset in range(5):
+        d.offer(_event(offset), size=40 * 1024)
+        for _ in range(5):
+            await asyncio.sleep(0)
+    await _until(lambda: len(sink.sent) == 3)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sink.bodies() == ["m0", "m1", "m2"]  # 3 x 40 KiB fit, the 4th waits
+    d.acked(Cursor("epoch", 0, 1))
+    await _until(lambda: len(sink.sent) == 5)
+    await d.stop()
+    assert sink.bodies() == ["m0", "m1", "m2", "m3", "m4"]
+    assert sink.cuts == 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tidewire_edge.recent import RecentRecords
+from tidewire_edge.recent import RecentRecords, record_bytes
 
 pytestmark = pytest.mark.unit
 
 
-def _filled(size: int, keys: list[bytes]) -> RecentRecords:
-    ring = RecentRecords(size)
+def _filled(records: int, keys: list[bytes]) -> RecentRecords:
+    """A memory with room for `records` records of the kind these tests append."""
+    ring = RecentRecords(records * record_bytes(b"a", b"a@0"))
     for offset, key in enumerate(keys):
         ring.append(offset, key, f"{key.decode()}@{offset}".encode())
     return ring
@@ -34,3 +35,29 @@ def test_the_oldest_records_are_forgotten_for_every_company() -> None:
 
 def test_an_empty_memory_has_no_first_offset() -> None:
     assert RecentRecords(10).first() is None
+
+
+def test_memory_is_bounded_in_bytes_whatever_the_records_count() -> None:
+    """A few large records push out many small ones: the budget is bytes, not records."""
+    budget = 64 * 1024
+    ring = RecentRecords(budget)
+    for offset in range(100):
+        ring.append(offset, b"small", b"x" * 10)
+    assert len(ring) == 100
+    big = b"y" * (20 * 1024)
+    for offset in range(100, 110):
+        ring.append(offset, b"big", big)
+        assert ring.bytes <= budget
+    assert len(ring) == 3  # only the newest large records fit
+    assert ring.first() == 107
+    assert ring.between(b"small", -1, 1000) == []
+    assert [o for o, _ in ring.between(b"big", -1, 1000)] == [107, 108, 109]
+
+
+def test_a_record_larger_than_the_whole_budget_is_not_kept() -> None:
+    ring = RecentRecords(1024)
+    ring.append(0, b"a", b"x" * 10)
+    ring.append(1, b"a", b"x" * 4096)
+    assert (len(ring), ring.bytes, ring.first()) == (0, 0, None)
+    ring.append(2, b"a", b"x" * 10)
+    assert ring.between(b"a", -1, 10) == [(2, b"x" * 10)]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from tidewire_edge import server
+from tidewire_edge import send_queues
 from tidewire_edge.server import Edge
 from tidewire_edge.sessions import Session
 from tidewire_edge.settings import EdgeSettings
@@ -61,7 +61,9 @@ class _Feed:
     def unregister(self, company: str, receiver: Any) -> None:
         self.receivers.remove(receiver)
 
-    def recent(self, company: str, partition: int, after: int, until: int) -> list[Event]:
+    def recent(
+        self, company: str, partition: int, after: int, until: int
+    ) -> list[tuple[Event, int]]:
         return []
 
 
@@ -249,7 +251,7 @@ async def test_a_client_whose_engine_io_queue_stays_full_is_cut_off_not_grown(
 ) -> None:
     """engine.io queues without a bound: past the socket buffer, and not draining, the edge
     stops feeding it and closes the transport (the client recovers from the log)."""
-    monkeypatch.setattr(server, "DRAIN_S", 0.1)
+    monkeypatch.setattr(send_queues, "DRAIN_S", 0.1)
     edge, _, _, sent = _edge()
     closed: list[list[str] | None] = []
 
