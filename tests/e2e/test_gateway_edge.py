@@ -316,3 +316,26 @@ async def test_the_helpdesk_decides_connects_and_joins_through_its_proxies(
         assert "session revoked" in str(refused_client.refused)
     finally:
         edges.close()
+
+
+async def test_a_socket_of_a_family_that_never_renews_its_token_outlives_the_token(
+    plus_edge: str, services: Services, settings: StackSettings, clients: list[Client]
+) -> None:
+    """plus's front end reads its token once and its own server never cuts a live socket:
+    ending it at expiry would stop every tab's updates for good. ticketz renews on every
+    reconnect attempt, so its sockets do end with their token (tests/e2e/test_gateway.py)."""
+    c = _company()
+    short = jwt.encode(
+        {"id": 9, "companyId": int(c), "exp": int(time.time()) + 3}, SECRET, algorithm="HS256"
+    )
+    client = await _connect(clients, plus_edge, f"token=Bearer%20{short}", f"/{c}")
+    expired = time.time() + 5
+    await client.until(lambda: time.time() > expired, "the token's expiry and then some")
+    assert client.sio.connected
+    await _publish(
+        services.ingest_url,
+        settings,
+        {"company_id": c, "namespace": f"/{c}", "event": "late", "data": 1},
+    )
+    await client.until(lambda: client.events("late"), "a publication after the token expired")
+    assert not client.events("tidewire:reauth")

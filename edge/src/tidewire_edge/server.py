@@ -324,7 +324,8 @@ class Edge:
         if plan.outcome is not None:
             EDGE_RECOVERIES.labels(plan.outcome).inc()
         if plan.gateway is not None:
-            if plan.gateway.expires is not None:
+            assert self.gateway is not None
+            if plan.gateway.expires is not None and self.gateway.family.renews_token:
                 self.clocks.start(sid, plan.gateway.expires)
             return
         token = _token(auth, environ)
@@ -607,7 +608,7 @@ class Edge:
             change = await self.gateway.join(
                 event, arg, state.user(session.company_id, session.user_id)
             )
-            new = state.changed(change)
+            new = state.changed(change, self.gateway.family.counts_joins)
             rooms = new.rooms()
             limit = self.conf.max_rooms_per_socket
             if len(rooms) > max(limit, len(before)):

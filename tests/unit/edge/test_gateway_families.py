@@ -127,3 +127,16 @@ def test_memberships_count_joins_and_ignore_extra_leaves() -> None:
 def test_join_arguments_must_name_a_room(bad: object) -> None:
     with pytest.raises(Refused):
         FAMILIES["community"].join("joinChatBox", bad, HelpdeskUser("1", "1"))
+
+
+def test_uncounted_memberships_follow_socket_io_join_and_leave() -> None:
+    m = Memberships(counted=False)
+    m.apply(Change(join=("uuid-1",)))
+    m.apply(Change(join=("uuid-1",)))  # plus joins again on a recovered connect
+    m.apply(Change(leave=("uuid-1",)))
+    assert m.rooms == frozenset()
+
+
+def test_only_ticketz_counts_joins_and_renews_its_socket_token() -> None:
+    assert {n for n, f in FAMILIES.items() if f.counts_joins} == {"ticketz"}
+    assert {n for n, f in FAMILIES.items() if f.renews_token} == {"ticketz"}

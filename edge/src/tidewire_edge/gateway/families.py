@@ -54,15 +54,18 @@ class Change:
 
 @dataclass
 class Memberships:
-    """A socket's rooms, counted as ticketz's server counts them: a room is entered at its
-    first join and left at its last leave, and extra leaves do nothing (its front end sends
-    more leaves than joins). Families without leave events never reach zero."""
+    """A socket's rooms. Counted as ticketz's server counts them (`counted`): a room is
+    entered at its first join and left at its last leave, and extra leaves do nothing (its
+    front end sends more leaves than joins). Otherwise Socket.IO's own rule, as the other
+    families' servers have it: joining twice changes nothing and one leave leaves (plus's
+    front end joins again on every connect, recovered or not)."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    counted: bool = True
 
     def apply(self, change: Change) -> None:
         for room in change.join:
-            self.counts[room] = self.counts.get(room, 0) + 1
+            self.counts[room] = self.counts.get(room, 0) + 1 if self.counted else 1
         for room in change.leave:
             n = self.counts.get(room, 0) - 1
             if n > 0:
@@ -107,6 +110,12 @@ class Family:
 
     name = "community"
     sends_ready = False  # the server emits `ready` after its connect-time joins (ticketz)
+    counts_joins = False  # joins and leaves counted per room (ticketz's CounterManager)
+    # The front end renews its socket's token (ticketz, on every reconnect attempt): the edge
+    # may then end a socket when its token expires. The others read the token once and their
+    # own servers check it only at connect, so cutting them at expiry would end every tab's
+    # live updates for good after the token's lifetime (15 minutes).
+    renews_token = False
     # Client events this family sends, each mapped by `join` below.
     events: tuple[str, ...] = ("joinChatBox", "joinNotification", "joinTickets")
 
@@ -206,6 +215,8 @@ class Ticketz(Family):
 
     name = "ticketz"
     sends_ready = True
+    counts_joins = True
+    renews_token = True
     events = (
         "joinChatBox",
         "leaveChatBox",

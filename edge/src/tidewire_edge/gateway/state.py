@@ -59,8 +59,8 @@ class GatewayState(BaseModel):
             queues=tuple(self.queues),
         )
 
-    def changed(self, change: Change) -> GatewayState:
-        memberships = Memberships(dict(self.counts))
+    def changed(self, change: Change, counted: bool) -> GatewayState:
+        memberships = Memberships(dict(self.counts), counted=counted)
         memberships.apply(change)
         return self.model_copy(update={"counts": memberships.counts})
 
