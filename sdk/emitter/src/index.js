@@ -168,9 +168,17 @@ export class Emitter extends BroadcastOperator {
     const where = { event, namespace: target.namespace, rooms: target.rooms };
     const company = target.company ?? this._companyOf(where) ?? this._companyId;
     if (company === undefined || !ID_RE.test(company)) {
-      throw new TypeError(
-        `no company for emit ${JSON.stringify(event)}: use .company(id), companyId or companyOf`,
+      // Reported, not thrown: the emit sits in a helpdesk's request handler, and a broadcast
+      // to every company (saas1's `company-announcement`) must not fail the request.
+      const orphan = { id: "", company_id: String(company ?? ""), namespace: target.namespace, rooms: target.rooms, except: target.except, event, data };
+      this._fail(
+        new PublishError(
+          `no company for emit ${JSON.stringify(event)}: use .company(id), companyId or companyOf`,
+          [orphan],
+          undefined,
+        ),
       );
+      return;
     }
     /** @type {Publication} */
     const p = {

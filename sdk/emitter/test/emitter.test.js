@@ -58,10 +58,15 @@ test("the chain becomes the publication: rooms, except, namespace, company", asy
   await ingest.close();
 });
 
-test("emits without a company are refused at once unless companyId is set", async () => {
+test("emits without a company are reported, not thrown, unless companyId is set", async () => {
   const ingest = await fakeIngest(() => 202);
-  const emitter = new Emitter({ url: ingest.url, token: "t" });
-  assert.throws(() => emitter.to("open").emit("appMessage", {}), /no company/);
+  /** @type {PublishError[]} */
+  const errors = [];
+  const emitter = new Emitter({ url: ingest.url, token: "t", onError: (e) => errors.push(e) });
+  assert.equal(emitter.to("open").emit("appMessage", {}), true);
+  await assert.rejects(emitter.flush(), /no company for emit "appMessage"/);
+  assert.equal(errors.length, 1);
+  assert.equal(ingest.requests.length, 0);
   const single = new Emitter({ url: ingest.url, token: "t", companyId: "1" });
   single.to("open").emit("appMessage", {});
   await single.flush();
