@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Machine prerequisites of the local stack: Java 17 (Kafka, Cassandra), Maven (fetches their
-# jars), redis-server, Node.js + npm (the official socket.io-client in tests), Chromium (the
-# browser tests drive it; test tools' own browser downloads are not reachable here), and
-# Python's venv module (Debian ships its python3 without ensurepip).
+# jars), redis-server, nginx (gateway mode's reverse proxy, in tests), Node.js + npm (the
+# official socket.io-client in tests), Chromium (the browser tests drive it; test tools' own
+# browser downloads are not reachable here), and Python's venv module (Debian ships its
+# python3 without ensurepip).
 # Installs what is missing with apt when we are root and apt exists; otherwise says what to do.
 set -euo pipefail
 
@@ -17,6 +18,8 @@ command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing+=(
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v chromium >/dev/null || missing+=(chromium)
+# Gateway mode's reverse proxy (docs/gateway.md), run by its tests.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
   version=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')

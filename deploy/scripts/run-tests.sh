@@ -12,6 +12,9 @@ tw=.venv/bin/tidewire
 # The JavaScript SDK: its types (tsc over JSDoc) and its unit tests, before the stack starts.
 npm run --silent --prefix sdk/js check || exit 1
 npm test --silent --prefix sdk/js || exit 1
+# The gateway emitter: its types, its declarations and its unit tests.
+npm run --silent --prefix sdk/emitter check || exit 1
+npm test --silent --prefix sdk/emitter || exit 1
 
 was_running=no
 $tw infra status --quiet >/dev/null 2>&1 && was_running=yes

@@ -24,7 +24,7 @@ from tidewire_deploy.provision import provision
 from tidewire_platform.contracts import Command
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
-from tidewire_platform.tokens import issue_token
+from tidewire_platform.tokens import issue_publisher_token, issue_token
 
 SECRET = "chaos-app-secret-0123456789"
 
@@ -73,6 +73,10 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
         url = f"http://127.0.0.1:{port}/webhooks/whatsapp"
         events_url = f"http://127.0.0.1:{port}/api/events"
         agent = {"authorization": f"Bearer {issue_token(own, 'acme', 'agent')}"}
+        publish_url = f"http://127.0.0.1:{port}/api/publish"
+        publisher = {"authorization": f"Bearer {issue_publisher_token(own, 'backend')}"}
+        # Another company's: the count of acme's commands below stays the webhook's.
+        publication = {"id": "p-1", "company_id": "acme-pub", "event": "ticket", "data": 1}
         async with httpx.AsyncClient(timeout=30) as http:
             assert (await http.post(url, content=body, headers=headers)).status_code == 200
             assert (await http.get(events_url, headers=agent)).status_code == 200
@@ -82,6 +86,11 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
             assert down.status_code == 503, down.text
             assert down.headers["retry-after"].isdigit()
             assert down.headers["content-type"] == "application/problem+json"
+            # A publication is acknowledged only once Kafka has it (gateway mode).
+            unpublished = await http.post(publish_url, json=publication, headers=publisher)
+            assert unpublished.status_code == 503, unpublished.text
+            assert unpublished.headers["retry-after"].isdigit()
+            assert unpublished.headers["content-type"] == "application/problem+json"
             # Reads of the events log say "not now" too, never a 500.
             unread = await http.get(events_url, headers=agent)
             assert unread.status_code == 503, unread.text
@@ -103,6 +112,8 @@ async def test_503_while_kafka_is_down_then_accepted_once(own: StackSettings) ->
             wait_for(lambda: _answers(edge_ready, 200), 60, "edge ready again")
             back = await http.post(url, content=body, headers=headers)
             assert back.status_code == 200, back.text
+            published = await http.post(publish_url, json=publication, headers=publisher)
+            assert published.status_code == 202, published.text
             # The log reader left mid-request by the timeout reads again.
             reread = await http.get(events_url, headers=agent)
             assert reread.status_code == 200, reread.text

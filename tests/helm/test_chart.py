@@ -4,6 +4,7 @@ cluster would refuse or misread is what these tests look for."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 
 from tidewire_deploy.dashboards import CHART_COPY, Declared, catalogue, queries, render
 from tidewire_deploy.go_tools import HELM, ensure_go_tool
+from tidewire_edge.gateway.settings import GatewaySettings
 from tidewire_edge.settings import EdgeSettings
 from tidewire_ingest.settings import IngestSettings
 from tidewire_platform.settings import StackSettings
@@ -75,6 +77,10 @@ def _containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
 def test_lint_is_clean(helm: Path) -> None:
     done = _helm(helm, "lint", "--strict", str(CHART), "--kube-version", KUBE, "--set", ALL_ON[0])
     assert done.returncode == 0, done.stdout + done.stderr
+    gateway = ("gateway.family=plus", "gateway.jwtSecret=k", "gateway.backend.service=desk")
+    flags = [x for s in (*ALL_ON, *gateway) for x in ("--set", s)]
+    done = _helm(helm, "lint", "--strict", str(CHART), "--kube-version", KUBE, *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_core_object_is_valid_kubernetes(objects: list[dict[str, Any]]) -> None:
@@ -95,6 +101,37 @@ def test_refused_settings_fail_the_render_with_a_reason(helm: Path) -> None:
         (f"jwt.secret={SECRET}", "projector.replicas=13"): "above partitions (12)",
         (f"jwt.secret={SECRET}", "jwt.adminSecret=short"): "adminSecret must be at least 32",
         (f"jwt.secret={SECRET}", f"jwt.adminSecret={SECRET}"): "must differ from jwt.secret",
+        (f"jwt.secret={SECRET}", "gateway.family=whaticket"): (
+            'gateway.family "whaticket" is not a helpdesk family tidewire speaks'
+        ),
+        # Families whose tokens only the helpdesk's JWT_SECRET can check (ticketz reads it
+        # from its Redis, so it renders without one: see the gateway tests below).
+        (f"jwt.secret={SECRET}", "gateway.family=community"): (
+            "gateway.family=community checks the helpdesk's own tokens: set gateway.jwtSecret"
+        ),
+        (f"jwt.secret={SECRET}", "gateway.family=saas1"): "gateway.family=saas1 checks",
+        (f"jwt.secret={SECRET}", "gateway.family=plus"): "gateway.family=plus checks",
+        (
+            f"jwt.secret={SECRET}",
+            "gateway.family=plus",
+            "gateway.jwtSecret=k",
+            "gateway.namespacePattern=/workspace",
+        ): "must contain {company}",
+        (f"jwt.secret={SECRET}", "ingress.enabled=true", "gateway.backend.service=api"): (
+            "gateway.backend.service is gateway mode's one-URL ingress: set gateway.family"
+        ),
+        (
+            f"jwt.secret={SECRET}",
+            "gateway.family=ticketz",
+            "gateway.backend.service=api",
+        ): "set ingress.enabled=true",
+        (
+            f"jwt.secret={SECRET}",
+            "ingress.enabled=true",
+            "gateway.family=ticketz",
+            "gateway.backend.service=api",
+            "gateway.backend.port=",
+        ): "gateway.backend.port is empty",
     }
     for sets, reason in cases.items():
         flags = [x for s in sets for x in ("--set", s)]
@@ -141,6 +178,11 @@ def _setting_names() -> set[str]:
         {f"TIDEWIRE_{n.upper()}" for n in StackSettings.model_fields}
         | {f"TIDEWIRE_EDGE_{n.upper()}" for n in EdgeSettings.model_fields}
         | {f"TIDEWIRE_INGEST_{n.upper()}" for n in IngestSettings.model_fields}
+        # The family is `TIDEWIRE_GATEWAY` itself (an alias), the rest `TIDEWIRE_GATEWAY_*`.
+        | {
+            str(f.validation_alias or f"TIDEWIRE_GATEWAY_{n.upper()}")
+            for n, f in GatewaySettings.model_fields.items()
+        }
     )
 
 
@@ -173,6 +215,14 @@ def test_settings_are_ones_the_processes_read(
     ingest = IngestSettings(_env_file=None)
     assert (ingest.max_body_bytes, ingest.cors_origins) == (1048576, ["*"])
     assert (ingest.webhook_max_body_bytes, ingest.webhook_max_phone_numbers) == (3145728, 100)
+    assert (ingest.max_publication_bytes, ingest.max_publications) == (262144, 500)
+    # Platform mode by default: no process is told to speak a helpdesk's handshake.
+    assert GatewaySettings().family is None
+    assert not [k for _, c in _containers(objects) for k in _env_names(c) if "GATEWAY" in k]
+
+
+def _env_names(container: dict[str, Any]) -> set[str]:
+    return {e["name"] for e in container.get("env", [])}
 
 
 def _as_kwargs(env: dict[str, str], prefix: str, cls: Any) -> dict[str, str]:
@@ -246,6 +296,165 @@ def test_socket_io_goes_to_the_edge_and_the_api_to_ingest(objects: list[dict[str
     # Meta's 3 MB webhook deliveries pass ingress-nginx (1 MiB by default).
     body_size = ingest["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
     assert body_size == "3145728"
+
+
+GATEWAY_KEY = "helpdesk-" + "k" * 24
+
+
+def test_gateway_mode_reaches_the_edge_as_its_settings(
+    helm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every gateway value becomes the edge's `TIDEWIRE_GATEWAY*` variable, one that
+    `GatewaySettings` reads and parses to the value given; the helpdesk's JWT secret travels
+    only in a Secret, and only the edge is given it (or anything of gateway mode)."""
+    objects = _render(
+        helm,
+        *ALL_ON,
+        "gateway.family=plus",
+        f"gateway.jwtSecret={GATEWAY_KEY}",
+        "gateway.redisUrl=redis://helpdesk-redis:6379/2",
+        "gateway.jwtSecretRedisKey=PLUS_SECRET",
+        "gateway.companyId=7",
+        "gateway.namespacePattern=/workspace-{company}",
+        "gateway.expiredGraceSeconds=86400",
+        "gateway.connectProxyUrl=http://helpdesk:8080/tidewire/connect",
+        "gateway.joinProxyUrl=http://helpdesk:8080/tidewire/join",
+        "gateway.proxyTimeoutSeconds=2",
+        "gateway.proxyCacheSeconds=10",
+    )
+    for o in objects:
+        if not o["apiVersion"].startswith("monitoring.coreos.com/"):
+            kubernetes_validate.validate(o, KUBE, strict=True)
+    gateway = {n: {k for k in _env_names(c) if "GATEWAY" in k} for n, c in _containers(objects)}
+    assert {n for n, keys in gateway.items() if keys} == {"tw-tidewire-edge"}
+    [edge] = [c for n, c in _containers(objects) if n == "tw-tidewire-edge"]
+    env = {e["name"]: e for e in edge["env"]}
+    assert gateway["tw-tidewire-edge"] <= _setting_names()
+    assert env["TIDEWIRE_GATEWAY_JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "tw-tidewire-gateway-jwt",
+        "key": "gateway-jwt-secret",
+    }
+    secret = _one(objects, "Secret", "tw-tidewire-gateway-jwt")
+    assert secret["data"] == {"gateway-jwt-secret": base64.b64encode(GATEWAY_KEY.encode()).decode()}
+    # Nowhere else, in the clear or encoded: not in a ConfigMap, not in another process.
+    others = json.dumps([o for o in objects if o is not secret])
+    assert GATEWAY_KEY not in others
+    assert secret["data"]["gateway-jwt-secret"] not in others
+    assert not [k for k in _one(objects, "ConfigMap", "tw-tidewire")["data"] if "GATEWAY" in k]
+    for name, e in env.items():  # as the edge reads them
+        monkeypatch.setenv(name, e.get("value", GATEWAY_KEY))
+    settings = GatewaySettings()
+    assert settings.model_dump() == {
+        "family": "plus",
+        "jwt_secret": GATEWAY_KEY,
+        "jwt_secret_redis_key": "PLUS_SECRET",
+        "redis_url": "redis://helpdesk-redis:6379/2",
+        "company_id": "7",
+        "namespace_pattern": "/workspace-{company}",
+        "expired_grace_s": 86400,
+        "connect_proxy_url": "http://helpdesk:8080/tidewire/connect",
+        "join_proxy_url": "http://helpdesk:8080/tidewire/join",
+        "proxy_timeout_s": 2.0,
+        "proxy_cache_s": 10.0,
+    }
+
+
+def test_gateway_secrets_of_ones_own(helm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helpdesk's key from a Secret one keeps (none rendered then), a Redis URL with a
+    password from a Secret too; ticketz needs no key at all (it reads it from its Redis)."""
+    objects = _render(
+        helm,
+        f"jwt.secret={SECRET}",
+        "gateway.family=community",
+        "gateway.existingSecret=helpdesk",
+        "gateway.secretKey=JWT_SECRET",
+    )
+    assert not [o for o in objects if o["metadata"]["name"] == "tw-tidewire-gateway-jwt"]
+    [edge] = [c for n, c in _containers(objects) if n == "tw-tidewire-edge"]
+    env = {e["name"]: e for e in edge["env"]}
+    assert env["TIDEWIRE_GATEWAY_JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "helpdesk",
+        "key": "JWT_SECRET",
+    }
+    objects = _render(
+        helm,
+        f"jwt.secret={SECRET}",
+        "gateway.family=ticketz",
+        "gateway.redisUrlExistingSecret=ticketz-redis",
+    )
+    assert not [o for o in objects if "gateway" in o["metadata"]["name"]]
+    [edge] = [c for n, c in _containers(objects) if n == "tw-tidewire-edge"]
+    env = {e["name"]: e for e in edge["env"]}
+    assert "TIDEWIRE_GATEWAY_JWT_SECRET" not in env
+    assert env["TIDEWIRE_GATEWAY_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ticketz-redis",
+        "key": "redis-url",
+    }
+    for name, e in env.items():
+        if "GATEWAY" in name:
+            monkeypatch.setenv(name, e.get("value", "redis://:pw@ticketz-redis:6379"))
+    settings = GatewaySettings()
+    assert (settings.family, settings.jwt_secret) == ("ticketz", "")
+    assert settings.jwt_secret_redis_key == "TICKETZ_JWT_SECRET"
+
+
+def _routes(objects: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """(host, path) → (the Ingress serving it, its backend)."""
+    return {
+        (rule["host"], p["path"]): (o["metadata"]["name"], p["backend"]["service"])
+        for o in objects
+        if o["kind"] == "Ingress"
+        for rule in o["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+
+
+def test_one_url_serves_sockets_from_the_edges_and_the_rest_from_the_helpdesk(
+    helm: Path,
+) -> None:
+    """Gateway mode's ingress: the helpdesk's host sends /socket.io to the edges (with their
+    affinity and timeouts) and everything else to the helpdesk's backend (without them);
+    ingest's routes are not on that host, where they would shadow the helpdesk's own /api."""
+    objects = _render(
+        helm,
+        *ALL_ON,
+        "ingress.host=desk.example.com",
+        "gateway.family=ticketz",
+        "gateway.backend.service=ticketz-backend",
+        "gateway.backend.port=3000",
+        "gateway.backend.annotations.nginx\\.ingress\\.kubernetes\\.io/proxy-body-size=50m",
+    )
+    for o in objects:
+        if o["kind"] == "Ingress":
+            kubernetes_validate.validate(o, KUBE, strict=True)
+    routes = _routes(objects)
+    assert routes == {
+        ("desk.example.com", "/socket.io"): (
+            "tw-tidewire-edge",
+            {"name": "tw-tidewire-edge", "port": {"name": "http"}},
+        ),
+        ("desk.example.com", "/"): (
+            "tw-tidewire-helpdesk",
+            {"name": "ticketz-backend", "port": {"number": 3000}},
+        ),
+    }
+    edge = _one(objects, "Ingress", "tw-tidewire-edge")["metadata"]["annotations"]
+    desk = _one(objects, "Ingress", "tw-tidewire-helpdesk")
+    assert edge["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert edge["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert "nginx.ingress.kubernetes.io/proxy-body-size" not in edge
+    assert desk["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/proxy-body-size": "50m"}
+    assert desk["spec"]["tls"] == [{"hosts": ["desk.example.com"], "secretName": "tidewire-tls"}]
+    # A named port of the backend's Service works as well.
+    named = _render(
+        helm,
+        *ALL_ON,
+        "gateway.family=ticketz",
+        "gateway.backend.service=ticketz-backend",
+        "gateway.backend.port=http",
+    )
+    [(_, (_, service))] = [(k, v) for k, v in _routes(named).items() if k[1] == "/"]
+    assert service == {"name": "ticketz-backend", "port": {"name": "http"}}
 
 
 def test_admin_is_public_only_when_asked_and_has_its_own_key(helm: Path) -> None:

@@ -21,6 +21,15 @@
 //                           wait until every client connected again and received its company's
 //                           `last` event -> {kind:"collected", clients:[[recovered, reconnectAt,
 //                           connectAt, lastAt, received, duplicates]]}
+//   {op:"count", event, phase}
+//                           `tidewire bench publish`: from now on, count per client the events
+//                           named `event` whose data is {p: phase, c: company, n: number, t:
+//                           send time ms}; latency is receive time minus t -> {kind:"counting"}
+//   {op:"tally", accepted}  what was counted; with accepted = {company: [n, ...]} (the numbers
+//                           the publisher got a 202 for) also each client's lost and extra ->
+//                           {kind:"tally", total, hist, first, last, disconnects,
+//                            clients:[[received, duplicates, lost, extra]]} (clients only with
+//                           accepted)
 //   {op:"close"}            disconnect and forget every client -> {kind:"closed"}
 //   {op:"exit"}
 import { io } from "socket.io-client";
@@ -32,8 +41,58 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let clients = []; // {socket, url, company, track}
 let phase = null; // counters of the current measurement
+let counting = null; // the publish bench's counters: {event, phase, hist, total, first, last}
+
+// Numbers a client received, as a growable byte map (n -> times seen): a few KB per client
+// where a Set of numbers would take tens of MB for 1,000 clients.
+function seen(c) {
+  return (c.pub ??= { times: new Uint8Array(1024), duplicates: 0 });
+}
+
+function onPublication(c, data) {
+  if (!data || data.p !== counting.phase) return;
+  const at = now();
+  const s = seen(c);
+  if (data.n >= s.times.length) {
+    const grown = new Uint8Array(Math.max(data.n + 1, s.times.length * 2));
+    grown.set(s.times);
+    s.times = grown;
+  }
+  if (s.times[data.n] > 0) s.duplicates += 1;
+  s.times[data.n] = Math.min(255, s.times[data.n] + 1);
+  const bucket = Math.max(0, Math.floor(at - data.t));
+  counting.hist.set(bucket, (counting.hist.get(bucket) ?? 0) + 1);
+  counting.total += 1;
+  counting.first = Math.min(counting.first, at);
+  counting.last = Math.max(counting.last, at);
+}
+
+function tally(accepted) {
+  const p = counting ?? { hist: new Map(), total: 0, first: null, last: null, disconnects: 0 };
+  const rows = accepted
+    ? clients.map((c) => {
+        const times = c.pub?.times ?? new Uint8Array(0);
+        const mine = accepted[c.company] ?? [];
+        let received = 0;
+        for (const t of times) if (t > 0) received += 1;
+        let lost = 0;
+        for (const n of mine) if (!(times[n] > 0)) lost += 1;
+        return [received, c.pub?.duplicates ?? 0, lost, received - (mine.length - lost)];
+      })
+    : undefined;
+  say({
+    kind: "tally",
+    total: p.total,
+    hist: Object.fromEntries(p.hist),
+    first: Number.isFinite(p.first) ? p.first : null,
+    last: Number.isFinite(p.last) ? p.last : null,
+    disconnects: p.disconnects,
+    clients: rows,
+  });
+}
 
 function onEvent(c, name, args) {
+  if (counting && name === counting.event) return onPublication(c, args[0]);
   if (!name.endsWith("-appMessage")) return;
   const payload = args[0];
   if (!payload) return;
@@ -81,6 +140,7 @@ function connectOne(spec, options, timeoutMs) {
     });
     socket.on("disconnect", () => {
       if (phase) phase.disconnects += 1;
+      if (counting) counting.disconnects += 1;
     });
     socket.onAny((name, ...args) => onEvent(c, name, args));
   });
@@ -175,6 +235,7 @@ function close() {
   for (const c of clients) c.socket.disconnect();
   clients = [];
   phase = null;
+  counting = null;
   say({ kind: "closed" });
 }
 
@@ -185,7 +246,20 @@ rl.on("line", async (line) => {
   else if (cmd.op === "measure") {
     phase = { since: cmd.since, perUrl: {}, hist: new Map(), total: 0, disconnects: 0 };
     say({ kind: "measuring" });
-  } else if (cmd.op === "report") report();
+  } else if (cmd.op === "count") {
+    for (const c of clients) c.pub = null;
+    counting = {
+      event: cmd.event,
+      phase: cmd.phase,
+      hist: new Map(),
+      total: 0,
+      first: Infinity,
+      last: -Infinity,
+      disconnects: 0,
+    };
+    say({ kind: "counting" });
+  } else if (cmd.op === "tally") tally(cmd.accepted);
+  else if (cmd.op === "report") report();
   else if (cmd.op === "drop") await drop();
   else if (cmd.op === "arm") arm(cmd.since);
   else if (cmd.op === "reconnect") reconnect(cmd.spreadMs ?? 0);

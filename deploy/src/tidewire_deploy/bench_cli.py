@@ -1,4 +1,4 @@
-"""`tidewire bench projector` and `tidewire bench edge`: their options and entry points.
+"""`tidewire bench projector`, `bench edge` and `bench publish`: their options and entry points.
 
 Kept apart from cli.py so the CLI stays small; the benchmark modules (aiokafka, node clients)
 are imported only when a benchmark runs, never for other commands.
@@ -80,8 +80,31 @@ def _cmd_bench_edge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_publish(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_deploy import bench_publish
+
+    cfg = bench_publish.Config(
+        sockets=args.sockets,
+        companies=args.companies,
+        rate=args.rate,
+        seconds=args.seconds,
+        warmup_s=args.warmup_s,
+        batch=args.batch,
+        api=args.api,
+        edges=_ports(args.edges),
+        node_procs=args.node_procs,
+        in_flight=args.in_flight,
+        timeout_s=args.timeout_s,
+    )
+    print(asyncio.run(bench_publish.run(StackSettings(), cfg)))
+    return 0
+
+
 def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`bench projector` and `bench edge`: options mirror their modules' Config."""
+    """`bench projector`, `bench edge` and `bench publish`: options mirror their modules'
+    Config."""
     proj = bench_sub.add_parser(
         "projector", help="projector throughput (pre-loaded backlog) and lag at a steady rate"
     )
@@ -137,3 +160,39 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     edge.add_argument("--timeout-s", type=float, default=30.0, help="wait for recoveries")
     edge.set_defaults(func=_cmd_bench_edge)
+
+    pub = bench_sub.add_parser(
+        "publish",
+        help="gateway mode: POST /api/publish -> socket latency and publications/s",
+    )
+    pub.add_argument("--sockets", type=int, default=1_000)
+    pub.add_argument(
+        "--companies", type=int, default=100, help="sockets are spread over these evenly"
+    )
+    pub.add_argument(
+        "--rate", type=int, default=200, help="publications/s, open loop, companies in turn"
+    )
+    pub.add_argument("--seconds", type=float, default=20.0, help="measured duration")
+    pub.add_argument(
+        "--warmup-s", type=float, default=5.0, help="the same load for s before, unmeasured"
+    )
+    pub.add_argument("--batch", type=int, default=1, help="publications per request")
+    pub.add_argument(
+        "--api",
+        default=f"http://127.0.0.1:{os.environ.get('TIDEWIRE_INGEST_PORT', '8000')}",
+        help="the running ingest",
+    )
+    pub.add_argument(
+        "--edges",
+        default=os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102"),
+        help="ports of the running edges; sockets are spread over them",
+    )
+    pub.add_argument("--node-procs", type=int, default=1, help="node processes for the sockets")
+    pub.add_argument("--in-flight", type=int, default=128, help="requests open at once, at most")
+    pub.add_argument(
+        "--timeout-s",
+        type=float,
+        default=30.0,
+        help="per request; and stop waiting for deliveries after s without one",
+    )
+    pub.set_defaults(func=_cmd_bench_publish)

@@ -78,6 +78,11 @@ class NodeClients:
         )
         return cls(proc, log)
 
+    @property
+    def pid(self) -> int:
+        """The node process (a benchmark reports the CPU it used)."""
+        return self._proc.pid
+
     async def call(self, op: str, answer: str, wait_s: float = 120.0, **fields: Any) -> Any:
         """Send one command and return the answer of kind `answer` (None for no answer)."""
         assert self._proc.stdin is not None

@@ -98,6 +98,39 @@ def _cmd_projector(args: argparse.Namespace) -> int:
 
 def _cmd_token(args: argparse.Namespace) -> int:
     from tidewire_platform.contracts import valid_user_id
+
+    if args.admin and args.publisher:
+        print("tidewire token: --admin and --publisher exclude each other", file=sys.stderr)
+        return 2
+    if args.ttl is not None and args.ttl <= 0:
+        print(f"tidewire: --ttl must be positive seconds, not {args.ttl}", file=sys.stderr)
+        return 2
+    if (bad := _bad_id("--company-id", args.company_id)) is not None:
+        print(bad, file=sys.stderr)
+        return 2
+    name = args.user_id or ("helpdesk-backend" if args.publisher else None)
+    if name is None:
+        print("tidewire token: --user-id is required (except with --publisher)", file=sys.stderr)
+        return 2
+    if not valid_user_id(name):
+        print(f"tidewire: --user-id {name!r}: 1-256 characters, no spaces", file=sys.stderr)
+        return 2
+    if args.publisher:
+        return _publisher_token(args, name)
+    return _agent_or_admin_token(args, name)
+
+
+def _publisher_token(args: argparse.Namespace, name: str) -> int:
+    from tidewire_platform.tokens import PUBLISHER_TTL_S, issue_publisher_token
+
+    token = issue_publisher_token(_settings(), name, args.company_id, ttl=args.ttl)
+    scope = f"company {args.company_id}" if args.company_id else "every company"
+    print(f"publisher token {name} for {scope} (expires in {args.ttl or PUBLISHER_TTL_S} s):")
+    print(token)
+    return 0
+
+
+def _agent_or_admin_token(args: argparse.Namespace, name: str) -> int:
     from tidewire_platform.tokens import ADMIN_COMPANY, TokenError, issue_admin_token, issue_token
 
     s = _settings()
@@ -105,25 +138,16 @@ def _cmd_token(args: argparse.Namespace) -> int:
     if company is None:
         print("tidewire token: --company-id is required (or --admin)", file=sys.stderr)
         return 2
-    if (bad := _bad_id("--company-id", company)) is not None:
-        print(bad, file=sys.stderr)
-        return 2
-    if not valid_user_id(args.user_id):
-        print(f"tidewire: --user-id {args.user_id!r}: 1-256 characters, no spaces", file=sys.stderr)
-        return 2
-    if args.ttl is not None and args.ttl <= 0:
-        print(f"tidewire: --ttl must be positive seconds, not {args.ttl}", file=sys.stderr)
-        return 2
     try:
         if args.admin:
-            token = issue_admin_token(s, args.user_id, ttl=args.ttl, company_id=company)
+            token = issue_admin_token(s, name, ttl=args.ttl, company_id=company)
         else:
-            token = issue_token(s, company, args.user_id, ttl=args.ttl)
+            token = issue_token(s, company, name, ttl=args.ttl)
     except TokenError as exc:
         print(f"tidewire token: {exc}", file=sys.stderr)
         return 2
     print(
-        f"{'admin ' if args.admin else ''}token for company {company}, user {args.user_id} "
+        f"{'admin ' if args.admin else ''}token for company {company}, user {name} "
         f"(expires in {args.ttl or s.jwt_ttl_seconds} s):"
     )
     print(token)
@@ -263,11 +287,22 @@ def parser() -> argparse.ArgumentParser:
     )
     rebuild_p.set_defaults(func=_cmd_projector)
 
-    token = sub.add_parser("token", help="print a signed agent token (last line)")
-    token.add_argument("--company-id", help="the agent's company (default for --admin: platform)")
-    token.add_argument("--user-id", required=True)
+    token = sub.add_parser(
+        "token", help="print a signed agent, admin or publisher token (last line)"
+    )
+    token.add_argument(
+        "--company-id",
+        help="the agent's company (default for --admin: platform; for --publisher: every "
+        "company, as a SaaS backend needs)",
+    )
+    token.add_argument("--user-id", help="the agent (or operator, or publisher name)")
     token.add_argument(
         "--admin", action="store_true", help="an operator token for /admin (the admin key)"
+    )
+    token.add_argument(
+        "--publisher",
+        action="store_true",
+        help="a helpdesk backend's token for POST /api/publish (gateway mode)",
     )
     token.add_argument("--ttl", type=int, default=None, help="seconds until expiry")
     token.set_defaults(func=_cmd_token)

@@ -29,6 +29,7 @@ from tidewire_platform.metrics import (
     EDGE_REPLAYED,
     EDGE_RETRIES,
 )
+from tidewire_platform.publications import PUBLICATION
 
 log = logging.getLogger("tidewire.edge.delivery")
 
@@ -76,6 +77,11 @@ class Delivery:
         self._sent: tuple[int, str] | None = None  # offset and cursor of the last packet sent
         # The Whaticket rooms this socket receives (rooms.py); None: every event of the company.
         self.rooms: frozenset[str] | None = None
+        # Publications (gateway mode): the socket's namespace and every room it is in; the
+        # helpdesk's emits are chosen by these. A gateway socket gets publications only.
+        self.namespace = "/"
+        self.publication_rooms: frozenset[str] = frozenset()
+        self.publications_only = False
         self._queue: asyncio.Queue[tuple[Event, int]] = asyncio.Queue(maxsize=conf.socket_buffer)
         self._queued_bytes = 0  # what the events in `_queue` hold (sizes.py)
         self._budget = conf.socket_budget
@@ -190,9 +196,10 @@ class Delivery:
                 return
         # Protocol rule (socket.io CSR): the event's offset is the last argument of each packet.
         packets = [(name, (body, event.cursor)) for name, body in self._bodies(event)]
+        label = PUBLICATION if event.type == PUBLICATION else None
         for name, args in packets:
             await self._emit(name, args, self.sid)
-            EDGE_EMITS.labels(name.rsplit("-", 1)[-1]).inc()
+            EDGE_EMITS.labels(label or name.rsplit("-", 1)[-1]).inc()
         self.last = offset  # also past events not for this socket's rooms
         if not packets:
             return
@@ -207,9 +214,14 @@ class Delivery:
         else:
             EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
 
-    def _bodies(self, event: Event) -> list[tuple[str, dict[str, object]]]:
+    def _bodies(self, event: Event) -> list[tuple[str, Any]]:
         """What this socket gets of `event`: all of it without rooms, else what its rooms get
-        (rooms.py), the old status's `delete` first."""
+        (rooms.py), the old status's `delete` first. A publication goes as it was published
+        to the sockets it names."""
+        if event.type == PUBLICATION:
+            return self._publication(event)
+        if self.publications_only:
+            return []
         if self.rooms is None:
             return [socket_event(event)]
         bodies = []
@@ -219,6 +231,21 @@ class Delivery:
         if not self.rooms.isdisjoint(event_rooms(event)):
             bodies.append(socket_event(event))
         return bodies
+
+    def _publication(self, event: Event) -> list[tuple[str, Any]]:
+        """Socket.IO's broadcast rule: the namespace's sockets in any of `rooms` (all of them
+        when none is named), minus those in any of `except`."""
+        p = event.payload
+        rooms, excluded = p.get("rooms") or (), p.get("except") or ()
+        mine = self.publication_rooms
+        if p.get("namespace", "/") != self.namespace:
+            return []
+        if rooms and mine.isdisjoint(rooms):
+            return []
+        if excluded and not mine.isdisjoint(excluded):
+            return []
+        name = p.get("event")
+        return [(name, p.get("data"))] if isinstance(name, str) else []
 
     def _window_full(self, size: int) -> bool:
         if len(self._unacked) >= self._conf.socket_buffer:

@@ -55,6 +55,10 @@ class Plan:
     failed_as: str | None = None  # expired | foreign | stale | invalid: why `resync`
     retry: str | None = None  # a passing failure (Redis, Kafka): close, and let the client retry
     connected: asyncio.Event = field(default_factory=asyncio.Event)  # CONNECT reply sent
+    namespace: str = "/"
+    # Gateway mode: the helpdesk user, the rooms its server would join at connect, and when
+    # its token expires (gateway/auth.py); None in platform mode.
+    gateway: Any = None
 
 
 class RetryLater(Exception):
@@ -63,7 +67,7 @@ class RetryLater(Exception):
     itself (with its backoff, pid and offset) after a closed transport."""
 
 
-Planner = Callable[[Any, dict[str, Any]], Awaitable[Plan]]
+Planner = Callable[[Any, dict[str, Any], str], Awaitable[Plan]]  # (auth, environ, namespace)
 Unplanned = Callable[[Plan], Awaitable[None]]  # a plan whose connect failed: give back its session
 
 
@@ -134,7 +138,7 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
         ns = namespace or "/"
-        plan = await self._planner(data, self.environ.get(eio_sid, {}))
+        plan = await self._planner(data, self.environ.get(eio_sid, {}), ns)
         try:
             if plan.retry is not None:
                 raise RetryLater(plan.retry)

@@ -1,4 +1,9 @@
-"""Room and event names, in Whaticket's conventions so existing front ends can connect.
+"""Platform mode's room and event names, in Whaticket's conventions.
+
+Only the names follow Whaticket: the payloads are tidewire's read-model documents and the
+tokens tidewire's own, so an existing Whaticket front end does not work against platform mode
+as it is; it needs gateway mode (`tidewire_edge.gateway`, docs/gateway.md), where the
+helpdesk's backend publishes its own payloads and the edge checks its own tokens.
 
 Every room name starts with the company of the socket's token, so whatever a client asks to
 join, it can only ever be in rooms of its own company.

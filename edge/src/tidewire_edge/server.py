@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from sys import getsizeof
 from typing import Any
+from urllib.parse import parse_qs
 
 import socketio
 from cachetools import LRUCache
@@ -23,6 +24,11 @@ from socketio import packet
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.expiry import REAUTH_EVENT, TokenClocks, token_expiry
 from tidewire_edge.feed import EventFeed
+from tidewire_edge.gateway.auth import Gateway, ProxyUnavailable
+from tidewire_edge.gateway.families import FAMILIES
+from tidewire_edge.gateway.families import Refused as GatewayRefused
+from tidewire_edge.gateway.settings import GatewaySettings
+from tidewire_edge.gateway.state import Connected, GatewayState
 from tidewire_edge.limits import ConnectRate, Refused, SocketCounts, client_address
 from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer, RetryLater
 from tidewire_edge.rooms import company_room, join_room, user_room
@@ -72,16 +78,27 @@ def _token(auth: Any, environ: dict[str, Any]) -> str | None:
 class Edge:
     """The node's state: sockets' deliveries, the feed, the log reader, the session store."""
 
-    def __init__(self, settings: StackSettings, conf: EdgeSettings) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        conf: EdgeSettings,
+        gateway: GatewaySettings | None = None,
+    ) -> None:
         self.s = settings
         self.conf = conf
+        # Gateway mode (gateway/): the helpdesk family's handshake, namespaces and joins.
+        family = FAMILIES[gateway.family] if gateway and gateway.family else None
+        self.gateway = Gateway(gateway, family, settings.redis_url) if gateway and family else None
         self.sio = RecoveringServer(
             self.plan,
             self._give_back,
             async_mode="asgi",
             client_manager=RecoveringManager(settings.redis_url, channel="tidewire-edge"),
             cors_allowed_origins="*",
+            # plus and its forks: a namespace per company (checked against the token).
+            namespaces="*" if family is not None and family.name == "plus" else None,
         )
+        self.namespaces: dict[str, str] = {}  # sid -> its namespace (gateway: maybe not "/")
         self.sessions = SessionStore(settings.redis_url, conf.recovery_window_s)
         self.events = EventsLog(settings, "tidewire-edge-replay")
         self.tickets = TicketOwners(settings)  # checks joinChatBox against the read model
@@ -91,9 +108,9 @@ class Edge:
         self._joins: dict[str, asyncio.Lock] = {}  # sid -> one room change at a time
         self._refresh: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        # (cursor, action) -> encoded packet, kept for the sockets that still have to get
-        # it, within a byte budget
-        self._wire: LRUCache[tuple[str, Any], str] = LRUCache(
+        # (namespace, cursor, action) -> encoded packet, kept for the sockets that still have
+        # to get it, within a byte budget
+        self._wire: LRUCache[tuple[str, str, Any], str] = LRUCache(
             maxsize=conf.wire_budget, getsizeof=getsizeof
         )
         self._send_queues = SendQueues(self.sio.eio.sockets, conf.socket_buffer, conf.socket_budget)
@@ -108,9 +125,9 @@ class Edge:
 
     # -- connect planning (before a sid exists) --------------------------------------------
 
-    async def plan(self, auth: Any, environ: dict[str, Any]) -> Plan:
+    async def plan(self, auth: Any, environ: dict[str, Any], namespace: str = "/") -> Plan:
         auth = auth if isinstance(auth, dict) else {}
-        fresh = Plan(pid=uuid.uuid4().hex)
+        fresh = Plan(pid=uuid.uuid4().hex, namespace=namespace)
         pid, offset, last_id = auth.get("pid"), auth.get("offset"), auth.get("lastEventId")
         # Past the connect rate, only a connect that recovers a session gets in: it adds
         # nothing to Redis, and refusing it would strand clients reconnecting after a node
@@ -119,20 +136,47 @@ class Edge:
         within = self.rate.hit(client_address(environ, self.conf.trusted_proxies))
         if not within and not (isinstance(pid, str) and pid):
             return self._too_many_connects(fresh)
-        try:
-            principal = verify_token(self.s, _token(auth, environ))
-        except TokenError as exc:
-            fresh.refusal = str(exc)  # the connect handler refuses with this reason
-            expired = fresh.refusal == "token expired"
-            fresh.refusal_data = {"code": "token_expired" if expired else "token_invalid"}
-            return fresh
+        if self.gateway is not None:
+            principal_or_none = await self._helpdesk_user(auth, environ, fresh)
+            if principal_or_none is None:
+                return fresh
+            principal = principal_or_none
+        else:
+            try:
+                principal = verify_token(self.s, _token(auth, environ))
+            except TokenError as exc:
+                fresh.refusal = str(exc)  # the connect handler refuses with this reason
+                expired = fresh.refusal == "token expired"
+                fresh.refusal_data = {"code": "token_expired" if expired else "token_invalid"}
+                return fresh
         fresh.who = principal
         plan = await self._plan_recovery(principal, pid, offset, last_id, fresh)
         if not within and plan.outcome != "recovered":
-            return self._too_many_connects(Plan(pid=fresh.pid))  # it took no session
+            return self._too_many_connects(Plan(pid=fresh.pid, namespace=fresh.namespace))
         if plan.failed_as is not None:  # counted here: a fallback may have replaced it
             EDGE_RECOVERIES.labels(plan.failed_as).inc()
         return plan
+
+    async def _helpdesk_user(
+        self, auth: Any, environ: dict[str, Any], fresh: Plan
+    ) -> Principal | None:
+        """Gateway mode: the helpdesk's own token (or its connect proxy) says who connects;
+        None when refused (the plan says why)."""
+        assert self.gateway is not None
+        query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
+        try:
+            user, rooms, expires = await self.gateway.connect(auth, query, fresh.namespace)
+        except GatewayRefused as exc:
+            fresh.refusal = str(exc)
+            expired = fresh.refusal == "token expired"
+            fresh.refusal_data = {"code": "token_expired" if expired else "token_invalid"}
+            return None
+        except ProxyUnavailable as exc:
+            log.warning("connect proxy: %s", exc)
+            fresh.retry = "temporarily unavailable (connect proxy)"
+            return None
+        fresh.gateway = Connected(user, rooms, expires)
+        return Principal(company_id=user.company_id, user_id=user.user_id, role=None)
 
     def _too_many_connects(self, plan: Plan) -> Plan:
         limit, window = self.conf.connects_per_address, self.conf.connect_window_s
@@ -150,7 +194,10 @@ class Edge:
                     return recovered
                 # The session is gone, but the client also said where it was (the official
                 # client sends its pid on every reconnect): replay after that instead.
-                return await self._after(principal, last_id, Plan(pid=fresh.pid, who=principal))
+                again = Plan(
+                    pid=fresh.pid, who=principal, namespace=fresh.namespace, gateway=fresh.gateway
+                )
+                return await self._after(principal, last_id, again)
             if isinstance(last_id, str) and last_id:
                 return await self._after(principal, last_id, fresh)
         except Exception as exc:  # Redis or Kafka failed us: a clear refusal, not silence
@@ -166,7 +213,9 @@ class Edge:
             fresh.failed_as = "expired"
             fresh.resync = "session expired or unknown; state was not recovered"
             return fresh
-        if (session.company_id, session.user_id) != (who.company_id, who.user_id):
+        if (session.company_id, session.user_id) != (who.company_id, who.user_id) or (
+            GatewayState.of(session).namespace != fresh.namespace
+        ):
             fresh.failed_as = "foreign"
             await self.sessions.save(session)  # its owner's still: a stranger must not end it
             fresh.resync = "session belongs to another user; state was not recovered"
@@ -198,7 +247,14 @@ class Edge:
             fresh.resync = problem
             return fresh
         return Plan(
-            pid=session.pid, who=who, session=session, replay=True, after=after, outcome="recovered"
+            pid=session.pid,
+            who=who,
+            session=session,
+            replay=True,
+            after=after,
+            outcome="recovered",
+            namespace=fresh.namespace,
+            gateway=fresh.gateway,
         )
 
     async def _after(self, who: Principal, last_id: str, fresh: Plan) -> Plan:
@@ -234,9 +290,11 @@ class Edge:
 
     # -- socket lifecycle -------------------------------------------------------------------
 
-    async def connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+    async def connect(
+        self, sid: str, environ: dict[str, Any], auth: Any, namespace: str = "/"
+    ) -> None:
         # The token was checked once, while planning the connection.
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, namespace)
         plan = self.sio.plans[eio_sid]
         who = plan.who
         if who is None or plan.refusal is not None:
@@ -265,12 +323,20 @@ class Edge:
             raise socketio.exceptions.ConnectionRefusedError("client left during connect")
         if plan.outcome is not None:
             EDGE_RECOVERIES.labels(plan.outcome).inc()
+        if plan.gateway is not None:
+            assert self.gateway is not None
+            if plan.gateway.expires is not None and self.gateway.family.renews_token:
+                self.clocks.start(sid, plan.gateway.expires)
+            return
         token = _token(auth, environ)
         assert token is not None  # the plan verified it
         self.clocks.start(sid, token_expiry(token))
 
+    def _ns(self, sid: str) -> str:
+        return self.namespaces.get(sid, "/")
+
     def _transport_open(self, sid: str) -> bool:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, self._ns(sid))
         sock = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
         return sock is not None and not sock.closed
 
@@ -287,6 +353,7 @@ class Edge:
         session back where the client can find it again."""
         delivery = self.deliveries.pop(sid, None)
         self.live.pop(sid, None)
+        self.namespaces.pop(sid, None)
         self.counts.release(sid)
         if delivery is not None:
             assert self.feed is not None
@@ -299,12 +366,20 @@ class Edge:
         assert self.feed is not None
         await self.feed.follow(partition, self.conf.connect_wait_s)
         old = plan.session
-        rooms = old.rooms if old else [company_room(who.company_id), user_room(who)]
-        for room in rooms:
-            await self.sio.enter_room(sid, room)
+        ns = plan.namespace
+        self.namespaces[sid] = ns
         data = old.data if old else {}
+        if plan.gateway is not None:
+            kept = GatewayState.of(old) if old else None
+            state = GatewayState.connected(ns, plan.gateway, kept)
+            data = {**data, "gateway": state.model_dump()}
+            rooms = state.rooms()
+        else:
+            rooms = old.rooms if old else [company_room(who.company_id), user_room(who)]
+        for room in rooms:
+            await self.sio.enter_room(sid, room, namespace=ns)
         await self.sio.save_session(
-            sid, {**data, "company_id": who.company_id, "user_id": who.user_id}
+            sid, {**data, "company_id": who.company_id, "user_id": who.user_id}, namespace=ns
         )
         acks = bool(auth.get("acks")) if isinstance(auth, dict) else False
         feed = self.feed
@@ -320,6 +395,9 @@ class Edge:
         )
         if old is not None and old.joined:
             delivery.rooms = _whaticket_rooms(old)
+        delivery.namespace = ns
+        delivery.publication_rooms = frozenset(rooms)
+        delivery.publications_only = plan.gateway is not None
         until = self.feed.register(who.company_id, partition, delivery)
         self.deliveries[sid] = delivery
         position = (
@@ -350,6 +428,13 @@ class Edge:
             task = asyncio.create_task(self._tell_resync(plan, sid, session.position, ready))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        if plan.gateway is not None and self.gateway and self.gateway.family.sends_ready:
+            # ticketz: `ready` once the connect-time rooms are joined; its front end sends
+            # its joins then. It goes out before any event of the socket.
+            before, ready = ready, asyncio.Event()
+            task = asyncio.create_task(self._tell_ready(sid, before, ready))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         delivery.start(ready, plan.replay, plan.after, until)
         EDGE_SOCKETS.inc()
 
@@ -362,13 +447,23 @@ class Edge:
         try:
             await plan.connected.wait()
             args = [{"reason": plan.resync}, *([start] if start else [])]
-            await self.sio.emit("tidewire:resync", tuple(args), to=sid, ignore_queue=True)
+            await self.sio.emit(
+                "tidewire:resync", tuple(args), to=sid, namespace=self._ns(sid), ignore_queue=True
+            )
+        finally:
+            then.set()
+
+    async def _tell_ready(self, sid: str, before: asyncio.Event, then: asyncio.Event) -> None:
+        try:
+            await before.wait()
+            await self.sio.emit("ready", to=sid, namespace=self._ns(sid), ignore_queue=True)
         finally:
             then.set()
 
     async def disconnect(self, sid: str, *args: Any) -> None:
         delivery = self.deliveries.pop(sid, None)
         session = self.live.pop(sid, None)
+        self.namespaces.pop(sid, None)
         self._joins.pop(sid, None)
         self.counts.release(sid)
         self.clocks.stop(sid)
@@ -397,14 +492,15 @@ class Edge:
         for every socket (its cursor is the last argument), so it is encoded once and kept
         for the next sockets; engine.io then only frames it."""
         body = args[0]
+        ns = self._ns(sid)
         # One event may make two packets (rooms.deletion): the action tells them apart.
-        key = (args[-1], body.get("action") if isinstance(body, dict) else None)
+        key = (ns, args[-1], body.get("action") if isinstance(body, dict) else None)
         wire = self._wire.get(key)
         if wire is None:
             # binary=False: events come from JSON, so they hold no bytes; it spares the
             # library's recursive walk of the payload looking for attachments.
             pkt = self.sio.packet_class(
-                packet.EVENT, data=[name, *args], namespace="/", binary=False
+                packet.EVENT, data=[name, *args], namespace=ns, binary=False
             )
             wire = pkt.encode()
             if getsizeof(wire) <= self._wire.maxsize:  # else too large to keep
@@ -412,7 +508,7 @@ class Edge:
                 EDGE_MEMORY.labels("wire").set(self._wire.currsize)
         if self.clocks.expired(sid):
             return  # its token expired: nothing more for it (it recovers with a new one)
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, ns)
         if eio_sid is None:
             return
         sock = self.sio.eio.sockets.get(eio_sid)
@@ -437,11 +533,13 @@ class Edge:
         recoverable for a client that reconnects with a new token)."""
         EDGE_TOKEN_EXPIRIES.inc()
         reason = {"reason": "token expired", "code": "token_expired"}
-        await self.sio.emit(REAUTH_EVENT, reason, to=sid, ignore_queue=True)
+        await self.sio.emit(
+            REAUTH_EVENT, reason, to=sid, namespace=self._ns(sid), ignore_queue=True
+        )
         await self._cut_off(sid)
 
     async def _cut_off(self, sid: str) -> None:
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, self._ns(sid))
         if eio_sid is not None:
             await self.sio.close_transports([eio_sid])
 
@@ -489,6 +587,54 @@ class Edge:
             delivery.rooms = _whaticket_rooms(session)
         await self.sessions.save(session)
         return {"ok": True, "room": room}
+
+    async def gateway_join(self, sid: str, event: str, arg: Any) -> dict[str, Any]:
+        """Gateway mode: a family's join or leave event, mapped to the helpdesk's rooms by
+        its rules or its join proxy. Refusals are answered to the acknowledgement only, as
+        the families' own servers refuse silently (ticketz toasts every `error` event)."""
+        if sid not in self.live or self.clocks.expired(sid):
+            return {"ok": False, "error": "not connected"}
+        async with self._joins.setdefault(sid, asyncio.Lock()):
+            return await self._gateway_join(sid, event, arg)
+
+    async def _gateway_join(self, sid: str, event: str, arg: Any) -> dict[str, Any]:
+        assert self.gateway is not None
+        session = self.live.get(sid)
+        if session is None:
+            return {"ok": False, "error": "not connected"}
+        state = GatewayState.of(session)
+        before = state.rooms()
+        try:
+            change = await self.gateway.join(
+                event, arg, state.user(session.company_id, session.user_id)
+            )
+            new = state.changed(change, self.gateway.family.counts_joins)
+            rooms = new.rooms()
+            limit = self.conf.max_rooms_per_socket
+            if len(rooms) > max(limit, len(before)):
+                EDGE_ROOMS_REFUSED.inc()
+                raise GatewayRefused(f"too many rooms for this socket (limit {limit})")
+        except GatewayRefused as exc:
+            log.info("join %s of %s refused: %s", event, sid, exc)
+            return {"ok": False, "error": str(exc)}
+        except ProxyUnavailable as exc:
+            log.warning("join proxy: %s", exc)
+            return {"ok": False, "error": "cannot check this join now; retry"}
+        if self.live.get(sid) is not session:
+            return {"ok": False, "error": "not connected"}  # left during the proxy's answer
+        ns = self._ns(sid)
+        for room in set(before) - set(rooms):
+            await self.sio.leave_room(sid, room, namespace=ns)
+        for room in set(rooms) - set(before):
+            await self.sio.enter_room(sid, room, namespace=ns)
+        data = {**session.data, "gateway": new.model_dump()}
+        session = session.model_copy(update={"rooms": rooms, "joined": True, "data": data})
+        self.live[sid] = session
+        delivery = self.deliveries.get(sid)
+        if delivery is not None:  # from the next publication on
+            delivery.publication_rooms = frozenset(rooms)
+        await self.sessions.save(session)
+        return {"ok": True, "rooms": rooms}
 
     async def _check_ticket(self, company_id: str, ticket_id: str) -> None:
         """ValueError unless the token's company has this ticket (the read model says so)."""
@@ -549,6 +695,8 @@ class Edge:
     async def shutdown(self) -> None:
         """Rolling restart: drop every transport so clients reconnect elsewhere and recover."""
         await self.sio.close_transports()
+        if self.gateway is not None:
+            await self.gateway.close()
         if self._refresh:
             self._refresh.cancel()
         if self.feed:
@@ -565,16 +713,23 @@ def _whaticket_rooms(session: Session) -> frozenset[str]:
     return frozenset(session.rooms) - {company_room(who.company_id), user_room(who)}
 
 
-def create_edge(settings: StackSettings | None = None, conf: EdgeSettings | None = None) -> Any:
-    edge = Edge(settings or StackSettings(), conf or EdgeSettings())
+def create_edge(
+    settings: StackSettings | None = None,
+    conf: EdgeSettings | None = None,
+    gateway: GatewaySettings | None = None,
+) -> Any:
+    edge = Edge(settings or StackSettings(), conf or EdgeSettings(), gateway or GatewaySettings())
     sio = edge.sio
-    sio.on("connect", edge.connect)
-    sio.on("disconnect", edge.disconnect)
-    sio.on("ack", edge.ack)
-    for kind in ("ChatBox", "Tickets", "Notification"):
-        for leave in (False, True):
-            name = f"leave{kind}" if leave else f"join{kind}"
-            sio.on(name, _joiner(edge, kind, leave))
+    if edge.gateway is not None:
+        _gateway_handlers(edge)
+    else:
+        sio.on("connect", edge.connect)
+        sio.on("disconnect", edge.disconnect)
+        sio.on("ack", edge.ack)
+        for kind in ("ChatBox", "Tickets", "Notification"):
+            for leave in (False, True):
+                name = f"leave{kind}" if leave else f"join{kind}"
+                sio.on(name, _joiner(edge, kind, leave))
 
     async def ops(
         scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
@@ -601,6 +756,48 @@ def create_edge(settings: StackSettings | None = None, conf: EdgeSettings | None
     return socketio.ASGIApp(
         sio, other_asgi_app=ops, on_startup=edge.startup, on_shutdown=edge.shutdown
     )
+
+
+def _gateway_handlers(edge: Edge) -> None:
+    """The family's events, on `/` or (plus) on every namespace: python-socketio hands a
+    catch-all namespace's handlers the namespace first."""
+    assert edge.gateway is not None
+    family = edge.gateway.family
+    sio = edge.sio
+    if family.name != "plus":
+        sio.on("connect", edge.connect)
+        sio.on("disconnect", edge.disconnect)
+        sio.on("ack", edge.ack)
+        for event in family.events:
+            sio.on(event, _gateway_joiner(edge, event))
+        return
+
+    async def connect(namespace: str, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        await edge.connect(sid, environ, auth, namespace)
+
+    async def disconnect(namespace: str, sid: str, *args: Any) -> None:
+        await edge.disconnect(sid, *args)
+
+    async def ack(namespace: str, sid: str, cursor: Any = None) -> dict[str, Any]:
+        return await edge.ack(sid, cursor)
+
+    sio.on("connect", connect, namespace="*")
+    sio.on("disconnect", disconnect, namespace="*")
+    sio.on("ack", ack, namespace="*")
+    for event in family.events:
+        joiner = _gateway_joiner(edge, event)
+
+        async def handler(namespace: str, sid: str, arg: Any = None, _j: Any = joiner) -> Any:
+            return await _j(sid, arg)
+
+        sio.on(event, handler, namespace="*")
+
+
+def _gateway_joiner(edge: Edge, event: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def handler(sid: str, arg: Any = None) -> dict[str, Any]:
+        return await edge.gateway_join(sid, event, arg)
+
+    return handler
 
 
 def _joiner(edge: Edge, kind: str, leave: bool) -> Callable[..., Awaitable[dict[str, Any]]]:

@@ -71,6 +71,38 @@ env:
 {{- end }}
 {{- end -}}
 
+{{/* Gateway mode's settings, for the edges only (the one process that reads them): the
+helpdesk's JWT secret from a Secret, the rest as values. Nothing in platform mode. */}}
+{{- define "tidewire.gatewayEnv" -}}
+{{- with .Values.gateway }}
+{{- if .family }}
+- {name: TIDEWIRE_GATEWAY, value: {{ .family | quote }}}
+{{- if or .jwtSecret .existingSecret }}
+- name: TIDEWIRE_GATEWAY_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | default (printf "%s-gateway-jwt" (include "tidewire.fullname" $)) }}
+      key: {{ .secretKey }}
+{{- end }}
+{{- if .redisUrlExistingSecret }}
+- name: TIDEWIRE_GATEWAY_REDIS_URL
+  valueFrom:
+    secretKeyRef: {name: {{ .redisUrlExistingSecret }}, key: {{ .redisUrlKey }}}
+{{- else if .redisUrl }}
+- {name: TIDEWIRE_GATEWAY_REDIS_URL, value: {{ .redisUrl | quote }}}
+{{- end }}
+- {name: TIDEWIRE_GATEWAY_JWT_SECRET_REDIS_KEY, value: {{ .jwtSecretRedisKey | quote }}}
+- {name: TIDEWIRE_GATEWAY_COMPANY_ID, value: {{ .companyId | toString | quote }}}
+- {name: TIDEWIRE_GATEWAY_NAMESPACE_PATTERN, value: {{ .namespacePattern | quote }}}
+- {name: TIDEWIRE_GATEWAY_EXPIRED_GRACE_S, value: {{ .expiredGraceSeconds | quote }}}
+- {name: TIDEWIRE_GATEWAY_CONNECT_PROXY_URL, value: {{ .connectProxyUrl | quote }}}
+- {name: TIDEWIRE_GATEWAY_JOIN_PROXY_URL, value: {{ .joinProxyUrl | quote }}}
+- {name: TIDEWIRE_GATEWAY_PROXY_TIMEOUT_S, value: {{ .proxyTimeoutSeconds | quote }}}
+- {name: TIDEWIRE_GATEWAY_PROXY_CACHE_S, value: {{ .proxyCacheSeconds | quote }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "tidewire.cassandraAuthEnv" -}}
 {{- with .Values.cassandra.auth.existingSecret }}
 - name: TIDEWIRE_CASSANDRA_USERNAME
@@ -134,6 +166,27 @@ startupProbe:
 {{- end -}}
 {{- if and .Values.jwt.adminSecret (eq .Values.jwt.adminSecret .Values.jwt.secret) -}}
 {{- fail "jwt.adminSecret must differ from jwt.secret" -}}
+{{- end -}}
+{{- with .Values.gateway -}}
+{{- $families := list "community" "saas1" "ticketz" "plus" -}}
+{{- if and .family (not (has .family $families)) -}}
+{{- fail (printf "gateway.family %q is not a helpdesk family tidewire speaks: community, saas1, ticketz or plus (empty: platform mode)" .family) -}}
+{{- end -}}
+{{- if and .family (ne .family "ticketz") (not .jwtSecret) (not .existingSecret) -}}
+{{- fail (printf "gateway.family=%s checks the helpdesk's own tokens: set gateway.jwtSecret or gateway.existingSecret (its backend's JWT_SECRET; only ticketz can read it from its Redis)" .family) -}}
+{{- end -}}
+{{- if and (eq .family "plus") (not (contains "{company}" .namespacePattern)) -}}
+{{- fail (printf "gateway.namespacePattern %q must contain {company}, where the company's id goes" .namespacePattern) -}}
+{{- end -}}
+{{- if and .backend.service (not .family) -}}
+{{- fail "gateway.backend.service is gateway mode's one-URL ingress: set gateway.family too (platform mode serves /api from ingest on that host)" -}}
+{{- end -}}
+{{- if and .backend.service (not .backend.port) -}}
+{{- fail "gateway.backend.port is empty: give the port (number or name) of gateway.backend.service" -}}
+{{- end -}}
+{{- if and .backend.service (not $.Values.ingress.enabled) -}}
+{{- fail "gateway.backend.service routes the helpdesk's URL through the chart's ingress: set ingress.enabled=true" -}}
+{{- end -}}
 {{- end -}}
 {{- if gt (int .Values.projector.replicas) (int .Values.partitions) -}}
 {{- fail (printf "projector.replicas (%d) above partitions (%d): the extra processes would get no partition" (int .Values.projector.replicas) (int .Values.partitions)) -}}

@@ -18,6 +18,7 @@ from tidewire_ingest.command_log_kafka import KafkaCommandLog
 from tidewire_ingest.events_lazy import LazyEventsLog
 from tidewire_ingest.routes_admin import router as admin_router
 from tidewire_ingest.routes_commands import router as commands_router
+from tidewire_ingest.routes_publish import router as publish_router
 from tidewire_ingest.routes_queries import router as queries_router
 from tidewire_ingest.routes_webhooks import router as webhooks_router
 from tidewire_ingest.settings import IngestSettings
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(queries_router)
     app.include_router(admin_router)
+    app.include_router(publish_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -20,8 +20,10 @@ from tidewire_platform.tenants import TenantStore
 from tidewire_platform.tokens import (
     AdminDisabled,
     Principal,
+    Publisher,
     TokenError,
     verify_admin_token,
+    verify_publisher_token,
     verify_token,
 )
 
@@ -72,7 +74,21 @@ async def admin(
         raise Problem(403, "Forbidden", "tenant administration needs an admin token") from exc
 
 
+async def publisher(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Publisher:
+    """A helpdesk backend (`tidewire token --publisher`); agent tokens cannot publish."""
+    try:
+        return verify_publisher_token(_settings(request), creds.credentials if creds else None)
+    except TokenError as exc:
+        raise Problem(
+            401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+
+
 Agent = Annotated[Principal, Depends(principal)]
+PublisherOf = Annotated[Publisher, Depends(publisher)]
 Admin = Annotated[Principal, Depends(admin)]
 Commands = Annotated[CommandLog, Depends(command_log)]
 

@@ -31,6 +31,15 @@ class IngestSettings(BaseSettings):
         ge=1,
         description="most distinct phone_number_ids one webhook delivery may name; more get 422",
     )
+    # Gateway mode: one publication's `data`, encoded, and publications per request. Meta's
+    # and Whaticket's payloads are a few KiB; the bound keeps one event far below Kafka's
+    # record limit and what an edge holds per event.
+    max_publication_bytes: int = Field(
+        256 * 1024, ge=1024, description="largest publication (encoded); larger ones get 413"
+    )
+    max_publications: int = Field(
+        500, ge=1, le=10_000, description="most publications per POST /api/publish; more get 413"
+    )
     # `GET /api/events`: a page ends before the event that would take it past this many bytes
     # (events as stored in the log); its first event always comes. A page is decoded and
     # answered in memory: a megabyte is 1/512 of ingest's 512 MiB Helm memory limit.

@@ -25,6 +25,7 @@ CommandType = Literal[
     "message.dispatched",  # the Graph API accepted an agent's message and named its wamid
     "message.failed",  # the Graph API refused an agent's message for good
     "message.unknown",  # the Graph API may or may not have sent it (timeout, 5xx): never resent
+    "publication",  # gateway mode: a helpdesk backend's emit (publications.py)
 ]
 
 

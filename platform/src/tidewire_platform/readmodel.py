@@ -1,7 +1,10 @@
 """Read-model documents shared by the projector (writer) and the query API (reader).
 
-Field names follow Whaticket's JSON (camelCase) so existing front ends can use them as they are.
-Times are milliseconds since the epoch, like every *_at field of the logs.
+Field names follow Whaticket's JSON (camelCase), but the documents are tidewire's own:
+string ids, times in milliseconds since the epoch (like every *_at field of the logs) where
+Whaticket sends ISO strings, and no nested contact or user. An existing Whaticket front end
+cannot read them as they are; it keeps its own backend's payloads through gateway mode
+(docs/gateway.md).
 """
 
 from __future__ import annotations

@@ -157,3 +157,75 @@ def _verified(secret: str, audience: str, token: str) -> tuple[Principal, float]
         company_id=company_id, user_id=user_id, role=role if isinstance(role, str) else None
     )
     return principal, float(claims["exp"])
+
+
+# -- publishers (gateway mode) ----------------------------------------------------------------
+
+_PUBLISHER_AUDIENCE = "tidewire-publisher"
+_ANY_COMPANY = "*"
+PUBLISHER_TTL_S = 365 * 24 * 3600  # a backend's credential, rotated by its operator
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """A helpdesk backend allowed to publish: for one company, or for every company (a SaaS
+    backend serving many) when `company_id` is None."""
+
+    name: str
+    company_id: str | None
+
+    def may_publish_for(self, company_id: str) -> bool:
+        return self.company_id is None or self.company_id == company_id
+
+
+def issue_publisher_token(
+    settings: StackSettings, name: str, company_id: str | None = None, ttl: int | None = None
+) -> str:
+    """A publisher's token (`POST /api/publish`), signed with the agent key under an audience
+    of its own: it opens no agent API and no socket, and agent tokens cannot publish."""
+    if company_id is not None and not valid_id(company_id):
+        raise ValueError(f"company id {company_id!r} does not match {ID_PATTERN}")
+    if not valid_user_id(name):
+        raise ValueError(f"publisher name {name!r} must be 1-256 characters, no spaces")
+    now = int(time.time())
+    claims = {
+        "sub": name,
+        "company_id": company_id if company_id is not None else _ANY_COMPANY,
+        "aud": _PUBLISHER_AUDIENCE,
+        "iat": now,
+        "exp": now + (ttl if ttl is not None else PUBLISHER_TTL_S),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm=_ALGORITHM)
+
+
+def verify_publisher_token(settings: StackSettings, token: str | None) -> Publisher:
+    if not token:
+        raise TokenError("missing token")
+    publisher, expires = _verified_publisher(settings.jwt_secret, token)
+    if expires <= time.time():
+        raise TokenError("token expired")
+    return publisher
+
+
+@lru_cache(maxsize=1024)
+def _verified_publisher(secret: str, token: str) -> tuple[Publisher, float]:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            audience=_PUBLISHER_AUDIENCE,
+            options={"require": ["exp", "sub", "company_id"]},
+            leeway=_CLOCK_SKEW_S,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"invalid publisher token: {exc}") from exc
+    company_id, name = claims.get("company_id"), claims.get("sub")
+    if not isinstance(name, str) or not valid_user_id(name):
+        raise TokenError("invalid publisher token: sub must be 1-256 characters, no spaces")
+    if company_id != _ANY_COMPANY and not valid_id(company_id):
+        raise TokenError(f"invalid publisher token: company_id must be '*' or match {ID_PATTERN}")
+    scope = None if company_id == _ANY_COMPANY else str(company_id)
+    return Publisher(name=name, company_id=scope), float(claims["exp"])

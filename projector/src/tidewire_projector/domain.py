@@ -38,6 +38,7 @@ from tidewire_platform.contracts import (
     valid_id,
     valid_user_id,
 )
+from tidewire_platform.publications import PUBLICATION, Publication
 from tidewire_platform.readmodel import (
     ACK_FAILED,
     ACK_PENDING,
@@ -494,7 +495,28 @@ async def _read(command: Command, position: int, view: View) -> Outcome:
     return out
 
 
+async def _publication(command: Command, position: int, view: View) -> Outcome:
+    """A helpdesk backend's emit becomes an event as it is: no read model of ours changes
+    (the helpdesk keeps its own database), and the journal makes its id idempotent."""
+    publication = Publication.model_validate(
+        {"id": command.payload.get("publication_id"), "company_id": command.company_id}
+        | {k: v for k, v in command.payload.items() if k != "publication_id"}
+    )
+    event = Event(
+        id=event_id_for(command.id),
+        type=PUBLICATION,
+        company_id=command.company_id,
+        ticket_id=None,
+        command_id=command.id,
+        occurred_at=now_ms(),
+        accepted_at=command.accepted_at,
+        payload=publication.payload(),
+    )
+    return Outcome(company_id=command.company_id, events=[event])
+
+
 _HANDLERS = {
+    PUBLICATION: _publication,
     "message.inbound": _inbound,
     "message.send": _send,
     "message.status": _status,

@@ -12,8 +12,10 @@ from tidewire_platform.tokens import (
     AdminDisabled,
     TokenError,
     issue_admin_token,
+    issue_publisher_token,
     issue_token,
     verify_admin_token,
+    verify_publisher_token,
     verify_token,
 )
 
@@ -171,3 +173,18 @@ def test_user_ids_outside_the_id_rule_are_neither_issued_nor_accepted(
     claims = {"sub": sub, "company_id": "acme", "aud": "tidewire", "exp": int(time.time()) + 60}
     with pytest.raises(TokenError, match="sub"):
         verify_token(s, jwt.encode(claims, s.jwt_secret, algorithm="HS256"))
+
+
+def test_publisher_tokens_are_scoped_and_open_nothing_else(s: StackSettings) -> None:
+    every = verify_publisher_token(s, issue_publisher_token(s, "backend"))
+    assert every.company_id is None
+    assert every.may_publish_for("anyone")
+    one = verify_publisher_token(s, issue_publisher_token(s, "backend", company_id="acme"))
+    assert one.may_publish_for("acme")
+    assert not one.may_publish_for("other")
+    with pytest.raises(TokenError, match="invalid token"):
+        verify_token(s, issue_publisher_token(s, "backend", company_id="acme"))
+    with pytest.raises(TokenError, match="invalid publisher token"):
+        verify_publisher_token(s, issue_token(s, "acme", "agent"))
+    with pytest.raises(TokenError, match="expired"):
+        verify_publisher_token(s, issue_publisher_token(s, "backend", ttl=-5))

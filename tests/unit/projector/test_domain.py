@@ -308,3 +308,27 @@ async def test_first_reads_name_documents_decide_really_reads() -> None:
 
 def test_first_reads_of_a_malformed_payload_is_empty_not_an_error() -> None:
     assert first_reads(_cmd("message.inbound", phone_number_id=7, reaction="x")) == []
+
+
+async def test_a_publication_is_an_event_as_published_and_writes_no_read_model() -> None:
+    payload = {
+        "publication_id": "p-1",
+        "namespace": "/7",
+        "rooms": ["123"],
+        "except": [],
+        "event": "company-c-appMessage",
+        "data": {"action": "create", "message": {"id": 1}},
+    }
+    out = await decide(_cmd("publication", **payload), 5, MemoryStore())
+    [event] = out.events
+    assert (event.type, event.ticket_id, event.payload) == ("publication", None, payload)
+    assert (out.messages, out.tickets, out.contacts) == ([], [], [])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"publication_id": "p", "event": "e", "namespace": "x"}, {"publication_id": "p"}],
+)
+async def test_a_malformed_publication_is_poison(payload: dict[str, Any]) -> None:
+    with pytest.raises(PoisonCommand):
+        await decide(_cmd("publication", **payload), 5, MemoryStore())
