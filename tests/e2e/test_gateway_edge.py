@@ -163,6 +163,8 @@ async def test_ticketz_gets_ready_its_rooms_and_only_what_its_rooms_get(
             "event": f"company-{other}-ticket",
             "data": {"action": "update"},
         },
+        # Whatever a publisher puts in `data` (an unhashable `action` here) goes through.
+        {"company_id": c, "rooms": [], "event": "odd", "data": {"action": ["x"]}},
         {"company_id": c, "rooms": [], "event": "done", "data": 1},
     )
     for client in (admin, agent):
@@ -172,10 +174,11 @@ async def test_ticketz_gets_ready_its_rooms_and_only_what_its_rooms_get(
     assert got == [
         (f"company-{c}-ticket", {"action": "removeFromList", "ticketId": 77}),
         (f"company-{c}-appMessage", {"action": "create", "message": {"id": "w1", "body": "oi"}}),
+        ("odd", {"action": ["x"]}),
         ("done", 1),
     ]
     assert all(isinstance(a[-1], str) for e, a in admin.seen if e != "ready")  # the cursor
-    assert [e for e, _ in agent.seen] == ["ready", f"company-{c}-contact", "done"]
+    assert [e for e, _ in agent.seen] == ["ready", f"company-{c}-contact", "odd", "done"]
     assert [e for e, _ in stranger.seen] == ["ready", f"company-{other}-ticket"]
 
 

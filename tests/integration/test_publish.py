@@ -131,6 +131,8 @@ def test_a_publisher_of_one_company_cannot_publish_for_another(
         ({"event": ""}, 422, "event"),
         ({"id": "has space"}, 422, "id"),
         ({"unknown": 1}, 422, "unknown"),
+        ({"event": "connect"}, 422, "reserved event name"),
+        ({"event": "tidewire:resync"}, 422, "reserved event name"),
     ],
 )
 def test_bad_publications_are_refused_with_a_reason(
@@ -140,6 +142,23 @@ def test_bad_publications_are_refused_with_a_reason(
     assert refused.status_code == status, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert says in refused.text
+
+
+def test_a_batch_repeating_an_id_is_refused_whole(publisher: httpx.Client, company: str) -> None:
+    one = _publication(company)
+    refused = publisher.post(
+        "/api/publish", json={"publications": [one, _publication(company), one]}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "publications[2] repeats the id of publications[0]" in refused.json()["detail"]
+
+
+def test_the_publication_limit_counts_bytes_not_characters(
+    publisher: httpx.Client, company: str
+) -> None:
+    # 100,000 characters of three bytes each: 300 kB encoded, past the 256 KiB default.
+    refused = publisher.post("/api/publish", json=_publication(company, data="€" * 100_000))
+    assert refused.status_code == 413, refused.text
 
 
 def test_the_cli_prints_a_publisher_token_as_its_last_line(

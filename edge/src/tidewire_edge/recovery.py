@@ -26,6 +26,7 @@ keep an index of each socket's rooms, so a disconnect does not scan every room o
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ from socketio import packet
 from tidewire_edge.sessions import Session
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.tokens import Principal
+
+log = logging.getLogger("tidewire.edge.recovery")
 
 
 @dataclass
@@ -74,7 +77,7 @@ Unplanned = Callable[[Plan], Awaitable[None]]  # a plan whose connect failed: gi
 class RecoveringManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.chosen_sids: dict[str, str] = {}  # eio_sid -> sid to reuse
+        self.chosen_sids: dict[tuple[str, str], str] = {}  # (eio_sid, namespace) -> sid to reuse
         self._rooms_of: dict[tuple[str, str], set[str | None]] = {}  # (namespace, sid) -> rooms
 
     # The library finds a disconnecting socket's rooms by testing every room of the node (a
@@ -115,7 +118,7 @@ class RecoveringManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def pre_connect(self, eio_sid: str, namespace: str) -> str | None:
         """Protocol rule: a recovered session keeps its id, so the client's `socket.id` does
         not change. Same registration as the library's, with the old sid instead of a new one."""
-        sid = self.chosen_sids.pop(eio_sid, None)
+        sid = self.chosen_sids.pop((eio_sid, namespace), None)
         if sid is None:
             return await super().pre_connect(eio_sid, namespace)  # type: ignore[no-any-return]
         try:
@@ -132,26 +135,35 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
         self._planner = planner
         self._unplanned = unplanned
-        self.plans: dict[str, Plan] = {}  # eio_sid -> plan, while its CONNECT is handled
+        # (eio_sid, namespace) -> plan, while its CONNECT is handled (one connection may
+        # connect several namespaces at once: plus's catch-all)
+        self.plans: dict[tuple[str, str], Plan] = {}
         self._evictions = asyncio.Semaphore(8)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         """Protocol rule: a CONNECT whose auth has a known `pid` resumes that session."""
         ns = namespace or "/"
-        plan = await self._planner(data, self.environ.get(eio_sid, {}), ns)
+        try:
+            plan = await self._planner(data, self.environ.get(eio_sid, {}), ns)
+        except Exception:
+            # The planner turns passing failures into `retry` itself; anything that still
+            # escapes must not leave the client waiting for a reply that never comes.
+            log.exception("planning a connect failed; closing its transport so it retries")
+            await self.close_transports([eio_sid])
+            return
         try:
             if plan.retry is not None:
                 raise RetryLater(plan.retry)
             if plan.session is not None:
                 await self._evict(plan.session, ns)
-                self.manager.chosen_sids[eio_sid] = plan.session.sid
+                self.manager.chosen_sids[(eio_sid, ns)] = plan.session.sid
             if eio_sid not in self.environ:
                 # The client left while its connect was planned (Redis, Kafka lookups): the
                 # library would register the sid, then fail on the missing environ and leave
                 # it half-connected for good. Nothing to connect; the session goes back.
                 await self._unplanned(plan)
                 return
-            self.plans[eio_sid] = plan
+            self.plans[(eio_sid, ns)] = plan
             await super()._handle_connect(eio_sid, namespace, data)
         except Exception as exc:
             # The session taken for the client must not be lost with a failed connect, nor
@@ -165,8 +177,8 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
                 raise
             await self.close_transports([eio_sid])  # the client retries by itself
         finally:
-            self.manager.chosen_sids.pop(eio_sid, None)
-            self.plans.pop(eio_sid, None)
+            self.manager.chosen_sids.pop((eio_sid, ns), None)
+            self.plans.pop((eio_sid, ns), None)
             plan.connected.set()
 
     async def _evict(self, session: Session, namespace: str) -> None:
@@ -183,7 +195,7 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         """Protocol rule: the CONNECT reply carries the session's `pid`."""
-        plan = self.plans.get(eio_sid)
+        plan = self.plans.get((eio_sid, pkt.namespace or "/"))
         if plan is not None and pkt.packet_type == packet.CONNECT and isinstance(pkt.data, dict):
             pkt.data = {**pkt.data, "pid": plan.pid}
         await super()._send_packet(eio_sid, pkt)

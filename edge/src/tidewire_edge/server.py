@@ -136,6 +136,10 @@ class Edge:
         within = self.rate.hit(client_address(environ, self.conf.trusted_proxies))
         if not within and not (isinstance(pid, str) and pid):
             return self._too_many_connects(fresh)
+        if not within and self.gateway is not None and not await self._known(pid):
+            # Checking a helpdesk token may cost the helpdesk a Redis read or a proxy call: a
+            # made-up pid past the rate gets none of it.
+            return self._too_many_connects(fresh)
         if self.gateway is not None:
             principal_or_none = await self._helpdesk_user(auth, environ, fresh)
             if principal_or_none is None:
@@ -157,6 +161,12 @@ class Edge:
             EDGE_RECOVERIES.labels(plan.failed_as).inc()
         return plan
 
+    async def _known(self, pid: str) -> bool:
+        try:
+            return await self.sessions.exists(pid)
+        except Exception:
+            return False
+
     async def _helpdesk_user(
         self, auth: Any, environ: dict[str, Any], fresh: Plan
     ) -> Principal | None:
@@ -172,8 +182,12 @@ class Edge:
             fresh.refusal_data = {"code": "token_expired" if expired else "token_invalid"}
             return None
         except ProxyUnavailable as exc:
-            log.warning("connect proxy: %s", exc)
-            fresh.retry = "temporarily unavailable (connect proxy)"
+            log.warning("helpdesk unavailable at connect: %s", exc)
+            fresh.retry = "temporarily unavailable (helpdesk)"
+            return None
+        except Exception as exc:  # a proxy's odd answer, Redis: the client retries later
+            log.warning("cannot check a helpdesk connect: %r", exc)
+            fresh.retry = f"temporarily unavailable ({type(exc).__name__})"
             return None
         fresh.gateway = Connected(user, rooms, expires)
         return Principal(company_id=user.company_id, user_id=user.user_id, role=None)
@@ -295,7 +309,7 @@ class Edge:
     ) -> None:
         # The token was checked once, while planning the connection.
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, namespace)
-        plan = self.sio.plans[eio_sid]
+        plan = self.sio.plans[(eio_sid, namespace)]
         who = plan.who
         if who is None or plan.refusal is not None:
             extra = dict(plan.refusal_data or {})
@@ -494,7 +508,8 @@ class Edge:
         body = args[0]
         ns = self._ns(sid)
         # One event may make two packets (rooms.deletion): the action tells them apart.
-        key = (ns, args[-1], body.get("action") if isinstance(body, dict) else None)
+        action = body.get("action") if isinstance(body, dict) else None
+        key = (ns, args[-1], action if isinstance(action, str) else None)
         wire = self._wire.get(key)
         if wire is None:
             # binary=False: events come from JSON, so they hold no bytes; it spares the

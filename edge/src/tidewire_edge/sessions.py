@@ -44,6 +44,10 @@ class SessionStore:
     async def save(self, session: Session) -> None:
         await self._r.set(self._prefix + session.pid, session.model_dump_json(), ex=self._window)
 
+    async def exists(self, pid: str) -> bool:
+        """Whether a session is stored under `pid` (a cheap check before costlier work)."""
+        return bool(await self._r.exists(self._prefix + pid))
+
     async def take(self, pid: str) -> Session | None:
         raw = await self._r.getdel(self._prefix + pid)
         return Session.model_validate_json(raw) if raw else None

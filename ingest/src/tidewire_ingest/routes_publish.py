@@ -67,6 +67,17 @@ async def publish(
             "Too many publications",
             f"{len(items)} publications in one request; at most {conf.max_publications}",
         )
+    seen: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(items):
+        first = seen.setdefault((item.company_id, item.id), index)
+        if first != index:
+            # The second would be dropped as a retry of the first: say so rather than
+            # answering that both were accepted.
+            raise Problem(
+                422,
+                "Duplicate publication id",
+                f"publications[{index}] repeats the id of publications[{first}] ({item.id!r})",
+            )
     commands = []
     for index, item in enumerate(items):
         if not publisher.may_publish_for(item.company_id):
@@ -76,7 +87,7 @@ async def publish(
                 f"publications[{index}]: this publisher may publish only for company "
                 f"{publisher.company_id!r}, not {item.company_id!r}",
             )
-        size = len(item.model_dump_json(by_alias=True))
+        size = len(item.model_dump_json(by_alias=True).encode())
         if size > conf.max_publication_bytes:
             raise Problem(
                 413,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tidewire_platform.contracts import ID_PATTERN, stable_id
 
@@ -30,6 +30,12 @@ NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 MAX_ROOMS = 64  # rooms (and excepted rooms) of one publication
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+# Names a Socket.IO server refuses to emit, and tidewire's own protocol events.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
 
 
 class Publication(BaseModel):
@@ -50,6 +56,13 @@ class Publication(BaseModel):
     except_rooms: list[Name] = Field(default_factory=list, max_length=MAX_ROOMS, alias="except")
     event: str = Field(pattern=NAME_PATTERN)
     data: Any = None
+
+    @field_validator("event")
+    @classmethod
+    def _not_reserved(cls, event: str) -> str:
+        if event in RESERVED_EVENTS or event.startswith("tidewire:"):
+            raise ValueError(f"{event!r} is a reserved event name")
+        return event
 
     def command_id(self) -> str:
         """The command id its idempotency key maps to, scoped to the company."""

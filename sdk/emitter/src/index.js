@@ -28,6 +28,8 @@ import { randomUUID } from "node:crypto";
  * @property {number} [retryMaxMs]
  * @property {number} [deadlineMs] how long an emit is retried before it is reported failed
  *   through `onError` (60,000)
+ * @property {number} [requestTimeoutMs] how long one request may take before it counts as a
+ *   network error and is retried (10,000)
  * @property {number} [maxQueue] emits waiting at most; past it, new emits fail at once (10,000)
  * @property {(error: PublishError) => void} [onError] told of every emit given up (default:
  *   `console.error`)
@@ -141,6 +143,7 @@ export class Emitter extends BroadcastOperator {
     this._retryMs = options.retryMs ?? 100;
     this._retryMaxMs = options.retryMaxMs ?? 5000;
     this._deadlineMs = options.deadlineMs ?? 60_000;
+    this._requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     this._maxQueue = options.maxQueue ?? 10_000;
     this._onError = options.onError ?? ((e) => console.error(`tidewire emitter: ${e.message}`));
     this._fetch = options.fetch ?? globalThis.fetch;
@@ -154,8 +157,11 @@ export class Emitter extends BroadcastOperator {
     /** @type {ReturnType<typeof setTimeout> | null} */
     this._timer = null;
     this._closed = false;
-    /** @type {PublishError[]} */
-    this._failures = [];
+    // The first failure since the last flush, and how many there were: kept bounded, since
+    // an application that never calls flush() would otherwise hold every failed emit.
+    /** @type {PublishError | null} */
+    this._failure = null;
+    this._failed = 0;
   }
 
   /**
@@ -265,14 +271,22 @@ export class Emitter extends BroadcastOperator {
    */
   async _post(publications) {
     let response;
+    // A hung ingest must not hold the one request in flight past the deadline. A timer of our
+    // own, not AbortSignal.timeout(): that one's timer does not keep the process alive, so a
+    // script awaiting flush() could end with its emits still pending.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error("request timed out")), this._requestTimeoutMs);
     try {
       response = await this._fetch(this._url, {
+        signal: abort.signal,
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${this._token}` },
         body: JSON.stringify(publications.length === 1 ? publications[0] : { publications }),
       });
     } catch (error) {
       return { ok: false, retry: true, why: `network: ${/** @type {Error} */ (error).message}` };
+    } finally {
+      clearTimeout(timer);
     }
     if (response.status >= 200 && response.status < 300) {
       await response.arrayBuffer().catch(() => undefined);
@@ -298,7 +312,8 @@ export class Emitter extends BroadcastOperator {
 
   /** @param {PublishError} error */
   _fail(error) {
-    this._failures.push(error);
+    if (this._failure === null) this._failure = error;
+    this._failed += 1;
     try {
       this._onError(error);
     } catch {
@@ -308,7 +323,8 @@ export class Emitter extends BroadcastOperator {
 
   /**
    * Wait until every emit made so far is durable in tidewire (or given up). Rejects with the
-   * first `PublishError` since the previous flush, if any.
+   * first `PublishError` since the previous flush, if any (its message counts the others;
+   * each was also passed to `onError`).
    */
   async flush() {
     if (this._timer) {
@@ -323,8 +339,14 @@ export class Emitter extends BroadcastOperator {
       }
       await this._running;
     }
-    const failures = this._failures.splice(0);
-    if (failures.length > 0) throw failures[0];
+    const failure = this._failure;
+    const failed = this._failed;
+    this._failure = null;
+    this._failed = 0;
+    if (failure !== null) {
+      if (failed > 1) failure.message += ` (and ${failed - 1} more emits given up since the last flush)`;
+      throw failure;
+    }
   }
 
   /** Flush, then refuse further emits. */

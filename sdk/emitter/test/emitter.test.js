@@ -128,3 +128,31 @@ test("emit takes one argument, like a publication", () => {
   const emitter = new Emitter({ url: "http://127.0.0.1:1", token: "t", companyId: "1" });
   assert.throws(() => /** @type {any} */ (emitter).emit("e", 1, 2), /one argument/);
 });
+
+test("a hung request counts as a network error and is retried within the deadline", async () => {
+  let calls = 0;
+  /** @type {typeof fetch} */
+  const hanging = async (url, init) => {
+    calls += 1;
+    if (calls === 1) {
+      // never answers: only the request timeout ends it
+      return await new Promise((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new Error("aborted"))),
+      );
+    }
+    return new Response("{}", { status: 202 });
+  };
+  const emitter = new Emitter({ url: "http://x", token: "t", companyId: "1", fetch: hanging, requestTimeoutMs: 50, retryMs: 1 });
+  emitter.emit("e", 1);
+  await emitter.flush();
+  assert.equal(calls, 2);
+});
+
+test("failures are counted, not kept, until flush", async () => {
+  const ingest = await fakeIngest(() => 422);
+  const emitter = new Emitter({ url: ingest.url, token: "t", companyId: "1", onError: () => {}, batchMs: 1 });
+  for (let n = 0; n < 5; n++) emitter.emit("e", n);
+  await assert.rejects(emitter.flush(), /and 4 more emits given up/);
+  await emitter.flush();
+  await ingest.close();
+});

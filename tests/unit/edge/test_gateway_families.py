@@ -140,3 +140,19 @@ def test_uncounted_memberships_follow_socket_io_join_and_leave() -> None:
 def test_only_ticketz_counts_joins_and_renews_its_socket_token() -> None:
     assert {n for n, f in FAMILIES.items() if f.counts_joins} == {"ticketz"}
     assert {n for n, f in FAMILIES.items() if f.renews_token} == {"ticketz"}
+
+
+@pytest.mark.parametrize(
+    "room", ["company-5-open", "company-5-admin", "user-17", "queue-3-pending", "super", "open"]
+)
+def test_ticketz_chat_boxes_are_numeric_tickets_never_reserved_rooms(room: str) -> None:
+    agent = HelpdeskUser("5", "4", profile="user")
+    with pytest.raises(Refused, match="numeric ticket id"):
+        FAMILIES["ticketz"].join("joinChatBox", room, agent)
+    assert FAMILIES["ticketz"].join("joinChatBox", 123, agent) == Change(join=("123",))
+
+
+async def test_a_token_issued_by_a_clock_a_little_ahead_is_accepted() -> None:
+    ahead = _jwt(id=3, companyId=5, iat=int(time.time()) + 20)
+    user, _, _ = await _gateway("ticketz").connect(None, {"token": [ahead]}, "/")
+    assert user.company_id == "5"

@@ -8,6 +8,7 @@ signature, the namespace a verified token must match, or the helpdesk backend it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -28,7 +29,12 @@ _JOIN_CACHE = 4096  # join proxy answers kept (each a few rooms)
 
 
 class ProxyUnavailable(RuntimeError):
-    """A proxy did not answer in time or answered nonsense: the client should retry."""
+    """A proxy (or the helpdesk's Redis) did not answer in time or answered nonsense: the
+    client should retry."""
+
+
+_SECRET_REREAD_S = 10.0  # a bad signature re-reads ticketz's secret at most this often
+_CLOCK_SKEW_S = 30  # `iat`/`nbf` a little in the future: the helpdesk's clock may run ahead
 
 
 class Gateway:
@@ -39,11 +45,16 @@ class Gateway:
         self.family = family
         self._redis_url = settings.redis_url or redis_url
         self._secret: str | None = settings.jwt_secret or None
+        self._secret_read_at = -_SECRET_REREAD_S
+        self._secret_lock = asyncio.Lock()
+        self._redis: aioredis.Redis | None = None  # the helpdesk's, opened on first use
         self._http = httpx.AsyncClient(timeout=settings.proxy_timeout_s)
         self._joins: OrderedDict[tuple[str, str, str, str], tuple[float, Change]] = OrderedDict()
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
 
     async def connect(
         self, auth: Any, query: Mapping[str, Sequence[str]], namespace: str
@@ -65,14 +76,19 @@ class Gateway:
         return user, rooms, expires
 
     async def _verified(self, token: str) -> tuple[dict[str, Any], float | None]:
-        secret = self._secret or await self._read_secret()
+        secret = self._secret or await self._read_secret(force=False)
         try:
             claims = self._decode(token, secret)
         except jwt.InvalidSignatureError:
             if self.conf.jwt_secret:
                 raise Refused("invalid token: bad signature") from None
-            # ticketz may have rotated its secret: read it again once.
-            secret = await self._read_secret()
+            # ticketz may have rotated its secret: read it again (at most every few seconds,
+            # one read for all connects: a stranger's forged tokens must not hammer the
+            # helpdesk's Redis).
+            fresh = await self._read_secret(force=True)
+            if fresh == secret:
+                raise Refused("invalid token: bad signature") from None
+            secret = fresh
             try:
                 claims = self._decode(token, secret)
             except jwt.InvalidTokenError as exc:
@@ -89,21 +105,37 @@ class Gateway:
     def _decode(token: str, secret: str) -> dict[str, Any]:
         # Expiry is checked by the caller, with the configured grace.
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"verify_exp": False, "verify_aud": False}
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_aud": False},
+            leeway=_CLOCK_SKEW_S,
         )
         return claims
 
-    async def _read_secret(self) -> str:
-        client = aioredis.Redis.from_url(self._redis_url, socket_timeout=3)
-        try:
-            raw = await client.get(self.conf.jwt_secret_redis_key)
-        finally:
-            await client.aclose()
-        if not raw:
-            key = self.conf.jwt_secret_redis_key
-            raise Refused(f"the helpdesk's JWT secret is not in Redis under {key!r}")
-        self._secret = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return self._secret
+    async def _read_secret(self, force: bool) -> str:
+        async with self._secret_lock:
+            recent = time.monotonic() - self._secret_read_at < _SECRET_REREAD_S
+            if self._secret is not None and (not force or recent):
+                return self._secret
+            if self._redis is None:
+                self._redis = aioredis.Redis.from_url(
+                    self._redis_url, socket_timeout=3, socket_connect_timeout=3
+                )
+            self._secret_read_at = time.monotonic()
+            try:
+                raw = await self._redis.get(self.conf.jwt_secret_redis_key)
+            except aioredis.RedisError as exc:
+                raise ProxyUnavailable("the helpdesk's Redis did not answer") from exc
+            if not raw:
+                # An operator-side gap (ticketz not started yet, Redis flushed): retry later,
+                # not a refusal the client would give up on.
+                log.warning(
+                    "no helpdesk JWT secret in Redis under %r", self.conf.jwt_secret_redis_key
+                )
+                raise ProxyUnavailable("the helpdesk's JWT secret is not available")
+            self._secret = raw.decode() if isinstance(raw, bytes) else str(raw)
+            return self._secret
 
     async def _ask_connect(
         self, token: str | None, query: Mapping[str, Sequence[str]], namespace: str
@@ -120,12 +152,15 @@ class Gateway:
         if not isinstance(user_id, (str, int)) or not valid_user_id(str(user_id)):
             raise ProxyUnavailable("connect proxy answered no valid user_id")
         profile = answer.get("profile")
+        queues = answer.get("queues") or []
+        if not isinstance(queues, list) or len(queues) > 256:
+            raise ProxyUnavailable("connect proxy answered queues that are not a list")
         user = HelpdeskUser(
             company_id=str(company),
             user_id=str(user_id),
             profile=profile if isinstance(profile, str) else None,
             super=answer.get("super") is True,
-            queues=tuple(str(q) for q in answer.get("queues") or () if isinstance(q, (str, int))),
+            queues=tuple(str(q) for q in queues if isinstance(q, (str, int))),
         )
         rooms = answer.get("rooms")
         if rooms is None:

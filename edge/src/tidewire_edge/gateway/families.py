@@ -23,6 +23,10 @@ _STATUSES = frozenset({*TICKET_STATUSES, "group", "chatbot", "nps", "lgpd"})
 
 # `joinX` / `leaveX` argument: a ticket id or uuid, a status; anything else is refused.
 _ROOM_ARG = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# ticketz's ticket rooms are its numeric ticket ids (its front end sends `${ticket.id}`): any
+# other name could reach the rooms its server reserves (`company-<C>-admin`, `user-<U>`,
+# `queue-<Q>-…`, `super`) past its profile and queue rules.
+_TICKET_ID = re.compile(r"^[0-9]{1,20}$")
 
 
 class Refused(ValueError):
@@ -252,8 +256,12 @@ class Ticketz(Family):
         c = user.company_id
         if kind == "ChatBox":
             # ticketz checks the ticket's assignee and queues in its database; without the
-            # join proxy tidewire cannot, and lets any user of the company in (docs/gateway.md).
-            return (_arg(arg, event),)
+            # join proxy tidewire cannot, and lets any user of the company in (docs/gateway.md),
+            # but only into ticket rooms.
+            ticket = _arg(arg, event)
+            if not _TICKET_ID.fullmatch(ticket):
+                raise Refused(f"{event} needs a numeric ticket id")
+            return (ticket,)
         if kind == "Notification":
             if user.admin:
                 return (f"company-{c}-notification",)
