@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import jwt
 
@@ -125,26 +126,32 @@ def _checked(key: str, audience: str, token: str | None) -> tuple[Principal, flo
     return principal, expires
 
 
-# A token is checked once per secret; later uses only check its expiry. Reconnecting clients
-# present the same token again and again, and a storm of a thousand reconnects spent ≈ 4 % of
-# an edge node's CPU decoding and verifying them. Refused tokens raise, so are never kept.
-@lru_cache(maxsize=8192)
-def _verified(secret: str, audience: str, token: str) -> tuple[Principal, float]:
+def _claims(secret: str, audience: str, token: str, what: str) -> dict[str, Any]:
+    """A token's claims once its signature, audience and required claims check out."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
             audience=audience,
             options={"require": ["exp", "sub", "company_id"]},
             # For `iat`/`nbf` a little in the future: the issuer's clock may run ahead.
-            # Expiry stays exact: `verify_token` checks `exp` itself.
+            # Expiry stays exact: the callers check `exp` themselves.
             leeway=_CLOCK_SKEW_S,
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token expired") from exc
     except jwt.InvalidTokenError as exc:
-        raise TokenError(f"invalid token: {exc}") from exc
+        raise TokenError(f"invalid {what}: {exc}") from exc
+    return claims
+
+
+# A token is checked once per secret; later uses only check its expiry. Reconnecting clients
+# present the same token again and again, and a storm of a thousand reconnects spent ≈ 4 % of
+# an edge node's CPU decoding and verifying them. Refused tokens raise, so are never kept.
+@lru_cache(maxsize=8192)
+def _verified(secret: str, audience: str, token: str) -> tuple[Principal, float]:
+    claims = _claims(secret, audience, token, "token")
     company_id, user_id = claims.get("company_id"), claims.get("sub")
     if not isinstance(company_id, str) or not isinstance(user_id, str):
         raise TokenError("invalid token: company_id and sub must be strings")
@@ -209,19 +216,7 @@ def verify_publisher_token(settings: StackSettings, token: str | None) -> Publis
 
 @lru_cache(maxsize=1024)
 def _verified_publisher(secret: str, token: str) -> tuple[Publisher, float]:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[_ALGORITHM],
-            audience=_PUBLISHER_AUDIENCE,
-            options={"require": ["exp", "sub", "company_id"]},
-            leeway=_CLOCK_SKEW_S,
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("token expired") from exc
-    except jwt.InvalidTokenError as exc:
-        raise TokenError(f"invalid publisher token: {exc}") from exc
+    claims = _claims(secret, _PUBLISHER_AUDIENCE, token, "publisher token")
     company_id, name = claims.get("company_id"), claims.get("sub")
     if not isinstance(name, str) or not valid_user_id(name):
         raise TokenError("invalid publisher token: sub must be 1-256 characters, no spaces")
