@@ -6,7 +6,7 @@ answers every request 200 after reading its body. With `--kafka` it also parses 
 awaits one idempotent `acks=all` send per request to a scratch topic, as ingest does per
 webhook. Point the benchmark at it (`tidewire bench ingest --url http://127.0.0.1:8009`) to
 see how much of a webhook's time is the server and the producer, and how much is ours. Its
-result is in the README (Measurements, Ingest). Not a service: nothing else uses it.
+result is in docs/benchmarks.md (Ingest). Not a service: nothing else uses it.
 """
 
 from __future__ import annotations

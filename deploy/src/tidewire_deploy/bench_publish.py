@@ -255,7 +255,8 @@ async def _connect(fleet: Fleet, s: StackSettings, cfg: Config, names: list[str]
     if any("too many connects" in e for e in conn.errors):
         print(
             "the edges limit connects per address: export a higher"
-            " TIDEWIRE_EDGE_CONNECTS_PER_ADDRESS before `tidewire up` (README, edge limits)",
+            " TIDEWIRE_EDGE_CONNECTS_PER_ADDRESS before `tidewire up`"
+            " (docs/configuration.md, edge limits)",
             flush=True,
         )
     return conn
