@@ -39,30 +39,8 @@ def api(services: Services, agent_token: str, phone: str) -> Iterator[Api]:
     client.close()
 
 
-def _ticket(api: Api) -> str:
-    """A customer writes in; returns the ticket the agent answers on."""
-    api.deliver([wa.text_message("oi, preciso de ajuda")])
-    return str(api.until(lambda: api.tickets("pending"), "a pending ticket")[0]["id"])
-
-
-def _send(api: Api, ticket: str, body: str) -> str:
-    resp = api.http.post(
-        f"/api/tickets/{ticket}/messages",
-        json={"client_message_id": f"c-{uuid.uuid4().hex[:8]}", "body": body},
-    )
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["command_id"])
-
-
-def _message(api: Api, ticket: str, message_id: str) -> dict[str, Any] | None:
-    page = api.get(f"/api/tickets/{ticket}/messages", limit=500)["messages"]
-    return next((m for m in page if m["id"] == message_id), None)
-
-
 def _until_message(api: Api, ticket: str, message_id: str, ok: Any, what: str) -> dict[str, Any]:
-    return dict(
-        api.until(lambda: (m := _message(api, ticket, message_id)) and ok(m) and m, what, 60)
-    )
+    return dict(api.until(lambda: (m := api.message(ticket, message_id)) and ok(m) and m, what, 60))
 
 
 def _request(to: str, body: str) -> dict[str, Any]:
@@ -85,8 +63,8 @@ def _delivered(api: Api, ticket: str, message: dict[str, Any]) -> None:
 def test_accepted_message_gets_the_wamid_then_its_status(
     api: Api, graph: GraphFake, phone: str
 ) -> None:
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "Olá! Em que posso ajudar?")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "Olá! Em que posso ajudar?")
     mine = _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
     [seen] = graph.seen(phone)
     assert (seen.status, seen.wamid) == (200, mine["wamid"])
@@ -100,8 +78,8 @@ def test_rate_limited_message_is_retried_after_retry_after(
     api: Api, graph: GraphFake, phone: str
 ) -> None:
     graph.behave(RateLimit(2, retry_after="1"), phone_number_id=phone)
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "um momento")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "um momento")
     mine = _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
     seen = graph.seen(phone)
     assert [s.status for s in seen] == [429, 429, 200]
@@ -116,8 +94,8 @@ def test_rate_limited_message_is_retried_after_retry_after(
 
 def test_refused_message_fails_with_graphs_reason(api: Api, graph: GraphFake, phone: str) -> None:
     graph.behave(Fail(code=131026, message="Message Undeliverable."), phone_number_id=phone)
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "alô?")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "alô?")
     mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
     assert mine["error"] == "131026: Message Undeliverable."
     assert mine["wamid"] is None
@@ -138,8 +116,8 @@ def test_connection_without_access_token_fails_without_calling_graph(
     )
     api = Api(services.ingest_url, issue_token(services.settings, company, "agent-1"), phone)
     try:
-        ticket = _ticket(api)
-        message_id = _send(api, ticket, "olá")
+        ticket = api.open_ticket("oi, preciso de ajuda")
+        message_id = api.send(ticket, "olá")
         mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
         assert mine["error"].startswith("no-access-token: ")
         assert graph.seen(phone) == []
@@ -158,8 +136,8 @@ def test_a_token_graph_does_not_know_is_refused(services: Services, graph: Graph
     graph.connect(phone, "rotated")
     api = Api(services.ingest_url, issue_token(services.settings, company, "agent-1"), phone)
     try:
-        ticket = _ticket(api)
-        message_id = _send(api, ticket, "olá")
+        ticket = api.open_ticket("oi, preciso de ajuda")
+        message_id = api.send(ticket, "olá")
         mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
         assert mine["error"] == "190: Invalid OAuth access token - Cannot parse access token"
         [seen] = graph.seen(phone)
@@ -172,8 +150,8 @@ def test_a_throttled_graph_api_does_not_hold_up_projection(
     api: Api, graph: GraphFake, phone: str
 ) -> None:
     graph.behave(RateLimit(1_000, retry_after="1"), phone_number_id=phone)
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "aguarde")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "aguarde")
     api.until(lambda: graph.seen(phone), "a first attempt")
     # While the outbound sender keeps waiting on Graph, commands are still projected.
     api.deliver([wa.text_message("ainda aí?")])
@@ -184,7 +162,7 @@ def test_a_throttled_graph_api_does_not_hold_up_projection(
         ),
         "the inbound message projected",
     )
-    assert _message(api, ticket, message_id)["wamid"] is None  # type: ignore[index]
+    assert api.message(ticket, message_id)["wamid"] is None  # type: ignore[index]
     assert all(s.status == 429 for s in graph.seen(phone))
     graph.behave(RateLimit(0), phone_number_id=phone)  # the limit lifts
     mine = _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
@@ -194,8 +172,8 @@ def test_a_throttled_graph_api_does_not_hold_up_projection(
 def test_only_agents_messages_reach_the_outbound_topic(
     api: Api, graph: GraphFake, services: Services, company: str
 ) -> None:
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "só esta")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "só esta")
     _until_message(api, ticket, message_id, lambda m: m["wamid"], "the wamid")
     records = asyncio.run(_company_records(services.settings, company))
     assert [Event.from_bytes(value).payload["message"]["id"] for value in records] == [message_id]
@@ -204,8 +182,8 @@ def test_only_agents_messages_reach_the_outbound_topic(
 def test_redelivered_event_is_not_sent_again(
     api: Api, graph: GraphFake, phone: str, services: Services, company: str
 ) -> None:
-    ticket = _ticket(api)
-    first = _send(api, ticket, "primeira")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    first = api.send(ticket, "primeira")
     _until_message(api, ticket, first, lambda m: m["wamid"], "the first wamid")
     [created] = [
         e
@@ -217,7 +195,7 @@ def test_redelivered_event_is_not_sent_again(
     asyncio.run(_append_outbound(services.settings, company, raw))
     # One company, one partition, read in order: once the next message is dispatched, the
     # redelivered record has been handled.
-    second = _send(api, ticket, "segunda")
+    second = api.send(ticket, "segunda")
     _until_message(api, ticket, second, lambda m: m["wamid"], "the second wamid")
     assert [s.body["text"]["body"] for s in graph.seen(phone)] == ["primeira", "segunda"]
 

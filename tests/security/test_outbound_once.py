@@ -9,13 +9,11 @@ decide on. Against the real stack: ingest, projector, the outbound process, Kafk
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.graph_fake import Accept, AcceptThenFail, GraphFake, Hang
 from tests.support.stack import Services
@@ -33,29 +31,10 @@ def released(graph: GraphFake) -> Iterator[GraphFake]:
     graph.release()
 
 
-def _ticket(api: Api) -> str:
-    api.deliver([wa.text_message("oi, preciso de ajuda")])
-    return str(api.until(lambda: api.tickets("pending"), "a pending ticket")[0]["id"])
-
-
-def _send(api: Api, ticket: str, body: str) -> str:
-    resp = api.http.post(
-        f"/api/tickets/{ticket}/messages",
-        json={"client_message_id": f"c-{uuid.uuid4().hex[:8]}", "body": body},
-    )
-    assert resp.status_code == 202, resp.text
-    return str(resp.json()["command_id"])
-
-
-def _message(api: Api, ticket: str, message_id: str) -> dict[str, Any] | None:
-    page = api.get(f"/api/tickets/{ticket}/messages", limit=500)["messages"]
-    return next((m for m in page if m["id"] == message_id), None)
-
-
 def _until_unknown(api: Api, ticket: str, message_id: str, timeout: float) -> dict[str, Any]:
     return dict(
         api.until(
-            lambda: (m := _message(api, ticket, message_id)) and m["ack"] == ACK_UNKNOWN and m,
+            lambda: (m := api.message(ticket, message_id)) and m["ack"] == ACK_UNKNOWN and m,
             "the message marked unknown",
             timeout,
         )
@@ -75,8 +54,8 @@ def _then_nothing_more(api: Api, graph: GraphFake, phone: str, ticket: str) -> l
     is read in order, so by then the first message's record is done with for good. Returns
     the bodies Graph received, in order."""
     graph.behave(Accept(), phone_number_id=phone)
-    later = _send(api, ticket, "depois")
-    api.until(lambda: (m := _message(api, ticket, later)) and m["wamid"], "the later wamid", 60)
+    later = api.send(ticket, "depois")
+    api.until(lambda: (m := api.message(ticket, later)) and m["wamid"], "the later wamid", 60)
     return [s.body["text"]["body"] for s in graph.seen(phone)]
 
 
@@ -85,8 +64,8 @@ def test_a_500_after_graph_accepted_is_sent_once_and_shown_unknown(
 ) -> None:
     graph = released
     graph.behave(AcceptThenFail(), phone_number_id=phone)
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "só uma vez")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "só uma vez")
     shown = _until_unknown(api, ticket, message_id, 60)
     assert shown["error"] == "unknown: 131000: Something went wrong"
     assert shown["wamid"] is None
@@ -100,8 +79,8 @@ def test_no_answer_within_the_timeout_is_sent_once_and_shown_unknown(
 ) -> None:
     graph = released
     graph.behave(Hang(), phone_number_id=phone)
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "sem resposta")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "sem resposta")
     shown = _until_unknown(api, ticket, message_id, 60)  # the attempt timeout is 10 s
     assert shown["error"].startswith("unknown: no answer from the Graph API after sending")
     [update] = _updates_of(api, message_id)
@@ -115,8 +94,8 @@ def test_a_sender_killed_mid_send_is_restarted_and_does_not_send_again(
 ) -> None:
     graph = released
     graph.behave(Hang(), phone_number_id=phone)
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "em voo")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "em voo")
     api.until(lambda: graph.seen(phone), "the send in flight at Graph", 60)
     try:
         services.procs["outbound"].kill()  # SIGKILL: no chance to record anything
@@ -136,14 +115,14 @@ def test_a_sender_stopped_mid_send_finishes_that_send_first(
     recorded, so ordinary restarts leave no unknowns behind."""
     graph = released
     graph.behave(Hang(seconds=2), phone_number_id=phone)  # a slow 200, within the timeout
-    ticket = _ticket(api)
-    message_id = _send(api, ticket, "devagar")
+    ticket = api.open_ticket("oi, preciso de ajuda")
+    message_id = api.send(ticket, "devagar")
     api.until(lambda: graph.seen(phone), "the send in flight at Graph", 60)
     try:
         assert services.procs["outbound"].stop(grace_s=60)
     finally:
         services.start("outbound")
     [seen] = graph.seen(phone)
-    sent = api.until(lambda: (m := _message(api, ticket, message_id)) and m["wamid"], "wamid", 60)
+    sent = api.until(lambda: (m := api.message(ticket, message_id)) and m["wamid"], "wamid", 60)
     assert sent == seen.wamid
     assert _then_nothing_more(api, graph, phone, ticket) == ["devagar", "depois"]

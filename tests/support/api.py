@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,20 @@ class Api:
         """A customer writes in; returns the pending ticket the projector opened for it."""
         self.deliver([wa.text_message(body)])
         return str(self.until(lambda: self.tickets("pending"), "a ticket")[0]["id"])
+
+    def send(self, ticket: str, body: str) -> str:
+        """An agent's message on `ticket` under a fresh client id; returns its command id."""
+        resp = self.http.post(
+            f"/api/tickets/{ticket}/messages",
+            json={"client_message_id": f"c-{uuid.uuid4().hex[:8]}", "body": body},
+        )
+        assert resp.status_code == 202, resp.text
+        return str(resp.json()["command_id"])
+
+    def message(self, ticket: str, message_id: str) -> dict[str, Any] | None:
+        """The message as the API shows it now, or None."""
+        page = self.get(f"/api/tickets/{ticket}/messages", limit=500)["messages"]
+        return next((m for m in page if m["id"] == message_id), None)
 
     def get(self, path: str, **params: Any) -> Any:
         resp = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
