@@ -102,6 +102,41 @@ def _cmd_bench_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_latency(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_deploy import bench_latency
+
+    cfg = bench_latency.Config(
+        api=args.api,
+        edge=args.edge,
+        rates=tuple(int(r) for r in args.rates.split(",")),
+        seconds=args.seconds,
+        warmup_s=args.warmup_s,
+        paths=_csv(args.paths, ("webhook", "send")),
+        timeout_s=args.timeout_s,
+    )
+    print(asyncio.run(bench_latency.run(StackSettings(), cfg)))
+    return 0
+
+
+def _add_latency(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lat = bench_sub.add_parser(
+        "latency", help="webhook -> socket and agent send -> fact, at a helpdesk's pace"
+    )
+    lat.add_argument(
+        "--api", default=f"http://127.0.0.1:{os.environ.get('TIDEWIRE_INGEST_PORT', '8000')}"
+    )
+    edge_port = os.environ.get("TIDEWIRE_EDGE_PORTS", "8101").split(",")[0]
+    lat.add_argument("--edge", default=f"http://127.0.0.1:{edge_port}")
+    lat.add_argument("--rates", default="10,50", help="messages/s, open loop, one step each")
+    lat.add_argument("--seconds", type=float, default=20.0, help="per step")
+    lat.add_argument("--warmup-s", type=float, default=3.0, help="webhooks before, unmeasured")
+    lat.add_argument("--paths", default="webhook,send", help="webhook,send")
+    lat.add_argument("--timeout-s", type=float, default=10.0, help="wait for the last events")
+    lat.set_defaults(func=_cmd_bench_latency)
+
+
 def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`bench projector`, `bench edge` and `bench publish`: options mirror their modules'
     Config."""
@@ -196,3 +231,4 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="per request; and stop waiting for deliveries after s without one",
     )
     pub.set_defaults(func=_cmd_bench_publish)
+    _add_latency(bench_sub)

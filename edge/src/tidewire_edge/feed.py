@@ -84,7 +84,11 @@ class EventFeed:
             bootstrap_servers=self._s.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=20,  # latency over batching: events wait at most 20 ms
+            # How long the broker holds a fetch while no record comes; a record that comes ends
+            # it at once (fetch_min_bytes is 1), and adopting partitions (assign) cancels it.
+            # So a long wait costs no latency, and an idle node fetches twice a second, not
+            # fifty times (each fetch costs this node and the broker CPU).
+            fetch_max_wait_ms=500,
             # A position retention has deleted (a backfill start, a node far behind) moves to
             # the oldest record left, never to the end: "latest" skipped every record in
             # between, unseen by the followers it then released.

@@ -73,10 +73,11 @@ class StackSettings(BaseSettings):
     graph_api_base: str = "https://graph.facebook.com/v21.0"
     graph_api_deadline_s: float = Field(60.0, gt=0)
 
-    # Projector batches: up to `max` commands, or what arrived within `wait_ms`. The wait is
-    # what fills a batch when a backlog builds (faust hands records over one by one), and
-    # every batch costs a few round trips whatever its size: 10 ms gave batches of ~150 and
-    # half the throughput of 50 ms. An idle stream waits at most this long per command.
+    # Projector batches: up to `max` commands; a batch closes as soon as the consumer has
+    # caught up with the log, else after `wait_ms`. The wait is what fills a batch when a
+    # backlog builds (faust hands records over one by one), and every batch costs a few round
+    # trips whatever its size: 10 ms gave batches of ~150 and half the throughput of 50 ms. A
+    # command that arrives alone does not wait.
     projector_batch_max: int = Field(2000, ge=1)
     projector_batch_wait_ms: int = Field(50, ge=1)
     projector_max_event_bytes: int = Field(

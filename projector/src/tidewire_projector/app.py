@@ -15,6 +15,7 @@ from tidewire_platform.metrics import PROJECTOR_LAG
 from tidewire_platform.probes import Address, start_probes
 from tidewire_platform.settings import StackSettings
 from tidewire_projector.agent import project_batches
+from tidewire_projector.batching import take_caught_up
 from tidewire_projector.resources import Resources
 from tidewire_projector.worker import worker_class
 
@@ -62,10 +63,12 @@ def create_app(settings: StackSettings, probes_address: Address | None = None) -
     app.on_partitions_assigned.connect(forget)  # type: ignore[arg-type]
 
     async def commands(stream: Any) -> None:
-        """Commands in batches (see `projector_batch_max` and `projector_batch_wait_ms`)."""
+        """Commands in batches that close once the consumer has caught up (`batching`; see
+        `projector_batch_max` and `projector_batch_wait_ms`)."""
+        highwater = app.consumer.highwater
         wait_s = settings.projector_batch_wait_ms / 1000
-        batches = stream.take_events(settings.projector_batch_max, within=wait_s)
-        await project_batches(batches, resources, app.consumer.highwater)
+        batches = take_caught_up(stream, settings.projector_batch_max, wait_s, highwater)
+        await project_batches(batches, resources, highwater)
 
     # The name faust gave the agent when it was a module-level function, kept as it was.
     app.agent(commands_topic, name="tidewire_projector.app.commands")(commands)
