@@ -73,6 +73,10 @@ def _kafka(s: StackSettings, lay: Layout) -> Launch:
                 "group.initial.rebalance.delay.ms=0",
                 "num.network.threads=2",
                 "num.io.threads=4",
+                # The controller appends a no-op record to the metadata log after this much
+                # quiet (Kafka's default 500 ms: twice a second, each written and replayed):
+                # it only shows that the quorum is alive, and a single node has no quorum.
+                "metadata.max.idle.interval.ms=5000",
                 "",
             ]
         )
