@@ -1,7 +1,9 @@
-"""`tidewire bench projector`, `bench edge` and `bench publish`: their options and entry points.
+"""`tidewire bench …`: the benchmarks' options and entry points.
 
-Kept apart from cli.py so the CLI stays small; the benchmark modules (aiokafka, node clients)
-are imported only when a benchmark runs, never for other commands.
+Registered into the `tidewire` CLI through the `tidewire.commands` entry point of this package
+(see `register`), so the command exists only where the benchmarks are installed (a development
+install, `make install`), never in the product image. The benchmark modules (aiokafka, node
+clients) are imported only when a benchmark runs.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from tidewire_platform.settings import StackSettings
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _usage(message: str) -> NoReturn:
@@ -40,7 +44,7 @@ def _ports(text: str) -> tuple[int, ...]:
 def _cmd_bench_projector(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_projector
+    from tidewire_bench import projector as bench_projector
 
     cfg = bench_projector.Config(
         commands=args.commands,
@@ -58,7 +62,7 @@ def _cmd_bench_projector(args: argparse.Namespace) -> int:
 def _cmd_bench_edge(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_edge
+    from tidewire_bench import edge as bench_edge
 
     cfg = bench_edge.Config(
         clients=args.clients,
@@ -83,7 +87,7 @@ def _cmd_bench_edge(args: argparse.Namespace) -> int:
 def _cmd_bench_publish(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_publish
+    from tidewire_bench import publish as bench_publish
 
     cfg = bench_publish.Config(
         sockets=args.sockets,
@@ -102,7 +106,71 @@ def _cmd_bench_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _cmd_bench_ingest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_bench import ingest as bench_ingest
+    from tidewire_deploy.provision import provision
+    from tidewire_platform.tenants import Connection, Tenant
+
+    company = "bench"
+    provision(
+        StackSettings(),
+        Tenant(company, "Benchmark"),
+        Connection(
+            company,
+            bench_ingest.BENCH_PHONE,
+            "15550000000",
+            "bench-verify",
+            bench_ingest.BENCH_SECRET,
+        ),
+    )
+    rates = [int(r) for r in args.rates.split(",")]
+    print(
+        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, driver {args.driver}",
+        flush=True,
+    )
+    if args.driver == "vegeta":
+        from tidewire_bench import ingest_vegeta
+
+        try:
+            steps = ingest_vegeta.run(
+                StackSettings().home, args.url, rates, args.seconds, args.in_flight
+            )
+        except ingest_vegeta.DriverMissing as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
+    print(bench_ingest.report(steps))
+    return 0
+
+
+def register(sub: SubParsers) -> None:
+    """The `tidewire.commands` entry point: adds `bench` and its benchmarks to the CLI."""
+    bench = sub.add_parser("bench", help="benchmarks against the running stack")
+    bench_sub = bench.add_subparsers(dest="target", required=True)
+    b_ingest = bench_sub.add_parser("ingest", help="signed webhooks at rising rates")
+    b_ingest.add_argument("--url", default="http://127.0.0.1:8000")
+    b_ingest.add_argument(
+        "--rates", default="500,1000,2000,3000,4000", help="requests/s per step, comma-separated"
+    )
+    b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
+    b_ingest.add_argument(
+        "--in-flight", type=int, default=64, help="max concurrent requests (connections)"
+    )
+    b_ingest.add_argument(
+        "--driver",
+        choices=("vegeta", "python"),
+        default="python",
+        help="load generator: python (aiohttp) or vegeta (Go, installed on first use, "
+        "lighter on the CPU the server shares)",
+    )
+    b_ingest.set_defaults(func=_cmd_bench_ingest)
+    add_parsers(bench_sub)
+
+
+def add_parsers(bench_sub: SubParsers) -> None:
     """`bench projector`, `bench edge` and `bench publish`: options mirror their modules'
     Config."""
     proj = bench_sub.add_parser(

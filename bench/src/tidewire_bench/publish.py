@@ -3,7 +3,7 @@
 A helpdesk backend's emits as tidewire receives them: publications to every socket of a company
 (`rooms` empty, namespace `/`), published over HTTP at a fixed open-loop rate, through ingest,
 the commands topic, the projector (idempotency journal, events log) and the edges, to official
-socket.io-clients in node processes (tests/js/bench-clients.mjs, the clients of `bench edge`).
+socket.io-clients in node processes (bench/js/clients.mjs, the clients of `bench edge`).
 
 The publisher is Python (aiohttp, as `bench ingest`) rather than `@tidewire/emitter`: an open
 loop needs requests that do not wait for each other, and the emitter sends one request at a
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import aiohttp
 
-from tidewire_deploy import bench_load
-from tidewire_deploy.bench_edge_clients import ClientSpec, Connected, Fleet
-from tidewire_deploy.bench_publish_results import SUMMARY_HEAD, Publisher, Summary, Tally
-from tidewire_deploy.bench_report import command_line, table
+from tidewire_bench import load
+from tidewire_bench.edge_clients import ClientSpec, Connected, Fleet
+from tidewire_bench.publish_results import SUMMARY_HEAD, Publisher, Summary, Tally
+from tidewire_bench.report import command_line, table
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
 from tidewire_platform.settings import StackSettings
@@ -72,8 +72,8 @@ class Publications:
         self.cfg = cfg
         self.url = cfg.api.rstrip("/") + "/api/publish"
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.run = bench_load.run_id()
-        self.names = bench_load.companies("bp", self.run, cfg.companies)
+        self.run = load.run_id()
+        self.names = load.companies("bp", self.run, cfg.companies)
         self._next: Counter[str] = Counter()
 
     def _numbers(self, company: str) -> list[int]:
@@ -117,7 +117,7 @@ class Publications:
         async def fire(i: int) -> None:
             await self.request(i, phase, into)
 
-        await bench_load.open_loop(self.cfg.rate / self.cfg.batch, seconds, fire)
+        await load.open_loop(self.cfg.rate / self.cfg.batch, seconds, fire)
         return into
 
 

@@ -1,7 +1,7 @@
 """What `tidewire bench publish` measured, summarised: pure, so it is unit-tested.
 
 Inputs are the publisher's own counts (one entry per request to `POST /api/publish`) and the
-node clients' `tally` answers (tests/js/bench-clients.mjs). Times are wall-clock milliseconds
+node clients' `tally` answers (bench/js/clients.mjs). Times are wall-clock milliseconds
 of the one machine both run on.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tidewire_deploy.bench_report import Latency, merge_histograms, ms
+from tidewire_bench.report import Latency, merge_histograms, ms
 
 
 @dataclass
