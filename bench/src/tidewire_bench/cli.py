@@ -146,6 +146,27 @@ def _cmd_bench_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_e2e(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_bench import e2e
+
+    cfg = e2e.Config(
+        rate=args.rate,
+        seconds=args.seconds,
+        warmup_s=args.warmup_s,
+        companies=args.companies,
+        sockets=args.sockets,
+        contacts=args.contacts,
+        node_procs=args.node_procs,
+        in_flight=args.in_flight,
+        timeout_s=args.timeout_s,
+        out=args.out,
+    )
+    print(asyncio.run(e2e.run(StackSettings(), cfg)))
+    return 0
+
+
 def register(sub: SubParsers) -> None:
     """The `tidewire.commands` entry point: adds `bench` and its benchmarks to the CLI."""
     bench = sub.add_parser("bench", help="benchmarks against the running stack")
@@ -264,3 +285,33 @@ def add_parsers(bench_sub: SubParsers) -> None:
         help="per request; and stop waiting for deliveries after s without one",
     )
     pub.set_defaults(func=_cmd_bench_publish)
+
+    e2e = bench_sub.add_parser(
+        "e2e",
+        help="signed webhooks at a fixed rate through the whole pipeline to sockets on two "
+        "edges: delivered, duplicates, latency, the whole stack's CPU per message",
+        description="Starts its own ingest, projector, outbound and two edges (on free ports, "
+        "topics and keyspace of their own) against the running engines.",
+    )
+    e2e.add_argument("--rate", type=float, default=10.0, help="webhooks/s, open loop")
+    e2e.add_argument("--seconds", type=float, default=30.0, help="measured duration")
+    e2e.add_argument(
+        "--warmup-s", type=float, default=5.0, help="the same load for s before, unmeasured"
+    )
+    e2e.add_argument("--companies", type=int, default=10, help="webhooks go to these in turn")
+    e2e.add_argument(
+        "--sockets", type=int, default=100, help="spread over the companies and both edges"
+    )
+    e2e.add_argument("--contacts", type=int, default=20, help="customers (tickets) per company")
+    e2e.add_argument("--node-procs", type=int, default=1, help="node processes for the sockets")
+    e2e.add_argument("--in-flight", type=int, default=64, help="webhooks open at once, at most")
+    e2e.add_argument(
+        "--timeout-s",
+        type=float,
+        default=30.0,
+        help="per webhook; and stop waiting for deliveries after s without one",
+    )
+    e2e.add_argument(
+        "--out", default="", help="write the JSON here (default: <TIDEWIRE_HOME>/bench/)"
+    )
+    e2e.set_defaults(func=_cmd_bench_e2e)
