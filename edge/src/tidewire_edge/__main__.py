@@ -1,6 +1,6 @@
 """`python -m tidewire_edge --port 8101`: serve one edge node."""
 
-from tidewire_edge.server import create_edge
+from tidewire_edge.app import create_edge
 from tidewire_platform.serve import serve
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def _edge() -> tuple[Edge, _Sessions, _Feed, list[str]]:
     """An edge whose engines are fakes and whose frames are collected by engine.io sid."""
     edge = Edge(StackSettings(), EdgeSettings())
     sessions, feed = _Sessions(), _Feed()
-    edge.sessions, edge.feed, edge.events = sessions, feed, _Log()  # type: ignore[assignment]
+    edge.engines.sessions, edge.engines.feed, edge.engines.events = sessions, feed, _Log()  # type: ignore[assignment]
     sio = edge.sio
     sio.manager_initialized = True
 
@@ -167,7 +167,7 @@ async def test_join_finishing_after_disconnect_changes_nothing() -> None:
     settings = StackSettings()
     edge = Edge(settings, EdgeSettings())
     sessions = _Sessions()
-    edge.sessions, edge.feed, edge.events = sessions, _Feed(), _Log()  # type: ignore[assignment]
+    edge.engines.sessions, edge.engines.feed, edge.engines.events = sessions, _Feed(), _Log()  # type: ignore[assignment]
     sio = edge.sio
     sio.manager_initialized = True
     published: list[str] = []
@@ -190,12 +190,12 @@ async def test_join_finishing_after_disconnect_changes_nothing() -> None:
         await answer.wait()  # Cassandra still answering
         return True
 
-    edge.tickets = SimpleNamespace(owns=owns)  # type: ignore[assignment]
+    edge.engines.tickets = SimpleNamespace(owns=owns)  # type: ignore[assignment]
     sio.environ["e1"] = {}
     await sio._handle_connect("e1", "/", {"token": issue_token(settings, "acme", "u1")})
-    (sid,) = edge.live
-    pid = edge.live[sid].pid
-    join = asyncio.create_task(edge.join(sid, "ChatBox", "t1", False))
+    (sid,) = edge.sockets.live
+    pid = edge.sockets.live[sid].pid
+    join = asyncio.create_task(edge.requests.join(sid, "ChatBox", "t1", False))
     for _ in range(5):
         await asyncio.sleep(0)  # the join is now waiting on the ticket check
     await sio._handle_eio_disconnect("e1", "client disconnect")
@@ -203,7 +203,7 @@ async def test_join_finishing_after_disconnect_changes_nothing() -> None:
     published.clear()
     answer.set()
     assert (await join)["ok"] is False
-    assert edge.live == {}
+    assert edge.sockets.live == {}
     assert pid not in sessions.saved
     assert "enter_room" not in published
 
@@ -264,12 +264,12 @@ async def test_a_client_whose_engine_io_queue_stays_full_is_cut_off_not_grown(
     backlog: asyncio.Queue[Any] = asyncio.Queue()
     edge.sio.eio.sockets["e1"] = SimpleNamespace(closed=False, queue=backlog)
     cursor = Cursor("E", 0, 1).encode()
-    await edge._emit("ev", ({"n": 1}, cursor), "S")
+    await edge.emitter.emit("ev", ({"n": 1}, cursor), "S")
     assert sent == ["e1"]
     for _ in range(EdgeSettings().socket_buffer):
         backlog.put_nowait("unsent")
-    await edge._emit("ev", ({"n": 2}, Cursor("E", 0, 2).encode()), "S")
-    await edge._emit("ev", ({"n": 3}, Cursor("E", 0, 3).encode()), "S")
+    await edge.emitter.emit("ev", ({"n": 2}, Cursor("E", 0, 2).encode()), "S")
+    await edge.emitter.emit("ev", ({"n": 3}, Cursor("E", 0, 3).encode()), "S")
     assert sent == ["e1"]  # nothing more queued
     assert closed == [["e1"]]  # cut off once
 
@@ -353,7 +353,7 @@ async def test_a_full_engine_io_queue_that_drains_is_waited_for() -> None:
             await asyncio.sleep(0)
 
     draining = asyncio.create_task(writer())
-    await edge._emit("ev", ({"n": 1}, Cursor("E", 0, 1).encode()), "S")
+    await edge.emitter.emit("ev", ({"n": 1}, Cursor("E", 0, 1).encode()), "S")
     await draining
     assert sent == ["e1"]
     assert closed == []
