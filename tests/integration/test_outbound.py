@@ -21,10 +21,10 @@ from tests.support.api import SECRET, Api
 from tests.support.graph_fake import Fail, GraphFake, RateLimit, access_token_of
 from tests.support.stack import Services
 from tidewire_deploy.provision import provision
+from tidewire_platform.acks import Ack
 from tidewire_platform.contracts import Event
 from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import company_key, partition_for
-from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tokens import issue_token
@@ -56,8 +56,8 @@ def _request(to: str, body: str) -> dict[str, Any]:
 def _delivered(api: Api, ticket: str, message: dict[str, Any]) -> None:
     """Meta's status webhook for the wamid moves the message's ack to delivered."""
     api.deliver(statuses=[wa.status(message["wamid"], "delivered")])
-    got = _until_message(api, ticket, message["id"], lambda m: m["ack"] >= ACK_DELIVERED, "ack")
-    assert got["ack"] == ACK_DELIVERED
+    got = _until_message(api, ticket, message["id"], lambda m: m["ack"] >= Ack.DELIVERED, "ack")
+    assert got["ack"] == Ack.DELIVERED
 
 
 def test_accepted_message_gets_the_wamid_then_its_status(
@@ -70,7 +70,7 @@ def test_accepted_message_gets_the_wamid_then_its_status(
     assert (seen.status, seen.wamid) == (200, mine["wamid"])
     assert seen.authorization == f"Bearer {access_token_of(phone)}"
     assert seen.body == _request(wa.CUSTOMER, "Olá! Em que posso ajudar?")
-    assert (mine["ack"], mine["fromMe"], mine["error"]) == (ACK_PENDING, True, None)
+    assert (mine["ack"], mine["fromMe"], mine["error"]) == (Ack.PENDING, True, None)
     _delivered(api, ticket, mine)
 
 
@@ -96,7 +96,7 @@ def test_refused_message_fails_with_graphs_reason(api: Api, graph: GraphFake, ph
     graph.behave(Fail(code=131026, message="Message Undeliverable."), phone_number_id=phone)
     ticket = api.open_ticket("oi, preciso de ajuda")
     message_id = api.send(ticket, "alô?")
-    mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
+    mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == Ack.FAILED, "ack -1")
     assert mine["error"] == "131026: Message Undeliverable."
     assert mine["wamid"] is None
     [seen] = graph.seen(phone)  # a permanent error is not retried
@@ -118,7 +118,7 @@ def test_connection_without_access_token_fails_without_calling_graph(
     try:
         ticket = api.open_ticket("oi, preciso de ajuda")
         message_id = api.send(ticket, "olá")
-        mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
+        mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == Ack.FAILED, "ack -1")
         assert mine["error"].startswith("no-access-token: ")
         assert graph.seen(phone) == []
     finally:
@@ -138,7 +138,7 @@ def test_a_token_graph_does_not_know_is_refused(services: Services, graph: Graph
     try:
         ticket = api.open_ticket("oi, preciso de ajuda")
         message_id = api.send(ticket, "olá")
-        mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == ACK_FAILED, "ack -1")
+        mine = _until_message(api, ticket, message_id, lambda m: m["ack"] == Ack.FAILED, "ack -1")
         assert mine["error"] == "190: Invalid OAuth access token - Cannot parse access token"
         [seen] = graph.seen(phone)
         assert (seen.status, seen.authorization) == (401, "Bearer revoked")

@@ -13,10 +13,10 @@ from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.kafka import PartitionReader, expire_events
 from tests.support.stack import Services
+from tidewire_platform.acks import Ack
 from tidewire_platform.contracts import Command
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.kafka_io import append, make_producer
-from tidewire_platform.readmodel import ACK_DELIVERED, ACK_PENDING, ACK_READ
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
@@ -124,12 +124,12 @@ def test_agent_message_statuses_are_monotonic(api: Api) -> None:
     api.deliver([wa.text_message("marker")])
     messages = _messages(api, ticket["id"], 3)
     mine = next(m for m in messages if m["id"] == message_id)
-    assert (mine["ack"], mine["wamid"], mine["fromMe"]) == (ACK_READ, wamid, True)
+    assert (mine["ack"], mine["wamid"], mine["fromMe"]) == (Ack.READ, wamid, True)
     updates = [
         e["payload"]["message"]["ack"] for e in api.events() if e["type"] == "message.updated"
     ]
-    assert updates == [ACK_PENDING, ACK_READ]  # wamid recorded, then read; nothing after
-    assert ACK_DELIVERED not in updates
+    assert updates == [Ack.PENDING, Ack.READ]  # wamid recorded, then read; nothing after
+    assert Ack.DELIVERED not in updates
     created = [e for e in api.events() if e["type"] == "message.created"]
     assert len([e for e in created if e["payload"]["message"]["id"] == message_id]) == 1
 

@@ -17,7 +17,9 @@ from tests.support.stack import Stack
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.read_models_home import active_keyspace
-from tidewire_projector import app as projector
+from tidewire_projector.appends import Append, Topics
+from tidewire_projector.events_tail import EventsTail
+from tidewire_projector.pipeline import Pipeline
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_cassandra import CassandraStore
 
@@ -36,29 +38,27 @@ def test_an_interrupted_batch_replays_its_outcomes_and_appends_only_missing_even
         session = connect(stack.settings, row_factory=cached_rows)
         producer = make_producer(stack.settings, "test-replay")
         await producer.start()
+        tail = EventsTail(stack.settings)
         try:
             keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+            topics = Topics.of(stack.settings)
 
-            def fresh() -> projector._Batch:  # a restarted process: nothing in memory
-                return projector._Batch(CachedStore(CassandraStore(session, keyspace)))
+            def fresh() -> Pipeline:  # a restarted process: nothing in memory
+                return Pipeline(CachedStore(CassandraStore(session, keyspace)), topics, tail)
 
             async with PartitionReader(stack.settings, stack.settings.events_topic, company) as log:
                 first = fresh()
-                await first.fold(records)
-                assert first.outcomes == ["applied"] * 12
-                await first.store.flush()  # journal and documents written ...
-                sent = [a for a in first.appends if isinstance(a, projector._Append)]
+                decided = await first.fold(records)
+                assert decided.outcomes == ["applied"] * 12
+                await first.write()  # journal and documents written ...
+                sent = [a for a in decided.appends if isinstance(a, Append)]
                 await asyncio.gather(*[await a.send(producer) for a in sent[:5]])
                 # ... and the process dies with 7 events unsent, offsets uncommitted.
-                projector._res.tail = projector.EventsTail(stack.settings)
 
-                second = fresh()
-                await second.fold(records)
-                assert second.outcomes == ["replayed"] * 12
-                await second.finish(producer)
-                third = fresh()  # and once more, with everything in the log already
-                await third.fold(records)
-                await third.finish(producer)
+                replayed = await fresh().project(records, producer)
+                assert replayed.outcomes == ["replayed"] * 12
+                # And once more, with everything in the log already.
+                await fresh().project(records, producer)
 
                 events = [json.loads(r.value) for r in await log.settle()]
             assert sorted(e["id"] for e in events) == sorted(
@@ -69,7 +69,7 @@ def test_an_interrupted_batch_replays_its_outcomes_and_appends_only_missing_even
             assert sorted(t.unread_messages for t in unread if t) == [6, 6]  # folded once
         finally:
             await producer.stop()
-            await projector._res.tail.close()
+            await tail.close()
             session.cluster.shutdown()
 
     asyncio.run(scenario())

@@ -12,8 +12,8 @@ from tests.support.stack import Stack
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.read_models_home import active_keyspace
 from tidewire_platform.readmodel import Contact
-from tidewire_projector.domain import Outcome
 from tidewire_projector.journal_cassandra import Unit
+from tidewire_projector.outcome import Outcome
 from tidewire_projector.store_cassandra import CassandraStore
 
 pytestmark = pytest.mark.integration

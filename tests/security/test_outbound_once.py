@@ -17,7 +17,7 @@ import pytest
 from tests.support.api import Api
 from tests.support.graph_fake import Accept, AcceptThenFail, GraphFake, Hang
 from tests.support.stack import Services
-from tidewire_platform.readmodel import ACK_UNKNOWN
+from tidewire_platform.acks import Ack
 
 # A restarted sender waits for the group to drop the killed member (its session timeout)
 # before it gets the partition back; projection and the API add a little.
@@ -34,7 +34,7 @@ def released(graph: GraphFake) -> Iterator[GraphFake]:
 def _until_unknown(api: Api, ticket: str, message_id: str, timeout: float) -> dict[str, Any]:
     return dict(
         api.until(
-            lambda: (m := api.message(ticket, message_id)) and m["ack"] == ACK_UNKNOWN and m,
+            lambda: (m := api.message(ticket, message_id)) and m["ack"] == Ack.UNKNOWN and m,
             "the message marked unknown",
             timeout,
         )
@@ -70,7 +70,7 @@ def test_a_500_after_graph_accepted_is_sent_once_and_shown_unknown(
     assert shown["error"] == "unknown: 131000: Something went wrong"
     assert shown["wamid"] is None
     [update] = _updates_of(api, message_id)
-    assert (update["ack"], update["error"]) == (ACK_UNKNOWN, shown["error"])
+    assert (update["ack"], update["error"]) == (Ack.UNKNOWN, shown["error"])
     assert _then_nothing_more(api, graph, phone, ticket) == ["só uma vez", "depois"]
 
 
@@ -84,7 +84,7 @@ def test_no_answer_within_the_timeout_is_sent_once_and_shown_unknown(
     shown = _until_unknown(api, ticket, message_id, 60)  # the attempt timeout is 10 s
     assert shown["error"].startswith("unknown: no answer from the Graph API after sending")
     [update] = _updates_of(api, message_id)
-    assert update["ack"] == ACK_UNKNOWN
+    assert update["ack"] == Ack.UNKNOWN
     graph.release()
     assert _then_nothing_more(api, graph, phone, ticket) == ["sem resposta", "depois"]
 
@@ -104,7 +104,7 @@ def test_a_sender_killed_mid_send_is_restarted_and_does_not_send_again(
         services.start("outbound")
     shown = _until_unknown(api, ticket, message_id, _RESTART_S)
     assert shown["error"].startswith("unknown: a send of this message was in flight")
-    assert [u["ack"] for u in _updates_of(api, message_id)] == [ACK_UNKNOWN]
+    assert [u["ack"] for u in _updates_of(api, message_id)] == [Ack.UNKNOWN]
     assert _then_nothing_more(api, graph, phone, ticket) == ["em voo", "depois"]
 
 

@@ -1,4 +1,4 @@
-"""What the projector's batch reads of a faust event, for feeding `_Batch` without faust."""
+"""What the projector's batch reads of a faust event, for feeding the pipeline without faust."""
 
 from __future__ import annotations
 

@@ -27,12 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tidewire_platform import limits
+from tidewire_platform.acks import OF_WHATSAPP_STATUS
 
 FactType = Literal["message.inbound", "message.status"]
-
-# Canonical delivery acknowledgement, ordered so that a later state never goes backwards.
-# "played" is sent for voice messages after "read".
-_ACKS: dict[str, int] = {"failed": -1, "sent": 1, "delivered": 2, "read": 3, "played": 4}
 
 # Messages and statuses travel whole (`raw`) inside the command. The projector's JSON parser
 # stops at 200 levels, so a deeper object accepted here would be answered 200 and then be
@@ -224,7 +221,7 @@ def _status(status: Any, loc: str, phone: str) -> WebhookFact:
     payload: dict[str, Any] = {
         "wamid": wamid,
         "status": state,
-        "ack": _ACKS.get(state),
+        "ack": OF_WHATSAPP_STATUS.get(state),  # None: a state no ack stands for
         "errors": [
             _error(e, f"{loc}.errors.{k}") for k, e in enumerate(_opt_array(obj, "errors", loc))
         ],

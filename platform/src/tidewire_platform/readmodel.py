@@ -14,34 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from tidewire_platform.acks import Ack
+
 TicketStatus = Literal["open", "pending", "closed"]
 TICKET_STATUSES: tuple[TicketStatus, ...] = ("open", "pending", "closed")
-
-# The canonical, monotonic delivery acknowledgement of a message.
-# Unknown: the outbound sender asked Graph and got no answer it can trust (a timeout, a 5xx,
-# a crash in the middle); the message may or may not have reached the customer and is never
-# sent again by itself. Only a pending message without wamid becomes unknown; a wamid learned
-# later (another process's answer) moves it on like any ack.
-ACK_UNKNOWN = -2
-ACK_FAILED = -1  # terminal
-ACK_PENDING = 0
-ACK_SENT = 1
-ACK_DELIVERED = 2
-ACK_READ = 3
-ACK_PLAYED = 4
-
-
-def next_ack(current: int, incoming: int) -> int:
-    """The ack after `incoming` arrives: never backwards; failed is terminal and is ignored
-    once the message was read (a read message was evidently delivered); unknown replaces only
-    pending, and any known progress replaces unknown."""
-    if current == ACK_FAILED:
-        return current
-    if incoming == ACK_UNKNOWN:
-        return ACK_UNKNOWN if current == ACK_PENDING else current
-    if incoming == ACK_FAILED:
-        return ACK_FAILED if current < ACK_READ else current
-    return max(current, incoming)
 
 
 class Doc(BaseModel):
@@ -101,7 +77,7 @@ class Message(Doc):
     truncated: list[str] = []
     from_me: bool
     read: bool = False
-    ack: int = ACK_PENDING
+    ack: int = Ack.PENDING  # the `Ack` scale, kept a plain int in documents
     error: str | None = None
     user_id: str | None = None
     created_at: int

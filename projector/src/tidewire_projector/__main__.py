@@ -7,14 +7,15 @@ import sys
 
 from tidewire_platform.gc_tuning import keep_full_collections_rare
 from tidewire_platform.probes import parse_address
-from tidewire_projector import app as projector
+from tidewire_platform.settings import StackSettings
+from tidewire_projector.app import create_app
 
 
 def main() -> None:
-    projector.probes_address = parse_address(sys.argv[1:])
+    app = create_app(StackSettings(), parse_address(sys.argv[1:]))
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     keep_full_collections_rare()  # its memory of read models is long-lived (gc_tuning.py)
-    projector.app.main()
+    app.main()
 
 
 if __name__ == "__main__":

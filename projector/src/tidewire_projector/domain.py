@@ -1,9 +1,9 @@
 """What a command means, given the current read models: Whaticket's ticket and message rules.
 
 `decide` reads through a `View` and returns an `Outcome` (documents to write, index entries to
-drop, events to append) without writing anything itself. The projector journals the outcome
-before applying it, so a command replayed after a crash re-applies the *same* outcome instead
-of folding twice (unread counters would otherwise count a message twice).
+drop, events to append; see `outcome`) without writing anything itself. The projector journals
+the outcome before applying it, so a command replayed after a crash re-applies the *same*
+outcome instead of folding twice (unread counters would otherwise count a message twice).
 
 Rules, where Whaticket leaves a choice:
 - A ticket belongs to one contact on one connection (phone_number_id). An inbound message goes
@@ -13,11 +13,8 @@ Rules, where Whaticket leaves a choice:
 - A reaction updates the reactions of the message it points at; one pointing at a message we
   never saw is kept as a message of kind "reaction" so nothing is dropped (its removal, with
   nothing to remove, changes nothing).
-- Acks only move forward (`next_ack`); a status for a wamid we do not know yet is parked and
-  applied when the outbound sender records that wamid.
-- `message.unknown` (the sender got no answer it can trust) marks only a message still pending
-  without wamid: a wamid recorded first (the same send's answer, appended by a process that
-  then died) wins, and a wamid recorded later moves the message on from unknown.
+- Acknowledgements (WhatsApp's statuses, the outbound sender's reports) follow the rules of
+  `rules_acks`.
 
 Every document built or read here passes through `bounds` before it is written or embedded in
 an event, so commands logged before ingest bounded their fields cannot make events grow.
@@ -25,89 +22,23 @@ an event, so commands logged before ingest bounded their fields cannot make even
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeGuard
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from tidewire_platform import limits
-from tidewire_platform.contracts import (
-    Command,
-    Event,
-    event_id_for,
-    now_ms,
-    valid_id,
-    valid_user_id,
-)
+from tidewire_platform.acks import Ack
+from tidewire_platform.contracts import Command, valid_id, valid_user_id
 from tidewire_platform.publications import PUBLICATION, Publication
-from tidewire_platform.readmodel import (
-    ACK_FAILED,
-    ACK_PENDING,
-    ACK_UNKNOWN,
-    TICKET_STATUSES,
-    Contact,
-    Message,
-    Ticket,
-    next_ack,
+from tidewire_platform.readmodel import TICKET_STATUSES, Contact, Message, Ticket
+from tidewire_projector import bounds, rules_acks
+from tidewire_projector.outcome import (
+    OpenTicket,
+    Outcome,
+    PoisonCommand,
+    View,
+    event_of,
+    is_key,
+    required_key,
 )
-from tidewire_projector import bounds
-
-
-class PoisonCommand(ValueError):
-    """A command that can never be applied (goes to the dead-letter topic)."""
-
-
-class View(Protocol):
-    """Read access to the current read models of one company."""
-
-    async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None: ...
-    async def open_ticket(self, company_id: str, phone: str, contact_id: str) -> str | None: ...
-    async def contact(self, company_id: str, contact_id: str) -> Contact | None: ...
-    async def message(self, company_id: str, message_id: str) -> Message | None: ...
-    async def message_id_for_wamid(self, company_id: str, wamid: str) -> str | None: ...
-    async def parked_status(self, company_id: str, wamid: str) -> ParkedStatus | None: ...
-
-
-class ParkedStatus(BaseModel):
-    wamid: str
-    ack: int
-    error: str | None = None
-
-
-class OpenTicket(BaseModel):
-    """Which ticket an inbound message of (connection, contact) joins; None = no open one."""
-
-    phone: str
-    contact_id: str
-    ticket_id: str | None
-
-
-class IndexDrop(BaseModel):
-    """A stale entry of tickets_by_status (the ticket moved status or activity time)."""
-
-    status: str
-    updated_at: int
-    ticket_id: str
-
-
-class Outcome(BaseModel):
-    # Factories, not `= []`: pydantic deep-copies mutable defaults, and one outcome is made
-    # per command (12 µs against 2 µs each).
-    company_id: str
-    contacts: list[Contact] = Field(default_factory=list)
-    tickets: list[Ticket] = Field(default_factory=list)
-    index_drops: list[IndexDrop] = Field(default_factory=list)
-    open_tickets: list[OpenTicket] = Field(default_factory=list)
-    messages: list[Message] = Field(default_factory=list)
-    wamids: dict[str, str] = Field(default_factory=dict)  # wamid -> message id
-    parked: list[ParkedStatus] = Field(default_factory=list)
-    events: list[Event] = Field(default_factory=list)
-
-    def to_json(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def from_json(cls, text: str) -> Outcome:
-        return cls.model_validate_json(text)
 
 
 async def decide(command: Command, position: int, view: View) -> Outcome:
@@ -127,23 +58,23 @@ def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
     """The documents `decide` reads first for `command`, as (kind, key) pairs of the `View`
     (kinds: contact, open, ticket, wamid, message), so a batch of commands can fetch them
     with a few requests. A hint only: whatever it misses is read when `decide` asks."""
-    p = command.payload
-    if not isinstance(p, dict):
+    payload = command.payload
+    if not isinstance(payload, dict):
         return []
 
     def text(key: str) -> str | None:
-        value = p.get(key)
-        return value if _key(value) else None
+        value = payload.get(key)
+        return value if is_key(value) else None
 
     reads: list[tuple[str, tuple[str, ...]]] = []
     if command.type == "message.inbound":
         phone, wa_id = text("phone_number_id"), text("contact_wa_id")
         if phone and wa_id:
             reads += [("contact", (wa_id,)), ("open", (phone, wa_id))]
-        reaction = p.get("reaction")
+        reaction = payload.get("reaction")
         target = reaction.get("message_id") if isinstance(reaction, dict) else None
         for wamid in (target, text("quoted_wamid")):
-            if _key(wamid):
+            if is_key(wamid):
                 reads.append(("wamid", (wamid,)))
     elif command.type == "message.status":
         if wamid := text("wamid"):
@@ -154,47 +85,6 @@ def first_reads(command: Command) -> list[tuple[str, tuple[str, ...]]]:
     elif command.ticket_id:
         reads.append(("ticket", (command.ticket_id,)))
     return reads
-
-
-def _key(value: object) -> TypeGuard[str]:
-    """Whether `value` can be a key of a read (a non-empty id under Cassandra's key limit)."""
-    return isinstance(value, str) and 0 < len(value) <= limits.WHATSAPP_ID_CHARS
-
-
-def _str(payload: dict[str, Any], key: str) -> str:
-    """An id of the payload; a poison command when it is missing or over its bound (a read
-    with it would fail in Cassandra on every retry)."""
-    value = payload.get(key)
-    if not _key(value):
-        raise PoisonCommand(
-            f"payload.{key} must be a string of 1 to {limits.WHATSAPP_ID_CHARS} characters"
-        )
-    assert isinstance(value, str)
-    return value
-
-
-def _event(command: Command, type_: str, ticket_id: str, payload: dict[str, Any]) -> Event:
-    return Event(
-        id=event_id_for(command.id),
-        type=type_,
-        company_id=command.company_id,
-        ticket_id=ticket_id,
-        command_id=command.id,
-        occurred_at=now_ms(),
-        accepted_at=command.accepted_at,
-        payload=payload,
-    )
-
-
-def _touch(ticket: Ticket, out: Outcome, **changes: Any) -> Ticket:
-    """`ticket` with `changes`, recording the index entry it leaves behind."""
-    new = ticket.model_copy(update=changes)
-    if (new.status, new.updated_at) != (ticket.status, ticket.updated_at):
-        out.index_drops.append(
-            IndexDrop(status=ticket.status, updated_at=ticket.updated_at, ticket_id=ticket.id)
-        )
-    out.tickets.append(new)
-    return new
 
 
 async def _ticket_of(command: Command, view: View) -> Ticket:
@@ -211,16 +101,20 @@ def _summary(message: Message) -> str:
 
 
 async def _inbound(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
-    company, phone, wa_id = command.company_id, _str(p, "phone_number_id"), _str(p, "contact_wa_id")
-    wamid = _str(p, "wamid")
+    payload = command.payload
+    company, phone, wa_id = (
+        command.company_id,
+        required_key(payload, "phone_number_id"),
+        required_key(payload, "contact_wa_id"),
+    )
+    wamid = required_key(payload, "wamid")
     out = Outcome(company_id=company)
     at = command.accepted_at
-    occurred = p.get("occurred_at") or at
+    occurred = payload.get("occurred_at") or at
 
     known = await view.contact(company, wa_id)
     contact = bounds.contact(known) if known is not None else None
-    name = bounds.text(p.get("contact_name"), limits.PROFILE_NAME_CHARS)
+    name = bounds.text(payload.get("contact_name"), limits.PROFILE_NAME_CHARS)
     if contact is None or (name and name != contact.name):
         contact = Contact(
             id=wa_id, company_id=company, name=name or (contact and contact.name), number=wa_id
@@ -228,9 +122,9 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
     if contact is not known:
         out.contacts.append(contact)  # new, renamed, or cut to its bound
 
-    reaction = p.get("reaction")
+    reaction = payload.get("reaction")
     if reaction:
-        target_id = await view.message_id_for_wamid(company, _str(reaction, "message_id"))
+        target_id = await view.message_id_for_wamid(company, required_key(reaction, "message_id"))
         target = await view.message(company, target_id) if target_id else None
         if target is not None:
             target = bounds.message(target)
@@ -240,7 +134,7 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
             ticket = await view.ticket(company, updated.ticket_id)
             ticket = bounds.ticket(ticket) if ticket is not None else None
             out.events.append(
-                _event(
+                event_of(
                     command,
                     "message.updated",
                     updated.ticket_id,
@@ -272,8 +166,8 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
         )
         out.open_tickets.append(OpenTicket(phone=phone, contact_id=wa_id, ticket_id=ticket.id))
 
-    quoted = p.get("quoted_wamid")
-    if quoted is not None and not _key(quoted):
+    quoted = payload.get("quoted_wamid")
+    if quoted is not None and not is_key(quoted):
         raise PoisonCommand(f"payload.quoted_wamid over {limits.WHATSAPP_ID_CHARS} characters")
     message = bounds.message(
         Message(
@@ -283,32 +177,31 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
             contact_id=wa_id,
             position=position,
             wamid=wamid,
-            kind=p.get("kind") or "text",
-            body=p.get("body") or "",
-            media=p.get("media"),
-            location=p.get("location"),
-            shared_contacts=p.get("shared_contacts"),
-            interactive=p.get("interactive"),
+            kind=payload.get("kind") or "text",
+            body=payload.get("body") or "",
+            media=payload.get("media"),
+            location=payload.get("location"),
+            shared_contacts=payload.get("shared_contacts"),
+            interactive=payload.get("interactive"),
             quoted_msg_id=(await view.message_id_for_wamid(company, quoted)) if quoted else None,
             quoted_wamid=quoted,
             from_me=False,
-            ack=ACK_PENDING,
+            ack=Ack.PENDING,
             created_at=occurred,
             updated_at=at,
         ),
-        p.get("truncated"),
+        payload.get("truncated"),
     )
     out.messages.append(message)
     out.wamids[wamid] = message.id
-    ticket = _touch(
+    ticket = out.touch(
         ticket,
-        out,
         unread_messages=ticket.unread_messages + 1,
         last_message=_summary(message),
         updated_at=at,
     )
     out.events.append(
-        _event(
+        event_of(
             command,
             "message.created",
             ticket.id,
@@ -319,8 +212,8 @@ async def _inbound(command: Command, position: int, view: View) -> Outcome:
 
 
 async def _send(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
-    body = p.get("body")
+    payload = command.payload
+    body = payload.get("body")
     if not isinstance(body, str):
         raise PoisonCommand("message.send without a text body")
     ticket = await _ticket_of(command, view)
@@ -333,23 +226,23 @@ async def _send(command: Command, position: int, view: View) -> Outcome:
             ticket_id=ticket.id,
             contact_id=ticket.contact_id,
             position=position,
-            client_message_id=p.get("client_message_id"),
+            client_message_id=payload.get("client_message_id"),
             body=body,
             from_me=True,
             read=True,
-            ack=ACK_PENDING,
-            user_id=p.get("user_id"),
+            ack=Ack.PENDING,
+            user_id=payload.get("user_id"),
             created_at=at,
             updated_at=at,
         )
     )
     out.messages.append(message)
     # As in Whaticket: an agent who answers has seen what came before.
-    ticket = _touch(ticket, out, unread_messages=0, last_message=message.body, updated_at=at)
+    ticket = out.touch(ticket, unread_messages=0, last_message=message.body, updated_at=at)
     contact = await view.contact(command.company_id, ticket.contact_id)
     contact = bounds.contact(contact) if contact is not None else None
     out.events.append(
-        _event(
+        event_of(
             command,
             "message.created",
             ticket.id,
@@ -363,98 +256,19 @@ async def _send(command: Command, position: int, view: View) -> Outcome:
     return out
 
 
-async def _set_ack(
-    command: Command, message: Message, ack: int, error: str | None, extra: dict[str, Any]
-) -> Outcome:
-    out = Outcome(company_id=command.company_id)
-    message = bounds.message(message)
-    new_ack = next_ack(message.ack, ack)
-    changes: dict[str, Any] = dict(extra)
-    if new_ack != message.ack:
-        changes["ack"] = new_ack
-        if new_ack in (ACK_FAILED, ACK_UNKNOWN):
-            changes["error"] = bounds.text(error, limits.ERROR_CHARS)
-    if not changes or all(getattr(message, k) == v for k, v in changes.items()):
-        return out  # nothing changes: no write, no event
-    updated = message.model_copy(update={**changes, "updated_at": command.accepted_at})
-    out.messages.append(updated)
-    out.events.append(
-        _event(command, "message.updated", updated.ticket_id, {"message": updated.wire()})
-    )
-    return out
-
-
-async def _status(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
-    wamid = _str(p, "wamid")
-    ack = p.get("ack")
-    if not isinstance(ack, int):
-        return Outcome(company_id=command.company_id)  # a state we do not track: kept in Kafka
-    errors = p.get("errors") or []
-    error = "; ".join(str(e.get("title") or e.get("code")) for e in errors) or None
-    error = bounds.text(error, limits.ERROR_CHARS)
-    message_id = await view.message_id_for_wamid(command.company_id, wamid)
-    message = await view.message(command.company_id, message_id) if message_id else None
-    if message is None:
-        parked = await view.parked_status(command.company_id, wamid)
-        merged = next_ack(parked.ack, ack) if parked else ack
-        out = Outcome(company_id=command.company_id)
-        if parked is None or merged != parked.ack:
-            out.parked.append(ParkedStatus(wamid=wamid, ack=merged, error=error))
-        return out
-    return await _set_ack(command, message, ack, error, {})
-
-
-async def _dispatched(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
-    wamid = _str(p, "wamid")
-    message = await view.message(command.company_id, _str(p, "message_id"))
-    if message is None:
-        raise PoisonCommand("message.dispatched for an unknown message")
-    parked = await view.parked_status(command.company_id, wamid)
-    out = await _set_ack(
-        command,
-        message,
-        parked.ack if parked else ACK_PENDING,
-        parked.error if parked else None,
-        {"wamid": wamid},
-    )
-    out.wamids[wamid] = message.id
-    return out
-
-
-async def _failed(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
-    message = await view.message(command.company_id, _str(p, "message_id"))
-    if message is None:
-        raise PoisonCommand("message.failed for an unknown message")
-    return await _set_ack(command, message, ACK_FAILED, str(p.get("error") or "failed"), {})
-
-
-async def _unknown(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
-    message = await view.message(command.company_id, _str(p, "message_id"))
-    if message is None:
-        raise PoisonCommand("message.unknown for an unknown message")
-    if message.wamid is not None:
-        return Outcome(company_id=command.company_id)  # Graph's answer was recorded after all
-    reason = str(p.get("error") or "unknown: no answer from the Graph API")
-    return await _set_ack(command, message, ACK_UNKNOWN, reason, {})
-
-
 async def _update(command: Command, position: int, view: View) -> Outcome:
-    p = command.payload
+    payload = command.payload
     ticket = await _ticket_of(command, view)
     changes: dict[str, Any] = {}
-    if "status" in p:
-        if p["status"] not in TICKET_STATUSES:
-            raise PoisonCommand(f"unknown ticket status {p['status']!r}")
-        changes["status"] = p["status"]
+    if "status" in payload:
+        if payload["status"] not in TICKET_STATUSES:
+            raise PoisonCommand(f"unknown ticket status {payload['status']!r}")
+        changes["status"] = payload["status"]
     for key, valid in (("user_id", valid_user_id), ("queue_id", valid_id)):
-        if key in p:
-            if p[key] is not None and not valid(p[key]):
+        if key in payload:
+            if payload[key] is not None and not valid(payload[key]):
                 raise PoisonCommand(f"payload.{key} is not a valid id (too long?)")
-            changes[key] = p[key]
+            changes[key] = payload[key]
     status = changes.get("status", ticket.status)
     active = None  # the ticket holding the (connection, contact) pair, read only when needed
     if "closed" in (status, ticket.status) and status != ticket.status:
@@ -467,7 +281,7 @@ async def _update(command: Command, position: int, view: View) -> Outcome:
     out = Outcome(company_id=command.company_id)
     if all(getattr(ticket, k) == v for k, v in changes.items()):
         return out
-    new = _touch(ticket, out, **changes, updated_at=command.accepted_at)
+    new = out.touch(ticket, **changes, updated_at=command.accepted_at)
     if new.status == "closed" and ticket.status != "closed" and active == ticket.id:
         # Closing frees the pair for a new ticket (only if this ticket is the one holding it).
         out.open_tickets.append(
@@ -478,7 +292,7 @@ async def _update(command: Command, position: int, view: View) -> Outcome:
             OpenTicket(phone=ticket.whatsapp_id, contact_id=ticket.contact_id, ticket_id=ticket.id)
         )
     out.events.append(
-        _event(
+        event_of(
             command, "ticket.updated", ticket.id, {"ticket": new.wire(), "oldStatus": ticket.status}
         )
     )
@@ -490,8 +304,8 @@ async def _read(command: Command, position: int, view: View) -> Outcome:
     out = Outcome(company_id=command.company_id)
     if ticket.unread_messages == 0:
         return out
-    new = _touch(ticket, out, unread_messages=0)
-    out.events.append(_event(command, "ticket.read", ticket.id, {"ticket": new.wire()}))
+    new = out.touch(ticket, unread_messages=0)
+    out.events.append(event_of(command, "ticket.read", ticket.id, {"ticket": new.wire()}))
     return out
 
 
@@ -502,16 +316,7 @@ async def _publication(command: Command, position: int, view: View) -> Outcome:
         {"id": command.payload.get("publication_id"), "company_id": command.company_id}
         | {k: v for k, v in command.payload.items() if k != "publication_id"}
     )
-    event = Event(
-        id=event_id_for(command.id),
-        type=PUBLICATION,
-        company_id=command.company_id,
-        ticket_id=None,
-        command_id=command.id,
-        occurred_at=now_ms(),
-        accepted_at=command.accepted_at,
-        payload=publication.payload(),
-    )
+    event = event_of(command, PUBLICATION, None, publication.payload())
     return Outcome(company_id=command.company_id, events=[event])
 
 
@@ -519,10 +324,10 @@ _HANDLERS = {
     PUBLICATION: _publication,
     "message.inbound": _inbound,
     "message.send": _send,
-    "message.status": _status,
-    "message.dispatched": _dispatched,
-    "message.failed": _failed,
-    "message.unknown": _unknown,
+    "message.status": rules_acks.status,
+    "message.dispatched": rules_acks.dispatched,
+    "message.failed": rules_acks.failed,
+    "message.unknown": rules_acks.unknown,
     "ticket.update": _update,
     "ticket.read": _read,
 }

@@ -28,7 +28,7 @@ from cassandra.cluster import Session
 from tidewire_platform.aio import submit
 from tidewire_platform.contracts import now_ms
 from tidewire_projector.cql_batches import write_batched
-from tidewire_projector.domain import Outcome
+from tidewire_projector.outcome import Outcome
 
 log = logging.getLogger("tidewire.projector")
 
@@ -69,7 +69,7 @@ class Journaled:
 
 class CassandraJournal:
     def __init__(self, session: Session, keyspace: str, ttl_s: int) -> None:
-        self._s = session
+        self._session = session
         self._ttl_s = ttl_s
         self._get = session.prepare(
             f"SELECT command_id, company_id, position, recorded_at, outcome "
@@ -98,7 +98,7 @@ class CassandraJournal:
         parts = [blob[i : i + _PART] for i in range(0, len(blob), _PART)]
         await asyncio.gather(
             *(
-                submit(self._s, self._put_outcomes, (batch_id, n, part, self._ttl_s))
+                submit(self._session, self._put_outcomes, (batch_id, n, part, self._ttl_s))
                 for n, part in enumerate(parts)
             )
         )
@@ -116,7 +116,7 @@ class CassandraJournal:
             )
             for i, u in enumerate(new)
         ]
-        await write_batched(self._s, rows)
+        await write_batched(self._session, rows)
 
     async def write_positions(self, applied: dict[tuple[str, str], int], chunk: int) -> None:
         """Slim rows for a rebuild: (company, command id) -> position, with an empty outcome.
@@ -127,14 +127,14 @@ class CassandraJournal:
         for i in range(0, len(entries), chunk):
             part = entries[i : i + chunk]
             rows = [(self._put, (c, cid, pos, now, empty[c])) for (c, cid), pos in part]
-            await write_batched(self._s, rows)
+            await write_batched(self._session, rows)
 
     async def lookup(self, positions: dict[str, set[int]]) -> dict[str, Journaled]:
         """The journal entries of the commands of `positions` (command id -> positions it
         has in this batch) that were applied before, with outcomes for replays only."""
         ids = list(positions)
         chunks = [ids[i : i + _LOOKUP] for i in range(0, len(ids), _LOOKUP)]
-        results = await asyncio.gather(*(submit(self._s, self._get, (c,)) for c in chunks))
+        results = await asyncio.gather(*(submit(self._session, self._get, (c,)) for c in chunks))
         found: dict[str, Journaled] = {}
         refs: dict[str, list[tuple[Any, int]]] = {}  # batch id -> (row, index)
         for rows in results:
@@ -156,7 +156,7 @@ class CassandraJournal:
         return found
 
     async def _outcomes(self, batch_id: str) -> list[str]:
-        rows = await submit(self._s, self._get_outcomes, (batch_id,))
+        rows = await submit(self._session, self._get_outcomes, (batch_id,))
         blob = b"".join(r.data for r in sorted(rows, key=lambda r: r.part))
         return zlib.decompress(blob).decode().split("\n") if blob else []
 

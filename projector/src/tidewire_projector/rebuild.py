@@ -38,8 +38,9 @@ from tidewire_platform.aio import execute
 from tidewire_platform.contracts import Command
 from tidewire_platform.read_models_home import active_keyspace, switch_to
 from tidewire_platform.settings import StackSettings
-from tidewire_projector.domain import PoisonCommand, decide
+from tidewire_projector.domain import decide
 from tidewire_projector.journal_cassandra import Unit, outcome_ttl
+from tidewire_projector.outcome import PoisonCommand
 from tidewire_projector.store_cassandra import CassandraStore, ensure_tables
 from tidewire_projector.store_memory import MemoryStore
 
@@ -240,7 +241,6 @@ class _LogReader:
     """The commands log, read from the beginning in per-partition order, in steps."""
 
     def __init__(self, settings: StackSettings) -> None:
-        self._s = settings
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
         )

@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tidewire_platform.readmodel import Contact, Doc, Message, Ticket
-from tidewire_projector.domain import Outcome, ParkedStatus
 from tidewire_projector.journal_cassandra import Journaled, Unit
+from tidewire_projector.outcome import Outcome, ParkedStatus
 from tidewire_projector.store_cassandra import CassandraStore
 
 _MISSING = object()

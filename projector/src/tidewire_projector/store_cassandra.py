@@ -15,8 +15,8 @@ from cassandra.cluster import Session
 from tidewire_platform.aio import execute, submit
 from tidewire_platform.readmodel import Contact, Message, Ticket
 from tidewire_projector.cql_batches import write_batched
-from tidewire_projector.domain import OpenTicket, Outcome, ParkedStatus
 from tidewire_projector.journal_cassandra import CassandraJournal, Journaled, Unit
+from tidewire_projector.outcome import OpenTicket, Outcome, ParkedStatus
 from tidewire_projector.store_memory import MemoryStore
 
 # Contacts read across companies: an IN on the company and one on the contact id make
@@ -51,7 +51,7 @@ async def ensure_tables(session: Session, source: str, target: str) -> None:
 
 class CassandraStore:
     def __init__(self, session: Session, keyspace: str, journal_ttl_s: int = _WEEK_S) -> None:
-        self._s = session
+        self._session = session
         self.journal = CassandraJournal(session, keyspace, journal_ttl_s)
         ks = keyspace
 
@@ -159,10 +159,12 @@ class CassandraStore:
                 by_phone.setdefault(phone, []).append(contact_id)
             found: dict[tuple[str, ...], Any] = {}
             for phone, contact_ids in by_phone.items():
-                rows = await execute(self._s, self._many[kind], (company_id, phone, contact_ids))
+                rows = await execute(
+                    self._session, self._many[kind], (company_id, phone, contact_ids)
+                )
                 found.update({(r.phone_number_id, r.contact_id): r.ticket_id for r in rows})
             return found
-        rows = await execute(self._s, self._many[kind], (company_id, [k[0] for k in keys]))
+        rows = await execute(self._session, self._many[kind], (company_id, [k[0] for k in keys]))
         parse: Any = {"ticket": Ticket, "message": Message}.get(kind)
         if parse is None:  # wamid -> message id
             return {(r[0],): r[1] for r in rows}
@@ -183,7 +185,7 @@ class CassandraStore:
             groups.append(([company], set(ids)))
         results = await asyncio.gather(
             *(
-                submit(self._s, self._contacts_across, (companies, sorted(ids)))
+                submit(self._session, self._contacts_across, (companies, sorted(ids)))
                 for companies, ids in groups
             )
         )
@@ -194,7 +196,7 @@ class CassandraStore:
         }
 
     async def _one(self, stmt: Any, params: tuple[Any, ...]) -> Any:
-        return (await execute(self._s, stmt, params)).one()
+        return (await execute(self._session, stmt, params)).one()
 
     # -- View -------------------------------------------------------------------------------
 
@@ -241,7 +243,7 @@ class CassandraStore:
             for key, stmt, params in self._writes(unit.outcome):
                 rows.pop(key, None)  # re-inserted last: the dict keeps write order
                 rows[key] = (stmt, params)
-        await write_batched(self._s, list(rows.values()))
+        await write_batched(self._session, list(rows.values()))
 
     def _writes(self, outcome: Outcome) -> list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]]:
         """(row key, statement, parameters) of every document of `outcome`."""
@@ -315,7 +317,7 @@ class CassandraStore:
         for whole in by_company.values():
             for part in _chunks(whole, chunk):
                 await write_batched(
-                    self._s, [(stmt, params) for _, stmt, params in self._writes(part)]
+                    self._session, [(stmt, params) for _, stmt, params in self._writes(part)]
                 )
         await self.journal.write_positions(journal, chunk)
 

@@ -7,7 +7,7 @@ store is compared against.
 from __future__ import annotations
 
 from tidewire_platform.readmodel import Contact, Message, Ticket
-from tidewire_projector.domain import Outcome, ParkedStatus
+from tidewire_projector.outcome import Outcome, ParkedStatus
 
 
 class MemoryStore:

@@ -1,5 +1,6 @@
 // @ts-check
 /** tidewire's client SDK: see README.md beside this folder. */
+export { Ack } from "./acks.js";
 export { Api, ApiError } from "./api.js";
 export { fromLog, fromSocket } from "./changes.js";
 export { TidewireClient } from "./client.js";

@@ -13,6 +13,7 @@
  * Optimistic messages (pending sends) live beside the server's until the fact with the same
  * `clientMessageId` arrives and takes their place.
  */
+import { Ack } from "./acks.js";
 import { isLater, sameLog } from "./cursor.js";
 
 /** @typedef {import("./changes.js").Change} Change */
@@ -32,9 +33,9 @@ import { isLater, sameLog } from "./cursor.js";
  * The send may or may not have reached the customer (the Graph API timed out or failed after
  * the request left): the platform never sends it again by itself; the agent may (`retry`).
  */
-export const ACK_UNKNOWN = -2;
-export const ACK_FAILED = -1;
-export const ACK_PENDING = 0;
+export const ACK_UNKNOWN = Ack.UNKNOWN;
+export const ACK_FAILED = Ack.FAILED;
+export const ACK_PENDING = Ack.PENDING;
 
 /**
  * The acknowledgement after `incoming`, as the server folds it: never backwards; failed is
@@ -45,7 +46,7 @@ export const ACK_PENDING = 0;
  */
 export function nextAck(current, incoming) {
   if (current === ACK_FAILED) return current;
-  if (incoming === ACK_FAILED) return current < 3 ? ACK_FAILED : current;
+  if (incoming === ACK_FAILED) return current < Ack.READ ? ACK_FAILED : current;
   if (incoming === ACK_UNKNOWN) return current === ACK_PENDING ? ACK_UNKNOWN : current;
   return Math.max(current, incoming);
 }

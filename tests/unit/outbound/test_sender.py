@@ -19,16 +19,10 @@ from tidewire_outbound.sender import (
     result_command,
     send_with_retries,
 )
+from tidewire_platform.acks import Ack
 from tidewire_platform.contracts import Command, Event, stable_id
 from tidewire_platform.outbound_jobs import Job, job_of
-from tidewire_platform.readmodel import (
-    ACK_DELIVERED,
-    ACK_FAILED,
-    ACK_PENDING,
-    ACK_UNKNOWN,
-    Message,
-    Ticket,
-)
+from tidewire_platform.readmodel import Message, Ticket
 
 pytestmark = pytest.mark.unit
 
@@ -284,7 +278,7 @@ def _msg(**changes: Any) -> Message:
         position=3,
         body="olá",
         from_me=True,
-        ack=ACK_PENDING,
+        ack=Ack.PENDING,
         created_at=1,
         updated_at=1,
     )
@@ -309,9 +303,9 @@ async def test_sends_with_the_connections_token_and_records_the_wamid() -> None:
     "message",
     [
         _msg(wamid="wamid.old"),
-        _msg(ack=ACK_FAILED, error="x"),
-        _msg(ack=ACK_UNKNOWN, error="x"),
-        _msg(wamid="w", ack=ACK_DELIVERED),
+        _msg(ack=Ack.FAILED, error="x"),
+        _msg(ack=Ack.UNKNOWN, error="x"),
+        _msg(wamid="w", ack=Ack.DELIVERED),
     ],
 )
 async def test_a_redelivered_event_is_not_sent_again(message: Message) -> None:

@@ -6,6 +6,7 @@ check), and when the broker refuses a record all the same."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -13,13 +14,17 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from tests.support.faust_records import record_of
 from tidewire_platform.contracts import Command, Event
-from tidewire_projector import app as projector
-from tidewire_projector.domain import Outcome
+from tidewire_platform.settings import StackSettings
+from tidewire_projector.appends import Topics
 from tidewire_projector.journal_cassandra import Journaled, Unit
+from tidewire_projector.outcome import Outcome
+from tidewire_projector.pipeline import Pipeline
 from tidewire_projector.store_cached import CachedStore
 from tidewire_projector.store_memory import MemoryStore
 
 pytestmark = pytest.mark.unit
+
+_TOPICS = Topics.of(StackSettings())
 
 
 class _Cassandra(MemoryStore):
@@ -70,7 +75,7 @@ class _Producer:
         self.refusing = refusing
 
     async def send(self, topic: str, value: bytes, **kwargs: Any) -> asyncio.Future[None]:
-        refusing = self.refusing and topic == projector.settings.events_topic
+        refusing = self.refusing and topic == _TOPICS.events
         if refusing and b"HUGE" in value:
             raise MessageSizeTooLargeError("too large for max_request_size")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -97,34 +102,33 @@ def _inbound(company: str, wamid: str, body: str) -> Command:
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(projector._res, "tail", _Tail())
+def _pipeline(cassandra: _Cassandra, max_event_bytes: int | None = None) -> Pipeline:
+    topics = _TOPICS
+    if max_event_bytes is not None:
+        topics = dataclasses.replace(topics, max_event_bytes=max_event_bytes)
+    return Pipeline(CachedStore(cassandra), topics, _Tail())  # type: ignore[arg-type]
 
 
 def _errors(producer: _Producer) -> list[str]:
-    s = projector.settings
-    return [dict(h or [])["error"].decode() for t, _, h in producer.sent if t == s.deadletter_topic]
+    dead = _TOPICS.deadletter
+    return [dict(h or [])["error"].decode() for t, _, h in producer.sent if t == dead]
 
 
 def _event_bodies(producer: _Producer) -> list[str]:
-    s = projector.settings
-    events = [Event.from_bytes(v) for t, v, _ in producer.sent if t == s.events_topic]
+    events = [Event.from_bytes(v) for t, v, _ in producer.sent if t == _TOPICS.events]
     return [e.payload["message"]["body"] for e in events]
 
 
-async def test_a_command_whose_event_is_too_big_is_dead_lettered_whole(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(projector.settings, "projector_max_event_bytes", 3000)
+async def test_a_command_whose_event_is_too_big_is_dead_lettered_whole() -> None:
     cassandra = _Cassandra()
     big, small = _inbound("A", "w1", "x" * 2000), _inbound("B", "w2", "fine")
-    batch = projector._Batch(CachedStore(cassandra))  # type: ignore[arg-type]
-    await batch.fold([record_of(big, 10), record_of(small, 11)])
     producer = _Producer()
-    await batch.finish(producer)  # type: ignore[arg-type]
+    decided = await _pipeline(cassandra, max_event_bytes=3000).project(
+        [record_of(big, 10), record_of(small, 11)],
+        producer,  # type: ignore[arg-type]
+    )
 
-    assert sorted(batch.outcomes) == ["applied", "deadletter"]
+    assert sorted(decided.outcomes) == ["applied", "deadletter"]
     [error] = _errors(producer)
     assert error.startswith("event message.created ")
     assert "bytes exceeds the 3,000 bytes an event may have" in error
@@ -133,10 +137,7 @@ async def test_a_command_whose_event_is_too_big_is_dead_lettered_whole(
     assert [u.outcome.company_id for u in cassandra.flushed] == ["B"]
 
 
-async def test_a_replayed_outcome_holding_an_oversize_event_appends_the_rest(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(projector.settings, "projector_max_event_bytes", 3000)
+async def test_a_replayed_outcome_holding_an_oversize_event_appends_the_rest() -> None:
     command = _inbound("A", "w1", "hi")
     events = [
         Event(
@@ -151,19 +152,18 @@ async def test_a_replayed_outcome_holding_an_oversize_event_appends_the_rest(
         for n, body in enumerate(["y" * 5000, "ok"])
     ]
     journal = {command.id: Journaled(7, 1, Outcome(company_id="A", events=events))}
-    batch = projector._Batch(CachedStore(_Cassandra(journal)))  # type: ignore[arg-type]
-    await batch.fold([record_of(command, 7)])
     producer = _Producer()
-    await batch.finish(producer)  # type: ignore[arg-type]
+    pipeline = _pipeline(_Cassandra(journal), max_event_bytes=3000)
+    decided = await pipeline.project([record_of(command, 7)], producer)  # type: ignore[arg-type]
 
-    assert batch.outcomes == ["replayed"]
+    assert decided.outcomes == ["replayed"]
     [error] = _errors(producer)
     assert "event message.created e0 of 5," in error
     assert _event_bodies(producer) == ["ok"]
 
 
 async def test_records_refused_all_the_same_are_found_one_at_a_time() -> None:
-    store = CachedStore(_Cassandra())  # type: ignore[arg-type]
+    pipeline = _pipeline(_Cassandra())
     commands = [
         _inbound("A", "w1", "first"),
         _inbound("B", "w2", "HUGE for the producer"),
@@ -171,11 +171,9 @@ async def test_records_refused_all_the_same_are_found_one_at_a_time() -> None:
         _inbound("D", "w4", "last"),
     ]
     records = [record_of(c, 20 + n) for n, c in enumerate(commands)]
-    batch = projector._Batch(store)
-    await batch.fold(records)
     first = _Producer()
     with pytest.raises(MessageSizeTooLargeError):  # the agent renews and retries...
-        await batch.finish(first)  # type: ignore[arg-type]
+        await pipeline.project(records, first)  # type: ignore[arg-type]
 
     renewed: list[_Producer] = []
 
@@ -183,10 +181,8 @@ async def test_records_refused_all_the_same_are_found_one_at_a_time() -> None:
         renewed.append(_Producer())
         return renewed[-1]
 
-    retry = projector._Batch(store)
-    await retry.fold(records)
     second = _Producer()
-    await retry.finish(second, renew)  # type: ignore[arg-type]  # ...one record at a time
+    await pipeline.project(records, second, renew)  # type: ignore[arg-type]  # ...one at a time
 
     assert _event_bodies(second) == ["first"]
     assert len(renewed) == 2  # a fresh producer after each refusal
@@ -197,5 +193,4 @@ async def test_records_refused_all_the_same_are_found_one_at_a_time() -> None:
 
 
 def _values(producer: _Producer) -> list[bytes]:
-    s = projector.settings
-    return [v for t, v, _ in producer.sent if t == s.deadletter_topic]
+    return [v for t, v, _ in producer.sent if t == _TOPICS.deadletter]

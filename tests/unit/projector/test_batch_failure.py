@@ -12,11 +12,18 @@ from tests.support.commands import inbound_command
 from tests.support.faust_records import record_of
 from tidewire_platform.contracts import Event
 from tidewire_platform.readmodel import Ticket
-from tidewire_projector import app as projector
+from tidewire_platform.settings import StackSettings
+from tidewire_projector.appends import Append, Topics
 from tidewire_projector.journal_cassandra import Unit
+from tidewire_projector.pipeline import Pipeline
 from tidewire_projector.store_cached import CachedStore
 
 pytestmark = pytest.mark.unit
+
+
+class _NoTail:
+    async def present(self, since: dict[int, int]) -> dict[int, set[str]]:
+        raise AssertionError("no replay here: the log is never read")
 
 
 class _Cassandra:
@@ -80,22 +87,22 @@ async def test_a_retried_batch_applies_each_command_once() -> None:
         cassandra.open[(company, ticket.whatsapp_id, ticket.contact_id)] = "tk"
         records.append(record_of(command, 100 + n))
     store = CachedStore(cassandra)  # type: ignore[arg-type]
+    pipeline = Pipeline(store, Topics.of(StackSettings()), _NoTail())
     with pytest.raises(Exception):  # noqa: B017, PT011 (the first attempt: A's read times out)
-        await projector._Batch(store).fold(records)
+        await pipeline.fold(records)
     store.clear()  # what the agent does before it retries
     cassandra.answer.set()
     for _ in range(20):
         await asyncio.sleep(0)  # anything of the first attempt still running stages now
-    batch = projector._Batch(store)
-    await batch.fold(records)
-    await store.flush()
+    decided = await pipeline.fold(records)
+    await pipeline.write()
     (units,) = cassandra.flushed
     assert sorted(u.outcome.company_id for u in units) == ["A", "B"]
     for unit in units:
         assert [t.unread_messages for t in unit.outcome.tickets] == [1]
     unread = [
         Event.from_bytes(a.value).payload["ticket"]["unreadMessages"]
-        for a in batch.appends
-        if isinstance(a, projector._Append)
+        for a in decided.appends
+        if isinstance(a, Append)
     ]
     assert unread == [1, 1]

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from tidewire_platform.acks import Ack
 from tidewire_platform.contracts import Command, event_id_for
-from tidewire_platform.readmodel import ACK_DELIVERED, ACK_FAILED, ACK_PENDING, ACK_READ
-from tidewire_projector.domain import Outcome, PoisonCommand, decide, first_reads
+from tidewire_projector.domain import decide, first_reads
+from tidewire_projector.outcome import Outcome, PoisonCommand
 from tidewire_projector.store_memory import MemoryStore
 
 pytestmark = pytest.mark.unit
@@ -82,26 +83,26 @@ async def test_statuses_only_move_forward_and_duplicates_emit_nothing() -> None:
     sent = await _run(store, _cmd("message.send", ticket.id, body="hello", client_message_id="k"))
     message_id = sent.messages[0].id
     await _run(store, _cmd("message.dispatched", ticket.id, message_id=message_id, wamid="out1"))
-    read = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_READ))
-    assert read.events[0].payload["message"]["ack"] == ACK_READ
-    late = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_DELIVERED))
-    again = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_READ))
-    failed = await _run(store, _cmd("message.status", wamid="out1", ack=ACK_FAILED))
+    read = await _run(store, _cmd("message.status", wamid="out1", ack=Ack.READ))
+    assert read.events[0].payload["message"]["ack"] == Ack.READ
+    late = await _run(store, _cmd("message.status", wamid="out1", ack=Ack.DELIVERED))
+    again = await _run(store, _cmd("message.status", wamid="out1", ack=Ack.READ))
+    failed = await _run(store, _cmd("message.status", wamid="out1", ack=Ack.FAILED))
     assert late.events == again.events == failed.events == []
-    assert store.messages[("c", message_id)].ack == ACK_READ
+    assert store.messages[("c", message_id)].ack == Ack.READ
 
 
 async def test_status_before_the_wamid_is_known_is_parked_then_applied() -> None:
     store = MemoryStore()
     ticket = (await _run(store, _inbound("w1"))).tickets[0]
     sent = await _run(store, _cmd("message.send", ticket.id, body="hello"))
-    parked = await _run(store, _cmd("message.status", wamid="out9", ack=ACK_DELIVERED))
+    parked = await _run(store, _cmd("message.status", wamid="out9", ack=Ack.DELIVERED))
     assert parked.events == []
-    assert parked.parked[0].ack == ACK_DELIVERED
+    assert parked.parked[0].ack == Ack.DELIVERED
     done = await _run(
         store, _cmd("message.dispatched", ticket.id, message_id=sent.messages[0].id, wamid="out9")
     )
-    assert done.events[0].payload["message"]["ack"] == ACK_DELIVERED
+    assert done.events[0].payload["message"]["ack"] == Ack.DELIVERED
     assert done.events[0].payload["message"]["wamid"] == "out9"
 
 
@@ -113,8 +114,8 @@ async def test_failed_is_terminal_and_keeps_the_reason() -> None:
     failed = await _run(store, _cmd("message.failed", message_id=message_id, error="131026"))
     assert failed.events[0].payload["message"]["error"] == "131026"
     await _run(store, _cmd("message.dispatched", message_id=message_id, wamid="o"))
-    await _run(store, _cmd("message.status", wamid="o", ack=ACK_READ))
-    assert store.messages[("c", message_id)].ack == ACK_FAILED
+    await _run(store, _cmd("message.status", wamid="o", ack=Ack.READ))
+    assert store.messages[("c", message_id)].ack == Ack.FAILED
 
 
 async def test_reaction_updates_the_message_it_points_at() -> None:
@@ -252,7 +253,7 @@ async def test_outcome_survives_the_journal_round_trip() -> None:
     store = MemoryStore()
     out = await _run(store, _inbound("w1"))
     assert Outcome.from_json(out.to_json()) == out
-    assert out.messages[0].ack == ACK_PENDING
+    assert out.messages[0].ack == Ack.PENDING
 
 
 class _Recording(MemoryStore):
@@ -293,7 +294,7 @@ async def test_first_reads_name_documents_decide_really_reads() -> None:
     commands = [
         _inbound("w2", quoted_wamid="w1"),
         _inbound("w3", reaction={"message_id": "w-unseen", "emoji": "👍"}),
-        _cmd("message.status", wamid="w1", ack=ACK_READ),
+        _cmd("message.status", wamid="w1", ack=Ack.READ),
         _cmd("message.dispatched", ticket_id, message_id=send.id, wamid="wa-out"),
         _cmd("ticket.update", ticket_id, status="open"),
         _cmd("ticket.read", ticket_id),

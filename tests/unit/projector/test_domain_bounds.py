@@ -12,7 +12,8 @@ import pytest
 from tidewire_platform import limits
 from tidewire_platform.contracts import Command
 from tidewire_platform.readmodel import Contact, Message, Ticket
-from tidewire_projector.domain import PoisonCommand, decide, first_reads
+from tidewire_projector.domain import decide, first_reads
+from tidewire_projector.outcome import PoisonCommand
 from tidewire_projector.store_memory import MemoryStore
 
 pytestmark = pytest.mark.unit

@@ -8,16 +8,10 @@ from typing import Any
 
 import pytest
 
+from tidewire_platform.acks import Ack, next_ack
 from tidewire_platform.contracts import Command
-from tidewire_platform.readmodel import (
-    ACK_DELIVERED,
-    ACK_FAILED,
-    ACK_PENDING,
-    ACK_READ,
-    ACK_UNKNOWN,
-    next_ack,
-)
-from tidewire_projector.domain import Outcome, PoisonCommand, decide, first_reads
+from tidewire_projector.domain import decide, first_reads
+from tidewire_projector.outcome import Outcome, PoisonCommand
 from tidewire_projector.store_memory import MemoryStore
 
 pytestmark = pytest.mark.unit
@@ -56,7 +50,7 @@ async def test_unknown_marks_a_pending_message_with_its_reason_and_one_event() -
     [event] = out.events
     assert event.type == "message.updated"
     assert (event.payload["message"]["ack"], event.payload["message"]["error"]) == (
-        ACK_UNKNOWN,
+        Ack.UNKNOWN,
         "unknown: 500",
     )
     again = await _run(store, _cmd("message.unknown", message_id=message_id, error="unknown: 500"))
@@ -71,7 +65,7 @@ async def test_a_wamid_recorded_first_wins_over_unknown() -> None:
     await _run(store, _cmd("message.dispatched", message_id=message_id, wamid="out1"))
     out = await _run(store, _cmd("message.unknown", message_id=message_id, error="unknown"))
     assert out.events == []
-    assert store.messages[("c", message_id)].ack == ACK_PENDING
+    assert store.messages[("c", message_id)].ack == Ack.PENDING
 
 
 async def test_a_wamid_learned_after_unknown_moves_the_message_on() -> None:
@@ -79,9 +73,9 @@ async def test_a_wamid_learned_after_unknown_moves_the_message_on() -> None:
     message_id = await _agent_message(store)
     await _run(store, _cmd("message.unknown", message_id=message_id, error="unknown"))
     await _run(store, _cmd("message.dispatched", message_id=message_id, wamid="out2"))
-    await _run(store, _cmd("message.status", wamid="out2", ack=ACK_DELIVERED))
+    await _run(store, _cmd("message.status", wamid="out2", ack=Ack.DELIVERED))
     held = store.messages[("c", message_id)]
-    assert (held.ack, held.wamid) == (ACK_DELIVERED, "out2")
+    assert (held.ack, held.wamid) == (Ack.DELIVERED, "out2")
 
 
 async def test_unknown_of_a_message_never_seen_is_poison() -> None:
@@ -97,13 +91,13 @@ def test_unknown_reads_its_message_first() -> None:
 @pytest.mark.parametrize(
     ("current", "incoming", "after"),
     [
-        (ACK_PENDING, ACK_UNKNOWN, ACK_UNKNOWN),
-        (ACK_DELIVERED, ACK_UNKNOWN, ACK_DELIVERED),
-        (ACK_FAILED, ACK_UNKNOWN, ACK_FAILED),
-        (ACK_UNKNOWN, ACK_PENDING, ACK_PENDING),
-        (ACK_UNKNOWN, ACK_READ, ACK_READ),
-        (ACK_UNKNOWN, ACK_FAILED, ACK_FAILED),
-        (ACK_UNKNOWN, ACK_UNKNOWN, ACK_UNKNOWN),
+        (Ack.PENDING, Ack.UNKNOWN, Ack.UNKNOWN),
+        (Ack.DELIVERED, Ack.UNKNOWN, Ack.DELIVERED),
+        (Ack.FAILED, Ack.UNKNOWN, Ack.FAILED),
+        (Ack.UNKNOWN, Ack.PENDING, Ack.PENDING),
+        (Ack.UNKNOWN, Ack.READ, Ack.READ),
+        (Ack.UNKNOWN, Ack.FAILED, Ack.FAILED),
+        (Ack.UNKNOWN, Ack.UNKNOWN, Ack.UNKNOWN),
     ],
 )
 def test_next_ack_with_unknown(current: int, incoming: int, after: int) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tidewire_platform.readmodel import Ticket
-from tidewire_projector.domain import OpenTicket, Outcome
 from tidewire_projector.journal_cassandra import Unit
+from tidewire_projector.outcome import OpenTicket, Outcome
 from tidewire_projector.store_cached import CachedStore, weight
 
 pytestmark = pytest.mark.unit
