@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.jsclient import JsClient
@@ -116,3 +117,18 @@ async def test_the_quick_start_delivers_the_curl_webhook_to_both_listeners(
         finally:
             await socket.close()
             await sdk.close()
+
+
+async def test_the_openapi_pages_the_readme_names_are_served(services: Services) -> None:
+    named = [
+        code.removeprefix(INGEST)
+        for code, _ in parse(REPO / "README.md").inline_code
+        if code.startswith((f"{INGEST}/", "/")) and ("doc" in code or "openapi" in code)
+    ]
+    assert {"/docs", "/redoc", "/openapi.json"} <= set(named), named
+    async with httpx.AsyncClient(base_url=services.ingest_url) as http:
+        for path in named:
+            answer = await http.get(path)
+            assert answer.status_code == 200, (path, answer.status_code)
+        document = (await http.get("/openapi.json")).json()
+    assert "/webhooks/whatsapp" in document["paths"]
