@@ -135,6 +135,8 @@ async def _provision(s: StackSettings, hooks: Webhooks) -> None:
 
 @dataclass(frozen=True)
 class Measured:
+    """The measured phase: the sender's answers, the sockets' tally, CPU per process."""
+
     sent: Publisher
     tally: Tally
     stack_cpu_s: dict[str, float]
