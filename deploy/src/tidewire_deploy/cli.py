@@ -208,7 +208,12 @@ def _add_installed_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     point called with the subcommands: `bench` comes from `tidewire_bench`, which a development
     install has (`make install`) and the product image does not."""
     for command in entry_points(group="tidewire.commands"):
-        command.load()(sub)
+        try:
+            register = command.load()
+        except Exception as exc:  # a broken optional package must not take the product CLI down
+            print(f"tidewire: command {command.name!r} not available: {exc}", file=sys.stderr)
+            continue
+        register(sub)
 
 
 def parser() -> argparse.ArgumentParser:
