@@ -3,7 +3,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 
-.PHONY: install up test down lint bench clean
+.PHONY: install up test down lint bench clean screenshot
 
 $(STAMP): pyproject.toml constraints.txt tests/js/package-lock.json sdk/js/package-lock.json sdk/emitter/package-lock.json deploy/scripts/install-system.sh
 	PYTHON=$(PYTHON) bash deploy/scripts/install-system.sh
@@ -22,6 +22,10 @@ up: install
 
 test: install
 	bash deploy/scripts/run-tests.sh
+
+# The README's picture: the inbox with simulated customers, taken by the browser test.
+screenshot: install
+	TIDEWIRE_SCREENSHOT=docs/inbox.png $(VENV)/bin/pytest -q tests/browser/test_simulated_inbox.py
 
 down:
 	$(VENV)/bin/tidewire down
