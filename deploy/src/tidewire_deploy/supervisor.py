@@ -135,6 +135,11 @@ def _healthy(port: int, path: str = "/healthz") -> bool:
         return False
 
 
+_PORT_HINTS = {
+    "simulator": " (TIDEWIRE_SIMULATOR_PORT picks another; `tidewire up --no-simulate` runs none)"
+}
+
+
 def start_services(s: StackSettings, timeout_s: float = 60.0, simulate: bool = True) -> None:
     started: set[str] = set()
     for svc in services(simulate):
@@ -142,7 +147,8 @@ def start_services(s: StackSettings, timeout_s: float = 60.0, simulate: bool = T
         if proc.running():
             continue
         if port_open("127.0.0.1", svc.port):
-            raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
+            hint = _PORT_HINTS.get(svc.name, "")
+            raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process{hint}")
         print(f"starting {svc.name}…", flush=True)
         proc.start(svc.argv, svc.marker, svc.env)
         started.add(svc.name)
@@ -209,7 +215,7 @@ def _banner(s: StackSettings, simulate: bool = True) -> None:
     print(f"demo agent token (company {DEMO_COMPANY}, user {DEMO_USER}):\n{token}")
     if inbox.available():
         print(f"open the inbox: {inbox_url(token)}")
-    print(flush=True)
+    sys.stdout.flush()
 
 
 def up(s: StackSettings, detach: bool, simulate: bool = True) -> int:
