@@ -149,9 +149,10 @@ def start_services(s: StackSettings, timeout_s: float = 60.0, simulate: bool = T
         if port_open("127.0.0.1", svc.port):
             hint = _PORT_HINTS.get(svc.name, "")
             raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process{hint}")
-        print(f"starting {svc.name}…", flush=True)
         proc.start(svc.argv, svc.marker, svc.env)
         started.add(svc.name)
+    if started:
+        print(f"services starting: {', '.join(sorted(started))}…", flush=True)
     deadline = time.monotonic() + timeout_s
     for svc in services(simulate):
         proc = _managed(s, svc.name)
