@@ -147,10 +147,19 @@ class Simulation:
 
     async def _taken(self, taken: Taken) -> None:
         """Statuses for a message Graph took from a simulated company, then the answer of a
-        simulated customer."""
+        simulated customer. Runs as the stand-in's task, counted among this simulation's so
+        that `stop` ends it too (it would post on a closed session)."""
         company = self.by_phone.get(taken.phone_number_id)
-        if company is None:
+        task = asyncio.current_task()
+        if company is None or task is None:
             return
+        self._tasks.add(task)
+        try:
+            await self._play(company, taken)
+        finally:
+            self._tasks.discard(task)
+
+    async def _play(self, company: Company, taken: Taken) -> None:
         steps = statuses.plan(self.rng, self.pace.failure_rate, self.delays)
         for step in steps:
             await asyncio.sleep(step.after_s)

@@ -187,3 +187,15 @@ async def test_sends_of_numbers_it_does_not_simulate_get_no_webhooks(
     assert len(ingest.bodies) == 3
     assert all("statuses" in v for v in ingest.values())
     assert {v["metadata"]["phone_number_id"] for v in ingest.values()} == {CO.phone_number_id}
+
+
+async def test_stop_ends_the_statuses_under_way(api: CloudApi, ingest: Ingest) -> None:
+    """A simulation stopped (Ctrl-C, the end of a test) while a message's statuses are still
+    to come posts nothing more: before, its tasks went on and failed on a closed session."""
+    sim = Simulation(api, ingest.url, [CO], _pace(speed=0.01))  # statuses minutes away
+    await sim.start()
+    await _send(api, sim.crowds[CO.phone_number_id][0].wa_id, "hi")
+    await sim.stop()
+    async with asyncio.timeout(5):
+        await api.settled()  # nothing left running
+    assert ingest.bodies == []
