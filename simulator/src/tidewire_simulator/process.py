@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 
 from tidewire_simulator.cloud_api import CloudApi
@@ -28,9 +29,17 @@ def pace_of(args: argparse.Namespace) -> Pace:
     )
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> int:
     api = CloudApi()
-    await api.open(args.host, args.port)
+    try:
+        await api.open(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"tidewire simulate: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+            "is `tidewire up` running its simulator there? --port picks another",
+            file=sys.stderr,
+        )
+        return 2
     sim = Simulation(api, args.ingest_url, companies(args.companies), pace_of(args))
     await sim.start()
     print(
@@ -47,6 +56,7 @@ async def run(args: argparse.Namespace) -> None:
     await sim.stop()
     await api.close()
     print(f"simulator: stopped ({sim.posted} webhooks taken, {sim.dropped} given up)", flush=True)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,5 +66,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (bad := check(args)) is not None:
         p.error(bad)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(run(args))
-    return 0
+    return asyncio.run(run(args))
