@@ -86,8 +86,8 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
     try:
         lines = _read_until(proc, "press Ctrl-C")
         ingest, edges = env["TIDEWIRE_INGEST_PORT"], env["TIDEWIRE_EDGE_PORTS"].split(",")
-        projector = env["TIDEWIRE_PROJECTOR_PORT"]
-        assert all(healthy(int(p)) for p in (ingest, projector, *edges))
+        projector, simulator = env["TIDEWIRE_PROJECTOR_PORT"], env["TIDEWIRE_SIMULATOR_PORT"]
+        assert all(healthy(int(p)) for p in (ingest, projector, simulator, *edges))
         token = lines[next(i for i, x in enumerate(lines) if x.startswith("demo agent token")) + 1]
         assert token.count(".") == 2  # the demo token (a JWT)
         assert lines[-2].endswith(f"/?token={token}")  # the inbox's address, with the token
