@@ -26,13 +26,17 @@ if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
   missing+=("python${version}-venv")
 fi
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "  all present"
+  exit 0
+fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing system packages: ${missing[*]}"
+  echo "  installing with apt-get (a few minutes): ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "  installed: ${missing[*]}"
 else
   echo "tidewire needs these system packages: ${missing[*]}" >&2
   echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run make again" >&2

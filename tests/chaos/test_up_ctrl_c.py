@@ -41,6 +41,7 @@ def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]
         "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
         "TIDEWIRE_PROJECTOR_PORT": str(free_port()),
         "TIDEWIRE_OUTBOUND_PORT": str(free_port()),
+        "TIDEWIRE_SIMULATOR_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "tidewire_deploy.cli", "up"],
@@ -85,9 +86,11 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
     try:
         lines = _read_until(proc, "press Ctrl-C")
         ingest, edges = env["TIDEWIRE_INGEST_PORT"], env["TIDEWIRE_EDGE_PORTS"].split(",")
-        projector = env["TIDEWIRE_PROJECTOR_PORT"]
-        assert all(healthy(int(p)) for p in (ingest, projector, *edges))
-        assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
+        projector, simulator = env["TIDEWIRE_PROJECTOR_PORT"], env["TIDEWIRE_SIMULATOR_PORT"]
+        assert all(healthy(int(p)) for p in (ingest, projector, simulator, *edges))
+        token = lines[next(i for i, x in enumerate(lines) if x.startswith("demo agent token")) + 1]
+        assert token.count(".") == 2  # the demo token (a JWT)
+        assert lines[-2].endswith(f"/?token={token}")  # the inbox's address, with the token
         assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
 
         if stop == "ctrl-c":

@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT = ["platform", "ingest", "projector", "outbound", "edge", "deploy"]
+PRODUCT = ["platform", "ingest", "projector", "outbound", "edge", "simulator", "deploy"]
 
 
 def _imports(path: Path) -> Iterator[str]:

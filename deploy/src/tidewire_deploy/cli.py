@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from tidewire_deploy.prereqs import MissingPrerequisite
 from tidewire_platform.settings import StackSettings
+from tidewire_simulator import flags as simulator_flags
 
 
 def _settings() -> StackSettings:
@@ -49,7 +50,34 @@ def _cmd_infra(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     from tidewire_deploy import supervisor
 
-    return supervisor.up(_settings(), detach=args.detach)
+    return supervisor.up(_settings(), detach=args.detach, simulate=not args.no_simulate)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tidewire_deploy import supervisor
+    from tidewire_deploy.provision import provision
+    from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+    from tidewire_simulator.flags import argv_of, check
+    from tidewire_simulator.simulation import companies
+
+    if (bad := check(args)) is not None:
+        print(f"tidewire simulate: {bad}", file=sys.stderr)
+        return 2
+    for c in companies(args.companies):
+        connection = Connection(
+            c.company_id,
+            c.phone_number_id,
+            c.display_phone_number,
+            c.verify_token,
+            c.app_secret,
+            access_token=c.access_token,
+        )
+        try:
+            provision(_settings(), Tenant(c.company_id, c.name), connection)
+        except TenantConflict as exc:
+            raise RuntimeError(f"cannot provision simulated company {c.company_id}: {exc}") from exc
+    argv = [sys.executable, "-m", "tidewire_simulator", *argv_of(args)]
+    return supervisor.run_foreground(argv)
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
@@ -231,11 +259,26 @@ def parser() -> argparse.ArgumentParser:
         "up", help="infra + ingest :8000 + projector + outbound + edges :8101 :8102"
     )
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--no-simulate",
+        action="store_true",
+        help="no WhatsApp simulator: the outbound sender calls the real Graph API",
+    )
     up.set_defaults(func=_cmd_up)
 
     down = sub.add_parser("down", help="stop what `tidewire up --detach` started")
     down.add_argument("--keep-infra", action="store_true", help="stop services only")
     down.set_defaults(func=_cmd_down)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="a WhatsApp simulator in the foreground: customers writing in, statuses for replies",
+        description="Provisions the simulated companies (demo, demo-2, ...), then plays Meta "
+        "for them: signed webhooks to ingest, and a Graph API stand-in on --port that answers "
+        "the outbound sender (point TIDEWIRE_GRAPH_API_BASE at it). `tidewire up` starts one.",
+    )
+    simulator_flags.add_arguments(simulate)
+    simulate.set_defaults(func=_cmd_simulate)
 
     edge = sub.add_parser("edge", help="run one edge node in the foreground")
     edge.add_argument("--port", type=int, required=True)

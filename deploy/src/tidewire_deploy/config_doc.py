@@ -89,6 +89,12 @@ OTHER_VARIABLES = (
         "deploy/src/tidewire_deploy/supervisor.py",
     ),
     Variable(
+        "TIDEWIRE_SIMULATOR_PORT",
+        "8400",
+        "the WhatsApp simulator under `tidewire up` (a development helper, not in the chart)",
+        "deploy/src/tidewire_deploy/supervisor.py",
+    ),
+    Variable(
         "TIDEWIRE_JAVA",
         "found on the machine",
         "the Java 17 binary that runs Kafka and Cassandra",

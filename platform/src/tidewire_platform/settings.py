@@ -119,7 +119,8 @@ class StackSettings(BaseSettings):
     # (429, 5xx, network errors); past it the message is recorded as failed.
     graph_api_base: str = Field(
         "https://graph.facebook.com/v21.0",
-        description="WhatsApp Cloud API (Graph API) base URL of the outbound sender",
+        description="WhatsApp Cloud API (Graph API) base URL of the outbound sender (`tidewire up` "
+        "points it at its simulator unless `--no-simulate`; tests at the same stand-in)",
     )
     graph_api_deadline_s: float = Field(
         60.0,
