@@ -48,7 +48,7 @@ def _cmd_infra(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     from tidewire_deploy import supervisor
 
-    return supervisor.up(_settings(), detach=args.detach)
+    return supervisor.up(_settings(), detach=args.detach, observing=args.observe)
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
@@ -257,6 +257,12 @@ def parser() -> argparse.ArgumentParser:
         "up", help="infra + ingest :8000 + projector + outbound + edges :8101 :8102"
     )
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--observe",
+        action="store_true",
+        help="also run Prometheus on :9090 (TIDEWIRE_PROMETHEUS_PORT) scraping every process, "
+        "with the alert rules loaded",
+    )
     up.set_defaults(func=_cmd_up)
 
     down = sub.add_parser("down", help="stop what `tidewire up --detach` started")

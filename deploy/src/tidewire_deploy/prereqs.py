@@ -72,3 +72,16 @@ def redis_server() -> str:
             "(or set TIDEWIRE_REDIS_SERVER to its path)."
         )
     return found
+
+
+def prometheus() -> str:
+    """Debian's `prometheus` (`tidewire up --observe`); TIDEWIRE_PROMETHEUS overrides."""
+    found = os.environ.get("TIDEWIRE_PROMETHEUS") or shutil.which("prometheus")
+    if found and Path(found).exists():
+        return found
+    if Path("/usr/bin/prometheus").exists():
+        return "/usr/bin/prometheus"
+    raise MissingPrerequisite(
+        "prometheus not found (`tidewire up --observe` runs it). Install it with "
+        "`apt-get install prometheus` (or set TIDEWIRE_PROMETHEUS to its path)."
+    )

@@ -1,4 +1,5 @@
-"""`tidewire up | down`: the engines plus ingest, projector, outbound sender and two edge nodes.
+"""`tidewire up | down`: the engines plus ingest, projector, outbound sender and two edge nodes
+(and, with `--observe`, a Prometheus scraping them).
 
 Foreground `up` owns everything it started and stops it on Ctrl-C (services first, then the
 engines it started itself); `up --detach` leaves them running for `tidewire down`.
@@ -14,7 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from types import FrameType
 
-from tidewire_deploy import inbox, infra
+from tidewire_deploy import inbox, infra, observe
+from tidewire_deploy.dashboards import CHART_COPY as CHART_DASHBOARD
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
@@ -91,6 +93,29 @@ def services() -> list[Service]:
     ]
 
 
+def observer(s: StackSettings) -> Service:
+    """Prometheus (`--observe`), its configuration and data in the state folder."""
+    lay = layout_of(s.home, s.lib_dir)
+    cfg, data = lay.conf / "prometheus.yml", lay.data / "prometheus"
+    port = observe.PROMETHEUS_PORT
+    return Service("prometheus", observe.argv(cfg, data, port), port, "/-/ready")
+
+
+def scrape_targets() -> dict[str, list[int]]:
+    """The ports Prometheus scrapes, by job: every process that serves /metrics."""
+    return {
+        "ingest": [INGEST_PORT],
+        "projector": [PROJECTOR_PORT],
+        "outbound": [OUTBOUND_PORT],
+        "edge": list(EDGE_PORTS),
+    }
+
+
+def _watched(s: StackSettings, observing: bool) -> list[Service]:
+    """What `up` starts and keeps running: the services, and Prometheus when observing."""
+    return [*services(), *([observer(s)] if observing else [])]
+
+
 def inbox_argv() -> list[str]:
     """The SDK's demo agent inbox (inbox.py), pointed at this stack's ingest and first edge."""
     api, edge = f"http://127.0.0.1:{INGEST_PORT}", f"http://127.0.0.1:{EDGE_PORTS[0]}"
@@ -111,9 +136,12 @@ def _healthy(port: int, path: str = "/healthz") -> bool:
         return False
 
 
-def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
+def start_services(s: StackSettings, timeout_s: float = 60.0, observing: bool = False) -> None:
+    if observing:  # the ports of this run, before Prometheus reads them
+        cfg = observe.config(scrape_targets())
+        observe.write_config(layout_of(s.home, s.lib_dir).conf / "prometheus.yml", cfg)
     started: set[str] = set()
-    for svc in services():
+    for svc in _watched(s, observing):
         proc = _managed(s, svc.name)
         if proc.running():
             continue
@@ -122,7 +150,7 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
         proc.start(svc.argv, svc.marker)
         started.add(svc.name)
     deadline = time.monotonic() + timeout_s
-    for svc in services():
+    for svc in _watched(s, observing):
         proc = _managed(s, svc.name)
         while not _healthy(svc.port, svc.probe):
             if not proc.running():
@@ -138,11 +166,12 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
 
 
 def stop_services(s: StackSettings) -> None:
+    _managed(s, "prometheus").stop(grace_s=15.0)  # if `--observe` started it
     for svc in reversed(services()):
         _managed(s, svc.name).stop(grace_s=15.0)
 
 
-def _banner(s: StackSettings) -> None:
+def _banner(s: StackSettings, observing: bool = False) -> None:
     token = issue_token(s, DEMO_COMPANY, DEMO_USER)
     print("tidewire is up:")
     print(
@@ -167,6 +196,11 @@ def _banner(s: StackSettings) -> None:
         )
     else:
         print("  inbox      not started: sdk/js is not installed here (`make` installs it)")
+    if observing:
+        print(
+            f"  prometheus http://127.0.0.1:{observe.PROMETHEUS_PORT}  (scrapes every process; "
+            f"alerts at /alerts; Grafana dashboard: {CHART_DASHBOARD})"
+        )
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
     c = DEMO_CONNECTION
     print(
@@ -176,7 +210,7 @@ def _banner(s: StackSettings) -> None:
     print(f"demo agent token (company {DEMO_COMPANY}, user {DEMO_USER}):\n{token}", flush=True)
 
 
-def up(s: StackSettings, detach: bool) -> int:
+def up(s: StackSettings, detach: bool, observing: bool = False) -> int:
     # Engines that answered before this command are someone else's to stop (a `tidewire infra
     # up`, a test run, a system Redis): this command stops only those it started.
     before = {r.name for r in infra.status(s) if r.state != "stopped"}
@@ -202,8 +236,8 @@ def up(s: StackSettings, detach: bool) -> int:
             provision(s, DEMO_TENANT, DEMO_CONNECTION)
         except TenantConflict as exc:
             raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
-        start_services(s)
-        _banner(s)
+        start_services(s, observing=observing)
+        _banner(s, observing)
     except BaseException:  # a failure or Ctrl-C before the stack is up leaves nothing running
         stop_services(s)
         if signal.SIGUSR1 not in asked:
@@ -214,7 +248,7 @@ def up(s: StackSettings, detach: bool) -> int:
         me.pid_file.unlink(missing_ok=True)
         print("running in the background; `tidewire down` stops everything")
         return 0
-    keep_infra = _supervise(s)
+    keep_infra = _supervise(s, observing)
     print("stopping services…", flush=True)
     stop_services(s)
     if keep_infra:
@@ -227,7 +261,7 @@ def up(s: StackSettings, detach: bool) -> int:
     return 0
 
 
-def _supervise(s: StackSettings) -> bool:
+def _supervise(s: StackSettings, observing: bool = False) -> bool:
     """Keep the services running (restarting any that exits, with back-off) until SIGINT or
     SIGTERM; returns True when asked to leave the engines running (SIGUSR1, from `tidewire
     down --keep-infra`)."""
@@ -243,7 +277,7 @@ def _supervise(s: StackSettings) -> bool:
     due: dict[str, float] = {}
     while not stopping:
         now = time.monotonic()
-        for svc in services():
+        for svc in _watched(s, observing):
             proc = _managed(s, svc.name)
             if proc.running() or hold_file(proc.run_dir, svc.name).exists():
                 if now - due.get(svc.name, now) > 60:  # up for a minute: forgive past crashes

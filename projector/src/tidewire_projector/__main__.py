@@ -6,12 +6,14 @@ from __future__ import annotations
 import sys
 
 from tidewire_platform.gc_tuning import keep_full_collections_rare
+from tidewire_platform.metrics import expose_known
 from tidewire_platform.probes import parse_address
 from tidewire_projector import app as projector
 
 
 def main() -> None:
     projector.probes_address = parse_address(sys.argv[1:])
+    expose_known("projector")  # alerts see the first dead letter (metrics.KNOWN_LABELS)
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     keep_full_collections_rare()  # its memory of read models is long-lived (gc_tuning.py)
     projector.app.main()
