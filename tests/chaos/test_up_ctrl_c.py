@@ -41,9 +41,10 @@ def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]
         "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
         "TIDEWIRE_PROJECTOR_PORT": str(free_port()),
         "TIDEWIRE_OUTBOUND_PORT": str(free_port()),
+        "TIDEWIRE_PROMETHEUS_PORT": str(free_port()),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tidewire_deploy.cli", "up"],
+    proc = subprocess.Popen(  # observed: Prometheus is one more process to supervise and stop
+        [sys.executable, "-m", "tidewire_deploy.cli", "up", "--observe"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -88,7 +89,8 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
         projector = env["TIDEWIRE_PROJECTOR_PORT"]
         assert all(healthy(int(p)) for p in (ingest, projector, *edges))
         assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
-        assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
+        assert sum("prometheus" in cmd for cmd in _ours(own.home)) == 1
+        assert len(_ours(own.home)) >= 8  # 3 engines + ingest + projector + 2 edges + prometheus
 
         if stop == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
@@ -137,6 +139,7 @@ def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSet
         left = _ours(own.home)
         assert not any("tidewire_ingest" in c or "tidewire_edge" in c for c in left), left
         assert not any("tidewire_projector" in c for c in left), left
+        assert not any("prometheus" in c for c in left), left
         states = {r.name: r.state for r in infra.status(own)}
         assert states == {"redis": "running", "kafka": "running", "cassandra": "running"}
     finally:

@@ -111,6 +111,18 @@ def scrape_targets() -> dict[str, list[int]]:
     }
 
 
+# How often the supervisor of an observed stack asks each process's /readyz, as a cluster's
+# kubelet does: `tidewire_ready` is the outcome of the last such check, so unasked, ingest and
+# the edges would report 0 and raise TidewireNotReady on a healthy stack.
+READINESS_EVERY_S = 10.0
+
+
+def probe_readiness() -> None:
+    """One /readyz check of every scraped process (each updates its `tidewire_ready`)."""
+    for port in (p for ports in scrape_targets().values() for p in ports):
+        _healthy(port, "/readyz")
+
+
 def _watched(s: StackSettings, observing: bool) -> list[Service]:
     """What `up` starts and keeps running: the services, and Prometheus when observing."""
     return [*services(), *([observer(s)] if observing else [])]
@@ -198,9 +210,10 @@ def _banner(s: StackSettings, observing: bool = False) -> None:
         print("  inbox      not started: sdk/js is not installed here (`make` installs it)")
     if observing:
         print(
-            f"  prometheus http://127.0.0.1:{observe.PROMETHEUS_PORT}  (scrapes every process; "
-            f"alerts at /alerts; Grafana dashboard: {CHART_DASHBOARD})"
+            f"  prometheus http://127.0.0.1:{observe.PROMETHEUS_PORT}  (every process scraped; "
+            "alert rules loaded: /alerts)"
         )
+        print(f"  dashboard  {CHART_DASHBOARD}  (import into Grafana)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
     c = DEMO_CONNECTION
     print(
@@ -275,8 +288,12 @@ def _supervise(s: StackSettings, observing: bool = False) -> bool:
     print("press Ctrl-C to stop", flush=True)
     delay: dict[str, float] = {}  # service -> seconds to wait before its next restart
     due: dict[str, float] = {}
+    probed = 0.0
     while not stopping:
         now = time.monotonic()
+        if observing and now - probed >= READINESS_EVERY_S:
+            probe_readiness()
+            probed = now
         for svc in _watched(s, observing):
             proc = _managed(s, svc.name)
             if proc.running() or hold_file(proc.run_dir, svc.name).exists():
