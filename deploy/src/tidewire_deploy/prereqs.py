@@ -76,11 +76,14 @@ def redis_server() -> str:
 
 def prometheus() -> str:
     """Debian's `prometheus` (`tidewire up --observe`); TIDEWIRE_PROMETHEUS overrides."""
-    found = os.environ.get("TIDEWIRE_PROMETHEUS") or shutil.which("prometheus")
-    if found and Path(found).exists():
-        return found
-    if Path("/usr/bin/prometheus").exists():
-        return "/usr/bin/prometheus"
+    explicit = os.environ.get("TIDEWIRE_PROMETHEUS")
+    if explicit:
+        if Path(explicit).is_file():
+            return explicit
+        raise MissingPrerequisite(f"TIDEWIRE_PROMETHEUS={explicit} is not a file")
+    for found in (shutil.which("prometheus"), "/usr/bin/prometheus"):
+        if found and Path(found).is_file():
+            return found
     raise MissingPrerequisite(
         "prometheus not found (`tidewire up --observe` runs it). Install it with "
         "`apt-get install prometheus` (or set TIDEWIRE_PROMETHEUS to its path)."

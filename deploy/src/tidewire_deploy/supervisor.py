@@ -19,6 +19,7 @@ from tidewire_deploy import inbox, infra, observe
 from tidewire_deploy.dashboards import CHART_COPY as CHART_DASHBOARD
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
+from tidewire_deploy.prereqs import prometheus
 from tidewire_deploy.procs import Managed
 from tidewire_deploy.projector_pause import hold_file
 from tidewire_deploy.provision import provision
@@ -226,6 +227,8 @@ def _banner(s: StackSettings, observing: bool = False) -> None:
 def up(s: StackSettings, detach: bool, observing: bool = False) -> int:
     # Engines that answered before this command are someone else's to stop (a `tidewire infra
     # up`, a test run, a system Redis): this command stops only those it started.
+    if observing:
+        prometheus()  # missing: say so before any engine starts
     before = {r.name for r in infra.status(s) if r.state != "stopped"}
     ours = [r.name for r in infra.status(s) if r.name not in before]
     me = _supervisor(s)

@@ -7,7 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tidewire_deploy import observe, supervisor
+from tidewire_deploy.prereqs import MissingPrerequisite, prometheus
 
 
 def test_promtool_accepts_the_config_and_the_rules_it_loads(tmp_path: Path) -> None:
@@ -44,3 +47,13 @@ def test_the_marker_names_this_stacks_data_folder_and_port(tmp_path: Path) -> No
     marker = " ".join(argv[2:])
     assert f"--storage.tsdb.path={tmp_path / 'data'}" in marker
     assert "--web.listen-address=127.0.0.1:19090" in marker
+
+
+def test_a_named_binary_that_is_missing_is_an_error_not_a_fallback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIDEWIRE_PROMETHEUS", str(tmp_path / "absent"))
+    with pytest.raises(MissingPrerequisite, match="TIDEWIRE_PROMETHEUS"):
+        prometheus()
+    monkeypatch.delenv("TIDEWIRE_PROMETHEUS")
+    assert Path(prometheus()).is_file()  # Debian's, installed by `make`
