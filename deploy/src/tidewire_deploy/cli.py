@@ -50,7 +50,9 @@ def _cmd_infra(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     from tidewire_deploy import supervisor
 
-    return supervisor.up(_settings(), detach=args.detach, simulate=not args.no_simulate)
+    return supervisor.up(
+        _settings(), detach=args.detach, simulate=not args.no_simulate, observing=args.observe
+    )
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -263,6 +265,12 @@ def parser() -> argparse.ArgumentParser:
         "--no-simulate",
         action="store_true",
         help="no WhatsApp simulator: the outbound sender calls the real Graph API",
+    )
+    up.add_argument(
+        "--observe",
+        action="store_true",
+        help="also run Prometheus on :9090 (TIDEWIRE_PROMETHEUS_PORT) scraping every process, "
+        "with the alert rules loaded",
     )
     up.set_defaults(func=_cmd_up)
 

@@ -95,6 +95,18 @@ OTHER_VARIABLES = (
         "deploy/src/tidewire_deploy/supervisor.py",
     ),
     Variable(
+        "TIDEWIRE_PROMETHEUS_PORT",
+        "9090",
+        "where `tidewire up --observe` runs Prometheus (127.0.0.1 only)",
+        "deploy/src/tidewire_deploy/observe.py",
+    ),
+    Variable(
+        "TIDEWIRE_PROMETHEUS",
+        "`prometheus` on the PATH, else /usr/bin/prometheus",
+        "the Prometheus binary `tidewire up --observe` runs (set but not a file: an error)",
+        "deploy/src/tidewire_deploy/prereqs.py",
+    ),
+    Variable(
         "TIDEWIRE_JAVA",
         "found on the machine",
         "the Java 17 binary that runs Kafka and Cassandra",

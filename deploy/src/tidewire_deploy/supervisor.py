@@ -1,5 +1,5 @@
 """`tidewire up | down`: the engines plus ingest, projector, outbound sender, two edge nodes, the
-demo inbox and the WhatsApp simulator.
+demo inbox and the WhatsApp simulator (and, with `--observe`, a Prometheus scraping them).
 
 Foreground `up` owns everything it started and stops it on Ctrl-C (services first, then the
 engines it started itself); `up --detach` leaves them running for `tidewire down`.
@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
-from tidewire_deploy import inbox, infra
+from tidewire_deploy import inbox, infra, observe
+from tidewire_deploy.dashboards import CHART_COPY as CHART_DASHBOARD
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
+from tidewire_deploy.prereqs import prometheus
 from tidewire_deploy.procs import Managed
 from tidewire_deploy.projector_pause import hold_file
 from tidewire_deploy.provision import provision
@@ -115,6 +117,41 @@ def services(simulate: bool = True) -> list[Service]:
     ]
 
 
+def observer(s: StackSettings) -> Service:
+    """Prometheus (`--observe`), its configuration and data in the state folder."""
+    lay = layout_of(s.home, s.lib_dir)
+    cfg, data = lay.conf / "prometheus.yml", lay.data / "prometheus"
+    port = observe.PROMETHEUS_PORT
+    return Service("prometheus", observe.argv(cfg, data, port), port, "/-/ready")
+
+
+def scrape_targets() -> dict[str, list[int]]:
+    """The ports Prometheus scrapes, by job: every process that serves /metrics."""
+    return {
+        "ingest": [INGEST_PORT],
+        "projector": [PROJECTOR_PORT],
+        "outbound": [OUTBOUND_PORT],
+        "edge": list(EDGE_PORTS),
+    }
+
+
+# How often the supervisor of an observed stack asks each process's /readyz, as a cluster's
+# kubelet does: `tidewire_ready` is the outcome of the last such check, so unasked, ingest and
+# the edges would report 0 and raise TidewireNotReady on a healthy stack.
+READINESS_EVERY_S = 10.0
+
+
+def probe_readiness() -> None:
+    """One /readyz check of every scraped process (each updates its `tidewire_ready`)."""
+    for port in (p for ports in scrape_targets().values() for p in ports):
+        _healthy(port, "/readyz")
+
+
+def _watched(s: StackSettings, simulate: bool, observing: bool) -> list[Service]:
+    """What `up` starts and keeps running: the services, and Prometheus when observing."""
+    return [*services(simulate), *([observer(s)] if observing else [])]
+
+
 def inbox_argv() -> list[str]:
     """The SDK's demo agent inbox (inbox.py), pointed at this stack's ingest and first edge."""
     api, edge = f"http://127.0.0.1:{INGEST_PORT}", f"http://127.0.0.1:{EDGE_PORTS[0]}"
@@ -140,9 +177,14 @@ _PORT_HINTS = {
 }
 
 
-def start_services(s: StackSettings, timeout_s: float = 60.0, simulate: bool = True) -> None:
+def start_services(
+    s: StackSettings, timeout_s: float = 60.0, simulate: bool = True, observing: bool = False
+) -> None:
+    if observing:  # the ports of this run, before Prometheus reads them
+        cfg = observe.config(scrape_targets())
+        observe.write_config(layout_of(s.home, s.lib_dir).conf / "prometheus.yml", cfg)
     started: set[str] = set()
-    for svc in services(simulate):
+    for svc in _watched(s, simulate, observing):
         proc = _managed(s, svc.name)
         if proc.running():
             continue
@@ -154,7 +196,7 @@ def start_services(s: StackSettings, timeout_s: float = 60.0, simulate: bool = T
     if started:
         print(f"services starting: {', '.join(sorted(started))}…", flush=True)
     deadline = time.monotonic() + timeout_s
-    for svc in services(simulate):
+    for svc in _watched(s, simulate, observing):
         proc = _managed(s, svc.name)
         while not _healthy(svc.port, svc.probe):
             if not proc.running():
@@ -170,6 +212,7 @@ def start_services(s: StackSettings, timeout_s: float = 60.0, simulate: bool = T
 
 
 def stop_services(s: StackSettings) -> None:
+    _managed(s, "prometheus").stop(grace_s=15.0)  # if `--observe` started it
     for svc in reversed(services(simulate=True)):  # whichever ran
         _managed(s, svc.name).stop(grace_s=15.0)
 
@@ -178,7 +221,7 @@ def inbox_url(token: str) -> str:
     return f"http://127.0.0.1:{INBOX_PORT}/?token={token}"
 
 
-def _banner(s: StackSettings, simulate: bool = True) -> None:
+def _banner(s: StackSettings, simulate: bool = True, observing: bool = False) -> None:
     """Where everything is; the last lines are what a newcomer needs: the token and the
     inbox's address with it (the page keeps the token and drops it from the address)."""
     token = issue_token(s, DEMO_COMPANY, DEMO_USER)
@@ -207,6 +250,12 @@ def _banner(s: StackSettings, simulate: bool = True) -> None:
             f"  simulator  {simulator_base()}  (WhatsApp for the demo tenant: customers write "
             "in, agents' replies get statuses; `tidewire up --no-simulate` for none)"
         )
+    if observing:
+        print(
+            f"  prometheus http://127.0.0.1:{observe.PROMETHEUS_PORT}  (every process scraped; "
+            "alert rules loaded: /alerts)"
+        )
+        print(f"  dashboard  {CHART_DASHBOARD}  (import into Grafana)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
     c = DEMO_CONNECTION
     print(
@@ -219,9 +268,11 @@ def _banner(s: StackSettings, simulate: bool = True) -> None:
     sys.stdout.flush()
 
 
-def up(s: StackSettings, detach: bool, simulate: bool = True) -> int:
+def up(s: StackSettings, detach: bool, simulate: bool = True, observing: bool = False) -> int:
     # Engines that answered before this command are someone else's to stop (a `tidewire infra
     # up`, a test run, a system Redis): this command stops only those it started.
+    if observing:
+        prometheus()  # missing: say so before any engine starts
     before = {r.name for r in infra.status(s) if r.state != "stopped"}
     ours = [r.name for r in infra.status(s) if r.name not in before]
     me = _supervisor(s)
@@ -245,8 +296,8 @@ def up(s: StackSettings, detach: bool, simulate: bool = True) -> int:
             provision(s, DEMO_TENANT, DEMO_CONNECTION)
         except TenantConflict as exc:
             raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
-        start_services(s, simulate=simulate)
-        _banner(s, simulate)
+        start_services(s, simulate=simulate, observing=observing)
+        _banner(s, simulate, observing)
     except BaseException:  # a failure or Ctrl-C before the stack is up leaves nothing running
         stop_services(s)
         if signal.SIGUSR1 not in asked:
@@ -257,7 +308,7 @@ def up(s: StackSettings, detach: bool, simulate: bool = True) -> int:
         me.pid_file.unlink(missing_ok=True)
         print("running in the background; `tidewire down` stops everything")
         return 0
-    keep_infra = _supervise(s, simulate)
+    keep_infra = _supervise(s, simulate, observing)
     print("stopping services…", flush=True)
     stop_services(s)
     if keep_infra:
@@ -270,7 +321,7 @@ def up(s: StackSettings, detach: bool, simulate: bool = True) -> int:
     return 0
 
 
-def _supervise(s: StackSettings, simulate: bool = True) -> bool:
+def _supervise(s: StackSettings, simulate: bool = True, observing: bool = False) -> bool:
     """Keep the services running (restarting any that exits, with back-off) until SIGINT or
     SIGTERM; returns True when asked to leave the engines running (SIGUSR1, from `tidewire
     down --keep-infra`)."""
@@ -284,9 +335,13 @@ def _supervise(s: StackSettings, simulate: bool = True) -> bool:
     print("press Ctrl-C to stop", flush=True)
     delay: dict[str, float] = {}  # service -> seconds to wait before its next restart
     due: dict[str, float] = {}
+    probed = 0.0
     while not stopping:
         now = time.monotonic()
-        for svc in services(simulate):
+        if observing and now - probed >= READINESS_EVERY_S:
+            probe_readiness()
+            probed = now
+        for svc in _watched(s, simulate, observing):
             proc = _managed(s, svc.name)
             if proc.running() or hold_file(proc.run_dir, svc.name).exists():
                 if now - due.get(svc.name, now) > 60:  # up for a minute: forgive past crashes
