@@ -24,6 +24,7 @@ from socketio import packet
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.expiry import REAUTH_EVENT, TokenClocks, token_expiry
 from tidewire_edge.feed import EventFeed
+from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.gateway.auth import Gateway, ProxyUnavailable
 from tidewire_edge.gateway.families import FAMILIES
 from tidewire_edge.gateway.families import Refused as GatewayRefused
@@ -34,9 +35,12 @@ from tidewire_edge.recovery import Plan, RecoveringManager, RecoveringServer, Re
 from tidewire_edge.rooms import company_room, join_room, user_room
 from tidewire_edge.send_queues import SendQueues
 from tidewire_edge.sessions import Session, SessionStore
+from tidewire_edge.sessions_redis import RedisSessionStore
 from tidewire_edge.settings import EdgeSettings
+from tidewire_platform.cql import LazySession, cached_rows
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
+from tidewire_platform.events_log_kafka import KafkaEventsLog
 from tidewire_platform.gc_tuning import keep_full_collections_rare
 from tidewire_platform.metrics import (
     EDGE_BUSIEST_COMPANY,
@@ -51,7 +55,9 @@ from tidewire_platform.metrics import (
     EDGE_TOKEN_EXPIRIES,
     READY,
 )
+from tidewire_platform.page_cursor import cursor_key
 from tidewire_platform.partitioning import partition_for
+from tidewire_platform.read_models_cassandra import CassandraReadModels
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
 from tidewire_platform.tokens import Principal, TokenError, verify_token
@@ -99,9 +105,15 @@ class Edge:
             namespaces="*" if family is not None and family.name == "plus" else None,
         )
         self.namespaces: dict[str, str] = {}  # sid -> its namespace (gateway: maybe not "/")
-        self.sessions = SessionStore(settings.redis_url, conf.recovery_window_s)
-        self.events = EventsLog(settings, "tidewire-edge-replay")
-        self.tickets = TicketOwners(settings)  # checks joinChatBox against the read model
+        self.sessions: SessionStore = RedisSessionStore(settings.redis_url, conf.recovery_window_s)
+        self.events: EventsLog = KafkaEventsLog(settings, "tidewire-edge-replay")
+        # Checks joinChatBox against the read model; Cassandra is opened on first use.
+        self._read_session = LazySession(settings, 5.0, cached_rows)
+        self.tickets = TicketOwners(
+            CassandraReadModels(
+                self._read_session.get, settings.cassandra_keyspace, cursor_key(settings.jwt_secret)
+            )
+        )
         self.feed: EventFeed | None = None
         self.deliveries: dict[str, Delivery] = {}
         self.live: dict[str, Session] = {}  # sid -> its session as last saved
@@ -677,7 +689,7 @@ class Edge:
     async def startup(self) -> None:
         keep_full_collections_rare()  # see gc_tuning.py
         await self.events.start()
-        self.feed = EventFeed(
+        self.feed = KafkaEventFeed(
             self.s,
             self.events.epoch,
             recent_bytes=self.conf.recent_budget(self.s.partitions),
@@ -719,7 +731,7 @@ class Edge:
         await self.events.stop()
         await self.sessions.close()
         await self.clocks.close()
-        await asyncio.to_thread(self.tickets.close)
+        await asyncio.to_thread(self._read_session.close)
 
 
 def _whaticket_rooms(session: Session) -> frozenset[str]:
