@@ -32,15 +32,16 @@ MAX_RECORD_BYTES = 1_000_000
 MAX_COMMAND_BYTES = 600_000
 
 
-def encoded(command: Command) -> bytes:
-    """The record value of `command`, or Unwritable if no Kafka record can hold it."""
+def encoded(command: Command, limit: int = MAX_COMMAND_BYTES) -> bytes:
+    """The record value of `command`, or Unwritable if no Kafka record can hold it (if it
+    is larger than `limit`)."""
     try:
         value = command.to_bytes()
     except (ValueError, RecursionError) as exc:  # pydantic's serialisation errors included
         raise Unwritable(f"command cannot be serialised: {exc}", too_large=False) from exc
-    if len(value) > MAX_COMMAND_BYTES:
+    if len(value) > limit:
         raise Unwritable(
-            f"command of {len(value)} bytes exceeds the {MAX_COMMAND_BYTES} a command may have",
+            f"command of {len(value)} bytes exceeds the {limit} a command may have",
             too_large=True,
         )
     return value
