@@ -31,8 +31,8 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def _settings(request: Request) -> StackSettings:
-    s: StackSettings = request.app.state.settings
-    return s
+    settings: StackSettings = request.app.state.settings
+    return settings
 
 
 async def principal(

@@ -84,18 +84,18 @@ class CassandraReadModels:
         await self._reads(fresh=True)
 
     async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None:
-        session, st = await self._reads()
-        row = (await execute(session, st.ticket, (company_id, ticket_id))).one()
+        session, reads = await self._reads()
+        row = (await execute(session, reads.ticket, (company_id, ticket_id))).one()
         return Ticket.model_validate_json(row.doc) if row else None
 
     async def contact(self, company_id: str, contact_id: str) -> Contact | None:
-        session, st = await self._reads()
-        row = (await execute(session, st.contact, (company_id, contact_id))).one()
+        session, reads = await self._reads()
+        row = (await execute(session, reads.contact, (company_id, contact_id))).one()
         return Contact.model_validate_json(row.doc) if row else None
 
     async def message(self, company_id: str, message_id: str) -> Message | None:
-        session, st = await self._reads()
-        row = (await execute(session, st.message, (company_id, message_id))).one()
+        session, reads = await self._reads()
+        row = (await execute(session, reads.message, (company_id, message_id))).one()
         return Message.model_validate_json(row.doc) if row else None
 
     async def tickets(
@@ -106,8 +106,8 @@ class CassandraReadModels:
         # Cassandra never parses a paging state this reader did not hand out for this query.
         context = (company_id, status)
         state = unseal(self._cursor_key, context, cursor) if cursor else None
-        session, st = await self._reads()
-        stmt = SimpleStatement(st.tickets_cql, fetch_size=limit)
+        session, reads = await self._reads()
+        stmt = SimpleStatement(reads.tickets_cql, fetch_size=limit)
         try:
             rs: Any = await execute(session, stmt, (company_id, status), paging_state=state)
         except Exception as exc:
@@ -126,14 +126,14 @@ class CassandraReadModels:
         after: int | None,
         limit: int,
     ) -> list[Message]:
-        session, st = await self._reads()
+        session, reads = await self._reads()
         if after is not None:
-            rs = await execute(session, st.after, (company_id, ticket_id, after, limit))
+            rs = await execute(session, reads.after, (company_id, ticket_id, after, limit))
             rows = list(rs.current_rows)
         elif before is not None:
-            rs = await execute(session, st.before, (company_id, ticket_id, before, limit))
+            rs = await execute(session, reads.before, (company_id, ticket_id, before, limit))
             rows = list(reversed(rs.current_rows))
         else:
-            rs = await execute(session, st.newest, (company_id, ticket_id, limit))
+            rs = await execute(session, reads.newest, (company_id, ticket_id, limit))
             rows = list(reversed(rs.current_rows))
         return [Message.model_validate_json(r.doc) for r in rows]

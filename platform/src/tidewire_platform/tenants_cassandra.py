@@ -114,44 +114,48 @@ class CassandraTenantStore:
         if not rs.was_applied and rs.one().name != tenant.name:
             await execute(self._session, self._rename_company, (tenant.name, tenant.company_id))
 
-    async def _upsert_connection(self, c: Connection) -> None:
+    async def _upsert_connection(self, connection: Connection) -> None:
         rs = await execute(
             self._session,
             self._claim_phone,
             (
-                c.company_id,
-                c.phone_number_id,
-                c.display_phone_number,
-                c.verify_token,
-                c.app_secret,
-                c.access_token,
+                connection.company_id,
+                connection.phone_number_id,
+                connection.display_phone_number,
+                connection.verify_token,
+                connection.app_secret,
+                connection.access_token,
             ),
         )
         previous_token: str | None = None
         if not rs.was_applied:
             existing = rs.one()
-            if existing.company_id != c.company_id:
-                raise TenantConflict.of(c.phone_number_id, existing.company_id)
+            if existing.company_id != connection.company_id:
+                raise TenantConflict.of(connection.phone_number_id, existing.company_id)
             previous_token = existing.verify_token
             rs = await execute(
                 self._session,
                 self._update_phone,
                 (
-                    c.display_phone_number,
-                    c.verify_token,
-                    c.app_secret,
-                    c.access_token,
-                    c.phone_number_id,
-                    c.company_id,
+                    connection.display_phone_number,
+                    connection.verify_token,
+                    connection.app_secret,
+                    connection.access_token,
+                    connection.phone_number_id,
+                    connection.company_id,
                 ),
             )
             if not rs.was_applied:
-                raise TenantConflict.of(c.phone_number_id, rs.one().company_id)
+                raise TenantConflict.of(connection.phone_number_id, rs.one().company_id)
         await execute(
-            self._session, self._index_token, (c.verify_token, c.phone_number_id, c.company_id)
+            self._session,
+            self._index_token,
+            (connection.verify_token, connection.phone_number_id, connection.company_id),
         )
-        if previous_token is not None and previous_token != c.verify_token:
-            await execute(self._session, self._unindex_token, (previous_token, c.phone_number_id))
+        if previous_token is not None and previous_token != connection.verify_token:
+            await execute(
+                self._session, self._unindex_token, (previous_token, connection.phone_number_id)
+            )
 
     async def connection_for_phone(self, phone_number_id: str) -> Connection | None:
         now = self._clock()
