@@ -37,7 +37,6 @@ from tidewire_edge.send_queues import SendQueues
 from tidewire_edge.sessions import Session, SessionStore
 from tidewire_edge.sessions_redis import RedisSessionStore
 from tidewire_edge.settings import EdgeSettings
-from tidewire_platform.cql import LazySession, cached_rows
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import EventsLog, ForeignCursor, StaleCursor
 from tidewire_platform.events_log_kafka import KafkaEventsLog
@@ -55,9 +54,7 @@ from tidewire_platform.metrics import (
     EDGE_TOKEN_EXPIRIES,
     READY,
 )
-from tidewire_platform.page_cursor import cursor_key
 from tidewire_platform.partitioning import partition_for
-from tidewire_platform.read_models_cassandra import CassandraReadModels
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.ticket_owners import OwnersUnavailable, TicketOwners
 from tidewire_platform.tokens import Principal, TokenError, verify_token
@@ -107,13 +104,7 @@ class Edge:
         self.namespaces: dict[str, str] = {}  # sid -> its namespace (gateway: maybe not "/")
         self.sessions: SessionStore = RedisSessionStore(settings.redis_url, conf.recovery_window_s)
         self.events: EventsLog = KafkaEventsLog(settings, "tidewire-edge-replay")
-        # Checks joinChatBox against the read model; Cassandra is opened on first use.
-        self._read_session = LazySession(settings, 5.0, cached_rows)
-        self.tickets = TicketOwners(
-            CassandraReadModels(
-                self._read_session.get, settings.cassandra_keyspace, cursor_key(settings.jwt_secret)
-            )
-        )
+        self.tickets = TicketOwners.on_cassandra(settings)  # checks joinChatBox (read model)
         self.feed: EventFeed | None = None
         self.deliveries: dict[str, Delivery] = {}
         self.live: dict[str, Session] = {}  # sid -> its session as last saved
@@ -731,7 +722,7 @@ class Edge:
         await self.events.stop()
         await self.sessions.close()
         await self.clocks.close()
-        await asyncio.to_thread(self._read_session.close)
+        await asyncio.to_thread(self.tickets.close)
 
 
 def _whaticket_rooms(session: Session) -> frozenset[str]:

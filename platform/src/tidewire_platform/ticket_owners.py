@@ -10,8 +10,13 @@ node starts (and serves everything else) while Cassandra is down.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
+from tidewire_platform.cql import LazySession, cached_rows
+from tidewire_platform.page_cursor import cursor_key
 from tidewire_platform.read_models import ReadModelReader
+from tidewire_platform.read_models_cassandra import CassandraReadModels
+from tidewire_platform.settings import StackSettings
 
 _REMEMBERED = 50_000  # tickets never change company: a yes stays true
 
@@ -21,9 +26,24 @@ class OwnersUnavailable(RuntimeError):
 
 
 class TicketOwners:
-    def __init__(self, read_models: ReadModelReader) -> None:
+    def __init__(
+        self, read_models: ReadModelReader, close: Callable[[], None] = lambda: None
+    ) -> None:
         self._read_models = read_models
+        self._close = close
         self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @classmethod
+    def on_cassandra(cls, settings: StackSettings) -> TicketOwners:
+        """Owners read from the cluster, opened on first use (`close` shuts it down)."""
+        session = LazySession(settings, 5.0, cached_rows)
+        reader = CassandraReadModels(
+            session.get, settings.cassandra_keyspace, cursor_key(settings.jwt_secret)
+        )
+        return cls(reader, session.close)
+
+    def close(self) -> None:
+        self._close()
 
     async def owns(self, company_id: str, ticket_id: str) -> bool:
         """True when the company has this ticket; raises OwnersUnavailable when unknown."""
