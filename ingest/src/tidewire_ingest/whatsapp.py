@@ -27,12 +27,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tidewire_platform import limits
+from tidewire_platform.readmodel import Ack
 
 FactType = Literal["message.inbound", "message.status"]
 
-# Canonical delivery acknowledgement, ordered so that a later state never goes backwards.
+# WhatsApp status -> canonical delivery acknowledgement (ordered: a later state never goes back).
 # "played" is sent for voice messages after "read".
-_ACKS: dict[str, int] = {"failed": -1, "sent": 1, "delivered": 2, "read": 3, "played": 4}
+_ACKS: dict[str, Ack] = {
+    "failed": Ack.FAILED,
+    "sent": Ack.SENT,
+    "delivered": Ack.DELIVERED,
+    "read": Ack.READ,
+    "played": Ack.PLAYED,
+}
 
 # Messages and statuses travel whole (`raw`) inside the command. The projector's JSON parser
 # stops at 200 levels, so a deeper object accepted here would be answered 200 and then be

@@ -48,7 +48,7 @@ from tidewire_platform.contracts import Command, stable_id
 from tidewire_platform.kafka_io import append
 from tidewire_platform.metrics import OUTBOUND_SENDS
 from tidewire_platform.outbound_jobs import Job, job_of
-from tidewire_platform.readmodel import ACK_PENDING, Message
+from tidewire_platform.readmodel import Ack, Message
 from tidewire_platform.settings import StackSettings
 
 log = logging.getLogger("tidewire.outbound")
@@ -170,7 +170,7 @@ def result_command(job: Job, result: Outcome) -> Command:
 def already_handled(message: Message) -> bool:
     """True when the read models hold an outcome of the message already (a wamid, or failed
     or unknown): recorded by an earlier delivery, with or without a ledger row."""
-    return message.wamid is not None or message.ack < ACK_PENDING
+    return message.wamid is not None or message.ack < Ack.PENDING
 
 
 IN_FLIGHT_AT_RESTART = (

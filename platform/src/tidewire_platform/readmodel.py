@@ -9,6 +9,7 @@ cannot read them as they are; it keeps its own backend's payloads through gatewa
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -17,18 +18,32 @@ from pydantic.alias_generators import to_camel
 TicketStatus = Literal["open", "pending", "closed"]
 TICKET_STATUSES: tuple[TicketStatus, ...] = ("open", "pending", "closed")
 
-# The canonical, monotonic delivery acknowledgement of a message.
-# Unknown: the outbound sender asked Graph and got no answer it can trust (a timeout, a 5xx,
-# a crash in the middle); the message may or may not have reached the customer and is never
-# sent again by itself. Only a pending message without wamid becomes unknown; a wamid learned
-# later (another process's answer) moves it on like any ack.
-ACK_UNKNOWN = -2
-ACK_FAILED = -1  # terminal
-ACK_PENDING = 0
-ACK_SENT = 1
-ACK_DELIVERED = 2
-ACK_READ = 3
-ACK_PLAYED = 4
+
+class Ack(IntEnum):
+    """The canonical, monotonic delivery acknowledgement of a message: Whaticket's numbers,
+    which WhatsApp's status webhooks map to and clients compare against."""
+
+    # The outbound sender asked Graph and got no answer it can trust (a timeout, a 5xx, a
+    # crash in the middle); the message may or may not have reached the customer and is never
+    # sent again by itself. Only a pending message without wamid becomes unknown; a wamid
+    # learned later (another process's answer) moves it on like any ack.
+    UNKNOWN = -2
+    FAILED = -1  # terminal
+    PENDING = 0
+    SENT = 1
+    DELIVERED = 2
+    READ = 3
+    PLAYED = 4
+
+
+# The names the domain rules use: the members above.
+ACK_UNKNOWN = Ack.UNKNOWN
+ACK_FAILED = Ack.FAILED
+ACK_PENDING = Ack.PENDING
+ACK_SENT = Ack.SENT
+ACK_DELIVERED = Ack.DELIVERED
+ACK_READ = Ack.READ
+ACK_PLAYED = Ack.PLAYED
 
 
 def next_ack(current: int, incoming: int) -> int:
