@@ -176,11 +176,11 @@ def test_splitting_any_body_raises_nothing_but_a_schema_error(body: Any) -> None
         assert not (part.error is not None and part.facts)
 
 
-class _OwnsEveryNumber:
-    """Every number belongs to a tenant of app A (so signed bodies reach the splitting)."""
-
-    async def connection_for_phone(self, phone: str) -> Connection | None:
-        return Connection("acme", phone, None, "v", SECRET_A)
+def _owning_every_number(body: Any) -> MemoryTenantStore:
+    """Every number the body names belongs to a tenant of app A (so signed bodies reach the
+    splitting)."""
+    phones = phone_number_ids(body)
+    return MemoryTenantStore(*(Connection("acme", p, None, "v", SECRET_A) for p in phones))
 
 
 @settings(max_examples=100, deadline=None)
@@ -192,7 +192,7 @@ async def test_any_signed_body_is_taken_or_refused_with_a_4xx(body: Any) -> None
     log = MemoryCommandLog()
     outcome: Delivery | Problem
     try:
-        outcome = await take_webhook(raw, wa.sign(raw, SECRET_A), _OwnsEveryNumber(), log)
+        outcome = await take_webhook(raw, wa.sign(raw, SECRET_A), _owning_every_number(body), log)
     except Problem as exc:
         outcome = exc
     if isinstance(outcome, Problem):
