@@ -18,7 +18,7 @@ import socketio
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.emitter import Emitter
 from tidewire_edge.expiry import TokenClocks, token_expiry
-from tidewire_edge.feed import EventFeed
+from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.gateway.auth import Gateway
 from tidewire_edge.gateway.families import FAMILIES
 from tidewire_edge.gateway.settings import GatewaySettings
@@ -29,11 +29,12 @@ from tidewire_edge.planner import ConnectPlanner, bearer_token
 from tidewire_edge.plans import Admitted, Fresh, Plan, Recovered, Refusal, Retry
 from tidewire_edge.recovery import RecoveringManager, RecoveringServer, RetryLater
 from tidewire_edge.rooms import company_room, user_room
-from tidewire_edge.sessions import Session, SessionStore
+from tidewire_edge.sessions import Session
+from tidewire_edge.sessions_redis import RedisSessionStore
 from tidewire_edge.settings import EdgeSettings
 from tidewire_edge.socket_requests import SocketRequests, whaticket_rooms
 from tidewire_platform.cursor import Cursor
-from tidewire_platform.events_log import EventsLog
+from tidewire_platform.events_log_kafka import KafkaEventsLog
 from tidewire_platform.gc_tuning import keep_full_collections_rare
 from tidewire_platform.metrics import (
     EDGE_BUSIEST_COMPANY,
@@ -65,9 +66,9 @@ class Edge:
         family = FAMILIES[gateway.family] if gateway and gateway.family else None
         self.gateway = Gateway(gateway, family, stack.redis_url) if gateway and family else None
         self.engines = Engines(
-            sessions=SessionStore(stack.redis_url, settings.recovery_window_s),
-            events=EventsLog(stack, "tidewire-edge-replay"),
-            tickets=TicketOwners(stack),  # checks joinChatBox against the read model
+            sessions=RedisSessionStore(stack.redis_url, settings.recovery_window_s),
+            events=KafkaEventsLog(stack, "tidewire-edge-replay"),
+            tickets=TicketOwners.on_cassandra(stack),  # checks joinChatBox (read model)
         )
         self.sockets = LocalSockets()
         # Limits (limits.py) and token expiry (expiry.py).
@@ -296,7 +297,7 @@ class Edge:
         keep_full_collections_rare()  # see gc_tuning.py
         events = self.engines.events
         await events.start()
-        self.engines.feed = EventFeed(
+        self.engines.feed = KafkaEventFeed(
             self.stack,
             events.epoch,
             recent_bytes=self.settings.recent_budget(self.stack.partitions),

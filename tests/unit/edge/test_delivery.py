@@ -12,7 +12,7 @@ from tidewire_edge.rooms import event_rooms, left_room
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
-from tidewire_platform.events_log import Page
+from tidewire_platform.events_log_memory import MemoryEventsLog
 
 pytestmark = pytest.mark.unit
 
@@ -31,22 +31,12 @@ def _event(offset: int) -> Event:
     )
 
 
-class FakeLog:
-    """The log holds offsets 0..9; pages of 3."""
-
-    async def page(
-        self,
-        company: str,
-        after: Cursor | None,
-        limit: int,
-        until: int | None = None,
-        max_bytes: int = 0,
-    ) -> Page:
-        start = 0 if after is None else after.offset + 1
-        stop = min(until if until is not None else 10, start + 3)
-        events = [_event(o) for o in range(start, stop)]
-        last = Cursor("epoch", 0, stop - 1) if stop > start else after
-        return Page(events, last, more=stop < (until if until is not None else 10))
+def _log() -> MemoryEventsLog:
+    """The log holds offsets 0..11 of company c (one partition)."""
+    log = MemoryEventsLog(partitions=1, epoch="epoch")
+    for offset in range(12):
+        assert log.append_event(_event(offset)) == offset
+    return log
 
 
 class Sink:
@@ -79,8 +69,8 @@ def _delivery(sink: Sink, acks: bool = False, recent: Any = None, **conf: Any) -
         "c",
         sink.emit,
         sink.cut_off,
-        FakeLog(),  # type: ignore[arg-type]
-        EdgeSettings(**conf),
+        _log(),
+        EdgeSettings(**{"replay_page": 3, **conf}),  # pages of 3: replays take several
         acks=acks,
         recent=recent,
     )

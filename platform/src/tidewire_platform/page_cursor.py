@@ -15,7 +15,7 @@ import base64
 import binascii
 import hmac
 
-from tidewire_ingest.queries import BadPageCursor
+from tidewire_platform.read_models import BadPageCursor
 
 _MAC_BYTES = 16
 _MAX_CHARS = 4096  # paging states are a few dozen bytes
