@@ -32,13 +32,13 @@ import yaml
 from tests.support import whatsapp as wa
 from tests.support.api import Api
 from tests.support.chat import Chat, open_client, reconnect
-from tests.support.graph_fake import GraphFake
 from tests.support.stack import Services, free_port, wait_for
 from tidewire_deploy import observe
 from tidewire_deploy.dashboards import CHART_COPY
 from tidewire_deploy.procs import Managed
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_publisher_token
+from tidewire_simulator.cloud_api import CloudApi
 
 pytestmark = pytest.mark.e2e
 
@@ -140,7 +140,7 @@ def _has_data(url: str, expr: str, start: float) -> bool:
 
 
 async def _traffic(
-    services: Services, api: Api, company: str, token: str, publisher: str, graph: GraphFake
+    services: Services, api: Api, company: str, token: str, publisher: str, graph: CloudApi
 ) -> None:
     """Every path a process counts: webhooks (good, badly signed), an agent's message sent
     by the outbound sender, a publication, sockets of both clients receiving, a refused
@@ -196,7 +196,7 @@ async def test_every_panel_and_alert_has_data_from_a_real_prometheus(
     api: Api,
     company: str,
     agent_token: str,
-    graph: GraphFake,
+    graph: CloudApi,
 ) -> None:
     # Counted before a target's first scrape is never a rate's increase: traffic waits for
     # every process to have been scraped once (Prometheus discovers its targets in batches).
