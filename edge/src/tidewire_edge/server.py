@@ -15,6 +15,7 @@ from typing import Any
 
 import socketio
 
+from tidewire_edge import wire_json
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.emitter import Emitter
 from tidewire_edge.expiry import TokenClocks, token_expiry
@@ -82,6 +83,7 @@ class Edge:
             async_mode="asgi",
             client_manager=RecoveringManager(stack.redis_url, channel="tidewire-edge"),
             cors_allowed_origins="*",
+            json=wire_json,
             # plus and its forks: a namespace per company (checked against the token).
             namespaces="*" if family is not None and family.name == "plus" else None,
         )
@@ -190,6 +192,7 @@ class Edge:
             self.settings,
             acks=acks or bool(old and old.acks),
             recent=lambda c, after, until: feed.recent(c, partition, after, until),
+            emit_now=self.emitter.emit_now,
         )
         if old is not None and old.joined:
             delivery.rooms = whaticket_rooms(old)
