@@ -11,8 +11,8 @@
 //       io.to("company-<id>").emit(event, {p: phase, c: company, n, t}) where n numbers the
 //       company's publications of this phase from 0 and t is the wall-clock ms just before
 //       the emit -> {kind:"published", accepted:{company:[n]}, sent, first, last}
+//   {op:"ping"}  -> {kind:"ready"} (once its Redis client is connected)
 //   {op:"exit"}
-// Prints {kind:"ready"} once its Redis client is connected.
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createAdapter } from "@socket.io/redis-streams-adapter";
@@ -64,11 +64,11 @@ async function publish(cmd) {
   say({ kind: "published", accepted, sent: total, first, last });
 }
 
-say({ kind: "ready" });
 const rl = createInterface({ input: process.stdin });
 rl.on("line", async (line) => {
   const cmd = JSON.parse(line);
-  if (cmd.op === "publish") await publish(cmd);
+  if (cmd.op === "ping") say({ kind: "ready" });
+  else if (cmd.op === "publish") await publish(cmd);
   else if (cmd.op === "exit") {
     io.close();
     redis.destroy();

@@ -102,6 +102,96 @@ def _cmd_bench_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_peer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_deploy import bench_peer
+
+    cfg = bench_peer.Config(
+        clients=args.clients,
+        companies=args.companies,
+        rate=args.rate,
+        seconds=args.seconds,
+        churn_seconds=args.churn_seconds,
+        warmup_s=args.warmup_s,
+        churn_period_s=args.churn_period_s,
+        churn_offline_s=args.churn_offline_s,
+        churn_switch=args.churn_switch,
+        phases=_csv(args.phases, bench_peer.PHASES),
+        api=args.api,
+        edges=_ports(args.edges),
+        projector=args.projector,
+        node_procs=args.node_procs,
+        in_flight=args.in_flight,
+        drain_s=args.drain_s,
+        json=args.json,
+    )
+    print(asyncio.run(bench_peer.run(StackSettings(), cfg)))
+    return 0
+
+
+def _add_peer(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    peer = bench_sub.add_parser(
+        "peer",
+        help="tidewire's edges against Node.js Socket.IO 4.8 (recovery, Redis Streams adapter)"
+        " under one workload: fan-out and churn",
+    )
+    peer.add_argument("--clients", type=int, default=400, help="per system")
+    peer.add_argument(
+        "--companies", type=int, default=40, help="clients are spread over these evenly"
+    )
+    peer.add_argument(
+        "--rate", type=int, default=200, help="publications/s, open loop, companies in turn"
+    )
+    peer.add_argument("--seconds", type=float, default=20.0, help="fan-out: measured duration")
+    peer.add_argument("--churn-seconds", type=float, default=30.0, help="churn: measured duration")
+    peer.add_argument(
+        "--warmup-s", type=float, default=5.0, help="the same load for s before, unmeasured"
+    )
+    peer.add_argument(
+        "--churn-period-s",
+        type=float,
+        default=15.0,
+        help="churn: each client's transport is closed every ~s",
+    )
+    peer.add_argument(
+        "--churn-offline-s", type=float, default=2.0, help="churn: and reconnects ~s later"
+    )
+    peer.add_argument(
+        "--churn-switch",
+        type=float,
+        default=0.5,
+        help="churn: share of the reconnects that go to the other node",
+    )
+    peer.add_argument("--phases", default="fanout,churn", help="fanout,churn")
+    peer.add_argument(
+        "--api",
+        default=f"http://127.0.0.1:{os.environ.get('TIDEWIRE_INGEST_PORT', '8000')}",
+        help="tidewire's running ingest",
+    )
+    peer.add_argument(
+        "--edges",
+        default=os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102"),
+        help="ports of tidewire's running edges",
+    )
+    peer.add_argument(
+        "--projector",
+        default=f"http://127.0.0.1:{os.environ.get('TIDEWIRE_PROJECTOR_PORT', '8200')}",
+        help="tidewire's running projector (its probes' address; for its CPU)",
+    )
+    peer.add_argument("--node-procs", type=int, default=1, help="node processes for the clients")
+    peer.add_argument(
+        "--in-flight", type=int, default=128, help="tidewire: publish requests open at once"
+    )
+    peer.add_argument(
+        "--drain-s", type=float, default=10.0, help="stop waiting after s without a delivery"
+    )
+    peer.add_argument(
+        "--json", default="", help="save the run here (default: <home>/bench/peer-<start>.json)"
+    )
+    peer.set_defaults(func=_cmd_bench_peer)
+
+
 def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`bench projector`, `bench edge` and `bench publish`: options mirror their modules'
     Config."""
@@ -196,3 +286,5 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="per request; and stop waiting for deliveries after s without one",
     )
     pub.set_defaults(func=_cmd_bench_publish)
+
+    _add_peer(bench_sub)
