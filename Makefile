@@ -5,12 +5,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 
 .PHONY: install up test down lint bench clean
 
-$(STAMP): pyproject.toml constraints.txt tests/js/package-lock.json sdk/js/package-lock.json sdk/emitter/package-lock.json deploy/scripts/install-system.sh
+$(STAMP): pyproject.toml bench/pyproject.toml constraints.txt tests/js/package-lock.json bench/js/package-lock.json sdk/js/package-lock.json sdk/emitter/package-lock.json deploy/scripts/install-system.sh
 	PYTHON=$(PYTHON) bash deploy/scripts/install-system.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/python -m pip install -q -c constraints.txt -e '.[dev]' -e ./bench
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	npm ci --prefix bench/js --no-audit --no-fund --loglevel=error
 	npm ci --prefix sdk/js --no-audit --no-fund --loglevel=error
 	npm ci --prefix sdk/emitter --no-audit --no-fund --loglevel=error
 	touch $(STAMP)

@@ -1,4 +1,5 @@
-"""The `tidewire` command line: local stack, services, tenants, tokens, benchmarks.
+"""The `tidewire` command line: local stack, services, tenants, tokens (and benchmarks, when
+`tidewire_bench` is installed).
 
 Every failure the user can fix ends in one line on stderr saying what and how, exit code 2
 for bad usage or a missing prerequisite, 1 for an engine or service that failed.
@@ -9,10 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
-from tidewire_deploy import bench_cli
 from tidewire_deploy.prereqs import MissingPrerequisite
 from tidewire_platform.settings import StackSettings
 
@@ -202,44 +203,12 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from tidewire_deploy import bench_ingest
-    from tidewire_deploy.provision import provision
-    from tidewire_platform.tenants import Connection, Tenant
-
-    company = "bench"
-    provision(
-        _settings(),
-        Tenant(company, "Benchmark"),
-        Connection(
-            company,
-            bench_ingest.BENCH_PHONE,
-            "15550000000",
-            "bench-verify",
-            bench_ingest.BENCH_SECRET,
-        ),
-    )
-    rates = [int(r) for r in args.rates.split(",")]
-    print(
-        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, driver {args.driver}",
-        flush=True,
-    )
-    if args.driver == "vegeta":
-        from tidewire_deploy import bench_ingest_vegeta
-
-        try:
-            steps = bench_ingest_vegeta.run(
-                _settings().home, args.url, rates, args.seconds, args.in_flight
-            )
-        except bench_ingest_vegeta.DriverMissing as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    else:
-        steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
-    print(bench_ingest.report(steps))
-    return 0
+def _add_installed_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands of optional packages installed beside the CLI, each a `tidewire.commands` entry
+    point called with the subcommands: `bench` comes from `tidewire_bench`, which a development
+    install has (`make install`) and the product image does not."""
+    for command in entry_points(group="tidewire.commands"):
+        command.load()(sub)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -323,26 +292,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--access-token", help="Graph API token (optional)")
     add.add_argument("--display-phone-number", help="e.g. +55 11 91234-5678 (optional)")
     add.set_defaults(func=_cmd_tenant)
-    bench = sub.add_parser("bench", help="benchmarks against the running stack")
-    bench_sub = bench.add_subparsers(dest="target", required=True)
-    b_ingest = bench_sub.add_parser("ingest", help="signed webhooks at rising rates")
-    b_ingest.add_argument("--url", default="http://127.0.0.1:8000")
-    b_ingest.add_argument(
-        "--rates", default="500,1000,2000,3000,4000", help="requests/s per step, comma-separated"
-    )
-    b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
-    b_ingest.add_argument(
-        "--in-flight", type=int, default=64, help="max concurrent requests (connections)"
-    )
-    b_ingest.add_argument(
-        "--driver",
-        choices=("vegeta", "python"),
-        default="python",
-        help="load generator: python (aiohttp) or vegeta (Go, installed on first use, "
-        "lighter on the CPU the server shares)",
-    )
-    b_ingest.set_defaults(func=_cmd_bench)
-    bench_cli.add_parsers(bench_sub)
+    _add_installed_commands(sub)
     return p
 
 

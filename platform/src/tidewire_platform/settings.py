@@ -6,7 +6,6 @@ points the same variables at real clusters.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -176,9 +175,3 @@ class StackSettings(BaseSettings):
     @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletter"
-
-
-@lru_cache(maxsize=1)
-def stack_settings() -> StackSettings:
-    """The process-wide settings (read once; tests build their own instances)."""
-    return StackSettings()

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tidewire_deploy.bench_publish_results import (
+from tidewire_bench.publish_results import (
     Publisher,
     Summary,
     Tally,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tidewire_deploy.bench_ingest import BENCH_SECRET
-from tidewire_deploy.bench_ingest_vegeta import failures, write_targets
+from tidewire_bench.ingest import BENCH_SECRET
+from tidewire_bench.ingest_vegeta import failures, write_targets
 from tidewire_ingest.signature import signature_valid
 
 pytestmark = pytest.mark.unit

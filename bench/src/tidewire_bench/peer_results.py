@@ -1,7 +1,7 @@
 """What `tidewire bench peer` measured, and the side-by-side table: pure, so it is unit-tested.
 
 Inputs are the publishers' counts (`Publisher`: what each system accepted, per company and
-number), the node clients' `tally` answers (bench-clients.mjs; with the churn's cycles) and the
+number), the node clients' `tally` answers (bench/js/clients.mjs; with the churn's cycles) and the
 CPU seconds each process used during the phase. Deliveries are counted per client against
 every publication accepted for its company during the phase, offline gaps included: a
 publication sent while a client was away counts as lost unless its recovery brought it.
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tidewire_deploy.bench_publish_results import Publisher, Tally, expected_deliveries
-from tidewire_deploy.bench_report import Latency, ms
+from tidewire_bench.publish_results import Publisher, Tally, expected_deliveries
+from tidewire_bench.report import Latency, ms
 
 # What each measured process is, for the CPU rows: the socket servers, the publishing path
 # (the Node publisher; tidewire's ingest and projector), the message brokers (Redis; Kafka and

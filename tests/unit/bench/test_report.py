@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tidewire_deploy.bench_report import (
+from tidewire_bench.report import (
     Latency,
     command_line,
     histogram_percentile,

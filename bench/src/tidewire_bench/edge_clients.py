@@ -1,4 +1,4 @@
-"""The Python end of tests/js/bench-clients.mjs: node processes holding many socket.io-clients.
+"""The Python end of bench/js/clients.mjs: node processes holding many socket.io-clients.
 
 One JSON line per command on the process's stdin, one JSON line per answer on its stdout (the
 protocol is described at the top of the script). A fleet spreads clients over several node
@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from tidewire_deploy.prereqs import MissingPrerequisite
 
-JS_DIR = Path(__file__).resolve().parents[3] / "tests" / "js"
-SCRIPT = JS_DIR / "bench-clients.mjs"
+JS_DIR = Path(__file__).resolve().parents[2] / "js"
+SCRIPT = JS_DIR / "clients.mjs"
 _LINE_LIMIT = 64 * 1024 * 1024  # a `collect` answer lists every client
 
 
@@ -51,7 +51,7 @@ def _append_to(path: Path) -> IO[bytes]:
 
 
 class NodeClients:
-    """One node process running bench-clients.mjs."""
+    """One node process running clients.mjs."""
 
     def __init__(self, proc: asyncio.subprocess.Process, log: IO[bytes]) -> None:
         self._proc = proc
@@ -64,7 +64,7 @@ class NodeClients:
             raise MissingPrerequisite("node not found: apt-get install nodejs npm")
         if not (JS_DIR / "node_modules" / "socket.io-client").is_dir():
             raise MissingPrerequisite(
-                "socket.io-client missing: npm ci --prefix tests/js (or make install)"
+                "socket.io-client missing: npm ci --prefix bench/js (or make install)"
             )
         return await cls.spawn([node, str(SCRIPT)], JS_DIR, log_path)
 

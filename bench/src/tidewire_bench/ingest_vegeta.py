@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tidewire_deploy.bench_ingest import BENCH_PHONE, BENCH_SECRET, Step, describe, webhook
+from tidewire_bench.ingest import BENCH_PHONE, BENCH_SECRET, Step, describe, webhook
 from tidewire_deploy.go_tools import VEGETA, ToolMissing, ensure_go_tool
 from tidewire_ingest.signature import expected_signature
 

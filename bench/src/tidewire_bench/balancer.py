@@ -1,6 +1,6 @@
 """A TCP balancer for `tidewire bench edge`'s kill phase: the load balancer in front of edges.
 
-`python -m tidewire_deploy.bench_balancer --listen N --backends P,Q,R`: each new connection
+`python -m tidewire_bench.balancer --listen N --backends P,Q,R`: each new connection
 goes to the first backend while it accepts connections, otherwise to the others in turn — as
 a cloud balancer behaves once its health check marks a node dead. So clients all start on the
 node the bench kills, and their reconnects after the kill spread over the surviving nodes.
@@ -57,7 +57,7 @@ async def serve(listen: int, backends: list[int]) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="tidewire_deploy.bench_balancer")
+    p = argparse.ArgumentParser(prog="tidewire_bench.balancer")
     p.add_argument("--listen", type=int, required=True)
     p.add_argument(
         "--backends", required=True, help="ports: the first while it is up, then the rest"

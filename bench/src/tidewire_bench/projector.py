@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tidewire_deploy import bench_load
-from tidewire_deploy.bench_report import Latency, command_line, ms, rate, table
+from tidewire_bench import load
+from tidewire_bench.report import Latency, command_line, ms, rate, table
 from tidewire_platform.contracts import now_ms
 from tidewire_platform.partitioning import company_key
 from tidewire_platform.settings import StackSettings
@@ -161,7 +161,7 @@ class GroupLag:
 @dataclass
 class Throughput:
     commands: int
-    preload: bench_load.Paced
+    preload: load.Paced
     seen: dict[str, Seen]
     duplicates: int
     preload_end_ms: float
@@ -202,7 +202,7 @@ THROUGHPUT_NOTE = (
 
 @dataclass
 class Lag:
-    paced: bench_load.Paced
+    paced: load.Paced
     seen: dict[str, Seen]
     lag_before: int
     lag_samples: list[int] = field(default_factory=list)
@@ -241,23 +241,21 @@ LAG_NOTE = (
 
 
 async def throughput(s: StackSettings, cfg: Config) -> Throughput:
-    run = bench_load.run_id()
-    names = bench_load.companies("bpt", run, cfg.companies)
+    run = load.run_id()
+    names = load.companies("bpt", run, cfg.companies)
     # Built before the clock starts: the pre-load measures Kafka, not the command builder.
     commands = [
-        bench_load.inbound_command(
-            names[i % cfg.companies], (i // cfg.companies) % cfg.contacts, run, i
-        )
+        load.inbound_command(names[i % cfg.companies], (i // cfg.companies) % cfg.contacts, run, i)
         for i in range(cfg.commands)
     ]
     async with contextlib.AsyncExitStack() as stack:
-        producer = await bench_load.started_producer(s, "tidewire-bench-projector")
+        producer = await load.started_producer(s, "tidewire-bench-projector")
         stack.push_async_callback(producer.stop)
         watch = EventsWatch(s, names)
         stack.push_async_callback(watch.stop)
         await watch.start()
-        preload = await bench_load.as_fast_as_possible(
-            cfg.commands, lambda i: bench_load.append_command(producer, s, commands[i])
+        preload = await load.as_fast_as_possible(
+            cfg.commands, lambda i: load.append_command(producer, s, commands[i])
         )
         end_ms = time.time() * 1000
         await watch.until(cfg.commands, cfg.stall_s)
@@ -265,10 +263,10 @@ async def throughput(s: StackSettings, cfg: Config) -> Throughput:
 
 
 async def lag(s: StackSettings, cfg: Config) -> Lag:
-    run = bench_load.run_id()
-    names = bench_load.companies("bpl", run, cfg.companies)
+    run = load.run_id()
+    names = load.companies("bpl", run, cfg.companies)
     async with contextlib.AsyncExitStack() as stack:
-        producer = await bench_load.started_producer(s, "tidewire-bench-projector")
+        producer = await load.started_producer(s, "tidewire-bench-projector")
         stack.push_async_callback(producer.stop)
         watch = EventsWatch(s, names)
         stack.push_async_callback(watch.stop)
@@ -282,7 +280,7 @@ async def lag(s: StackSettings, cfg: Config) -> Lag:
         # Built before the clock, stamped when sent: parsing a webhook per command cost the
         # load generator ≈ 0.1 ms of the CPU the projector and Cassandra share with it.
         commands = [
-            bench_load.inbound_command(
+            load.inbound_command(
                 names[i % cfg.companies], (i // cfg.companies) % cfg.contacts, run, i
             )
             for i in range(int(cfg.rate * cfg.seconds))
@@ -290,9 +288,9 @@ async def lag(s: StackSettings, cfg: Config) -> Lag:
 
         async def fire(i: int) -> None:
             command = commands[i].model_copy(update={"accepted_at": now_ms()})
-            await bench_load.append_command(producer, s, command)
+            await load.append_command(producer, s, command)
 
-        paced = await bench_load.open_loop(cfg.rate, cfg.seconds, fire)
+        paced = await load.open_loop(cfg.rate, cfg.seconds, fire)
         await watch.until(paced.sent - paced.failed, cfg.stall_s)
     return Lag(paced, watch.seen, before, group.samples)
 

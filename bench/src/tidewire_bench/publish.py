@@ -3,7 +3,7 @@
 A helpdesk backend's emits as tidewire receives them: publications to every socket of a company
 (`rooms` empty, namespace `/`), published over HTTP at a fixed open-loop rate, through ingest,
 the commands topic, the projector (idempotency journal, events log) and the edges, to official
-socket.io-clients in node processes (tests/js/bench-clients.mjs, the clients of `bench edge`).
+socket.io-clients in node processes (bench/js/clients.mjs, the clients of `bench edge`).
 
 The publisher is Python (aiohttp, as `bench ingest`) rather than `@tidewire/emitter`: an open
 loop needs requests that do not wait for each other, and the emitter sends one request at a
@@ -23,25 +23,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
-import resource
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 
-from tidewire_deploy import bench_load
-from tidewire_deploy.bench_edge_clients import ClientSpec, Connected, Fleet
-from tidewire_deploy.bench_publish_results import SUMMARY_HEAD, Publisher, Summary, Tally
-from tidewire_deploy.bench_report import command_line, table
+from tidewire_bench import load, runs
+from tidewire_bench.edge_clients import Fleet
+from tidewire_bench.publish_results import SUMMARY_HEAD, Publisher, Summary
+from tidewire_bench.report import command_line, table
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
 from tidewire_platform.settings import StackSettings
-from tidewire_platform.tokens import issue_publisher_token, issue_token
+from tidewire_platform.tokens import issue_publisher_token
 
 EVENT = "tidewire-bench-publication"
 
@@ -72,8 +68,8 @@ class Publications:
         self.cfg = cfg
         self.url = cfg.api.rstrip("/") + "/api/publish"
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.run = bench_load.run_id()
-        self.names = bench_load.companies("bp", self.run, cfg.companies)
+        self.run = load.run_id()
+        self.names = load.companies("bp", self.run, cfg.companies)
         self._next: Counter[str] = Counter()
 
     def _numbers(self, company: str) -> list[int]:
@@ -117,32 +113,8 @@ class Publications:
         async def fire(i: int) -> None:
             await self.request(i, phase, into)
 
-        await bench_load.open_loop(self.cfg.rate / self.cfg.batch, seconds, fire)
+        await load.open_loop(self.cfg.rate / self.cfg.batch, seconds, fire)
         return into
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
-def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process `pid` so far (Linux), None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _processes(s: StackSettings, cfg: Config, fleet: Fleet) -> dict[str, int]:
@@ -160,120 +132,18 @@ def _processes(s: StackSettings, cfg: Config, fleet: Fleet) -> dict[str, int]:
     return pids
 
 
-def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float | None]:
-    return {name: _cpu_s(pid) for name, pid in pids.items()}
-
-
-def _cpu_used(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float]:
-    return {
-        name: end - start
-        for name, end in after.items()
-        if end is not None and (start := before.get(name)) is not None
-    }
-
-
-async def _tally(fleet: Fleet, accepted: dict[str, list[int]]) -> Tally:
-    return Tally.merge(await fleet.call("tally", "tally", accepted=accepted))
-
-
-async def _drain(fleet: Fleet, accepted: dict[str, list[int]], stall_s: float) -> Tally:
-    """Wait until every socket has every accepted publication of its company, or no delivery
-    came for `stall_s`; the final tally. (Not a count of deliveries: publications whose request
-    timed out may be delivered too, and would make up for ones still on their way.)"""
-    tally = await _tally(fleet, accepted)
-    last_change = time.monotonic()
-    while any(row[2] for row in tally.clients) and time.monotonic() - last_change < stall_s:
-        await asyncio.sleep(0.5)
-        now = await _tally(fleet, accepted)
-        if now.total != tally.total:
-            last_change = time.monotonic()
-        tally = now
-    return tally
-
-
-def _machine() -> dict[str, object]:
-    """What the run's figures depend on: the CPUs and how busy the machine was."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": model,
-        "platform": platform.platform(),
-        "load_average": os.getloadavg(),
-    }
-
-
-def _loads(value: object) -> str:
-    """`1.2/3.4/5.6`: the 1, 5 and 15 minute load averages."""
-    return "/".join(f"{v:.1f}" for v in value) if isinstance(value, tuple) else "?"
-
-
-def _save(
-    home: Path, cfg: Config, summary: Summary, started: datetime, machine: dict[str, object]
-) -> Path:
-    """The run as JSON under <home>/bench/, named by its start time."""
-    folder = home / "bench"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"publish-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    doc = {
-        "bench": "publish",
-        "command": cfg.command(),
-        "started": started.isoformat(),
-        "machine": machine,
-        "config": asdict(cfg),
-        "summary": summary.as_json(),
-    }
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    return path
-
-
-async def _connect(fleet: Fleet, s: StackSettings, cfg: Config, names: list[str]) -> Connected:
-    urls = [f"http://127.0.0.1:{p}" for p in cfg.edges]
-    n = len(names)
-    specs = [
-        ClientSpec(
-            url=urls[(i // n) % len(urls)],
-            token=issue_token(s, names[i % n], f"agent-{i}"),
-            company=names[i % n],
-        )
-        for i in range(cfg.sockets)
-    ]
-    conn = await fleet.connect(specs, {"reconnection": False})
-    if conn.ok == 0:
-        raise RuntimeError(f"no socket could connect: {conn.errors[:3]}")
-    print(
-        f"connected {conn.ok} of {cfg.sockets} sockets to {', '.join(urls)}"
-        + (f"; failures: {conn.errors[:3]}" if conn.failed else ""),
-        flush=True,
-    )
-    if any("too many connects" in e for e in conn.errors):
-        print(
-            "the edges limit connects per address: export a higher"
-            " TIDEWIRE_EDGE_CONNECTS_PER_ADDRESS before `tidewire up`"
-            " (docs/configuration.md, edge limits)",
-            flush=True,
-        )
-    return conn
-
-
 async def run(s: StackSettings, cfg: Config) -> str:
     """Connect, warm up, measure; returns the report (markdown) and saves it as JSON."""
     if min(cfg.sockets, cfg.companies, cfg.rate, cfg.batch) < 1 or cfg.seconds <= 0:
         raise RuntimeError("--sockets, --companies, --rate, --batch and --seconds must be positive")
-    if not await asyncio.to_thread(_healthy, cfg.api):
+    if not await asyncio.to_thread(runs.healthy, cfg.api):
         raise RuntimeError(f"no ingest answers at {cfg.api}; start the stack (`tidewire up`)")
     for port in cfg.edges:
-        if not await asyncio.to_thread(_healthy, f"http://127.0.0.1:{port}"):
+        if not await asyncio.to_thread(runs.healthy, f"http://127.0.0.1:{port}"):
             raise RuntimeError(f"no edge answers on :{port}; start the stack (`tidewire up`)")
-    _raise_fd_limit()
+    runs.raise_fd_limit()
     started = datetime.now(UTC)
-    machine = _machine()
+    machine = runs.machine()
     lay = layout_of(s.home, s.lib_dir)
     token = issue_publisher_token(s, "tidewire-bench-publish")
     connector = aiohttp.TCPConnector(limit=cfg.in_flight)
@@ -282,7 +152,8 @@ async def run(s: StackSettings, cfg: Config) -> str:
         pubs = Publications(session, cfg, token)
         fleet = await Fleet.start(cfg.node_procs, lay.logs / "bench-clients.out")
         try:
-            conn = await _connect(fleet, s, cfg, pubs.names)
+            urls = [f"http://127.0.0.1:{p}" for p in cfg.edges]
+            conn = await runs.connect_spread(fleet, s, urls, pubs.names, cfg.sockets)
             if cfg.warmup_s > 0:
                 # The same load, unmeasured: the first seconds measure the JIT of Kafka and
                 # the caches of every process, not the steady state.
@@ -290,23 +161,31 @@ async def run(s: StackSettings, cfg: Config) -> str:
                 await pubs.phase("w", cfg.warmup_s)
             await fleet.call("count", "counting", event=EVENT, phase="m")
             pids = _processes(s, cfg, fleet)
-            before = _cpu_snapshot(pids)
+            before = runs.cpu_snapshot(pids)
             print(f"measuring: {cfg.rate:,} publications/s for {cfg.seconds:g} s", flush=True)
             published = await pubs.phase("m", cfg.seconds)
-            tally = await _drain(fleet, published.accepted, cfg.timeout_s)
-            cpu = _cpu_used(before, _cpu_snapshot(pids))
+            tally = await runs.drain(fleet, published.accepted, cfg.timeout_s)
+            cpu = runs.cpu_used(before, runs.cpu_snapshot(pids))
             await fleet.call("close", "closed")
         finally:
             await fleet.close()
     summary = Summary.of(published, tally, conn.per_company, cfg.rate, cpu)
     machine["load_average_after"] = os.getloadavg()
-    path = _save(s.home, cfg, summary, started, machine)
+    doc = {
+        "bench": "publish",
+        "command": cfg.command(),
+        "started": started.isoformat(),
+        "machine": machine,
+        "config": asdict(cfg),
+        "summary": summary.as_json(),
+    }
+    path = runs.save(s.home, "publish", started, doc)
     fanout = cfg.sockets / cfg.companies
     notes = (
         f"Each publication goes to every socket of its company: {cfg.rate:,} publications/s ×"
         f" {fanout:,.0f} sockets = {cfg.rate * fanout:,.0f} deliveries/s wanted. Machine:"
-        f" {machine['cpus']} CPUs, load average {_loads(machine['load_average'])} before,"
-        f" {_loads(machine['load_average_after'])} after. Latency: socket"
+        f" {machine['cpus']} CPUs, load average {runs.loads(machine['load_average'])} before,"
+        f" {runs.loads(machine['load_average_after'])} after. Latency: socket"
         " receive time − the publisher's time just before its POST (same clock). CPU: this"
         f" state folder's services, the node clients and the publisher. Saved: {path}"
     )

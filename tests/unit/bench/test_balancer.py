@@ -8,7 +8,7 @@ import socket
 import pytest
 import uvloop
 
-from tidewire_deploy.bench_balancer import Balancer, serve
+from tidewire_bench.balancer import Balancer, serve
 
 pytestmark = pytest.mark.unit
 

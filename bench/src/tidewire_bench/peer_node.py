@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from tidewire_deploy.bench_edge_clients import NodeClients
-from tidewire_deploy.bench_publish_results import Publisher
+from tidewire_bench.edge_clients import NodeClients
+from tidewire_bench.publish_results import Publisher
 from tidewire_deploy.prereqs import MissingPrerequisite, redis_server
 
-PEER_DIR = Path(__file__).resolve().parents[3] / "bench" / "peer-node"
+PEER_DIR = Path(__file__).resolve().parents[2] / "peer-node"
 _START_S = 60.0  # a node's start on a busy two-core box
 
 

@@ -1,6 +1,6 @@
 """`tidewire bench edge`: fan-out, replay after a drop, and recovery from a killed edge node.
 
-Clients are the official socket.io-client in node processes (tests/js/bench-clients.mjs);
+Clients are the official socket.io-client in node processes (bench/js/clients.mjs);
 this module connects them, produces events and collects what they measured.
 
 - fan-out: clients of a few companies on the running edges (`--edges`) while events flow at a
@@ -15,7 +15,7 @@ this module connects them, produces events and collects what they measured.
 - kill: the bench starts an edge of its own, connects the clients to it with reconnection on,
   SIGKILLs it, appends the missed events and starts it again on the same port; measured from
   the kill to each recovered connect and to the last missed event. With `--kill-via balancer`
-  (the default) the clients reach the edges through a TCP balancer (bench_balancer.py) that
+  (the default) the clients reach the edges through a TCP balancer (balancer.py) that
   sends reconnects to the running edges (`--edges`) while the killed one is down, as a load
   balancer would, and the killed edge is restarted once they recovered (the report gives its
   start-up time); `--kill-via same-port` makes them wait for the restart.
@@ -37,9 +37,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from tidewire_deploy import bench_load
-from tidewire_deploy.bench_edge_clients import ClientSpec, Connected, Fleet
-from tidewire_deploy.bench_edge_results import (
+from tidewire_bench import load
+from tidewire_bench.edge_clients import ClientSpec, Connected, Fleet
+from tidewire_bench.edge_results import (
     FANOUT_HEAD,
     KILL_HEAD,
     REPLAY_HEAD,
@@ -49,7 +49,7 @@ from tidewire_deploy.bench_edge_results import (
     kill_row,
     replay_row,
 )
-from tidewire_deploy.bench_report import command_line, table
+from tidewire_bench.report import command_line, table
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
 from tidewire_platform.contracts import Event, now_ms
@@ -95,8 +95,8 @@ class Workload:
 
     def __init__(self, s: StackSettings, cfg: Config) -> None:
         self.s = s
-        self.run = bench_load.run_id()
-        self.names = bench_load.companies("be", self.run, cfg.companies)
+        self.run = load.run_id()
+        self.names = load.companies("be", self.run, cfg.companies)
         self.producer: AIOKafkaProducer | None = None
         self._seq = itertools.count()
 
@@ -113,7 +113,7 @@ class Workload:
         ]
 
     async def start(self) -> None:
-        self.producer = await bench_load.started_producer(self.s, "tidewire-bench-edge")
+        self.producer = await load.started_producer(self.s, "tidewire-bench-edge")
 
     async def stop(self) -> None:
         if self.producer is not None:
@@ -121,21 +121,21 @@ class Workload:
 
     def _direct(self, company: str) -> Event:
         seq = next(self._seq)
-        return bench_load.direct_event(company, seq % CONTACTS, self.run, seq)
+        return load.direct_event(company, seq % CONTACTS, self.run, seq)
 
     async def event(self, company: str) -> str:
         """Append one event straight to the events topic; returns its id."""
         event = self._direct(company)
         assert self.producer is not None, "Workload.start() first"
-        await bench_load.append_event(self.producer, self.s, event)
+        await load.append_event(self.producer, self.s, event)
         return event.id
 
     async def command(self, company: str) -> None:
         """Append one inbound command for the projector to turn into an event."""
         seq = next(self._seq)
-        command = bench_load.inbound_command(company, seq % CONTACTS, self.run, seq)
+        command = load.inbound_command(company, seq % CONTACTS, self.run, seq)
         assert self.producer is not None, "Workload.start() first"
-        await bench_load.append_command(self.producer, self.s, command)
+        await load.append_command(self.producer, self.s, command)
 
     def prepare_missed(self, per_company: int) -> Missed:
         """`per_company` events for every company, built and serialised but not appended: a
@@ -162,7 +162,7 @@ class Workload:
                 company, value = records[i]
                 await append(producer, self.s, self.s.events_topic, company, value)
 
-            paced = await bench_load.as_fast_as_possible(len(records), fire)
+            paced = await load.as_fast_as_possible(len(records), fire)
             if paced.failed:
                 raise RuntimeError(f"{paced.failed} of {len(records)} missed events not appended")
         return missed.last_ids
@@ -230,10 +230,10 @@ async def fanout(cfg: Config, w: Workload, fleet: Fleet, conn: Connected, via: s
     if cfg.warmup_s > 0:
         # The same load, unmeasured: the first seconds after a start measure Kafka's JIT
         # and the edges' caches, not the steady state the target is about.
-        await bench_load.open_loop(cfg.rate, cfg.warmup_s, fire)
+        await load.open_loop(cfg.rate, cfg.warmup_s, fire)
         sent.clear()
     await fleet.call("measure", "measuring", since=now_ms())
-    paced = await bench_load.open_loop(cfg.rate, cfg.seconds, fire)
+    paced = await load.open_loop(cfg.rate, cfg.seconds, fire)
     expected = sum(n * conn.per_company[c] for c, n in sent.items())
     delivered = await _drain(fleet, expected, min(5.0, cfg.timeout_s))
     return fanout_row(via, conn.ok, cfg.companies, cfg.rate, paced, expected, delivered)
@@ -263,7 +263,7 @@ async def _warm(w: Workload, fleet: Fleet, conn: Connected, cfg: Config) -> None
 
 
 def _start_balancer(balancer: Managed, port: int, backends: list[int]) -> None:
-    argv = [sys.executable, "-m", "tidewire_deploy.bench_balancer", "--listen", str(port)]
+    argv = [sys.executable, "-m", "tidewire_bench.balancer", "--listen", str(port)]
     argv += ["--backends", ",".join(str(b) for b in backends)]
     balancer.start(argv, f"--listen {port}")
     deadline = time.monotonic() + 30

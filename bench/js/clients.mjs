@@ -24,7 +24,10 @@
 //   {op:"count", event, phase}
 //                           `tidewire bench publish`: from now on, count per client the events
 //                           named `event` whose data is {p: phase, c: company, n: number, t:
-//                           send time ms}; latency is receive time minus t -> {kind:"counting"}
+//                           send time ms}; latency is receive time minus t -> {kind:"counting"}.
+//                           With event "appMessage" (`tidewire bench e2e`): the same {p, c, n, t},
+//                           as JSON in the text of each created message of the company's
+//                           `…-appMessage` events (a customer's WhatsApp message, end to end)
 //   {op:"tally", accepted}  what was counted; with accepted = {company: [n, ...]} (the numbers
 //                           the publisher got a 202 for) also each client's lost and extra ->
 //                           {kind:"tally", total, hist, first, last, disconnects,
@@ -121,8 +124,21 @@ function tally(accepted) {
   });
 }
 
+// The {p, c, n, t} a benchmark's webhook carried as its message text (null for any other).
+function fromMessage(payload) {
+  if (payload?.action !== "create" || typeof payload.message?.body !== "string") return null;
+  try {
+    return JSON.parse(payload.message.body);
+  } catch {
+    return null;
+  }
+}
+
 function onEvent(c, name, args) {
   if (counting && name === counting.event) return onPublication(c, args[0]);
+  if (counting?.event === "appMessage" && name.endsWith("-appMessage")) {
+    return onPublication(c, fromMessage(args[0]));
+  }
   if (!name.endsWith("-appMessage")) return;
   const payload = args[0];
   if (!payload) return;

@@ -23,14 +23,15 @@ BENCH_PHONE = "bench-phone"
 BENCH_SECRET = "bench-app-secret-0123456789"
 
 
-def webhook(phone_number_id: str, wamid: str, wa_id: str) -> bytes:
+def webhook(phone_number_id: str, wamid: str, wa_id: str, text: str = "benchmark message") -> bytes:
+    """A WhatsApp webhook body: one customer's text message, sent now."""
     now = str(int(time.time()))
     message = {
         "from": wa_id,
         "id": wamid,
         "timestamp": now,
         "type": "text",
-        "text": {"body": "benchmark message"},
+        "text": {"body": text},
     }
     value = {
         "messaging_product": "whatsapp",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tidewire_deploy import bench_load
+from tidewire_bench import load
 from tidewire_edge.rooms import socket_event
 from tidewire_projector.domain import decide
 from tidewire_projector.store_memory import MemoryStore
@@ -17,8 +17,8 @@ pytestmark = pytest.mark.unit
 
 async def test_inbound_commands_fold_into_one_message_created_event() -> None:
     store = MemoryStore()
-    first = bench_load.inbound_command("co-1", 3, "run", 0)
-    second = bench_load.inbound_command("co-1", 3, "run", 1)
+    first = load.inbound_command("co-1", 3, "run", 0)
+    second = load.inbound_command("co-1", 3, "run", 1)
     assert first.type == "message.inbound"
     assert first.id != second.id
     out = await decide(first, 0, store)
@@ -34,13 +34,13 @@ async def test_inbound_commands_fold_into_one_message_created_event() -> None:
 
 
 def test_direct_events_reach_clients_as_app_messages_with_accepted_at() -> None:
-    event = bench_load.direct_event("co-1", 2, "run", 7)
+    event = load.direct_event("co-1", 2, "run", 7)
     event.cursor = "tw1.x"
     name, payload = socket_event(event)
     assert name == "company-co-1-appMessage"
     assert payload["acceptedAt"] == event.accepted_at
     assert payload["eventId"] == event.id
-    assert bench_load.direct_event("co-1", 2, "run", 8).id != event.id
+    assert load.direct_event("co-1", 2, "run", 8).id != event.id
 
 
 async def test_open_loop_sends_on_schedule_without_waiting_for_slow_sends() -> None:
@@ -53,7 +53,7 @@ async def test_open_loop_sends_on_schedule_without_waiting_for_slow_sends() -> N
             raise RuntimeError("broker said no")
 
     t0 = time.perf_counter()
-    paced = await bench_load.open_loop(100, 0.2, slow)
+    paced = await load.open_loop(100, 0.2, slow)
     assert (paced.sent, paced.failed) == (20, 1)
     # A closed loop would need 20 x 0.2 s; generous slack for a busy machine.
     assert started[-1] - t0 < 1.0
@@ -70,5 +70,5 @@ async def test_as_fast_as_possible_bounds_what_is_in_flight() -> None:
         await asyncio.sleep(0)
         live -= 1
 
-    paced = await bench_load.as_fast_as_possible(25, one, in_flight=10)
+    paced = await load.as_fast_as_possible(25, one, in_flight=10)
     assert (paced.sent, paced.failed, peak) == (25, 0, 10)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from tidewire_deploy.bench_ingest import BENCH_PHONE, webhook
-from tidewire_ingest.routes_webhooks import command_for
+from tidewire_bench.ingest import BENCH_PHONE, webhook
+from tidewire_ingest.webhook_delivery import command_for
 from tidewire_ingest.whatsapp import parse_webhook
 from tidewire_platform.contracts import Command, Event, event_id_for, now_ms, stable_id
 from tidewire_platform.kafka_io import append, make_producer

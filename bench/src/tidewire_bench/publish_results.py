@@ -1,7 +1,7 @@
 """What `tidewire bench publish` measured, summarised: pure, so it is unit-tested.
 
 Inputs are the publisher's own counts (one entry per request to `POST /api/publish`) and the
-node clients' `tally` answers (tests/js/bench-clients.mjs). Times are wall-clock milliseconds
+node clients' `tally` answers (bench/js/clients.mjs). Times are wall-clock milliseconds
 of the one machine both run on.
 """
 
@@ -13,12 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tidewire_deploy.bench_report import Latency, merge_histograms, ms
+from tidewire_bench.report import Latency, merge_histograms, ms
 
 
 @dataclass
 class Publisher:
-    """The measured phase as the publisher saw it, filled in as answers come back."""
+    """The measured phase as the publisher saw it, filled in as answers come back (the
+    publisher of `bench publish`, and the webhook sender of `bench e2e`)."""
 
     sent: int = 0  # publications sent
     requests: int = 0
@@ -27,6 +28,7 @@ class Publisher:
     answer_ms: list[float] = field(default_factory=list)  # per request: send -> answer
     first_send: float = math.inf
     last_answer: float = -math.inf
+    ok: int = 202  # the status that means accepted (a webhook's is 200)
 
     def answered(
         self, company: str, numbers: list[int], status: int, sent_at: float, at: float
@@ -37,7 +39,7 @@ class Publisher:
         self.first_send = min(self.first_send, sent_at)
         self.last_answer = max(self.last_answer, at)
         self.answer_ms.append(at - sent_at)
-        if status == 202:
+        if status == self.ok:
             self.accepted.setdefault(company, []).extend(numbers)
         else:
             self.failures["transport error" if status == 0 else f"HTTP {status}"] += 1

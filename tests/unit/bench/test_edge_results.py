@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tidewire_deploy.bench_edge_results import Delivered, Recovery, fanout_row, kill_row
-from tidewire_deploy.bench_load import Paced
+from tidewire_bench.edge_results import Delivered, Recovery, fanout_row, kill_row
+from tidewire_bench.load import Paced
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,9 @@
-"""`tidewire bench projector`, `bench edge` and `bench publish`: their options and entry points.
+"""`tidewire bench …`: the benchmarks' options and entry points.
 
-Kept apart from cli.py so the CLI stays small; the benchmark modules (aiokafka, node clients)
-are imported only when a benchmark runs, never for other commands.
+Registered into the `tidewire` CLI through the `tidewire.commands` entry point of this package
+(see `register`), so the command exists only where the benchmarks are installed (a development
+install, `make install`), never in the product image. The benchmark modules (aiokafka, node
+clients) are imported only when a benchmark runs.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from tidewire_platform.settings import StackSettings
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _usage(message: str) -> NoReturn:
@@ -40,7 +44,7 @@ def _ports(text: str) -> tuple[int, ...]:
 def _cmd_bench_projector(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_projector
+    from tidewire_bench import projector as bench_projector
 
     cfg = bench_projector.Config(
         commands=args.commands,
@@ -58,7 +62,7 @@ def _cmd_bench_projector(args: argparse.Namespace) -> int:
 def _cmd_bench_edge(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_edge
+    from tidewire_bench import edge as bench_edge
 
     cfg = bench_edge.Config(
         clients=args.clients,
@@ -83,7 +87,7 @@ def _cmd_bench_edge(args: argparse.Namespace) -> int:
 def _cmd_bench_publish(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_publish
+    from tidewire_bench import publish as bench_publish
 
     cfg = bench_publish.Config(
         sockets=args.sockets,
@@ -102,10 +106,71 @@ def _cmd_bench_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_ingest(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_bench import ingest as bench_ingest
+    from tidewire_deploy.provision import provision
+    from tidewire_platform.tenants import Connection, Tenant
+
+    company = "bench"
+    provision(
+        StackSettings(),
+        Tenant(company, "Benchmark"),
+        Connection(
+            company,
+            bench_ingest.BENCH_PHONE,
+            "15550000000",
+            "bench-verify",
+            bench_ingest.BENCH_SECRET,
+        ),
+    )
+    rates = [int(r) for r in args.rates.split(",")]
+    print(
+        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, driver {args.driver}",
+        flush=True,
+    )
+    if args.driver == "vegeta":
+        from tidewire_bench import ingest_vegeta
+
+        try:
+            steps = ingest_vegeta.run(
+                StackSettings().home, args.url, rates, args.seconds, args.in_flight
+            )
+        except ingest_vegeta.DriverMissing as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
+    print(bench_ingest.report(steps))
+    return 0
+
+
+def _cmd_bench_e2e(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_bench import e2e
+
+    cfg = e2e.Config(
+        rate=args.rate,
+        seconds=args.seconds,
+        warmup_s=args.warmup_s,
+        companies=args.companies,
+        sockets=args.sockets,
+        contacts=args.contacts,
+        node_procs=args.node_procs,
+        in_flight=args.in_flight,
+        timeout_s=args.timeout_s,
+        out=args.out,
+    )
+    print(asyncio.run(e2e.run(StackSettings(), cfg)))
+    return 0
+
+
 def _cmd_bench_peer(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tidewire_deploy import bench_peer
+    from tidewire_bench import peer as bench_peer
 
     cfg = bench_peer.Config(
         clients=args.clients,
@@ -118,23 +183,23 @@ def _cmd_bench_peer(args: argparse.Namespace) -> int:
         churn_offline_s=args.churn_offline_s,
         churn_switch=args.churn_switch,
         phases=_csv(args.phases, bench_peer.PHASES),
-        api=args.api,
-        edges=_ports(args.edges),
-        projector=args.projector,
         node_procs=args.node_procs,
         in_flight=args.in_flight,
         drain_s=args.drain_s,
-        json=args.json,
+        out=args.out,
     )
     print(asyncio.run(bench_peer.run(StackSettings(), cfg)))
     return 0
 
 
-def _add_peer(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_peer(bench_sub: SubParsers) -> None:
     peer = bench_sub.add_parser(
         "peer",
         help="tidewire's edges against Node.js Socket.IO 4.8 (recovery, Redis Streams adapter)"
         " under one workload: fan-out and churn",
+        description="Starts both systems itself: the Node.js peer (npm ci on first use, its own"
+        " redis-server, two nodes, a publisher) and tidewire's ingest, projector and two edges"
+        " (free ports, topics and keyspace of their own) against the running engines.",
     )
     peer.add_argument("--clients", type=int, default=400, help="per system")
     peer.add_argument(
@@ -164,21 +229,6 @@ def _add_peer(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="churn: share of the reconnects that go to the other node",
     )
     peer.add_argument("--phases", default="fanout,churn", help="fanout,churn")
-    peer.add_argument(
-        "--api",
-        default=f"http://127.0.0.1:{os.environ.get('TIDEWIRE_INGEST_PORT', '8000')}",
-        help="tidewire's running ingest",
-    )
-    peer.add_argument(
-        "--edges",
-        default=os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102"),
-        help="ports of tidewire's running edges",
-    )
-    peer.add_argument(
-        "--projector",
-        default=f"http://127.0.0.1:{os.environ.get('TIDEWIRE_PROJECTOR_PORT', '8200')}",
-        help="tidewire's running projector (its probes' address; for its CPU)",
-    )
     peer.add_argument("--node-procs", type=int, default=1, help="node processes for the clients")
     peer.add_argument(
         "--in-flight", type=int, default=128, help="tidewire: publish requests open at once"
@@ -187,12 +237,36 @@ def _add_peer(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--drain-s", type=float, default=10.0, help="stop waiting after s without a delivery"
     )
     peer.add_argument(
-        "--json", default="", help="save the run here (default: <home>/bench/peer-<start>.json)"
+        "--out", default="", help="write the JSON here (default: <TIDEWIRE_HOME>/bench/)"
     )
     peer.set_defaults(func=_cmd_bench_peer)
 
 
-def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
+    """The `tidewire.commands` entry point: adds `bench` and its benchmarks to the CLI."""
+    bench = sub.add_parser("bench", help="benchmarks against the running stack")
+    bench_sub = bench.add_subparsers(dest="target", required=True)
+    b_ingest = bench_sub.add_parser("ingest", help="signed webhooks at rising rates")
+    b_ingest.add_argument("--url", default="http://127.0.0.1:8000")
+    b_ingest.add_argument(
+        "--rates", default="500,1000,2000,3000,4000", help="requests/s per step, comma-separated"
+    )
+    b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
+    b_ingest.add_argument(
+        "--in-flight", type=int, default=64, help="max concurrent requests (connections)"
+    )
+    b_ingest.add_argument(
+        "--driver",
+        choices=("vegeta", "python"),
+        default="python",
+        help="load generator: python (aiohttp) or vegeta (Go, installed on first use, "
+        "lighter on the CPU the server shares)",
+    )
+    b_ingest.set_defaults(func=_cmd_bench_ingest)
+    add_parsers(bench_sub)
+
+
+def add_parsers(bench_sub: SubParsers) -> None:
     """`bench projector`, `bench edge` and `bench publish`: options mirror their modules'
     Config."""
     proj = bench_sub.add_parser(
@@ -286,5 +360,35 @@ def add_parsers(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="per request; and stop waiting for deliveries after s without one",
     )
     pub.set_defaults(func=_cmd_bench_publish)
+
+    e2e = bench_sub.add_parser(
+        "e2e",
+        help="signed webhooks at a fixed rate through the whole pipeline to sockets on two "
+        "edges: delivered, duplicates, latency, the whole stack's CPU per message",
+        description="Starts its own ingest, projector, outbound and two edges (on free ports, "
+        "topics and keyspace of their own) against the running engines.",
+    )
+    e2e.add_argument("--rate", type=float, default=10.0, help="webhooks/s, open loop")
+    e2e.add_argument("--seconds", type=float, default=30.0, help="measured duration")
+    e2e.add_argument(
+        "--warmup-s", type=float, default=5.0, help="the same load for s before, unmeasured"
+    )
+    e2e.add_argument("--companies", type=int, default=10, help="webhooks go to these in turn")
+    e2e.add_argument(
+        "--sockets", type=int, default=100, help="spread over the companies and both edges"
+    )
+    e2e.add_argument("--contacts", type=int, default=20, help="customers (tickets) per company")
+    e2e.add_argument("--node-procs", type=int, default=1, help="node processes for the sockets")
+    e2e.add_argument("--in-flight", type=int, default=64, help="webhooks open at once, at most")
+    e2e.add_argument(
+        "--timeout-s",
+        type=float,
+        default=30.0,
+        help="per webhook; and stop waiting for deliveries after s without one",
+    )
+    e2e.add_argument(
+        "--out", default="", help="write the JSON here (default: <TIDEWIRE_HOME>/bench/)"
+    )
+    e2e.set_defaults(func=_cmd_bench_e2e)
 
     _add_peer(bench_sub)

@@ -1,6 +1,6 @@
 """What `tidewire bench edge` measured, turned into table rows: pure, so it is unit-tested.
 
-Inputs are the node clients' answers (see tests/js/bench-clients.mjs): `report` answers for
+Inputs are the node clients' answers (see bench/js/clients.mjs): `report` answers for
 fan-out, `collect` rows for replay and node kill. Times are wall-clock milliseconds.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from tidewire_deploy.bench_load import Paced
-from tidewire_deploy.bench_report import Latency, merge_histograms, ms, rate
+from tidewire_bench.load import Paced
+from tidewire_bench.report import Latency, merge_histograms, ms, rate
 
 
 @dataclass(frozen=True)
