@@ -65,7 +65,9 @@ class Phase:
 
     phase: str
     clients: int
-    accepted: int  # publications
+    sent: int  # publications
+    accepted: int
+    failures: dict[str, int]  # publish requests that failed, by reason ("HTTP 503", ...)
     expected: int  # deliveries: accepted publications × clients of their company
     lost: int
     duplicates: int
@@ -98,7 +100,9 @@ class Phase:
         return cls(
             phase=phase,
             clients=sum(per_company.values()),
+            sent=published.sent,
             accepted=published.accepted_count,
+            failures=dict(published.failures),
             expected=expected_deliveries(published.accepted, per_company),
             lost=sum(r[2] for r in tally.clients),
             duplicates=sum(r[1] for r in tally.clients),
@@ -227,7 +231,7 @@ def rows(peer: Mapping[str, Phase], tw: Mapping[str, Phase]) -> list[list[object
             continue
         a, b = peer[name], tw[name]
         label = labels[name]
-        out.append([f"{label}: clients, publications", _size(a), _size(b), ""])
+        out.append([f"{label}: clients, publications accepted", _size(a), _size(b), ""])
         out.append([f"{label}: delivered", _delivered(a), _delivered(b), ""])
         if name == "fanout":
             out.append([f"{label}: latency p50 / p99 ms", *_lat(a.latency, b.latency)])
@@ -267,7 +271,8 @@ def rows(peer: Mapping[str, Phase], tw: Mapping[str, Phase]) -> list[list[object
 
 
 def _size(p: Phase) -> str:
-    return f"{p.clients:,}, {p.accepted:,}"
+    failed = "; ".join(f"{n:,}× {why}" for why, n in sorted(p.failures.items()))
+    return f"{p.clients:,}, {p.accepted:,} of {p.sent:,}" + (f" ({failed})" if failed else "")
 
 
 HEAD = ["measure", "Node Socket.IO", "tidewire", "tidewire/peer"]

@@ -155,3 +155,12 @@ def test_the_saved_json_has_the_derived_figures_and_no_nan() -> None:
     assert doc["delivered"] == 8
     assert set(doc["cpu_ms_per_1000"]) >= {"node", "node_broker", "all", "generator"}
     assert doc["replay"]["p50"] is None  # no cycles: nothing replayed, null not NaN
+
+
+def test_publications_refused_by_tidewire_are_shown_and_not_expected() -> None:
+    published = _published({"a": [0, 1]})
+    published.answered("a", [2], 503, sent_at=1_000.0, at=1_002.0)
+    p = Phase.of("fanout", published, _tally([[2, 0, 0, 0]], {"1": 2}), {"a": 1}, {}, ROLES)
+    assert (p.sent, p.accepted, p.expected, p.failures) == (3, 2, 2, {"HTTP 503": 1})
+    table = {row[0]: row[1:] for row in rows({"fanout": p}, {"fanout": p})}
+    assert table["fan-out: clients, publications accepted"][0] == "1, 2 of 3 (1× HTTP 503)"
