@@ -184,7 +184,6 @@ def _cmd_bench_peer(args: argparse.Namespace) -> int:
         churn_switch=args.churn_switch,
         phases=_csv(args.phases, bench_peer.PHASES),
         node_procs=args.node_procs,
-        in_flight=args.in_flight,
         drain_s=args.drain_s,
         out=args.out,
     )
@@ -230,9 +229,6 @@ def _add_peer(bench_sub: SubParsers) -> None:
     )
     peer.add_argument("--phases", default="fanout,churn", help="fanout,churn")
     peer.add_argument("--node-procs", type=int, default=1, help="node processes for the clients")
-    peer.add_argument(
-        "--in-flight", type=int, default=128, help="tidewire: publish requests open at once"
-    )
     peer.add_argument(
         "--drain-s", type=float, default=10.0, help="stop waiting after s without a delivery"
     )

@@ -6,14 +6,16 @@ two nodes and a publisher, with a Redis of its own (peer_node.py). Tidewire is i
 projector and two edges, started by the bench against the running engines on topics and a
 keyspace of their own (own_stack.py). Each system runs alone: the other is stopped by then.
 
-**Publishing.** The peer's publisher is a helpdesk backend's `io.to("company-<id>").emit(...)`.
-Tidewire's equivalent of that call is `POST /api/publish` with the company and no rooms (every
-socket of the company), one publication per request: what `@tidewire/emitter` sends for one
-emit. It is tidewire's real path for a backend's emit (ingest makes it durable in Kafka, the
-projector gives it its place in the events log, the edges deliver it); webhooks would add
-WhatsApp parsing and read models the peer has no counterpart for, and appending to the events
-topic directly would skip the durability a 202 promises. The CPU rows therefore show the edges
-alone against the nodes alone, then each whole path.
+**Publishing.** Both are published to by a helpdesk backend in Node.js, one process
+(bench/peer-node/publisher.mjs), in the way each system offers: for the peer
+`io.to("company-<id>").emit(...)` on a Socket.IO server with the same adapter (it appends to
+the Redis stream); for tidewire `emitter.company(id).emit(...)` with `@tidewire/emitter`, no
+rooms (every socket of the company, as the company room). The emitter is tidewire's real path
+for a backend's emit: `POST /api/publish`, batched one request at a time, retried; ingest
+makes it durable in Kafka, the projector gives it its place in the events log, the edges
+deliver it. Webhooks would add WhatsApp parsing and read models the peer has no counterpart
+for; appending to the events topic directly would skip the durability a 202 promises. The CPU
+rows therefore show the edges alone against the nodes alone, then each whole path.
 
 **Workload**, the same for both, each system with clients of its own (official
 socket.io-client, bench/js/clients.mjs): `--clients` spread evenly over `--companies` and over the
@@ -37,15 +39,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
-
 from tidewire_bench import load, runs
 from tidewire_bench.edge_clients import Connected, Fleet
 from tidewire_bench.own_stack import OwnStack, isolated
-from tidewire_bench.peer_node import NodePeer
+from tidewire_bench.peer_node import NodePeer, NodePublisher
 from tidewire_bench.peer_results import HEAD, PROCESS_HEAD, Churned, Phase, process_rows, rows
-from tidewire_bench.publish import EVENT, Publications
-from tidewire_bench.publish import Config as PublishConfig
+from tidewire_bench.publish import EVENT
 from tidewire_bench.publish_results import Publisher
 from tidewire_bench.report import command_line, table
 from tidewire_deploy.layout import layout_of
@@ -79,7 +78,6 @@ class Config:
     churn_switch: float = 0.5  # share of the reconnects that go to the other node
     phases: tuple[str, ...] = PHASES
     node_procs: int = 1
-    in_flight: int = 128
     drain_s: float = 10.0  # stop waiting for deliveries after s without one
     out: str = ""  # where to save the run; empty: <home>/bench/peer-<start>.json
 
@@ -115,29 +113,21 @@ class Peer:
         return self.peer.processes()
 
     async def publish(self, phase: str, seconds: float) -> Publisher:
-        return await self.peer.publish(EVENT, phase, self.cfg.rate, seconds, self.companies)
+        assert self.peer.publisher is not None
+        return await self.peer.publisher.publish(
+            EVENT, phase, self.cfg.rate, seconds, self.companies
+        )
 
 
 class Tidewire:
-    """The bench's own tidewire services, publishing over `POST /api/publish` (publish.py's
-    publisher: one publication per request, open loop)."""
+    """The bench's own tidewire services, published to by @tidewire/emitter."""
 
-    def __init__(
-        self, stack: OwnStack, s: StackSettings, cfg: Config, session: aiohttp.ClientSession
-    ) -> None:
+    def __init__(self, stack: OwnStack, publisher: NodePublisher, cfg: Config) -> None:
         self.stack = stack
+        self.publisher = publisher
+        self.cfg = cfg
         self.urls = stack.edge_urls
-        publish_cfg = PublishConfig(
-            sockets=cfg.clients,
-            companies=cfg.companies,
-            rate=cfg.rate,
-            batch=1,
-            api=stack.ingest_url,
-            edges=stack.edge_ports,
-            in_flight=cfg.in_flight,
-        )
-        self.pubs = Publications(session, publish_cfg, issue_publisher_token(s, "bench-peer"))
-        self.companies = self.pubs.names
+        self.companies = load.companies("tp", load.run_id(), cfg.companies)
 
     def processes(self) -> dict[str, tuple[int, str]]:
         out: dict[str, tuple[int, str]] = {}
@@ -145,11 +135,11 @@ class Tidewire:
             role = "node" if name.startswith("edge-") else _TIDEWIRE_ROLES.get(name)
             if role is not None:
                 out[name] = (pid, role)
-        out["publisher (this process)"] = (os.getpid(), "generator")
+        out["publisher"] = (self.publisher.pid, "publish")
         return out
 
     async def publish(self, phase: str, seconds: float) -> Publisher:
-        return await self.pubs.phase(phase, seconds)
+        return await self.publisher.publish(EVENT, phase, self.cfg.rate, seconds, self.companies)
 
 
 async def _phase(
@@ -240,10 +230,15 @@ async def _tidewire(s: StackSettings, cfg: Config) -> dict[str, Phase]:
     await asyncio.to_thread(stack.migrate)
     await asyncio.to_thread(stack.start)
     try:
-        connector = aiohttp.TCPConnector(limit=cfg.in_flight)
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            return await measure(own, cfg, Tidewire(stack, own, cfg, session))
+        token = issue_publisher_token(own, "bench-peer")
+        log = layout_of(s.home, s.lib_dir).logs / "bench-peer-tidewire-publisher.out"
+        publisher = await NodePublisher.start(
+            ["--tidewire", stack.ingest_url, "--token", token], log
+        )
+        try:
+            return await measure(own, cfg, Tidewire(stack, publisher, cfg))
+        finally:
+            await publisher.close()
     finally:
         await asyncio.to_thread(stack.stop)
 

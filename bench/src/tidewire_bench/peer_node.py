@@ -91,6 +91,56 @@ async def _redis_up(port: int, proc: asyncio.subprocess.Process, log: Path) -> N
     raise RuntimeError(f"the peer's redis-server did not start; see {log}")
 
 
+class NodePublisher:
+    """A helpdesk backend emitting to company rooms (bench/peer-node/publisher.mjs): through
+    Socket.IO's Redis Streams adapter (`--redis URL`) or @tidewire/emitter (`--tidewire URL
+    --token T`)."""
+
+    def __init__(self, proc: NodeClients) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, args: Sequence[str], log: Path) -> NodePublisher:
+        await asyncio.to_thread(install)
+        proc = await NodeClients.spawn([_node(), "publisher.mjs", *args], PEER_DIR, log)
+        try:
+            await proc.call("ping", "ready", _START_S)  # answered once it is connected
+        except BaseException:
+            await proc.close()
+            raise
+        return cls(proc)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def publish(
+        self, event: str, phase: str, rate: float, seconds: float, companies: Sequence[str]
+    ) -> Publisher:
+        """Emit to the companies in turn at `rate` for `seconds` (open loop); what the
+        backend saw accepted (every Socket.IO emit; the tidewire emits not given up)."""
+        reply = await self.proc.call(
+            "publish",
+            "published",
+            seconds + 180.0,  # the emitter retries for up to a minute
+            event=event,
+            phase=phase,
+            rate=rate,
+            seconds=seconds,
+            companies=list(companies),
+        )
+        out = Publisher(sent=int(reply["sent"]), requests=int(reply["sent"]))
+        out.accepted = {str(c): [int(n) for n in ns] for c, ns in reply["accepted"].items()}
+        out.failures.update({str(k): int(v) for k, v in reply["failures"].items()})
+        if reply["first"] is not None:
+            out.first_send = float(reply["first"])
+            out.last_answer = float(reply["last"])
+        return out
+
+    async def close(self) -> None:
+        await self.proc.close()
+
+
 @dataclass
 class NodePeer:
     """The running reference deployment: its own Redis, its nodes and its publisher."""
@@ -98,7 +148,7 @@ class NodePeer:
     logs: Path
     redis: asyncio.subprocess.Process | None = None
     nodes: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)  # port -> node
-    publisher: NodeClients | None = None
+    publisher: NodePublisher | None = None
     _data: tempfile.TemporaryDirectory[str] | None = None
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -147,12 +197,9 @@ class NodePeer:
             )
             ready = await _first_line(proc, f"peer node {i}", path)
             self.nodes[int(str(ready["port"]))] = proc
-        path = self.logs / "bench-peer-publisher.out"
-        self.publisher = await NodeClients.spawn(
-            [node, "publisher.mjs", "--redis", url], PEER_DIR, path
+        self.publisher = await NodePublisher.start(
+            ["--redis", url], self.logs / "bench-peer-publisher.out"
         )
-        # Its first line says its Redis client is connected.
-        await self.publisher.call("ping", "ready", _START_S)
 
     @property
     def urls(self) -> list[str]:
@@ -167,29 +214,6 @@ class NodePeer:
             out["publisher"] = (self.publisher.pid, "publish")
         if self.redis is not None:
             out["redis (own)"] = (self.redis.pid, "broker")
-        return out
-
-    async def publish(
-        self, event: str, phase: str, rate: float, seconds: float, companies: Sequence[str]
-    ) -> Publisher:
-        """Emit to the companies' rooms in turn at `rate` for `seconds` (open loop)."""
-        assert self.publisher is not None
-        reply = await self.publisher.call(
-            "publish",
-            "published",
-            seconds + 120.0,
-            event=event,
-            phase=phase,
-            rate=rate,
-            seconds=seconds,
-            companies=list(companies),
-        )
-        # An emit has no answer: every one counts as accepted, sent and answered at once.
-        out = Publisher(sent=int(reply["sent"]), requests=int(reply["sent"]))
-        out.accepted = {str(c): [int(n) for n in ns] for c, ns in reply["accepted"].items()}
-        if reply["first"] is not None:
-            out.first_send = float(reply["first"])
-            out.last_answer = float(reply["last"])
         return out
 
     async def close(self) -> None:
