@@ -18,9 +18,9 @@ from tidewire_bench.publish_results import Publisher, Tally, expected_deliveries
 from tidewire_bench.report import Latency, ms
 
 # What each measured process is, for the CPU rows: the socket servers, the publishing path
-# (the Node publisher; tidewire's ingest and projector), the message brokers (Redis; Kafka and
-# Redis), tidewire's store (Cassandra: the projector's idempotency journal) and the load
-# generator (the client processes; tidewire's HTTP publisher, this process).
+# (the backend's publisher process; for tidewire also ingest and the projector), the message
+# brokers (Redis; Kafka and Redis), tidewire's store (Cassandra: the projector's idempotency
+# journal) and the load generator (the client processes).
 ROLES = ("node", "publish", "broker", "store", "generator")
 
 
@@ -254,7 +254,7 @@ def rows(peer: Mapping[str, Phase], tw: Mapping[str, Phase]) -> list[list[object
         for title, roles in (
             ("with the broker (Redis / Kafka + Redis)", ("node", "broker")),
             (
-                "whole path: + publisher / ingest, projector, Cassandra",
+                "whole path: + the backend's publisher (tidewire: + ingest, projector, Cassandra)",
                 ("node", "publish", "broker", "store"),
             ),
             ("load generator (clients, publisher)", ("generator",)),
