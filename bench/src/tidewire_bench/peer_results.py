@@ -67,7 +67,7 @@ class Phase:
     clients: int
     sent: int  # publications
     accepted: int
-    failures: dict[str, int]  # publish requests that failed, by reason ("HTTP 503", ...)
+    failures: dict[str, int]  # emits given up (tidewire: refused or not durable), by reason
     expected: int  # deliveries: accepted publications × clients of their company
     lost: int
     duplicates: int
@@ -257,7 +257,7 @@ def rows(peer: Mapping[str, Phase], tw: Mapping[str, Phase]) -> list[list[object
                 "whole path: + the backend's publisher (tidewire: + ingest, projector, Cassandra)",
                 ("node", "publish", "broker", "store"),
             ),
-            ("load generator (clients, publisher)", ("generator",)),
+            ("load generator (the clients)", ("generator",)),
         ):
             out.append(
                 [
