@@ -1,9 +1,11 @@
-"""The reference deployment of `tidewire bench peer`, set up and torn down by the bench itself.
+"""The reference deployment of `tidewire bench peer`, set up and torn down by the bench itself,
+and the helpdesk backend that publishes to either system.
 
 What a team would run instead of tidewire's edges: Node.js Socket.IO 4.8 with connection state
 recovery and `@socket.io/redis-streams-adapter`, two nodes and a publisher (bench/peer-node/,
 installed from npm by `npm ci` here, never committed). It gets a redis-server of its own on a
-free port, so its broker CPU is its own and nothing it does touches the shared Redis.
+free port, so its broker CPU is its own and nothing it does touches the shared Redis. The same
+publisher script publishes to tidewire with `@tidewire/emitter` (sdk/emitter, linked).
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ def install(say: Callable[[str], None] = print) -> None:
     if npm is None:
         raise MissingPrerequisite("npm not found: apt-get install nodejs npm")
     say("installing the Node.js peer: npm ci in bench/peer-node")
+    # No install scripts: none of its packages needs one, and the linked @tidewire/emitter's
+    # `prepare` builds type declarations with a TypeScript this folder does not install.
     done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
         cwd=PEER_DIR,
         capture_output=True,
         text=True,
