@@ -28,6 +28,7 @@ def test_a_tiny_run_delivers_every_webhook_once_and_saves_its_figures(
         "--sockets",
         "4",
     ]
+    size += ["--companies", "2", "--sockets", "4"]
     done = subprocess.run(
         [sys.executable, "-m", "tidewire_deploy.cli", "bench", "e2e", *size, "--out", str(out)],
         capture_output=True,
@@ -53,6 +54,8 @@ def test_a_tiny_run_delivers_every_webhook_once_and_saves_its_figures(
     assert services <= set(summary["stack_cpu_s"])
     assert sum(name.startswith("edge-") for name in summary["stack_cpu_s"]) == 2
     assert summary["stack_cpu_ms_per_message"] > 0
+    assert set(summary["idle_cpu_ms_per_s"]) == set(summary["stack_cpu_s"])
+    assert summary["stack_cpu_ms_per_message_above_idle"] is not None
     assert {"sender", "clients-0"} <= set(summary["harness_cpu_s"])
     # The report printed is the saved run's.
     assert "| lost / duplicated / unconfirmed | 0 / 0 / 0 |" in done.stdout

@@ -155,6 +155,7 @@ def _cmd_bench_e2e(args: argparse.Namespace) -> int:
         rate=args.rate,
         seconds=args.seconds,
         warmup_s=args.warmup_s,
+        idle_s=args.idle_s,
         companies=args.companies,
         sockets=args.sockets,
         contacts=args.contacts,
@@ -368,6 +369,12 @@ def add_parsers(bench_sub: SubParsers) -> None:
     e2e.add_argument("--seconds", type=float, default=30.0, help="measured duration")
     e2e.add_argument(
         "--warmup-s", type=float, default=5.0, help="the same load for s before, unmeasured"
+    )
+    e2e.add_argument(
+        "--idle-s",
+        type=float,
+        default=10.0,
+        help="first measure the stack's CPU for s without webhooks (0: skip)",
     )
     e2e.add_argument("--companies", type=int, default=10, help="webhooks go to these in turn")
     e2e.add_argument(

@@ -13,7 +13,9 @@ time just before the POST; a socket's latency is its receive time minus `t` (one
 clock). Lost and duplicated are counted per socket against the webhooks answered 200 for its
 company. CPU per message: user + system seconds of every process a message passes through,
 engines included (/proc/<pid>/stat before and after the measured phase, which ends when every
-socket has every message or deliveries stall), over the messages accepted.
+socket has every message or deliveries stall), over the messages accepted. The engines may
+serve others too (a `tidewire up`, test runs): the same processes' CPU over `--idle-s` seconds
+without webhooks just before gives the figure above idle as well.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Config:
     rate: float = 10.0  # webhooks/s, open loop, companies in turn
     seconds: float = 30.0
     warmup_s: float = 5.0
+    idle_s: float = 10.0  # the stack's idle CPU, measured before the phase (0: not measured)
     companies: int = 10
     sockets: int = 100  # spread over the companies and both edges
     contacts: int = 20  # customers per company (tickets)
@@ -130,9 +133,19 @@ async def _provision(s: StackSettings, hooks: Webhooks) -> None:
         session.cluster.shutdown()
 
 
-async def _measure(
-    stack: OwnStack, fleet: Fleet, hooks: Webhooks, cfg: Config
-) -> tuple[Publisher, Tally, dict[str, float], dict[str, float]]:
+@dataclass(frozen=True)
+class Measured:
+    """The measured phase: the sender's answers, the sockets' tally, CPU per process."""
+
+    sent: Publisher
+    tally: Tally
+    stack_cpu_s: dict[str, float]
+    harness_cpu_s: dict[str, float]
+    idle_cpu_s_per_s: dict[str, float]
+    phase_s: float
+
+
+async def _measure(stack: OwnStack, fleet: Fleet, hooks: Webhooks, cfg: Config) -> Measured:
     """Warm up until the pipeline delivers, then the measured phase and its CPU."""
     await fleet.call("count", "counting", event="appMessage", phase="w")
     if cfg.warmup_s > 0:
@@ -142,18 +155,30 @@ async def _measure(
         print(f"warm-up: {cfg.rate:g} webhooks/s for {cfg.warmup_s:g} s", flush=True)
         warm = await hooks.phase("w", cfg.warmup_s)
         await runs.drain(fleet, warm.accepted, cfg.timeout_s)
-    await fleet.call("count", "counting", event="appMessage", phase="m")
     stack_pids = stack.pids()
+    idle: dict[str, float] = {}
+    if cfg.idle_s > 0:
+        print(f"idle: {cfg.idle_s:g} s with the sockets connected, no webhooks", flush=True)
+        start, at = runs.cpu_snapshot(stack_pids), time.monotonic()
+        await asyncio.sleep(cfg.idle_s)  # the measurement itself: CPU used while nothing happens
+        span = time.monotonic() - at
+        idle = {k: v / span for k, v in runs.cpu_used(start, runs.cpu_snapshot(stack_pids)).items()}
+    await fleet.call("count", "counting", event="appMessage", phase="m")
     harness_pids = {f"clients-{i}": m.pid for i, m in enumerate(fleet.members)}
     harness_pids["sender"] = os.getpid()
-    before = runs.cpu_snapshot({**stack_pids, **harness_pids})
+    before, at = runs.cpu_snapshot({**stack_pids, **harness_pids}), time.monotonic()
     print(f"measuring: {cfg.rate:g} webhooks/s for {cfg.seconds:g} s", flush=True)
     sent = await hooks.phase("m", cfg.seconds)
     tally = await runs.drain(fleet, sent.accepted, cfg.timeout_s)
     used = runs.cpu_used(before, runs.cpu_snapshot({**stack_pids, **harness_pids}))
-    stack_cpu = {name: used[name] for name in stack_pids if name in used}
-    harness_cpu = {name: used[name] for name in harness_pids if name in used}
-    return sent, tally, stack_cpu, harness_cpu
+    return Measured(
+        sent,
+        tally,
+        {name: used[name] for name in stack_pids if name in used},
+        {name: used[name] for name in harness_pids if name in used},
+        idle,
+        time.monotonic() - at,
+    )
 
 
 async def run(s: StackSettings, cfg: Config) -> str:
@@ -182,13 +207,22 @@ async def run(s: StackSettings, cfg: Config) -> str:
                 conn = await runs.connect_spread(
                     fleet, own, stack.edge_urls, hooks.names, cfg.sockets
                 )
-                sent, tally, stack_cpu, harness_cpu = await _measure(stack, fleet, hooks, cfg)
+                m = await _measure(stack, fleet, hooks, cfg)
                 await fleet.call("close", "closed")
             finally:
                 await fleet.close()
         finally:
             await asyncio.to_thread(stack.stop)
-    summary = Summary.of(sent, tally, conn.per_company, cfg.rate, stack_cpu, harness_cpu)
+    summary = Summary.of(
+        m.sent,
+        m.tally,
+        conn.per_company,
+        cfg.rate,
+        m.stack_cpu_s,
+        m.harness_cpu_s,
+        m.idle_cpu_s_per_s,
+        m.phase_s,
+    )
     machine["load_average_after"] = os.getloadavg()
     doc = {
         "bench": "e2e",

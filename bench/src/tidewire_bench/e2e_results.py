@@ -41,6 +41,12 @@ class Summary:
     stack_cpu_s: dict[str, float]  # every process a message passes through, engines included
     harness_cpu_s: dict[str, float]  # the webhook sender and the node clients
     stack_cpu_ms_per_message: float
+    # The same processes idle (no webhooks, sockets connected), CPU ms per second: on a shared
+    # machine the engines also serve others, so their share of a message is what they used
+    # above their idle rate over the phase.
+    idle_cpu_ms_per_s: dict[str, float]
+    phase_s: float  # wall-clock seconds between the CPU readings
+    stack_cpu_ms_per_message_above_idle: float
 
     @classmethod
     def of(
@@ -51,9 +57,17 @@ class Summary:
         target_per_s: float,
         stack_cpu_s: Mapping[str, float],
         harness_cpu_s: Mapping[str, float],
+        idle_cpu_s_per_s: Mapping[str, float] | None = None,
+        phase_s: float = math.nan,
     ) -> Summary:
         expected = expected_deliveries(p.accepted, sockets)
         lost = sum(r[2] for r in t.clients)
+        idle = dict(idle_cpu_s_per_s or {})
+        above = (
+            sum(used - idle[name] * phase_s for name, used in stack_cpu_s.items() if name in idle)
+            if idle and math.isfinite(phase_s)
+            else math.nan
+        )
         return cls(
             sockets=sum(sockets.values()),
             companies=len(sockets),
@@ -77,6 +91,11 @@ class Summary:
                 1000 * sum(stack_cpu_s.values()) / p.accepted_count
                 if p.accepted_count
                 else math.nan
+            ),
+            idle_cpu_ms_per_s={name: 1000 * rate for name, rate in idle.items()},
+            phase_s=phase_s,
+            stack_cpu_ms_per_message_above_idle=(
+                1000 * above / p.accepted_count if p.accepted_count else math.nan
             ),
         )
 
@@ -117,6 +136,14 @@ class Summary:
             [
                 "stack CPU per message, ms",
                 f"{_num(self.stack_cpu_ms_per_message)} ({stack or '–'})",
+            ],
+            [
+                "stack CPU per message above idle, ms",
+                _num(self.stack_cpu_ms_per_message_above_idle),
+            ],
+            [
+                "idle CPU, ms per s",
+                "; ".join(f"{n} {v:.1f}" for n, v in self.idle_cpu_ms_per_s.items()) or "–",
             ],
             ["harness CPU per message, ms", harness or "–"],
         ]

@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import resource
-import socket
 import sys
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +34,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from tidewire_bench import load
+from tidewire_bench import load, runs
 from tidewire_bench.edge_clients import ClientSpec, Connected, Fleet
 from tidewire_bench.edge_results import (
     FANOUT_HEAD,
@@ -168,34 +165,13 @@ class Workload:
         return missed.last_ids
 
 
-def _raise_fd_limit() -> None:
-    """Let this process and its children (node, own edge) hold a socket per client."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 def _start_edge(edge: Managed, port: int, timeout_s: float = 60.0) -> None:
     from tidewire_deploy.supervisor import edge_argv
 
     argv = edge_argv(port)
     edge.start(argv, " ".join(argv[2:]))
     deadline = time.monotonic() + timeout_s
-    while not _healthy(port):
+    while not runs.healthy(f"http://127.0.0.1:{port}"):
         if not edge.running():
             raise RuntimeError(f"bench edge on port {port} exited; see {edge.log}")
         if time.monotonic() > deadline:
@@ -267,16 +243,16 @@ def _start_balancer(balancer: Managed, port: int, backends: list[int]) -> None:
     argv += ["--backends", ",".join(str(b) for b in backends)]
     balancer.start(argv, f"--listen {port}")
     deadline = time.monotonic() + 30
-    while not _healthy(port):
+    while not runs.healthy(f"http://127.0.0.1:{port}"):
         if not balancer.running() or time.monotonic() > deadline:
             raise RuntimeError(f"bench balancer on port {port} did not come up; see {balancer.log}")
         time.sleep(0.05)
 
 
 async def kill(cfg: Config, w: Workload, fleet: Fleet, run_dir: Path, logs: Path) -> list[object]:
-    port = _free_port()
+    port = runs.free_port()
     edge = Managed(f"bench-edge-{port}", run_dir, logs / f"bench-edge-{port}.out")
-    front = _free_port()
+    front = runs.free_port()
     balancer = Managed(f"bench-balancer-{front}", run_dir, logs / "bench-balancer.out")
     try:
         await asyncio.to_thread(_start_edge, edge, port)
@@ -323,13 +299,13 @@ async def run(s: StackSettings, cfg: Config) -> str:
     """Run the chosen phases; returns the report (markdown)."""
     if cfg.missed < 1 or cfg.clients < 1 or cfg.companies < 1:
         raise RuntimeError("--missed, --clients and --companies must be at least 1")
-    _raise_fd_limit()
+    runs.raise_fd_limit()
     lay = layout_of(s.home, s.lib_dir)
     w = Workload(s, cfg)
     parts = [f"command: {cfg.command()}"]
     if {"fanout", "replay"} & set(cfg.phases):
         for port in cfg.edges:
-            if not await asyncio.to_thread(_healthy, port):
+            if not await asyncio.to_thread(runs.healthy, f"http://127.0.0.1:{port}"):
                 raise RuntimeError(f"no edge answers on :{port}; start the stack (`tidewire up`)")
     await w.start()
     fleet = await Fleet.start(cfg.node_procs, lay.logs / "bench-clients.out")

@@ -10,24 +10,17 @@ The engines' pids come from their pid files: their CPU is part of what a message
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tidewire_bench.runs import healthy
+from tidewire_bench.runs import free_port, healthy
 from tidewire_deploy import infra
 from tidewire_deploy.layout import layout_of
 from tidewire_deploy.migrate import migrate
 from tidewire_deploy.procs import Managed
 from tidewire_platform.settings import StackSettings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def isolated(s: StackSettings, suffix: str) -> StackSettings:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,16 +24,11 @@ from typing import IO
 
 from tidewire_bench.edge_clients import NodeClients
 from tidewire_bench.publish_results import Publisher
+from tidewire_bench.runs import free_port
 from tidewire_deploy.prereqs import MissingPrerequisite, redis_server
 
 PEER_DIR = Path(__file__).resolve().parents[2] / "peer-node"
 _START_S = 60.0  # a node's start on a busy two-core box
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _node() -> str:
@@ -175,7 +169,7 @@ class NodePeer:
         return path, handle
 
     async def _start(self, secret: str, nodes: int) -> None:
-        port = _free_port()
+        port = free_port()
         self._data = tempfile.TemporaryDirectory(prefix="tidewire-peer-redis-")
         path, log = self._log("redis")
         # No persistence: the stream and the sessions live in memory, as the adapter needs.

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import resource
+import socket
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,13 @@ def healthy(url: str, path: str = "/healthz") -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback now (for a process the benchmark starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def raise_fd_limit() -> None:

@@ -61,3 +61,14 @@ def test_a_run_that_accepted_nothing_saves_nulls_not_nan() -> None:
     assert doc["delivered_pct"] is None
     assert doc["stack_cpu_ms_per_message"] is None
     assert doc["latency"]["p50"] is None
+
+
+def test_cpu_above_idle_takes_off_what_each_process_uses_without_webhooks() -> None:
+    # Over a 2 s phase Kafka used 0.5 s but idles at 0.2 s/s (others use it too): 0.1 s is
+    # this run's; ingest idles at nothing. 3 messages: (0.1 + 0.2) / 3 = 100 ms each.
+    stack = {"ingest": 0.2, "kafka": 0.5}
+    idle = {"ingest": 0.0, "kafka": 0.2}
+    s = Summary.of(_sender(), _tally([], {}), {"a": 1}, 10.0, stack, {}, idle, phase_s=2.0)
+    assert s.stack_cpu_ms_per_message == pytest.approx(700 / 3)
+    assert s.stack_cpu_ms_per_message_above_idle == pytest.approx(100.0)
+    assert s.idle_cpu_ms_per_s == {"ingest": 0.0, "kafka": 200.0}
