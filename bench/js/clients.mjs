@@ -189,7 +189,7 @@ function connectOne(spec, options, timeoutMs) {
       if (settled) {
         // A churn reconnect refused (a node busy or limiting connects): try again.
         connectErrors += 1;
-        setTimeout(() => socket.connect(), 250);
+        setTimeout(() => c.closed || socket.connect(), 250);
         return;
       }
       clearTimeout(timer);
