@@ -33,6 +33,18 @@
 //                           {kind:"tally", total, hist, first, last, disconnects,
 //                            clients:[[received, duplicates, lost, extra]]} (clients only with
 //                           accepted)
+//   {op:"churn", urls, periodMs, offlineMs, switchShare}
+//                           `tidewire bench peer`: until `calm`, close each client's engine.io
+//                           transport every ~periodMs (first drops spread evenly over one
+//                           period, then period ±10 %), socket.connect() ~offlineMs (±25 %)
+//                           later, switchShare of the reconnects to the next of `urls` (the
+//                           other node) -> {kind:"churning"}. A reconnect refused is retried
+//                           after 250 ms. Each drop is a cycle; its replay ends with the last
+//                           publication sent before the reconnect call that arrives after it.
+//   {op:"calm", timeoutMs}  no more drops; wait until every client is connected again
+//                           -> {kind:"calm", connected, offline}. `tally` then also answers
+//                           cycles:[[dropAt, reconnectAt, connectAt, recovered, switched,
+//                           lastReplayAt]] and connectErrors.
 //   {op:"close"}            disconnect and forget every client -> {kind:"closed"}
 //   {op:"exit"}
 import { io } from "socket.io-client";
@@ -45,6 +57,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let clients = []; // {socket, url, company, track}
 let phase = null; // counters of the current measurement
 let counting = null; // the publish bench's counters: {event, phase, hist, total, first, last}
+let churning = null; // {urls, periodMs, offlineMs, switchShare, calm}
+let cycles = []; // churn cycles of every client: {dropAt, reconnectAt, connectAt, ...}
+let connectErrors = 0;
+let unplanned = 0; // disconnects while churning that were not a drop of ours
 
 // Numbers a client received, as a growable byte map (n -> times seen): a few KB per client
 // where a Set of numbers would take tens of MB for 1,000 clients.
@@ -63,6 +79,10 @@ function onPublication(c, data) {
   }
   if (s.times[data.n] > 0) s.duplicates += 1;
   s.times[data.n] = Math.min(255, s.times[data.n] + 1);
+  const cy = c.cycle;
+  if (cy && cy.reconnectAt !== null && data.t < cy.reconnectAt && at >= cy.reconnectAt) {
+    cy.lastReplayAt = at;
+  }
   const bucket = Math.max(0, Math.floor(at - data.t));
   counting.hist.set(bucket, (counting.hist.get(bucket) ?? 0) + 1);
   counting.total += 1;
@@ -91,6 +111,16 @@ function tally(accepted) {
     last: Number.isFinite(p.last) ? p.last : null,
     disconnects: p.disconnects,
     clients: rows,
+    cycles: cycles.map((cy) => [
+      cy.dropAt,
+      cy.reconnectAt,
+      cy.connectAt,
+      cy.recovered ? 1 : 0,
+      cy.switched ? 1 : 0,
+      cy.lastReplayAt,
+    ]),
+    connectErrors,
+    unplanned,
   });
 }
 
@@ -135,7 +165,8 @@ function connectOne(spec, options, timeoutMs) {
       auth: { token: spec.token },
       ...options,
     });
-    const c = { socket, url: spec.url, company: spec.company, track: null };
+    const c = { socket, url: spec.url, company: spec.company, track: null, cycle: null };
+    let settled = false;
     const timer = setTimeout(() => {
       socket.close();
       reject(new Error("connect timeout"));
@@ -145,11 +176,22 @@ function connectOne(spec, options, timeoutMs) {
         c.track.connectAt = now();
         c.track.recovered = socket.recovered === true;
       }
+      if (c.cycle && c.cycle.connectAt === null) {
+        c.cycle.connectAt = now();
+        c.cycle.recovered = socket.recovered === true;
+      }
+      settled = true;
       clearTimeout(timer);
       resolve(c);
     });
     socket.on("connect_error", (err) => {
       if (options.reconnection) return; // the manager retries by itself
+      if (settled) {
+        // A churn reconnect refused (a node busy or limiting connects): try again.
+        connectErrors += 1;
+        setTimeout(() => c.closed || socket.connect(), 250);
+        return;
+      }
       clearTimeout(timer);
       socket.close();
       reject(err);
@@ -157,6 +199,12 @@ function connectOne(spec, options, timeoutMs) {
     socket.on("disconnect", () => {
       if (phase) phase.disconnects += 1;
       if (counting) counting.disconnects += 1;
+      if (c.dropping) c.dropping = false;
+      else if (churning && !c.closed) {
+        // Cut off by the server while churning: back as a cycle of its own, not switched.
+        unplanned += 1;
+        reconnectLater(c, newCycle(c, false), 250);
+      }
     });
     socket.onAny((name, ...args) => onEvent(c, name, args));
   });
@@ -247,11 +295,82 @@ async function collect(cmd) {
   for (const c of clients) c.track = null;
 }
 
+function newCycle(c, switched) {
+  const cy = {
+    dropAt: now(),
+    reconnectAt: null,
+    connectAt: null,
+    recovered: false,
+    switched,
+    lastReplayAt: null,
+  };
+  cycles.push(cy);
+  c.cycle = cy;
+  return cy;
+}
+
+function reconnectLater(c, cy, ms) {
+  setTimeout(() => {
+    if (c.closed) return;
+    if (cy.switched) {
+      const urls = churning.urls;
+      c.url = urls[(urls.indexOf(c.url) + 1) % urls.length];
+      c.socket.io.uri = c.url; // the manager opens its next transport there
+    }
+    cy.reconnectAt = now();
+    c.socket.connect();
+  }, ms);
+}
+
+// One client's churn: drop, reconnect ~offlineMs later (maybe to the next node), next drop
+// ~periodMs after this one; until `calm`.
+function churnOne(c, i, firstInMs) {
+  const jitter = (ms, share) => ms * (1 - share + 2 * share * Math.random());
+  let owed = (i * churning.switchShare) % 1; // spreads the switches evenly over the clients
+  const drop = () => {
+    if (!churning || churning.calm) return;
+    setTimeout(drop, jitter(churning.periodMs, 0.1));
+    if (!c.socket.connected) return; // still reconnecting from the last drop: skip this one
+    owed += churning.switchShare;
+    const switched = owed >= 1;
+    if (switched) owed -= 1;
+    const cy = newCycle(c, switched);
+    c.dropping = true;
+    c.socket.io.engine.close(); // a network drop: no DISCONNECT packet, the session is kept
+    reconnectLater(c, cy, jitter(churning.offlineMs, 0.25));
+  };
+  setTimeout(drop, firstInMs);
+}
+
+function churn(cmd) {
+  churning = { ...cmd, calm: false };
+  cycles = [];
+  connectErrors = 0;
+  unplanned = 0;
+  clients.forEach((c, i) => churnOne(c, i, (i / clients.length) * cmd.periodMs));
+  say({ kind: "churning" });
+}
+
+async function calm(cmd) {
+  if (churning) churning.calm = true;
+  const deadline = now() + (cmd.timeoutMs ?? 30000);
+  while (now() < deadline && !clients.every((c) => c.socket.connected)) await sleep(20);
+  const connected = clients.filter((c) => c.socket.connected).length;
+  say({ kind: "calm", connected, offline: clients.length - connected });
+}
+
 function close() {
-  for (const c of clients) c.socket.disconnect();
+  if (churning) churning.calm = true;
+  churning = null;
+  for (const c of clients) {
+    c.closed = true;
+    c.socket.disconnect();
+  }
   clients = [];
   phase = null;
   counting = null;
+  churning = null;
+  cycles = [];
   say({ kind: "closed" });
 }
 
@@ -280,6 +399,8 @@ rl.on("line", async (line) => {
   else if (cmd.op === "arm") arm(cmd.since);
   else if (cmd.op === "reconnect") reconnect(cmd.spreadMs ?? 0);
   else if (cmd.op === "collect") await collect(cmd);
+  else if (cmd.op === "churn") churn(cmd);
+  else if (cmd.op === "calm") await calm(cmd);
   else if (cmd.op === "close") close();
   else if (cmd.op === "exit") {
     close();

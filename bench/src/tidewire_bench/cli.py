@@ -168,6 +168,77 @@ def _cmd_bench_e2e(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_peer(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tidewire_bench import peer as bench_peer
+
+    cfg = bench_peer.Config(
+        clients=args.clients,
+        companies=args.companies,
+        rate=args.rate,
+        seconds=args.seconds,
+        churn_seconds=args.churn_seconds,
+        warmup_s=args.warmup_s,
+        churn_period_s=args.churn_period_s,
+        churn_offline_s=args.churn_offline_s,
+        churn_switch=args.churn_switch,
+        phases=_csv(args.phases, bench_peer.PHASES),
+        node_procs=args.node_procs,
+        drain_s=args.drain_s,
+        out=args.out,
+    )
+    print(asyncio.run(bench_peer.run(StackSettings(), cfg)))
+    return 0
+
+
+def _add_peer(bench_sub: SubParsers) -> None:
+    peer = bench_sub.add_parser(
+        "peer",
+        help="tidewire's edges against Node.js Socket.IO 4.8 (recovery, Redis Streams adapter)"
+        " under one workload: fan-out and churn",
+        description="Starts both systems itself: the Node.js peer (npm ci on first use, its own"
+        " redis-server, two nodes, a publisher) and tidewire's ingest, projector and two edges"
+        " (free ports, topics and keyspace of their own) against the running engines.",
+    )
+    peer.add_argument("--clients", type=int, default=400, help="per system")
+    peer.add_argument(
+        "--companies", type=int, default=40, help="clients are spread over these evenly"
+    )
+    peer.add_argument(
+        "--rate", type=int, default=200, help="publications/s, open loop, companies in turn"
+    )
+    peer.add_argument("--seconds", type=float, default=20.0, help="fan-out: measured duration")
+    peer.add_argument("--churn-seconds", type=float, default=30.0, help="churn: measured duration")
+    peer.add_argument(
+        "--warmup-s", type=float, default=5.0, help="the same load for s before, unmeasured"
+    )
+    peer.add_argument(
+        "--churn-period-s",
+        type=float,
+        default=15.0,
+        help="churn: each client's transport is closed every ~s",
+    )
+    peer.add_argument(
+        "--churn-offline-s", type=float, default=2.0, help="churn: and reconnects ~s later"
+    )
+    peer.add_argument(
+        "--churn-switch",
+        type=float,
+        default=0.5,
+        help="churn: share of the reconnects that go to the other node",
+    )
+    peer.add_argument("--phases", default="fanout,churn", help="fanout,churn")
+    peer.add_argument("--node-procs", type=int, default=1, help="node processes for the clients")
+    peer.add_argument(
+        "--drain-s", type=float, default=10.0, help="stop waiting after s without a delivery"
+    )
+    peer.add_argument(
+        "--out", default="", help="write the JSON here (default: <TIDEWIRE_HOME>/bench/)"
+    )
+    peer.set_defaults(func=_cmd_bench_peer)
+
+
 def register(sub: SubParsers) -> None:
     """The `tidewire.commands` entry point: adds `bench` and its benchmarks to the CLI."""
     bench = sub.add_parser("bench", help="benchmarks against the running stack")
@@ -322,3 +393,5 @@ def add_parsers(bench_sub: SubParsers) -> None:
         "--out", default="", help="write the JSON here (default: <TIDEWIRE_HOME>/bench/)"
     )
     e2e.set_defaults(func=_cmd_bench_e2e)
+
+    _add_peer(bench_sub)

@@ -66,14 +66,19 @@ class NodeClients:
             raise MissingPrerequisite(
                 "socket.io-client missing: npm ci --prefix bench/js (or make install)"
             )
+        return await cls.spawn([node, str(SCRIPT)], JS_DIR, log_path)
+
+    @classmethod
+    async def spawn(cls, argv: Sequence[str], cwd: Path, log_path: Path) -> NodeClients:
+        """Any process speaking this JSON-lines protocol (`bench peer` drives its Node.js
+        publisher so); its stderr appended to `log_path`."""
         log = _append_to(log_path)
         proc = await asyncio.create_subprocess_exec(
-            node,
-            str(SCRIPT),
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
-            cwd=JS_DIR,
+            cwd=cwd,
             limit=_LINE_LIMIT,
         )
         return cls(proc, log)

@@ -17,7 +17,7 @@ import resource
 import socket
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -117,10 +117,17 @@ async def tally(fleet: Fleet, accepted: dict[str, list[int]]) -> Tally:
     return Tally.merge(await fleet.call("tally", "tally", accepted=accepted))
 
 
-async def drain(fleet: Fleet, accepted: dict[str, list[int]], stall_s: float) -> Tally:
+async def drain(
+    fleet: Fleet,
+    accepted: dict[str, list[int]],
+    stall_s: float,
+    progressed: Callable[[], None] | None = None,
+) -> Tally:
     """Wait until every socket has every accepted number of its company, or no delivery came
     for `stall_s`; the final tally. (Not a count of deliveries: numbers whose request timed
-    out may be delivered too, and would make up for ones still on their way.)"""
+    out may be delivered too, and would make up for ones still on their way.) `progressed`
+    is called whenever deliveries were made since the last look (`bench peer` reads the CPU
+    counters then, so the wait for a delivery that never comes is not counted as work)."""
     now = await tally(fleet, accepted)
     last_change = time.monotonic()
     while any(row[2] for row in now.clients) and time.monotonic() - last_change < stall_s:
@@ -128,6 +135,8 @@ async def drain(fleet: Fleet, accepted: dict[str, list[int]], stall_s: float) ->
         later = await tally(fleet, accepted)
         if later.total != now.total:
             last_change = time.monotonic()
+            if progressed is not None:
+                progressed()
         now = later
     return now
 
