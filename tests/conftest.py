@@ -15,12 +15,12 @@ os.environ.setdefault("TIDEWIRE_TOPIC_PREFIX", "twtest")
 os.environ.setdefault("TIDEWIRE_CASSANDRA_KEYSPACE", "tidewire_test")
 
 from tests.support.api import SECRET, Api
-from tests.support.graph_fake import GraphFake, access_token_of
 from tests.support.stack import Services, Stack
 from tidewire_deploy.provision import provision
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tokens import issue_token
+from tidewire_simulator.cloud_api import CloudApi, access_token_of
 
 _ORDER = {"unit": 0, "integration": 1, "e2e": 2, "security": 2, "browser": 3, "chaos": 4}
 
@@ -55,9 +55,10 @@ def stack(settings: StackSettings) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def graph() -> Iterator[GraphFake]:
-    """The fake WhatsApp Cloud API the outbound sender sends agents' messages to."""
-    fake = GraphFake()
+def graph() -> Iterator[CloudApi]:
+    """The WhatsApp Cloud API stand-in (the simulator's) that the outbound sender sends
+    agents' messages to; tests steer it per number or recipient."""
+    fake = CloudApi()
     fake.start()
     try:
         yield fake
@@ -66,7 +67,7 @@ def graph() -> Iterator[GraphFake]:
 
 
 @pytest.fixture(scope="session")
-def services(stack: Stack, graph: GraphFake) -> Iterator[Services]:
+def services(stack: Stack, graph: CloudApi) -> Iterator[Services]:
     svc = Services(stack.settings, stack.run_dir, env={"TIDEWIRE_GRAPH_API_BASE": graph.base_url})
     try:
         svc.start_all()
@@ -87,7 +88,7 @@ def agent_token(settings: StackSettings, company: str) -> str:
 
 
 @pytest.fixture
-def phone(services: Services, graph: GraphFake, company: str) -> str:
+def phone(services: Services, graph: CloudApi, company: str) -> str:
     """The company as a tenant with one WhatsApp connection, known to the fake Graph API with
     the connection's access token (`access_token_of`); returns its phone_number_id."""
     phone_id = f"pn-{uuid.uuid4().hex[:10]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Machine prerequisites of the local stack: Java 17 (Kafka, Cassandra), Maven (fetches their
-# jars), redis-server, nginx (gateway mode's reverse proxy, in tests), Node.js + npm (the
+# jars), redis-server, nginx (gateway mode's reverse proxy, in tests), Prometheus (`tidewire up
+# --observe` and the test that every dashboard panel has data), Node.js + npm (the
 # official socket.io-client in tests), Chromium (the browser tests drive it; test tools' own
 # browser downloads are not reachable here), and Python's venv module (Debian ships its
 # python3 without ensurepip).
@@ -20,19 +21,25 @@ command -v npm >/dev/null || missing+=(npm)
 command -v chromium >/dev/null || missing+=(chromium)
 # Gateway mode's reverse proxy (docs/gateway.md), run by its tests.
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# Scrapes the stack under `tidewire up --observe` (docs/operations.md), and in its test.
+command -v prometheus >/dev/null || [ -x /usr/bin/prometheus ] || missing+=(prometheus)
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
   version=$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   missing+=("python${version}-venv")
 fi
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "  all present"
+  exit 0
+fi
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing system packages: ${missing[*]}"
+  echo "  installing with apt-get (a few minutes): ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "  installed: ${missing[*]}"
 else
   echo "tidewire needs these system packages: ${missing[*]}" >&2
   echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run make again" >&2

@@ -15,8 +15,8 @@ from playwright.async_api import Browser, Locator, Page, Route, expect
 from tests.browser.conftest import InboxServer, console_of
 from tests.support import whatsapp as wa
 from tests.support.api import Api
-from tests.support.graph_fake import Accept, AcceptThenFail, GraphFake
 from tests.support.stack import free_port
+from tidewire_simulator.cloud_api import Accept, AcceptThenFail, CloudApi
 
 WAIT_MS = 30_000
 
@@ -108,7 +108,7 @@ async def test_a_send_whose_outcome_is_unknown_shows_so_and_is_sent_again_on_ret
     inbox_server: InboxServer,
     api: Api,
     agent_token: str,
-    graph: GraphFake,
+    graph: CloudApi,
     phone: str,
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket, "Recebeu?")

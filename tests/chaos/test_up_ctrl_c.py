@@ -41,9 +41,11 @@ def _start_up(own: StackSettings) -> tuple[subprocess.Popen[str], dict[str, str]
         "TIDEWIRE_EDGE_PORTS": f"{edges[0]},{edges[1]}",
         "TIDEWIRE_PROJECTOR_PORT": str(free_port()),
         "TIDEWIRE_OUTBOUND_PORT": str(free_port()),
+        "TIDEWIRE_SIMULATOR_PORT": str(free_port()),
+        "TIDEWIRE_PROMETHEUS_PORT": str(free_port()),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tidewire_deploy.cli", "up"],
+    proc = subprocess.Popen(  # observed: Prometheus is one more process to supervise and stop
+        [sys.executable, "-m", "tidewire_deploy.cli", "up", "--observe"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -85,10 +87,13 @@ def test_stopping_a_foreground_up_leaves_nothing_behind(own: StackSettings, stop
     try:
         lines = _read_until(proc, "press Ctrl-C")
         ingest, edges = env["TIDEWIRE_INGEST_PORT"], env["TIDEWIRE_EDGE_PORTS"].split(",")
-        projector = env["TIDEWIRE_PROJECTOR_PORT"]
-        assert all(healthy(int(p)) for p in (ingest, projector, *edges))
-        assert lines[-2].count(".") == 2  # the demo token (a JWT) right before the prompt
-        assert len(_ours(own.home)) >= 7  # 3 engines + ingest + projector + 2 edges (+ cli)
+        projector, simulator = env["TIDEWIRE_PROJECTOR_PORT"], env["TIDEWIRE_SIMULATOR_PORT"]
+        assert all(healthy(int(p)) for p in (ingest, projector, simulator, *edges))
+        token = lines[next(i for i, x in enumerate(lines) if x.startswith("demo agent token")) + 1]
+        assert token.count(".") == 2  # the demo token (a JWT)
+        assert lines[-2].endswith(f"/?token={token}")  # the inbox's address, with the token
+        assert sum("prometheus" in cmd for cmd in _ours(own.home)) == 1
+        assert len(_ours(own.home)) >= 8  # 3 engines + ingest + projector + 2 edges + prometheus
 
         if stop == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
@@ -137,6 +142,7 @@ def test_down_keep_infra_stops_a_foreground_up_but_not_its_engines(own: StackSet
         left = _ours(own.home)
         assert not any("tidewire_ingest" in c or "tidewire_edge" in c for c in left), left
         assert not any("tidewire_projector" in c for c in left), left
+        assert not any("prometheus" in c for c in left), left
         states = {r.name: r.state for r in infra.status(own)}
         assert states == {"redis": "running", "kafka": "running", "cassandra": "running"}
     finally:

@@ -16,10 +16,10 @@ import pytest
 
 from tests.support import whatsapp as wa
 from tests.support.api import Api
-from tests.support.graph_fake import Accept, AcceptThenFail, Fail, GraphFake
 from tests.support.jsclient import Happening, JsClient
 from tests.support.stack import Services, free_port
 from tidewire_platform.cursor import Cursor
+from tidewire_simulator.cloud_api import Accept, AcceptThenFail, CloudApi, Fail
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +104,7 @@ async def test_an_optimistic_send_shows_at_once_and_is_replaced_by_its_fact(
 
 
 async def test_a_message_whatsapp_refused_is_failed_and_retried_as_a_new_one(
-    services: Services, agent_token: str, api: Api, graph: GraphFake, phone: str
+    services: Services, agent_token: str, api: Api, graph: CloudApi, phone: str
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket)
     graph.behave(Fail(), phone_number_id=phone)
@@ -143,7 +143,7 @@ async def test_a_message_whatsapp_refused_is_failed_and_retried_as_a_new_one(
 
 
 async def test_a_send_graph_may_have_taken_is_unknown_and_sent_again_only_when_asked(
-    services: Services, agent_token: str, api: Api, graph: GraphFake, phone: str
+    services: Services, agent_token: str, api: Api, graph: CloudApi, phone: str
 ) -> None:
     ticket = await asyncio.to_thread(api.open_ticket)
     graph.behave(AcceptThenFail(), phone_number_id=phone)

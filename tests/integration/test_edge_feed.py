@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.stack import Stack
-from tidewire_edge.feed import EventFeed
+from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.kafka_io import append, make_producer
@@ -56,7 +56,7 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
             await append(producer, s, s.events_topic, company, _event(company, n).to_bytes())
     finally:
         await producer.stop()
-    feed = EventFeed(s, "test-epoch", recent_bytes=1024**2, backfill=10)
+    feed = KafkaEventFeed(s, "test-epoch", recent_bytes=1024**2, backfill=10)
     await feed.start()
     try:
         await feed.follow(partition, EdgeSettings().connect_wait_s)

@@ -1,7 +1,8 @@
 """Agents' messages through the real projector and outbound sender (`tidewire outbound`, a
 process of its own) to a fake WhatsApp Cloud API, statuses back.
 
-The fake (tests/support/graph_fake.py) plays Meta per phone number: accept, throttle, refuse.
+The simulator's Cloud API stand-in (tidewire_simulator.cloud_api) plays Meta per phone number:
+accept, throttle, refuse.
 Each test has a tenant of its own, so its phone number's requests are the test's alone.
 """
 
@@ -18,7 +19,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support import whatsapp as wa
 from tests.support.api import SECRET, Api
-from tests.support.graph_fake import Fail, GraphFake, RateLimit, access_token_of
 from tests.support.stack import Services
 from tidewire_deploy.provision import provision
 from tidewire_platform.acks import Ack
@@ -28,6 +28,7 @@ from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tokens import issue_token
+from tidewire_simulator.cloud_api import CloudApi, Fail, RateLimit, access_token_of
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,7 @@ def _delivered(api: Api, ticket: str, message: dict[str, Any]) -> None:
 
 
 def test_accepted_message_gets_the_wamid_then_its_status(
-    api: Api, graph: GraphFake, phone: str
+    api: Api, graph: CloudApi, phone: str
 ) -> None:
     ticket = api.open_ticket("oi, preciso de ajuda")
     message_id = api.send(ticket, "Olá! Em que posso ajudar?")
@@ -75,7 +76,7 @@ def test_accepted_message_gets_the_wamid_then_its_status(
 
 
 def test_rate_limited_message_is_retried_after_retry_after(
-    api: Api, graph: GraphFake, phone: str
+    api: Api, graph: CloudApi, phone: str
 ) -> None:
     graph.behave(RateLimit(2, retry_after="1"), phone_number_id=phone)
     ticket = api.open_ticket("oi, preciso de ajuda")
@@ -92,7 +93,7 @@ def test_rate_limited_message_is_retried_after_retry_after(
     _delivered(api, ticket, mine)
 
 
-def test_refused_message_fails_with_graphs_reason(api: Api, graph: GraphFake, phone: str) -> None:
+def test_refused_message_fails_with_graphs_reason(api: Api, graph: CloudApi, phone: str) -> None:
     graph.behave(Fail(code=131026, message="Message Undeliverable."), phone_number_id=phone)
     ticket = api.open_ticket("oi, preciso de ajuda")
     message_id = api.send(ticket, "alô?")
@@ -105,7 +106,7 @@ def test_refused_message_fails_with_graphs_reason(api: Api, graph: GraphFake, ph
 
 
 def test_connection_without_access_token_fails_without_calling_graph(
-    services: Services, graph: GraphFake
+    services: Services, graph: CloudApi
 ) -> None:
     company = f"co-{uuid.uuid4().hex[:12]}"
     phone = f"pn-{uuid.uuid4().hex[:10]}"
@@ -125,7 +126,7 @@ def test_connection_without_access_token_fails_without_calling_graph(
         api.close()
 
 
-def test_a_token_graph_does_not_know_is_refused(services: Services, graph: GraphFake) -> None:
+def test_a_token_graph_does_not_know_is_refused(services: Services, graph: CloudApi) -> None:
     company = f"co-{uuid.uuid4().hex[:12]}"
     phone = f"pn-{uuid.uuid4().hex[:10]}"
     provision(
@@ -147,7 +148,7 @@ def test_a_token_graph_does_not_know_is_refused(services: Services, graph: Graph
 
 
 def test_a_throttled_graph_api_does_not_hold_up_projection(
-    api: Api, graph: GraphFake, phone: str
+    api: Api, graph: CloudApi, phone: str
 ) -> None:
     graph.behave(RateLimit(1_000, retry_after="1"), phone_number_id=phone)
     ticket = api.open_ticket("oi, preciso de ajuda")
@@ -170,7 +171,7 @@ def test_a_throttled_graph_api_does_not_hold_up_projection(
 
 
 def test_only_agents_messages_reach_the_outbound_topic(
-    api: Api, graph: GraphFake, services: Services, company: str
+    api: Api, graph: CloudApi, services: Services, company: str
 ) -> None:
     ticket = api.open_ticket("oi, preciso de ajuda")
     message_id = api.send(ticket, "só esta")
@@ -180,7 +181,7 @@ def test_only_agents_messages_reach_the_outbound_topic(
 
 
 def test_redelivered_event_is_not_sent_again(
-    api: Api, graph: GraphFake, phone: str, services: Services, company: str
+    api: Api, graph: CloudApi, phone: str, services: Services, company: str
 ) -> None:
     ticket = api.open_ticket("oi, preciso de ajuda")
     first = api.send(ticket, "primeira")

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
+from tests.support.commands import inbound_command
 from tests.support.faust_records import record_of
 from tests.support.kafka import PartitionReader
 from tests.support.stack import Stack
-from tidewire_deploy.bench_load import inbound_command
 from tidewire_platform.cql import cached_rows, connect
 from tidewire_platform.kafka_io import make_producer
 from tidewire_platform.read_models_home import active_keyspace

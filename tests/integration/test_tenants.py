@@ -1,4 +1,6 @@
-"""Tenants and WhatsApp connections on the real Cassandra: store contract and the CLI."""
+"""Tenants and WhatsApp connections on the real Cassandra: what only this binding does (its
+indexes, `created_at`, the cache across processes) and the CLI. The store contract itself is
+tests/contracts/test_tenant_store.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from cassandra.cluster import Session
 
 from tests.support.stack import Stack, free_port
 from tidewire_platform.cql import connect
-from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+from tidewire_platform.tenants import Connection, Tenant
 from tidewire_platform.tenants_cassandra import CassandraTenantStore
 
 pytestmark = pytest.mark.integration
@@ -76,17 +78,6 @@ async def test_upsert_twice_leaves_the_same_state(
     assert verify_index(session, conn.verify_token) == [conn.phone_number_id]
 
 
-async def test_tenant_without_connection_and_unknown_ids(
-    store: CassandraTenantStore, company: str
-) -> None:
-    await store.upsert(Tenant(company, "Solo"), None)
-    await store.upsert(Tenant(company, "Solo renamed"), None)
-    assert await store.get(company) == Tenant(company, "Solo renamed")
-    assert await store.get(f"{company}-nobody") is None
-    assert await store.connection_for_phone(f"{company}-phone") is None
-    assert await store.connections_for_verify_token(f"{company}-no-token") == []
-
-
 async def test_lookup_by_phone_and_by_verify_token(
     store: CassandraTenantStore, session: Session, company: str
 ) -> None:
@@ -108,22 +99,6 @@ async def test_lookup_by_phone_and_by_verify_token(
     assert await store.connections_for_verify_token(token) == [two]
     assert await store.connections_for_verify_token(f"{token}-new") == [rotated]
     assert verify_index(session, token) == [two.phone_number_id]
-
-
-async def test_another_company_cannot_claim_a_connected_number(
-    store: CassandraTenantStore, company: str
-) -> None:
-    owner = connection_of(company)
-    await store.upsert(Tenant(company, "Owner"), owner)
-    thief_id = f"{company}-thief"
-    claim = connection_of(thief_id, phone_number_id=owner.phone_number_id, app_secret="mine")
-
-    with pytest.raises(TenantConflict, match=f"already belongs to company {company}"):
-        await store.upsert(Tenant(thief_id, "Thief"), claim)
-
-    assert await store.connection_for_phone(owner.phone_number_id) == owner
-    assert await store.connections_for_verify_token(claim.verify_token) == []
-    assert await store.get(thief_id) is None
 
 
 async def test_another_process_sees_writes_once_its_cache_expires(

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api
-from tests.support.graph_fake import Accept, AcceptThenFail, GraphFake, Hang
 from tests.support.stack import Services
 from tidewire_platform.acks import Ack
+from tidewire_simulator.cloud_api import Accept, AcceptThenFail, CloudApi, Hang
 
 # A restarted sender waits for the group to drop the killed member (its session timeout)
 # before it gets the partition back; projection and the API add a little.
@@ -25,7 +25,7 @@ _RESTART_S = 90
 
 
 @pytest.fixture
-def released(graph: GraphFake) -> Iterator[GraphFake]:
+def released(graph: CloudApi) -> Iterator[CloudApi]:
     """The fake, with whatever still hangs answered when the test ends."""
     yield graph
     graph.release()
@@ -49,7 +49,7 @@ def _updates_of(api: Api, message_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _then_nothing_more(api: Api, graph: GraphFake, phone: str, ticket: str) -> list[str]:
+def _then_nothing_more(api: Api, graph: CloudApi, phone: str, ticket: str) -> list[str]:
     """Send one more message that Graph accepts and wait for its wamid: the outbound partition
     is read in order, so by then the first message's record is done with for good. Returns
     the bodies Graph received, in order."""
@@ -60,7 +60,7 @@ def _then_nothing_more(api: Api, graph: GraphFake, phone: str, ticket: str) -> l
 
 
 def test_a_500_after_graph_accepted_is_sent_once_and_shown_unknown(
-    api: Api, released: GraphFake, phone: str
+    api: Api, released: CloudApi, phone: str
 ) -> None:
     graph = released
     graph.behave(AcceptThenFail(), phone_number_id=phone)
@@ -75,7 +75,7 @@ def test_a_500_after_graph_accepted_is_sent_once_and_shown_unknown(
 
 
 def test_no_answer_within_the_timeout_is_sent_once_and_shown_unknown(
-    api: Api, released: GraphFake, phone: str
+    api: Api, released: CloudApi, phone: str
 ) -> None:
     graph = released
     graph.behave(Hang(), phone_number_id=phone)
@@ -90,7 +90,7 @@ def test_no_answer_within_the_timeout_is_sent_once_and_shown_unknown(
 
 
 def test_a_sender_killed_mid_send_is_restarted_and_does_not_send_again(
-    api: Api, released: GraphFake, phone: str, services: Services
+    api: Api, released: CloudApi, phone: str, services: Services
 ) -> None:
     graph = released
     graph.behave(Hang(), phone_number_id=phone)
@@ -109,7 +109,7 @@ def test_a_sender_killed_mid_send_is_restarted_and_does_not_send_again(
 
 
 def test_a_sender_stopped_mid_send_finishes_that_send_first(
-    api: Api, released: GraphFake, phone: str, services: Services
+    api: Api, released: CloudApi, phone: str, services: Services
 ) -> None:
     """SIGTERM (a deploy) is not a crash: the answer that comes within the attempt timeout is
     recorded, so ordinary restarts leave no unknowns behind."""

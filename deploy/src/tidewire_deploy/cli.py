@@ -1,4 +1,5 @@
-"""The `tidewire` command line: local stack, services, tenants, tokens, benchmarks.
+"""The `tidewire` command line: local stack, services, tenants, tokens (and benchmarks, when
+`tidewire_bench` is installed).
 
 Every failure the user can fix ends in one line on stderr saying what and how, exit code 2
 for bad usage or a missing prerequisite, 1 for an engine or service that failed.
@@ -9,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from pydantic import ValidationError
 
-from tidewire_deploy import bench_cli
 from tidewire_deploy.prereqs import MissingPrerequisite
 from tidewire_platform.settings import StackSettings
+from tidewire_simulator import flags as simulator_flags
 
 
 def _settings() -> StackSettings:
@@ -48,7 +50,36 @@ def _cmd_infra(args: argparse.Namespace) -> int:
 def _cmd_up(args: argparse.Namespace) -> int:
     from tidewire_deploy import supervisor
 
-    return supervisor.up(_settings(), detach=args.detach)
+    return supervisor.up(
+        _settings(), detach=args.detach, simulate=not args.no_simulate, observing=args.observe
+    )
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tidewire_deploy import supervisor
+    from tidewire_deploy.provision import provision
+    from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+    from tidewire_simulator.flags import argv_of, check
+    from tidewire_simulator.simulation import companies
+
+    if (bad := check(args)) is not None:
+        print(f"tidewire simulate: {bad}", file=sys.stderr)
+        return 2
+    for c in companies(args.companies):
+        connection = Connection(
+            c.company_id,
+            c.phone_number_id,
+            c.display_phone_number,
+            c.verify_token,
+            c.app_secret,
+            access_token=c.access_token,
+        )
+        try:
+            provision(_settings(), Tenant(c.company_id, c.name), connection)
+        except TenantConflict as exc:
+            raise RuntimeError(f"cannot provision simulated company {c.company_id}: {exc}") from exc
+    argv = [sys.executable, "-m", "tidewire_simulator", *argv_of(args)]
+    return supervisor.run_foreground(argv)
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
@@ -202,44 +233,17 @@ def _cmd_tenant(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from tidewire_deploy import bench_ingest
-    from tidewire_deploy.provision import provision
-    from tidewire_platform.tenants import Connection, Tenant
-
-    company = "bench"
-    provision(
-        _settings(),
-        Tenant(company, "Benchmark"),
-        Connection(
-            company,
-            bench_ingest.BENCH_PHONE,
-            "15550000000",
-            "bench-verify",
-            bench_ingest.BENCH_SECRET,
-        ),
-    )
-    rates = [int(r) for r in args.rates.split(",")]
-    print(
-        f"bench ingest: {args.url}, {args.seconds:g} s per step, open loop, driver {args.driver}",
-        flush=True,
-    )
-    if args.driver == "vegeta":
-        from tidewire_deploy import bench_ingest_vegeta
-
+def _add_installed_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands of optional packages installed beside the CLI, each a `tidewire.commands` entry
+    point called with the subcommands: `bench` comes from `tidewire_bench`, which a development
+    install has (`make install`) and the product image does not."""
+    for command in entry_points(group="tidewire.commands"):
         try:
-            steps = bench_ingest_vegeta.run(
-                _settings().home, args.url, rates, args.seconds, args.in_flight
-            )
-        except bench_ingest_vegeta.DriverMissing as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    else:
-        steps = asyncio.run(bench_ingest.run(args.url, rates, args.seconds, args.in_flight))
-    print(bench_ingest.report(steps))
-    return 0
+            register = command.load()
+        except Exception as exc:  # a broken optional package must not take the product CLI down
+            print(f"tidewire: command {command.name!r} not available: {exc}", file=sys.stderr)
+            continue
+        register(sub)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -257,11 +261,32 @@ def parser() -> argparse.ArgumentParser:
         "up", help="infra + ingest :8000 + projector + outbound + edges :8101 :8102"
     )
     up.add_argument("--detach", action="store_true", help="run in the background")
+    up.add_argument(
+        "--no-simulate",
+        action="store_true",
+        help="no WhatsApp simulator: the outbound sender calls the real Graph API",
+    )
+    up.add_argument(
+        "--observe",
+        action="store_true",
+        help="also run Prometheus on :9090 (TIDEWIRE_PROMETHEUS_PORT) scraping every process, "
+        "with the alert rules loaded",
+    )
     up.set_defaults(func=_cmd_up)
 
     down = sub.add_parser("down", help="stop what `tidewire up --detach` started")
     down.add_argument("--keep-infra", action="store_true", help="stop services only")
     down.set_defaults(func=_cmd_down)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="a WhatsApp simulator in the foreground: customers writing in, statuses for replies",
+        description="Provisions the simulated companies (demo, demo-2, ...), then plays Meta "
+        "for them: signed webhooks to ingest, and a Graph API stand-in on --port that answers "
+        "the outbound sender (point TIDEWIRE_GRAPH_API_BASE at it). `tidewire up` starts one.",
+    )
+    simulator_flags.add_arguments(simulate)
+    simulate.set_defaults(func=_cmd_simulate)
 
     edge = sub.add_parser("edge", help="run one edge node in the foreground")
     edge.add_argument("--port", type=int, required=True)
@@ -323,26 +348,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--access-token", help="Graph API token (optional)")
     add.add_argument("--display-phone-number", help="e.g. +55 11 91234-5678 (optional)")
     add.set_defaults(func=_cmd_tenant)
-    bench = sub.add_parser("bench", help="benchmarks against the running stack")
-    bench_sub = bench.add_subparsers(dest="target", required=True)
-    b_ingest = bench_sub.add_parser("ingest", help="signed webhooks at rising rates")
-    b_ingest.add_argument("--url", default="http://127.0.0.1:8000")
-    b_ingest.add_argument(
-        "--rates", default="500,1000,2000,3000,4000", help="requests/s per step, comma-separated"
-    )
-    b_ingest.add_argument("--seconds", type=float, default=5.0, help="duration of each step")
-    b_ingest.add_argument(
-        "--in-flight", type=int, default=64, help="max concurrent requests (connections)"
-    )
-    b_ingest.add_argument(
-        "--driver",
-        choices=("vegeta", "python"),
-        default="python",
-        help="load generator: python (aiohttp) or vegeta (Go, installed on first use, "
-        "lighter on the CPU the server shares)",
-    )
-    b_ingest.set_defaults(func=_cmd_bench)
-    bench_cli.add_parsers(bench_sub)
+    _add_installed_commands(sub)
     return p
 
 

@@ -119,6 +119,8 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]
         todo.append((eng, proc))
     timings: dict[str, float] = {}
     waiting = {eng.name: (eng, proc) for eng, proc in todo}
+    if waiting:  # Cassandra's first start takes a minute or more: say so before going quiet
+        say(f"waiting for {', '.join(waiting)} to answer (Cassandra can take a minute)…")
     while waiting:
         for name, (_eng, proc) in list(waiting.items()):
             if not proc.running():
@@ -138,6 +140,7 @@ def up(s: StackSettings, say: Callable[[str], None] = print) -> dict[str, float]
             time.sleep(0.25)
     from tidewire_deploy.migrate import migrate
 
+    say("migrate: topics and schema…")
     created, applied = migrate(s)
     say(f"migrate: topics created {created or 'none'}, migrations applied {applied or 'none'}")
     timings["total"] = round(time.monotonic() - t0, 1)

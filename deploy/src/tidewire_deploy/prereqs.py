@@ -72,3 +72,19 @@ def redis_server() -> str:
             "(or set TIDEWIRE_REDIS_SERVER to its path)."
         )
     return found
+
+
+def prometheus() -> str:
+    """Debian's `prometheus` (`tidewire up --observe`); TIDEWIRE_PROMETHEUS overrides."""
+    explicit = os.environ.get("TIDEWIRE_PROMETHEUS")
+    if explicit:
+        if Path(explicit).is_file():
+            return explicit
+        raise MissingPrerequisite(f"TIDEWIRE_PROMETHEUS={explicit} is not a file")
+    for found in (shutil.which("prometheus"), "/usr/bin/prometheus"):
+        if found and Path(found).is_file():
+            return found
+    raise MissingPrerequisite(
+        "prometheus not found (`tidewire up --observe` runs it). Install it with "
+        "`apt-get install prometheus` (or set TIDEWIRE_PROMETHEUS to its path)."
+    )

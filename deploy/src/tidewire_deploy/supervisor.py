@@ -1,4 +1,5 @@
-"""`tidewire up | down`: the engines plus ingest, projector, outbound sender and two edge nodes.
+"""`tidewire up | down`: the engines plus ingest, projector, outbound sender, two edge nodes, the
+demo inbox and the WhatsApp simulator (and, with `--observe`, a Prometheus scraping them).
 
 Foreground `up` owns everything it started and stops it on Ctrl-C (services first, then the
 engines it started itself); `up --detach` leaves them running for `tidewire down`.
@@ -11,34 +12,42 @@ import signal
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
-from tidewire_deploy import inbox, infra
+from tidewire_deploy import inbox, infra, observe
+from tidewire_deploy.dashboards import CHART_COPY as CHART_DASHBOARD
 from tidewire_deploy.engines import port_open
 from tidewire_deploy.layout import layout_of
+from tidewire_deploy.prereqs import prometheus
 from tidewire_deploy.procs import Managed
 from tidewire_deploy.projector_pause import hold_file
 from tidewire_deploy.provision import provision
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.tokens import issue_token
+from tidewire_simulator import flags as simulator
+from tidewire_simulator.simulation import DEMO
 
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
 PROJECTOR_PORT = int(os.environ.get("TIDEWIRE_PROJECTOR_PORT", "8200"))
 OUTBOUND_PORT = int(os.environ.get("TIDEWIRE_OUTBOUND_PORT", "8210"))
 EDGE_PORTS = tuple(int(p) for p in os.environ.get("TIDEWIRE_EDGE_PORTS", "8101,8102").split(","))
 INBOX_PORT = int(os.environ.get("TIDEWIRE_INBOX_PORT", "8300"))
-DEMO_COMPANY, DEMO_USER = "demo", "agent-1"
+SIMULATOR_PORT = int(os.environ.get("TIDEWIRE_SIMULATOR_PORT", str(simulator.DEFAULT_PORT)))
+DEMO_COMPANY, DEMO_USER = DEMO.company_id, "agent-1"
 # The demo tenant's WhatsApp connection: development values, printed in the banner so a
-# developer can point a webhook (or a signed curl) at the local ingest.
-DEMO_TENANT = Tenant(DEMO_COMPANY, "Demo")
+# developer can point a webhook (or a signed curl) at the local ingest. The simulator plays
+# Meta for it (its access token is the one the simulator's Graph API stand-in accepts).
+DEMO_TENANT = Tenant(DEMO_COMPANY, DEMO.name)
 DEMO_CONNECTION = Connection(
     company_id=DEMO_COMPANY,
-    phone_number_id="demo-phone",
-    display_phone_number=None,
-    verify_token="demo-verify",
-    app_secret="demo-app-secret",
+    phone_number_id=DEMO.phone_number_id,
+    display_phone_number=DEMO.display_phone_number,
+    verify_token=DEMO.verify_token,
+    app_secret=DEMO.app_secret,
+    access_token=DEMO.access_token,
 )
 
 
@@ -53,6 +62,7 @@ class Service:
     # ... and then stays up this long after that: faust opens its data folder and joins the
     # group once the stores are open, and fails there within the next seconds if it cannot.
     settle_s: float = 0.0
+    env: Mapping[str, str] | None = None  # the whole environment when given
 
     @property
     def marker(self) -> str:
@@ -69,7 +79,22 @@ def outbound_argv(port: int | None, host: str = "127.0.0.1") -> list[str]:
     return argv if port is None else [*argv, "--host", host, "--port", str(port)]
 
 
-def services() -> list[Service]:
+def simulator_base() -> str:
+    """The Graph API base URL of the simulator `up` starts."""
+    return f"http://127.0.0.1:{SIMULATOR_PORT}/v21.0"
+
+
+def simulator_argv() -> list[str]:
+    """The WhatsApp simulator for the demo tenant, posting webhooks to this stack's ingest."""
+    module = "tidewire_simulator"
+    argv = [sys.executable, "-m", module, "--port", str(SIMULATOR_PORT)]
+    return [*argv, "--ingest-url", f"http://127.0.0.1:{INGEST_PORT}"]
+
+
+def services(simulate: bool = True) -> list[Service]:
+    """What `up` runs; with `simulate`, the simulator too, and the outbound sender sends to
+    it instead of the Graph API (`TIDEWIRE_GRAPH_API_BASE`)."""
+    graph = {**os.environ, "TIDEWIRE_GRAPH_API_BASE": simulator_base()} if simulate else None
     return [
         Service(
             "ingest",
@@ -84,11 +109,47 @@ def services() -> list[Service]:
             settle_s=5.0,
         ),
         # Ready once Cassandra, the producer and its consumer group are open.
-        Service("outbound", outbound_argv(OUTBOUND_PORT), OUTBOUND_PORT, "/readyz"),
+        Service("outbound", outbound_argv(OUTBOUND_PORT), OUTBOUND_PORT, "/readyz", env=graph),
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
         # A development page: never a reason for the stack not to start.
         *([Service("inbox", inbox_argv(), INBOX_PORT)] if inbox.available() else []),
+        *([Service("simulator", simulator_argv(), SIMULATOR_PORT)] if simulate else []),
     ]
+
+
+def observer(s: StackSettings) -> Service:
+    """Prometheus (`--observe`), its configuration and data in the state folder."""
+    lay = layout_of(s.home, s.lib_dir)
+    cfg, data = lay.conf / "prometheus.yml", lay.data / "prometheus"
+    port = observe.PROMETHEUS_PORT
+    return Service("prometheus", observe.argv(cfg, data, port), port, "/-/ready")
+
+
+def scrape_targets() -> dict[str, list[int]]:
+    """The ports Prometheus scrapes, by job: every process that serves /metrics."""
+    return {
+        "ingest": [INGEST_PORT],
+        "projector": [PROJECTOR_PORT],
+        "outbound": [OUTBOUND_PORT],
+        "edge": list(EDGE_PORTS),
+    }
+
+
+# How often the supervisor of an observed stack asks each process's /readyz, as a cluster's
+# kubelet does: `tidewire_ready` is the outcome of the last such check, so unasked, ingest and
+# the edges would report 0 and raise TidewireNotReady on a healthy stack.
+READINESS_EVERY_S = 10.0
+
+
+def probe_readiness() -> None:
+    """One /readyz check of every scraped process (each updates its `tidewire_ready`)."""
+    for port in (p for ports in scrape_targets().values() for p in ports):
+        _healthy(port, "/readyz")
+
+
+def _watched(s: StackSettings, simulate: bool, observing: bool) -> list[Service]:
+    """What `up` starts and keeps running: the services, and Prometheus when observing."""
+    return [*services(simulate), *([observer(s)] if observing else [])]
 
 
 def inbox_argv() -> list[str]:
@@ -111,18 +172,31 @@ def _healthy(port: int, path: str = "/healthz") -> bool:
         return False
 
 
-def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
+_PORT_HINTS = {
+    "simulator": " (TIDEWIRE_SIMULATOR_PORT picks another; `tidewire up --no-simulate` runs none)"
+}
+
+
+def start_services(
+    s: StackSettings, timeout_s: float = 60.0, simulate: bool = True, observing: bool = False
+) -> None:
+    if observing:  # the ports of this run, before Prometheus reads them
+        cfg = observe.config(scrape_targets())
+        observe.write_config(layout_of(s.home, s.lib_dir).conf / "prometheus.yml", cfg)
     started: set[str] = set()
-    for svc in services():
+    for svc in _watched(s, simulate, observing):
         proc = _managed(s, svc.name)
         if proc.running():
             continue
         if port_open("127.0.0.1", svc.port):
-            raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process")
-        proc.start(svc.argv, svc.marker)
+            hint = _PORT_HINTS.get(svc.name, "")
+            raise RuntimeError(f"port {svc.port} for {svc.name} is taken by another process{hint}")
+        proc.start(svc.argv, svc.marker, svc.env)
         started.add(svc.name)
+    if started:
+        print(f"services starting: {', '.join(sorted(started))}…", flush=True)
     deadline = time.monotonic() + timeout_s
-    for svc in services():
+    for svc in _watched(s, simulate, observing):
         proc = _managed(s, svc.name)
         while not _healthy(svc.port, svc.probe):
             if not proc.running():
@@ -138,11 +212,18 @@ def start_services(s: StackSettings, timeout_s: float = 60.0) -> None:
 
 
 def stop_services(s: StackSettings) -> None:
-    for svc in reversed(services()):
+    _managed(s, "prometheus").stop(grace_s=15.0)  # if `--observe` started it
+    for svc in reversed(services(simulate=True)):  # whichever ran
         _managed(s, svc.name).stop(grace_s=15.0)
 
 
-def _banner(s: StackSettings) -> None:
+def inbox_url(token: str) -> str:
+    return f"http://127.0.0.1:{INBOX_PORT}/?token={token}"
+
+
+def _banner(s: StackSettings, simulate: bool = True, observing: bool = False) -> None:
+    """Where everything is; the last lines are what a newcomer needs: the token and the
+    inbox's address with it (the page keeps the token and drops it from the address)."""
     token = issue_token(s, DEMO_COMPANY, DEMO_USER)
     print("tidewire is up:")
     print(
@@ -161,24 +242,37 @@ def _banner(s: StackSettings) -> None:
     for p in EDGE_PORTS:
         print(f"  edge       http://127.0.0.1:{p}  (Socket.IO)")
     if inbox.available():
-        print(
-            f"  inbox      http://127.0.0.1:{INBOX_PORT}/?token=<the token below>  (the SDK's "
-            "demo agent inbox)"
-        )
+        print(f"  inbox      http://127.0.0.1:{INBOX_PORT}  (the SDK's demo agent inbox)")
     else:
         print("  inbox      not started: sdk/js is not installed here (`make` installs it)")
+    if simulate:
+        print(
+            f"  simulator  {simulator_base()}  (WhatsApp for the demo tenant: customers write "
+            "in, agents' replies get statuses; `tidewire up --no-simulate` for none)"
+        )
+    if observing:
+        print(
+            f"  prometheus http://127.0.0.1:{observe.PROMETHEUS_PORT}  (every process scraped; "
+            "alert rules loaded: /alerts)"
+        )
+        print(f"  dashboard  {CHART_DASHBOARD}  (import into Grafana)")
     print(f"  logs       {layout_of(s.home, s.lib_dir).logs}")
     c = DEMO_CONNECTION
     print(
         f"demo tenant: company {c.company_id} ({DEMO_TENANT.name}), phone_number_id "
         f"{c.phone_number_id}, verify token {c.verify_token}, app secret {c.app_secret}"
     )
-    print(f"demo agent token (company {DEMO_COMPANY}, user {DEMO_USER}):\n{token}", flush=True)
+    print(f"demo agent token (company {DEMO_COMPANY}, user {DEMO_USER}):\n{token}")
+    if inbox.available():
+        print(f"open the inbox: {inbox_url(token)}")
+    sys.stdout.flush()
 
 
-def up(s: StackSettings, detach: bool) -> int:
+def up(s: StackSettings, detach: bool, simulate: bool = True, observing: bool = False) -> int:
     # Engines that answered before this command are someone else's to stop (a `tidewire infra
     # up`, a test run, a system Redis): this command stops only those it started.
+    if observing:
+        prometheus()  # missing: say so before any engine starts
     before = {r.name for r in infra.status(s) if r.state != "stopped"}
     ours = [r.name for r in infra.status(s) if r.name not in before]
     me = _supervisor(s)
@@ -202,8 +296,8 @@ def up(s: StackSettings, detach: bool) -> int:
             provision(s, DEMO_TENANT, DEMO_CONNECTION)
         except TenantConflict as exc:
             raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
-        start_services(s)
-        _banner(s)
+        start_services(s, simulate=simulate, observing=observing)
+        _banner(s, simulate, observing)
     except BaseException:  # a failure or Ctrl-C before the stack is up leaves nothing running
         stop_services(s)
         if signal.SIGUSR1 not in asked:
@@ -214,7 +308,7 @@ def up(s: StackSettings, detach: bool) -> int:
         me.pid_file.unlink(missing_ok=True)
         print("running in the background; `tidewire down` stops everything")
         return 0
-    keep_infra = _supervise(s)
+    keep_infra = _supervise(s, simulate, observing)
     print("stopping services…", flush=True)
     stop_services(s)
     if keep_infra:
@@ -227,7 +321,7 @@ def up(s: StackSettings, detach: bool) -> int:
     return 0
 
 
-def _supervise(s: StackSettings) -> bool:
+def _supervise(s: StackSettings, simulate: bool = True, observing: bool = False) -> bool:
     """Keep the services running (restarting any that exits, with back-off) until SIGINT or
     SIGTERM; returns True when asked to leave the engines running (SIGUSR1, from `tidewire
     down --keep-infra`)."""
@@ -241,9 +335,13 @@ def _supervise(s: StackSettings) -> bool:
     print("press Ctrl-C to stop", flush=True)
     delay: dict[str, float] = {}  # service -> seconds to wait before its next restart
     due: dict[str, float] = {}
+    probed = 0.0
     while not stopping:
         now = time.monotonic()
-        for svc in services():
+        if observing and now - probed >= READINESS_EVERY_S:
+            probe_readiness()
+            probed = now
+        for svc in _watched(s, simulate, observing):
             proc = _managed(s, svc.name)
             if proc.running() or hold_file(proc.run_dir, svc.name).exists():
                 if now - due.get(svc.name, now) > 60:  # up for a minute: forgive past crashes
@@ -257,7 +355,7 @@ def _supervise(s: StackSettings) -> bool:
                 f"exits again; log: {proc.log})",
                 flush=True,
             )
-            proc.start(svc.argv, svc.marker)
+            proc.start(svc.argv, svc.marker, svc.env)
             delay[svc.name] = min(wait * 2, 30.0)
             due[svc.name] = now + wait
         time.sleep(0.5)

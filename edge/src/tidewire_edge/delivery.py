@@ -10,6 +10,7 @@ their cursor and re-sent with backoff meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -34,6 +35,8 @@ from tidewire_platform.publications import PUBLICATION
 log = logging.getLogger("tidewire.edge.delivery")
 
 Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
+# The same, without waiting: False (and nothing sent) when the socket's send queue is full.
+EmitNow = Callable[[list["Packet"], str], bool]  # (packets, sid)
 # (company, after offset, until offset) -> events (with their sizes, sizes.py) from memory,
 # or None: read the log.
 Recent = Callable[[str, int, int], Iterable[tuple[Event, int]] | None]
@@ -44,6 +47,35 @@ Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)
 
 # After re-sends in ack mode: the newest cursor sent, as the last argument (see _retry_loop).
 POSITION_EVENT = "tidewire:position"
+
+
+_last: tuple[Event | None, int, list[Packet]] = (None, -1, [])  # see offset_of, whole_event
+
+
+def offset_of(event: Event) -> int:
+    """The event's offset in the log. The feed hands one event to each of its sockets in
+    turn, so the last one's is kept: decoded once per event, not once per socket."""
+    global _last
+    if _last[0] is not event:
+        assert event.cursor is not None
+        _last = (event, Cursor.decode(event.cursor).offset, [])
+    return _last[1]
+
+
+def whole_event(event: Event) -> list[Packet]:
+    """The packets of a socket that gets all of `event`: built once per event (see offset_of)."""
+    global _last
+    offset_of(event)
+    if not _last[2]:
+        name, body = socket_event(event)
+        _last = (event, _last[1], [(name, (body, event.cursor))])
+    return _last[2]
+
+
+@functools.cache
+def _emits(kind: str) -> Any:
+    """The emits counter of one kind (looking a label up costs more than counting)."""
+    return EDGE_EMITS.labels(kind)
 
 
 class _Unacked:
@@ -64,10 +96,12 @@ class Delivery:
         conf: EdgeSettings,
         acks: bool = False,
         recent: Recent | None = None,
+        emit_now: EmitNow | None = None,
     ) -> None:
         self.sid = sid
         self.company_id = company_id
         self._emit = emit
+        self._emit_now = emit_now
         self._cut_off = cut_off
         self._events = events
         self._conf = conf
@@ -93,6 +127,12 @@ class Delivery:
         self._stopped = False
         self._cutting: asyncio.Task[None] | None = None
         self._acked_some = asyncio.Event()  # set by each ack: a full window may move again
+        # Live events go out from `offer` itself (no task switch per socket and event) while
+        # the delivery is `_live` (its replay is over), holds nothing (`_queue` empty, not
+        # `_busy` with one) and the socket can take it at once; else through `_queue`, in
+        # order behind what it holds.
+        self._live = False
+        self._busy = False
 
     def offer(self, event: Event, size: int | None = None) -> None:
         """A live event of the company, in log order, holding `size` bytes (measured when
@@ -100,6 +140,13 @@ class Delivery:
         if self._overflowed:
             return  # cut off already: it recovers from the log
         size = event_bytes(event) if size is None else size
+        if (
+            self._live
+            and not self._busy
+            and not self._queue.qsize()
+            and self._send_now(event, size)
+        ):
+            return
         # The first event always fits: one larger than the whole budget must still get through.
         if self._queued_bytes and self._queued_bytes + size > self._budget:
             self._overflow("cannot keep up (bytes)")
@@ -149,10 +196,13 @@ class Delivery:
                 await self._replay(after, until)
             if self.acks and not self._stopped:
                 self._retry = asyncio.create_task(self._retry_loop())
+            self._live = self._emit_now is not None
             while not self._stopped:
                 event, size = await self._queue.get()
+                self._busy = True
                 self._queued_bytes -= size
                 await self._send(event, replayed=False, size=size)
+                self._busy = False
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -186,23 +236,45 @@ class Delivery:
     async def _send(self, event: Event, replayed: bool, size: int | None = None) -> None:
         if self._stopped:
             return  # the socket is gone (see stop)
-        assert event.cursor is not None
-        offset = Cursor.decode(event.cursor).offset
+        offset = offset_of(event)
         if offset <= self.last:
             return  # already sent (replay and live overlap)
         if self.acks:
             size = event_bytes(event) if size is None else size
             if not await self._window_open(size):
                 return
-        # Protocol rule (socket.io CSR): the event's offset is the last argument of each packet.
-        packets = [(name, (body, event.cursor)) for name, body in self._bodies(event)]
-        label = PUBLICATION if event.type == PUBLICATION else None
+        packets = self._packets(event)
         for name, args in packets:
             await self._emit(name, args, self.sid)
-            EDGE_EMITS.labels(label or name.rsplit("-", 1)[-1]).inc()
+        self._sent_one(event, offset, packets, size, replayed)
+
+    def _send_now(self, event: Event, size: int) -> bool:
+        """`_send` for a live event, if it needs no wait; False when it would (nothing sent)."""
+        if self._stopped:
+            return True  # the socket is gone (see stop)
+        offset = offset_of(event)
+        if offset <= self.last:
+            return True
+        if self.acks and self._window_full(size):
+            return False
+        packets = self._packets(event)
+        assert self._emit_now is not None
+        if packets and not self._emit_now(packets, self.sid):
+            return False
+        self._sent_one(event, offset, packets, size, replayed=False)
+        return True
+
+    def _sent_one(
+        self, event: Event, offset: int, packets: list[Packet], size: int | None, replayed: bool
+    ) -> None:
+        """Bookkeeping once `event`'s packets went to the socket."""
+        label = PUBLICATION if event.type == PUBLICATION else None
+        for name, _ in packets:
+            _emits(label or name.rsplit("-", 1)[-1]).inc()
         self.last = offset  # also past events not for this socket's rooms
         if not packets:
             return
+        assert event.cursor is not None
         self._sent = (offset, event.cursor)
         if self.acks:
             assert size is not None
@@ -213,6 +285,14 @@ class Delivery:
             EDGE_REPLAYED.inc()
         else:
             EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
+
+    def _packets(self, event: Event) -> list[Packet]:
+        """This socket's packets of `event`. Protocol rule (socket.io CSR): the event's
+        offset is the last argument of each packet. A socket that gets the whole event shares
+        one list with every such socket (the emitter then finds its encoded frame by it)."""
+        if self.rooms is None and not self.publications_only and event.type != PUBLICATION:
+            return whole_event(event)
+        return [(name, (body, event.cursor)) for name, body in self._bodies(event)]
 
     def _bodies(self, event: Event) -> list[tuple[str, Any]]:
         """What this socket gets of `event`: all of it without rooms, else what its rooms get

@@ -1,269 +1,56 @@
-"""The events partitions this node follows, read without a consumer group.
+"""The seam between a node's sockets and the live tail of the events log.
 
-Each node keeps its own position per partition (no group, no rebalance): nodes never steal
-work from each other, and a partition is read only by nodes that have clients of a company
-hashed to it. Records are handed to the deliveries of their company synchronously, so
-`register` can name the exact offset from which a new delivery receives live events.
+A node follows the events partitions of the companies its sockets belong to and hands each
+event to the deliveries of its company as it is read. Guarantees of every `EventFeed`:
+
+- order: a receiver is offered its company's events in log order, each once, synchronously
+  from the reading loop (a receiver must not block: it queues);
+- no gap at registration: `register` returns the offset from which the receiver gets every
+  event of the company live; what comes before it is the receiver's to replay (`recent`,
+  else the events log), so replay plus live is the whole log, nothing twice;
+- `recent` serves from memory only what memory holds whole; None means "read the log".
+
+`follow` raises TimeoutError when the partition cannot be read to its end in time (the
+connect waiting on it is refused with a reason); any other exception is the engine failing.
+Bindings: `feed_kafka.py` (the events topic), `feed_memory.py` (a `MemoryEventsLog`: tests).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Iterator
 from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
-from cachetools import LRUCache
-
-from tidewire_edge.recent import RecentRecords
-from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
-from tidewire_platform.cursor import Cursor
-from tidewire_platform.metrics import EDGE_LAG, EDGE_MEMORY
-from tidewire_platform.partitioning import company_key
-from tidewire_platform.settings import StackSettings
-
-log = logging.getLogger("tidewire.edge.feed")
-
-_RECENT_BYTES = 24 * 1024**2  # per partition (EdgeSettings.recent_budget gives the node's)
-_DECODED_BYTES = 48 * 1024**2  # decoded events kept (EdgeSettings.decoded_budget)
-
-
-def _size_of(decoded: tuple[Event, int]) -> int:
-    return decoded[1]
 
 
 class Receiver(Protocol):
     def offer(self, event: Event, size: int | None = None) -> None: ...
 
 
-class EventFeed:
-    def __init__(
-        self,
-        settings: StackSettings,
-        epoch: str,
-        recent_bytes: int = _RECENT_BYTES,
-        backfill: int = 5_000,
-        decoded_bytes: int = _DECODED_BYTES,
-        yield_bytes: int = 1024**2,
-    ) -> None:
-        self._s = settings
-        self._epoch = epoch
-        # The last records of each partition (up to `recent_bytes` each), so the replay after
-        # a short drop is served from memory instead of a Kafka read per client.
-        self._recent_bytes = recent_bytes
-        self._recent: dict[int, RecentRecords] = {}
-        # A partition is first read from up to `backfill` records before its end, so that a
-        # node that just started (a restart, a new pod) serves the replays of the clients
-        # that move to it from memory too, instead of one Kafka read per client (as many of
-        # them as the byte budget keeps).
-        self._backfill = backfill
-        # Deliveries take their queued events only when the feed lets them run: it does so
-        # after handing out this many bytes of events, or a fetch of large events would fill
-        # a healthy socket's byte budget at once and cut it off.
-        self._yield_bytes = yield_bytes
-        self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
-        self._consumer: AIOKafkaConsumer | None = None
-        self._next: dict[int, int] = {}  # partition -> next offset to hand out
-        self._pending: dict[int, asyncio.Future[None]] = {}
-        self._receivers: dict[bytes, set[Receiver]] = {}  # company key -> deliveries
-        self._task: asyncio.Task[None] | None = None
-        # Events decoded lately, by (partition, offset): a company's clients reconnecting
-        # together replay the same events, and decoding each for every client was ≈ 6 % of a
-        # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
-        # Each with its size, which the byte budgets of ack-mode sockets need again.
-        self._decoded: LRUCache[tuple[int, int], tuple[Event, int]] = LRUCache(
-            maxsize=decoded_bytes, getsizeof=_size_of
-        )
+class EventFeed(Protocol):
+    async def start(self) -> None: ...
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._s.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            # How long the broker holds a fetch while no record comes; a record that comes ends
-            # it at once (fetch_min_bytes is 1), and adopting partitions (assign) cancels it.
-            # So a long wait costs no latency, and an idle node fetches twice a second, not
-            # fifty times (each fetch costs this node and the broker CPU).
-            fetch_max_wait_ms=500,
-            # A position retention has deleted (a backfill start, a node far behind) moves to
-            # the oldest record left, never to the end: "latest" skipped every record in
-            # between, unseen by the followers it then released.
-            auto_offset_reset="earliest",
-        )
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name="edge-feed")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer:
-            await self._consumer.stop()
+    async def stop(self) -> None: ...
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:
-        """Whether Kafka answers a metadata request, and the reading loop still runs."""
-        if self._consumer is None or self._task is None or self._task.done():
-            return False
-        try:
-            await asyncio.wait_for(self._consumer._client.fetch_all_metadata(), timeout_s)
-        except (KafkaError, OSError, TimeoutError):
-            return False
-        return True
+        """Whether the log answers and the reading loop still runs (the node's readiness)."""
+        ...
 
     async def follow(self, partition: int, timeout_s: float) -> None:
-        """Return once `partition` is read up to its end at the time of the first call (from
-        up to `backfill` records before it, kept in memory); TimeoutError if Kafka does not
-        let that happen within `timeout_s` (the connect waiting on it is refused with a
-        reason, instead of hanging: socket.io-client has no connect timeout of its own)."""
-        if partition in self._next and partition not in self._filling:
-            return
-        fut = self._pending.get(partition)
-        if fut is None:
-            fut = asyncio.get_running_loop().create_future()
-            self._pending[partition] = fut
-        await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+        """Return once `partition` is read up to its end at the time of the first call;
+        TimeoutError if that does not happen within `timeout_s`."""
+        ...
 
     def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
         """Hand `receiver` every event of the company from the returned offset on (the
         partition must be followed). Earlier events are the receiver's to replay."""
-        self._receivers.setdefault(company_key(company_id), set()).add(receiver)
-        return self._next[partition]
+        ...
 
-    def unregister(self, company_id: str, receiver: Receiver) -> None:
-        key = company_key(company_id)
-        found = self._receivers.get(key)
-        if found is not None:
-            found.discard(receiver)
-            if not found:
-                del self._receivers[key]
-
-    def covers(self, partition: int, offset: int) -> bool:
-        """Whether memory holds every record of `partition` from `offset` to the end read."""
-        ring = self._recent.get(partition)
-        if ring is None:
-            return False
-        next_offset = self._next[partition]
-        first = ring.first()
-        return (next_offset if first is None else first) <= offset <= next_offset
+    def unregister(self, company_id: str, receiver: Receiver) -> None: ...
 
     def recent(
         self, company_id: str, partition: int, after: int, until: int
     ) -> Iterator[tuple[Event, int]] | None:
-        """The company's events (with their sizes in memory, sizes.py) with
-        after < offset < until from memory, or None when the
-        memory does not reach back that far (read the log then). Decoded one at a time as
-        the replay takes them: a socket replaying holds one decoded event, not all of them
-        (a thousand sockets replaying held a thousand copies of the memory, decoded)."""
-        if after + 1 >= until:
-            return iter(())
-        if not self.covers(partition, after + 1) or until > self._next[partition]:
-            return None
-        found = self._recent[partition].between(company_key(company_id), after, until)
-        return self._decoding(partition, found)
-
-    def _decoding(
-        self, partition: int, found: list[tuple[int, bytes]]
-    ) -> Iterator[tuple[Event, int]]:
-        for offset, value in found:
-            try:
-                yield self._decode(partition, offset, value)
-            except ValueError:  # skipped like on the live path; raising failed every replay
-                log.error("undecodable event at %s:%s", partition, offset)
-
-    def _decode(self, partition: int, offset: int, value: bytes) -> tuple[Event, int]:
-        """The event of a record and its size, decoded once for all the node's sockets
-        (raises ValueError for a record that is not an event)."""
-        found = self._decoded.get((partition, offset))
-        if found is None:
-            event = Event.from_bytes(value, Cursor(self._epoch, partition, offset).encode())
-            found = (event, event_bytes(event))
-            # One larger than the whole cache is not kept: decoded again when asked again.
-            with contextlib.suppress(ValueError):
-                self._decoded[(partition, offset)] = found
-            EDGE_MEMORY.labels("decoded").set(self._decoded.currsize)
-        return found
-
-    async def _adopt_pending(self) -> None:
-        assert self._consumer is not None
-        new = [p for p in self._pending if p not in self._next]
-        tps = [TopicPartition(self._s.events_topic, p) for p in new]
-        ends = await self._consumer.end_offsets(tps)
-        firsts = await self._consumer.beginning_offsets(tps)
-        for tp in tps:
-            start = max(firsts[tp], ends[tp] - self._backfill)
-            self._next[tp.partition] = start
-            self._recent[tp.partition] = RecentRecords(self._recent_bytes)
-            if start < ends[tp]:
-                self._filling[tp.partition] = ends[tp]
-        self._consumer.assign([TopicPartition(self._s.events_topic, p) for p in self._next])
-        for tp in self._consumer.assignment():
-            self._consumer.seek(tp, self._next[tp.partition])
-        await self._settle()
-
-    async def _settle(self) -> None:
-        """Release the followers of partitions whose memory reached its target."""
-        assert self._consumer is not None
-        for partition, end in list(self._filling.items()):
-            # The consumer's position also steps over offsets that hold no record.
-            tp = TopicPartition(self._s.events_topic, partition)
-            if max(self._next[partition], await self._consumer.position(tp)) >= end:
-                del self._filling[partition]
-        for partition in [p for p in self._pending if p in self._next]:
-            if partition not in self._filling:
-                fut = self._pending.pop(partition)
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            try:
-                if any(p not in self._next for p in self._pending):
-                    await self._adopt_pending()
-                if not self._next:
-                    await asyncio.sleep(0.02)
-                    continue
-                batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
-                handed = 0
-                for tp, records in batches.items():
-                    ring = self._recent[tp.partition]
-                    for rec in records:
-                        self._next[tp.partition] = rec.offset + 1
-                        ring.append(rec.offset, rec.key or b"", rec.value or b"")
-                        receivers = self._receivers.get(rec.key or b"")
-                        if not receivers:
-                            continue
-                        cursor = Cursor(self._epoch, tp.partition, rec.offset).encode()
-                        try:
-                            # Not through the replay cache: each live record is decoded once
-                            # anyway, and keeping every one alive for a while made the garbage
-                            # collector's full runs frequent (fan-out p99 doubled).
-                            event = Event.from_bytes(rec.value or b"", cursor)
-                        except ValueError:
-                            log.error("undecodable event at %s:%s", tp.partition, rec.offset)
-                            continue
-                        size = event_bytes(event)  # once for all its sockets' byte budgets
-                        for receiver in list(receivers):
-                            receiver.offer(event, size)
-                        handed += size
-                        if handed >= self._yield_bytes:
-                            # `_next` already names the next record: a delivery registered
-                            # meanwhile gets the rest of the batch live, nothing twice.
-                            handed = 0
-                            await asyncio.sleep(0)
-                    high = self._consumer.highwater(tp)
-                    if high is not None:
-                        EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
-                if batches:
-                    EDGE_MEMORY.labels("recent").set(sum(r.bytes for r in self._recent.values()))
-                if self._filling:
-                    await self._settle()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep the node alive; the next loop retries
-                log.exception("event feed iteration failed")
-                await asyncio.sleep(0.5)
+        """The company's events (with their sizes in memory) with after < offset < until
+        from memory, or None when memory does not reach back that far (read the log)."""
+        ...

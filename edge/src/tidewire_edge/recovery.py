@@ -28,40 +28,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 from bidict import ValueDuplicationError
 from socketio import packet
 
+from tidewire_edge.plans import Plan, Retry
 from tidewire_edge.sessions import Session
-from tidewire_platform.cursor import Cursor
-from tidewire_platform.tokens import Principal
 
 log = logging.getLogger("tidewire.edge.recovery")
-
-
-@dataclass
-class Plan:
-    """What one CONNECT will be: a fresh session, a recovery, or a lastEventId replay."""
-
-    pid: str
-    who: Principal | None = None  # the token's principal; None: refused for `refusal`
-    refusal: str | None = None
-    refusal_data: dict[str, Any] | None = None  # the CONNECT_ERROR's data: {code, ...}
-    session: Session | None = None  # the recovered session (same sid, rooms, data)
-    replay: bool = False  # replay from `after` (None: from the oldest retained event)
-    after: Cursor | None = None
-    resync: str | None = None  # why a requested recovery or replay was impossible
-    outcome: str | None = None  # "recovered" | "replayed": counted once the connect succeeds
-    failed_as: str | None = None  # expired | foreign | stale | invalid: why `resync`
-    retry: str | None = None  # a passing failure (Redis, Kafka): close, and let the client retry
-    connected: asyncio.Event = field(default_factory=asyncio.Event)  # CONNECT reply sent
-    namespace: str = "/"
-    # Gateway mode: the helpdesk user, the rooms its server would join at connect, and when
-    # its token expires (gateway/auth.py); None in platform mode.
-    gateway: Any = None
 
 
 class RetryLater(Exception):
@@ -152,8 +128,8 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
             await self.close_transports([eio_sid])
             return
         try:
-            if plan.retry is not None:
-                raise RetryLater(plan.retry)
+            if isinstance(plan.outcome, Retry):
+                raise RetryLater(plan.outcome.reason)
             if plan.session is not None:
                 await self._evict(plan.session, ns)
                 self.manager.chosen_sids[(eio_sid, ns)] = plan.session.sid

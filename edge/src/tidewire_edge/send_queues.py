@@ -54,6 +54,13 @@ class SendQueues:
         queued = self.queued_bytes(eio_sid)
         return queued == 0 or queued + size <= self._max_bytes
 
+    def fits_all(self, eio_sid: str, sock: Any, sizes: list[int]) -> bool:
+        """Whether packets of `sizes` may all join the queue now (`fits`, for several)."""
+        if sock.queue.qsize() + len(sizes) > self._max_packets:
+            return False
+        queued = self.queued_bytes(eio_sid)
+        return queued == 0 or queued + sum(sizes) <= self._max_bytes
+
     def sent(self, eio_sid: str, size: int) -> None:
         """A packet of `size` bytes joined the socket's queue."""
         self._sizes.setdefault(eio_sid, deque()).append(size)

@@ -1,17 +1,26 @@
-"""Recovery sessions in Redis, shared by every edge node.
+"""The seam between edge nodes and the recovery sessions they share.
 
 A session is written when a socket connects and whenever its rooms change (never only at
-close: a node killed with SIGKILL closes nothing). It is taken with GETDEL, so two reconnects
-racing with the same pid cannot both recover it. While the socket lives, its node refreshes the
-expiry, so a long quiet connection stays recoverable for the whole window after it drops.
+close: a node killed with SIGKILL closes nothing). While the socket lives, its node refreshes
+the expiry, so a long quiet connection stays recoverable for the whole window after it drops.
+Guarantees of every `SessionStore`:
+
+- shared: a session saved by one node is seen by every node of the same store;
+- `take` is atomic: of any number of concurrent takes of one pid, exactly one gets the
+  session and it is gone for the others (two reconnects racing cannot both recover it);
+- a session lives for the window from its last `save` or `touch`, then is gone; `touch`
+  never brings back a session that was taken or expired;
+- last write wins: `save` replaces the whole session.
+
+An exception means the store did not answer: the session may or may not be there (a
+connect then falls back to a fresh session; nothing is recovered twice).
+Bindings: `sessions_redis.py` (every node), `sessions_memory.py` (one process: tests).
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Protocol
 
-import redis.asyncio as redis
 from pydantic import BaseModel
 
 
@@ -32,40 +41,25 @@ class Session(BaseModel):
     received: bool = False
 
 
-class SessionStore:
-    def __init__(self, url: str, window_s: int, prefix: str = "tidewire:edge:session:") -> None:
-        # A bounded pool that waits for a free connection: a thousand clients reconnecting at
-        # once queue here instead of failing with "too many connections".
-        pool = redis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=20)
-        self._r = redis.Redis(connection_pool=pool)
-        self._window = window_s
-        self._prefix = prefix
-
+class SessionStore(Protocol):
     async def save(self, session: Session) -> None:
-        await self._r.set(self._prefix + session.pid, session.model_dump_json(), ex=self._window)
+        """Store the session under its pid for the whole window, replacing what was there."""
+        ...
 
     async def exists(self, pid: str) -> bool:
         """Whether a session is stored under `pid` (a cheap check before costlier work)."""
-        return bool(await self._r.exists(self._prefix + pid))
+        ...
 
     async def take(self, pid: str) -> Session | None:
-        raw = await self._r.getdel(self._prefix + pid)
-        return Session.model_validate_json(raw) if raw else None
+        """The session, removed: of concurrent takes of one pid only one gets it."""
+        ...
 
     async def touch(self, pids: list[str], window_s: int | None = None) -> None:
         """Keep these sessions for the window (or `window_s`) from now, if still stored."""
-        if not pids:
-            return
-        async with self._r.pipeline(transaction=False) as pipe:
-            for pid in pids:
-                pipe.expire(self._prefix + pid, window_s or self._window)
-            await pipe.execute()
+        ...
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:
-        try:
-            return bool(await asyncio.wait_for(self._r.ping(), timeout_s))
-        except (redis.RedisError, OSError, TimeoutError):
-            return False
+        """Whether the store answers (the node's readiness)."""
+        ...
 
-    async def close(self) -> None:
-        await self._r.aclose(close_connection_pool=True)
+    async def close(self) -> None: ...

@@ -7,6 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class EdgeSettings(BaseSettings):
+    """An edge node's windows, rates and limits: what one socket, user, company or client
+    address may hold, and the bytes each cache and queue may take."""
+
     model_config = SettingsConfigDict(env_prefix="TIDEWIRE_EDGE_")
 
     recovery_window_s: int = Field(
@@ -15,7 +18,10 @@ class EdgeSettings(BaseSettings):
         description="how long after its last sign of life a session can still be recovered",
     )
     socket_buffer: int = Field(
-        2000, ge=10, description="events queued for one socket before it is cut off"
+        2000,
+        ge=10,
+        description="events queued for one socket (in the edge, and separately in engine.io's "
+        "send queue); a socket further behind is cut off, reconnects and recovers from the log",
     )
     replay_page: int = Field(500, ge=1, le=5000, description="events per catch-up read")
     ack_retry_s: float = Field(1.0, gt=0, description="first re-send delay in ack mode")
@@ -24,25 +30,28 @@ class EdgeSettings(BaseSettings):
         30.0,
         gt=0,
         description="how long a connect waits for Kafka to let the node read its company's "
-        "partition before it is refused with 'temporarily unavailable; retry'",
+        "partition; past it the transport is closed and socket.io-client retries by itself (a "
+        "passing failure is never a connect_error, which it would not retry)",
     )
     max_sockets_per_user: int = Field(
         20,
         ge=1,
         description="sockets one user (company and token subject) may hold on one node; more "
-        "are refused with 'too many sockets for this user (limit N)'",
+        "are refused with 'too many sockets for this user (limit N)', data.code "
+        "too_many_sockets",
     )
     max_sockets_per_company: int = Field(
         5000,
         ge=1,
         description="sockets one company may hold on one node; more are refused with 'too many "
-        "sockets for this company (limit N)'",
+        "sockets for this company (limit N)', data.code too_many_company_sockets",
     )
     connects_per_address: int = Field(
         100,
         ge=1,
         description="connects one client address may make per connect_window_s on one node; "
-        "more are refused with 'too many connects from this address (limit N per W s)'",
+        "more are refused with 'too many connects from this address (limit N per W s)', "
+        "data.code too_many_connects",
     )
     connect_window_s: float = Field(
         1.0, gt=0, description="the window of connects_per_address, in seconds"
@@ -50,7 +59,8 @@ class EdgeSettings(BaseSettings):
     trusted_proxies: list[IPvAnyNetwork] = Field(
         [],
         description="networks of proxies whose X-Forwarded-For names the client (JSON list, "
-        'e.g. ["10.0.0.0/8"]); empty: the peer address is the client\'s',
+        'e.g. ["10.0.0.0/8"]); empty: the peer address is the client\'s, so behind an ingress '
+        "every client would share its address: set it there",
     )
     max_rooms_per_socket: int = Field(
         100,
@@ -71,8 +81,9 @@ class EdgeSettings(BaseSettings):
     memory_bytes: int = Field(
         1024**3,
         ge=32 * 1024**2,
-        description="the node's memory limit (its container's); the byte bounds default to "
-        "shares of it",
+        description="the node's memory limit (the chart passes its container's, "
+        "edge.resources.limits.memory); the byte bounds below default to shares of it, the "
+        "rest is the runtime's headroom (metric tidewire_edge_cache_bytes{cache})",
     )
     recent_bytes: int | None = Field(
         None,

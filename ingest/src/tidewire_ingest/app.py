@@ -59,10 +59,10 @@ def create_server(
 def create_app(
     settings: StackSettings | None = None, ingest: IngestSettings | None = None
 ) -> FastAPI:
-    s = settings or StackSettings()
-    log = KafkaCommandLog(s)
-    stores = LazyStores(s)
-    events = LazyEventsLog(s)
+    stack_settings = settings or StackSettings()
+    log = KafkaCommandLog(stack_settings)
+    stores = LazyStores(stack_settings)
+    events = LazyEventsLog(stack_settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +79,7 @@ def create_app(
         # look up the global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = s
+    app.state.settings = stack_settings
     app.state.command_log = log
     app.state.ingest_settings = ingest or IngestSettings()
     app.state.stores = stores

@@ -7,37 +7,13 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from tidewire_ingest.command_log import LogUnavailable, Unwritable
+from tidewire_ingest.command_log import LogUnavailable, encoded
 from tidewire_platform.contracts import Command
 from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import company_key, partition_for
 from tidewire_platform.settings import StackSettings
 
 _SEND_TIMEOUT_S = 8.0
-# The largest record value any tidewire producer may send: under the producer's
-# max_request_size and the broker's message.max.bytes (both 1 MiB by default), with room for
-# the record's key and headers.
-MAX_RECORD_BYTES = 1_000_000
-# The largest command accepted. Smaller than a record because the projector's events embed
-# up to one and a half commands' worth: a reaction's event carries the whole message it
-# reacts to plus the ticket, whose last message is another message's text. A command at
-# the record limit made an event no record could hold, and the projector retried that batch
-# for ever. Real WhatsApp messages are a few KB (text is at most 4,096 characters).
-MAX_COMMAND_BYTES = 600_000
-
-
-def encoded(command: Command) -> bytes:
-    """The record value of `command`, or Unwritable if no Kafka record can hold it."""
-    try:
-        value = command.to_bytes()
-    except (ValueError, RecursionError) as exc:  # pydantic's serialisation errors included
-        raise Unwritable(f"command cannot be serialised: {exc}", too_large=False) from exc
-    if len(value) > MAX_COMMAND_BYTES:
-        raise Unwritable(
-            f"command of {len(value)} bytes exceeds the {MAX_COMMAND_BYTES} a command may have",
-            too_large=True,
-        )
-    return value
 
 
 class KafkaCommandLog:
@@ -81,17 +57,17 @@ class KafkaCommandLog:
     async def append_many(self, commands: list[Command]) -> None:
         values = [encoded(c) for c in commands]  # all or nothing: before any is sent
         producer = await self._started()
-        s = self._settings
+        settings = self._settings
         try:
             async with asyncio.timeout(_SEND_TIMEOUT_S):
                 # Enqueue one after the other (keeps order), then wait for all acks together
                 # so one request's records share producer batches.
                 pending = [
                     await producer.send(
-                        s.commands_topic,
+                        settings.commands_topic,
                         value,
                         key=company_key(c.company_id),
-                        partition=partition_for(c.company_id, s.partitions),
+                        partition=partition_for(c.company_id, settings.partitions),
                     )
                     for c, value in zip(commands, values, strict=True)
                 ]

@@ -12,9 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.problems import Problem
-from tidewire_ingest.queries import ReadModels
 from tidewire_ingest.settings import IngestSettings
 from tidewire_platform.events_log import EventsLog
+from tidewire_platform.read_models import ReadModelReader
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import TenantStore
 from tidewire_platform.tokens import (
@@ -31,8 +31,8 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def _settings(request: Request) -> StackSettings:
-    s: StackSettings = request.app.state.settings
-    return s
+    settings: StackSettings = request.app.state.settings
+    return settings
 
 
 async def principal(
@@ -103,8 +103,8 @@ async def tenant_store(request: Request) -> TenantStore:
     return store
 
 
-async def read_models(request: Request) -> ReadModels:
-    queries: ReadModels = await request.app.state.stores.read_models()
+async def read_models(request: Request) -> ReadModelReader:
+    queries: ReadModelReader = await request.app.state.stores.read_models()
     return queries
 
 
@@ -115,5 +115,5 @@ async def events_log(request: Request) -> EventsLog:
 
 IngestConf = Annotated[IngestSettings, Depends(ingest_settings)]
 Tenants = Annotated[TenantStore, Depends(tenant_store)]
-Queries = Annotated[ReadModels, Depends(read_models)]
+Queries = Annotated[ReadModelReader, Depends(read_models)]
 Events = Annotated[EventsLog, Depends(events_log)]

@@ -6,12 +6,13 @@ import asyncio
 
 from tidewire_ingest.problems import unavailable
 from tidewire_platform.events_log import EventsLog
+from tidewire_platform.events_log_kafka import KafkaEventsLog
 from tidewire_platform.settings import StackSettings
 
 
 class LazyEventsLog:
     def __init__(self, settings: StackSettings) -> None:
-        self._log = EventsLog(settings, "tidewire-ingest-events")
+        self._log = KafkaEventsLog(settings, "tidewire-ingest-events")
         self._started = False
         self._lock = asyncio.Lock()
 

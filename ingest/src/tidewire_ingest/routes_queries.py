@@ -16,9 +16,9 @@ from pydantic import BaseModel
 
 from tidewire_ingest.deps import Agent, Events, IngestConf, Queries
 from tidewire_ingest.problems import COMMON, Problem, documented, unavailable
-from tidewire_ingest.queries import BadPageCursor
 from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import ForeignCursor, StaleCursor
+from tidewire_platform.read_models import BadPageCursor
 from tidewire_platform.readmodel import Contact, Message, Ticket, TicketStatus
 
 router = APIRouter(prefix="/api", tags=["queries"], responses=COMMON)

@@ -7,15 +7,27 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class IngestSettings(BaseSettings):
+    """ingest's bounds on what one request may cost, and who may call it from a browser."""
+
     model_config = SettingsConfigDict(env_prefix="TIDEWIRE_INGEST_", extra="ignore")
 
     # Meta's webhook bodies are a few KiB; a megabyte leaves room for large batches while
     # bounding what one request can make us buffer.
-    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="largest request body on every route but the webhook (declared length or "
+        "counted while read); larger ones get 413",
+    )
     # Browser front ends on other origins (a Whaticket front end, the SDK's demo inbox) call
     # `/api` with a bearer token, never with cookies, so any origin may by default: a page
     # cannot send a token it does not hold. A JSON list narrows it (`["https://app.example"]`).
-    cors_origins: list[str] = ["*"]
+    cors_origins: list[str] = Field(
+        ["*"],
+        description="origins whose pages may call `/api` and `/admin` (a JSON list; `/metrics` "
+        "and the probes stay same-origin). Any by default: the API takes bearer tokens, never "
+        "cookies, so a page can only send a token it holds",
+    )
     # Meta documents webhook payloads of up to 3 MB: a limit of their own, separate from the
     # agent API's, so a large batch from Meta is never refused whole (every tenant's part of
     # it would be lost once Meta gave up retrying).

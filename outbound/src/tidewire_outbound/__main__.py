@@ -8,12 +8,14 @@ import logging
 import sys
 
 from tidewire_outbound.process import run
+from tidewire_platform.metrics import expose_known
 from tidewire_platform.probes import parse_address
 from tidewire_platform.settings import StackSettings
 
 
 def main() -> None:
     address = parse_address(sys.argv[1:], prog="tidewire_outbound")
+    expose_known("outbound")  # alerts see the first unknown send (metrics.KNOWN_LABELS)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(run(StackSettings(), address))
 

@@ -43,7 +43,7 @@ def ledger_ttl_s(events_retention_ms: int) -> int:
 
 class CassandraLedger:
     def __init__(self, session: Session, keyspace: str, ttl_s: int) -> None:
-        self._s = session
+        self._session = session
         self._claim = self._lwt(
             f"INSERT INTO {keyspace}.outbound_sends (company_id, message_id, state, claimed_at) "
             f"VALUES (?, ?, 'in_flight', ?) IF NOT EXISTS USING TTL {int(ttl_s)}"
@@ -55,14 +55,14 @@ class CassandraLedger:
         )
 
     def _lwt(self, cql: str) -> Any:
-        stmt = self._s.prepare(cql)
+        stmt = self._session.prepare(cql)
         stmt.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
         return stmt
 
     async def claim(self, company_id: str, message_id: str) -> Claimed | None:
         """Record the message's send as in flight; None when this call claimed it, else the
         row another delivery wrote."""
-        rs = await execute(self._s, self._claim, (company_id, message_id, datetime.now(UTC)))
+        rs = await execute(self._session, self._claim, (company_id, message_id, datetime.now(UTC)))
         if rs.was_applied:
             return None
         row = rs.one()
@@ -78,7 +78,7 @@ class CassandraLedger:
     ) -> None:
         """The send's outcome, once the command recording it is in the log."""
         await execute(
-            self._s,
+            self._session,
             self._finish,
             (state, datetime.now(UTC), wamid, reason, company_id, message_id),
         )

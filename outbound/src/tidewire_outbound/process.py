@@ -22,14 +22,16 @@ import signal
 import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from cassandra.cluster import Session
 
 from tidewire_outbound.graph_api import GraphClient, tracing
 from tidewire_outbound.ledger_cassandra import CassandraLedger, ledger_ttl_s
-from tidewire_outbound.messages_cassandra import CassandraMessages
 from tidewire_outbound.sender import Outbound, commands_appender
 from tidewire_platform.cql import connect
 from tidewire_platform.kafka_io import make_producer
+from tidewire_platform.page_cursor import cursor_key
 from tidewire_platform.probes import Address, start_probes
+from tidewire_platform.read_models_cassandra import CassandraReadModels
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants_cassandra import CassandraTenantStore
 
@@ -97,12 +99,18 @@ async def _serve(settings: StackSettings, state: _State) -> None:
         # A send may take the whole deadline; the group must not drop the member meanwhile.
         max_poll_interval_ms=int((settings.graph_api_deadline_s + 240) * 1000),
     )
+
+    async def opened() -> Session:
+        return session
+
     try:
         await producer.start()
         await consumer.start()
         async with aiohttp.ClientSession(trace_configs=[tracing()]) as http:
             outbound = Outbound(
-                CassandraMessages(session, settings.cassandra_keyspace),
+                CassandraReadModels(
+                    opened, settings.cassandra_keyspace, cursor_key(settings.jwt_secret)
+                ),
                 CassandraTenantStore(session, settings.cassandra_keyspace),
                 GraphClient(settings.graph_api_base, http),
                 CassandraLedger(

@@ -7,6 +7,7 @@ across DCs otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections import namedtuple
 from functools import lru_cache
@@ -78,3 +79,33 @@ def connect(
         sockopts=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
     )
     return cluster.connect(keyspace)
+
+
+class LazySession:
+    """A session opened on first use, so a service starts (and serves what needs no
+    Cassandra) while the cluster is down. Connecting blocks, so it runs in a thread; a failed
+    open raises to its caller and the next caller tries again."""
+
+    def __init__(
+        self, settings: StackSettings, timeout: float = 10.0, row_factory: Any = None
+    ) -> None:
+        self._settings = settings
+        self._timeout = timeout
+        self._row_factory = row_factory
+        self._session: Session | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Session:
+        if self._session is not None:
+            return self._session
+        async with self._lock:
+            if self._session is None:
+                self._session = await asyncio.to_thread(
+                    connect, self._settings, None, self._timeout, self._row_factory
+                )
+            return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.cluster.shutdown()
+            self._session = None

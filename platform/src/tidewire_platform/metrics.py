@@ -119,3 +119,37 @@ EDGE_MEMORY = Gauge(
     "decoded events, encoded packets (TIDEWIRE_EDGE_*_BYTES bound each).",
     ["cache"],
 )
+
+# Label values known in advance, exported at 0 from a process's start (`expose_known`): a
+# series born at 1 is no increase to `increase()`/`rate()`, so an alert such as
+# `increase(x{outcome="deadletter"}[15m]) > 0` would miss the first dead letter, and a panel
+# would show "No data" where 0 is the truth. Values appear here as the help texts name them.
+KNOWN_LABELS: tuple[tuple[Counter, tuple[str, ...]], ...] = (
+    (INGEST_REJECTED, ("503",)),  # the status an alert watches; others appear as they happen
+    (WEBHOOK_PARTS_REFUSED, ("unknown_phone", "bad_signature", "invalid", "unwritable")),
+    (COMMANDS_PROJECTED, ("applied", "replayed", "duplicate", "deadletter")),
+    (OUTBOUND_SENDS, ("dispatched", "failed", "unknown", "skipped", "missing", "ignored")),
+    (
+        EDGE_RECOVERIES,
+        ("recovered", "replayed", "expired", "stale", "foreign", "invalid", "failed"),
+    ),
+    (
+        EDGE_REFUSED,
+        (
+            "token_invalid",
+            "token_expired",
+            "too_many_connects",
+            "too_many_sockets",
+            "too_many_company_sockets",
+        ),
+    ),
+)
+
+
+def expose_known(service: str) -> None:
+    """Create at 0 every known series of `service`'s counters (`ingest`, `projector`,
+    `outbound`, `edge`): each process calls it once at start."""
+    for metric, values in KNOWN_LABELS:
+        if metric._name.startswith(f"tidewire_{service}_"):
+            for value in values:
+                metric.labels(value)

@@ -6,7 +6,6 @@ points the same variables at real clusters.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,63 +22,126 @@ NON_PRODUCTION_ENVS = frozenset({"development", "test"})
 
 
 class StackSettings(BaseSettings):
-    """Where the engines are and how the shared log is shaped."""
+    """Where the engines are, how the shared log is shaped, the token keys, the projector's
+    batches and the outbound sender's calls to the WhatsApp Cloud API."""
 
     model_config = SettingsConfigDict(env_prefix="TIDEWIRE_", extra="ignore")
 
     env: str = Field(
         "development",
-        description="`development` or `test` (exactly) allow the public development keys; "
-        "any other value is production",
+        description="exactly `development` or `test` allow the public development keys; any "
+        "other value (`prod`, `Production`, `staging`, …) is production, where every process "
+        "refuses to start with a development key (the container image sets `production`)",
     )
-    home: Path = Field(Path(".tidewire"), description="state folder: jars, data, logs, pids")
-    lib_dir: Path | None = Field(None, description="jar cache (default: <home>/lib)")
+    home: Path = Field(
+        Path(".tidewire"), description="state folder: jars, configs, data, logs, pid files"
+    )
+    lib_dir: Path | None = Field(
+        None,
+        description="jar cache, shareable between state folders (default: `$TIDEWIRE_HOME/lib`)",
+    )
 
-    kafka_host: str = "127.0.0.1"
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    # Copies of each topic `migrate` creates: 1 for the local single broker; 3 on a cluster
-    # (a cluster with min.insync.replicas=2 refuses every acks=all write to a 1-copy topic).
-    kafka_replication_factor: int = Field(1, ge=1)
-    cassandra_host: str = "127.0.0.1"
-    cassandra_port: int = 9042
-    cassandra_storage_port: int = 7000
-    cassandra_jmx_port: int = 7199
-    cassandra_keyspace: str = "tidewire"
-    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    cassandra_local_dc: str = "datacenter1"
-    # Password authentication (K8ssandra turns it on by default); none when the user is empty.
-    cassandra_username: str = ""
-    cassandra_password: str = ""
-    redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
-    redis_password: str = ""  # AUTH on connect when set (managed and charted Redis require it)
+    kafka_host: str = Field("127.0.0.1", description="Kafka bootstrap broker's address")
+    kafka_port: int = Field(9092, description="Kafka bootstrap broker's port")
+    kafka_controller_port: int = Field(
+        9093, description="the local Kafka node's KRaft controller port (`tidewire infra up`)"
+    )
+    # 1 for the local single broker; 3 on a cluster (a cluster with min.insync.replicas=2
+    # refuses every acks=all write to a 1-copy topic).
+    kafka_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="copies of each topic `tidewire infra migrate` creates (and of faust's own); "
+        "on a cluster at least its min.insync.replicas, or every acks=all write is refused",
+    )
+    cassandra_host: str = Field("127.0.0.1", description="Cassandra contact point")
+    cassandra_port: int = Field(9042, description="Cassandra's CQL port")
+    cassandra_storage_port: int = Field(
+        7000, description="the local Cassandra node's internode port (`tidewire infra up`)"
+    )
+    cassandra_jmx_port: int = Field(
+        7199, description="the local Cassandra node's JMX port (`tidewire infra up`)"
+    )
+    cassandra_keyspace: str = Field("tidewire", description="keyspace of all read models")
+    cassandra_replication: str = Field(
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+        description="the keyspace's replication, as CQL (NetworkTopologyStrategy in production)",
+    )
+    cassandra_local_dc: str = Field("datacenter1", description="the driver's local data centre")
+    # K8ssandra turns password authentication on by default.
+    cassandra_username: str = Field(
+        "", description="Cassandra user for password authentication; empty: none"
+    )
+    cassandra_password: str = Field("", description="Cassandra password (with the user)")
+    redis_host: str = Field("127.0.0.1", description="Redis host (edges' manager and sessions)")
+    redis_port: int = Field(6379, description="Redis port")
+    # Managed and charted Redis require AUTH.
+    redis_password: str = Field("", description="Redis AUTH password on connect; empty: none")
 
-    topic_prefix: str = "tidewire"
-    partitions: int = Field(12, ge=1, le=1024)
-    # 7 days: the replay window. Cursors older than this are answered with "resync".
-    events_retention_ms: int = 7 * 24 * 3600 * 1000
+    topic_prefix: str = Field(
+        "tidewire",
+        description="topics `<prefix>.commands`, `.events`, `.outbound`, `.deadletter` and the "
+        "consumer groups `<prefix>-projector`, `<prefix>-outbound`: stacks sharing engines "
+        "(a development stack and the test suite) set different prefixes",
+    )
+    partitions: int = Field(
+        12,
+        ge=1,
+        le=1024,
+        description="partitions of each topic (the same for all four; a company's partition "
+        "is Kafka's murmur2 of its id)",
+    )
+    events_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000,
+        description="retention of the events topic: the replay window; older cursors are "
+        "answered with a resync",
+    )
 
-    jwt_secret: str = DEV_JWT_SECRET
-    jwt_ttl_seconds: int = 12 * 3600
+    jwt_secret: str = Field(
+        DEV_JWT_SECRET,
+        description="HS256 key of agents' tokens (at least 32 characters); the default is a "
+        "public development key, refused in production",
+    )
+    jwt_ttl_seconds: int = Field(
+        12 * 3600, description="lifetime of the tokens `tidewire token` issues"
+    )
     # Operators' tokens (`/admin`) have a key of their own, so an agent key that leaks cannot
-    # mint them. Empty in production: tenant administration over HTTP is off (the CLI's
-    # `tidewire tenant add` still works); outside production the development admin key.
-    admin_jwt_secret: str = ""
+    # mint them. The CLI's `tidewire tenant add` works whatever this is.
+    admin_jwt_secret: str = Field(
+        "",
+        description="HS256 key of operators' tokens for `/admin` (`tidewire token --admin`): at "
+        "least 32 characters, different from TIDEWIRE_JWT_SECRET. Empty: outside production a "
+        "development key; in production `/admin` answers 403 and no admin token can be minted. "
+        "Agent tokens never open `/admin`, admin tokens never open `/api` or a socket",
+    )
 
-    # WhatsApp Cloud API (Graph API) for agents' outbound messages. Tests point the base at a
-    # local fake. The deadline bounds the retries of one message (429, 5xx, network errors);
-    # past it the message is recorded as failed.
-    graph_api_base: str = "https://graph.facebook.com/v21.0"
-    graph_api_deadline_s: float = Field(60.0, gt=0)
+    # Tests point the base at a local fake. The deadline bounds the retries of one message
+    # (429, 5xx, network errors); past it the message is recorded as failed.
+    graph_api_base: str = Field(
+        "https://graph.facebook.com/v21.0",
+        description="WhatsApp Cloud API (Graph API) base URL of the outbound sender (`tidewire up` "
+        "points it at its simulator unless `--no-simulate`; tests at the same stand-in)",
+    )
+    graph_api_deadline_s: float = Field(
+        60.0,
+        gt=0,
+        description="give up re-trying a send that provably did not reach Graph (connection "
+        "refused, 429, 408) after this long; the message is then marked failed",
+    )
 
-    # Projector batches: up to `max` commands; a batch closes as soon as the consumer has
-    # caught up with the log, else after `wait_ms`. The wait is what fills a batch when a
-    # backlog builds (faust hands records over one by one), and every batch costs a few round
-    # trips whatever its size: 10 ms gave batches of ~150 and half the throughput of 50 ms. A
-    # command that arrives alone does not wait.
-    projector_batch_max: int = Field(2000, ge=1)
-    projector_batch_wait_ms: int = Field(50, ge=1)
+    # A batch closes as soon as the projector has caught up with the log, else after the wait.
+    # The wait is what fills a batch when a backlog builds (faust hands records over one by
+    # one), and every batch costs a few round trips whatever its size: 10 ms gave batches of
+    # ~150 and half the throughput of 50 ms. A command that arrives alone does not wait.
+    projector_batch_max: int = Field(
+        2000, ge=1, description="most commands the projector folds in one batch"
+    )
+    projector_batch_wait_ms: int = Field(
+        50,
+        ge=1,
+        description="how long a batch waits for more commands while the projector is behind "
+        "the log (a batch closes as soon as it has caught up: a lone command does not wait)",
+    )
     projector_max_event_bytes: int = Field(
         1_000_000,
         ge=1024,
@@ -103,7 +165,8 @@ class StackSettings(BaseSettings):
     graph_api_attempt_timeout_s: float = Field(
         10.0,
         gt=0,
-        description="one Graph API call; no answer within it after sending: message unknown",
+        description="one Graph API call: no answer within it after the request left marks the "
+        "message `unknown` (never re-sent by itself)",
     )
 
     @field_validator("home", "lib_dir")
@@ -177,9 +240,3 @@ class StackSettings(BaseSettings):
     @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletter"
-
-
-@lru_cache(maxsize=1)
-def stack_settings() -> StackSettings:
-    """The process-wide settings (read once; tests build their own instances)."""
-    return StackSettings()

@@ -10,6 +10,9 @@ with the secrets its webhooks are checked with. Guarantees of every `TenantStore
 - once `upsert` returned, every later read in the same process sees the write. Other processes
   may see a phone number's previous connection for a few seconds (bindings may cache the
   webhook hot path, `connection_for_phone`); a secret rotation must allow for that.
+
+Any other exception means the store did not answer: nothing is known (callers answer 503).
+Bindings: `tenants_cassandra.py`, `tenants_memory.py` (tests).
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ from tidewire_platform.contracts import ID_PATTERN
 
 class TenantConflict(Exception):
     """The phone number is already connected to another company; nothing was changed."""
+
+    @classmethod
+    def of(cls, phone_number_id: str, owner: str | None) -> TenantConflict:
+        return cls(
+            f"phone number {phone_number_id} already belongs to company {owner}; "
+            "a number can be connected to one company only"
+        )
 
 
 @dataclass(frozen=True)

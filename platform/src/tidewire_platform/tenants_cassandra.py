@@ -41,7 +41,7 @@ class CassandraTenantStore:
         miss_ttl_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._s = session
+        self._session = session
         self._ttl_s = ttl_s
         self._miss_ttl_s = miss_ttl_s
         self._clock = clock
@@ -83,7 +83,7 @@ class CassandraTenantStore:
         )
 
     def _lwt(self, cql: str) -> Any:
-        stmt = self._s.prepare(cql)
+        stmt = self._session.prepare(cql)
         # LOCAL_SERIAL: the Paxos round stays in the local DC, like LOCAL_QUORUM for reads.
         stmt.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
         return stmt
@@ -99,7 +99,7 @@ class CassandraTenantStore:
                 # decides races.
                 current = await self._read_phone(connection.phone_number_id)
                 if current is not None and current.company_id != tenant.company_id:
-                    raise _conflict(connection.phone_number_id, current.company_id)
+                    raise TenantConflict.of(connection.phone_number_id, current.company_id)
             await self._upsert_company(tenant)
             if connection is not None:
                 await self._upsert_connection(connection)
@@ -109,47 +109,53 @@ class CassandraTenantStore:
 
     async def _upsert_company(self, tenant: Tenant) -> None:
         rs = await execute(
-            self._s, self._claim_company, (tenant.company_id, tenant.name, datetime.now(UTC))
+            self._session, self._claim_company, (tenant.company_id, tenant.name, datetime.now(UTC))
         )
         if not rs.was_applied and rs.one().name != tenant.name:
-            await execute(self._s, self._rename_company, (tenant.name, tenant.company_id))
+            await execute(self._session, self._rename_company, (tenant.name, tenant.company_id))
 
-    async def _upsert_connection(self, c: Connection) -> None:
+    async def _upsert_connection(self, connection: Connection) -> None:
         rs = await execute(
-            self._s,
+            self._session,
             self._claim_phone,
             (
-                c.company_id,
-                c.phone_number_id,
-                c.display_phone_number,
-                c.verify_token,
-                c.app_secret,
-                c.access_token,
+                connection.company_id,
+                connection.phone_number_id,
+                connection.display_phone_number,
+                connection.verify_token,
+                connection.app_secret,
+                connection.access_token,
             ),
         )
         previous_token: str | None = None
         if not rs.was_applied:
             existing = rs.one()
-            if existing.company_id != c.company_id:
-                raise _conflict(c.phone_number_id, existing.company_id)
+            if existing.company_id != connection.company_id:
+                raise TenantConflict.of(connection.phone_number_id, existing.company_id)
             previous_token = existing.verify_token
             rs = await execute(
-                self._s,
+                self._session,
                 self._update_phone,
                 (
-                    c.display_phone_number,
-                    c.verify_token,
-                    c.app_secret,
-                    c.access_token,
-                    c.phone_number_id,
-                    c.company_id,
+                    connection.display_phone_number,
+                    connection.verify_token,
+                    connection.app_secret,
+                    connection.access_token,
+                    connection.phone_number_id,
+                    connection.company_id,
                 ),
             )
             if not rs.was_applied:
-                raise _conflict(c.phone_number_id, rs.one().company_id)
-        await execute(self._s, self._index_token, (c.verify_token, c.phone_number_id, c.company_id))
-        if previous_token is not None and previous_token != c.verify_token:
-            await execute(self._s, self._unindex_token, (previous_token, c.phone_number_id))
+                raise TenantConflict.of(connection.phone_number_id, rs.one().company_id)
+        await execute(
+            self._session,
+            self._index_token,
+            (connection.verify_token, connection.phone_number_id, connection.company_id),
+        )
+        if previous_token is not None and previous_token != connection.verify_token:
+            await execute(
+                self._session, self._unindex_token, (previous_token, connection.phone_number_id)
+            )
 
     async def connection_for_phone(self, phone_number_id: str) -> Connection | None:
         now = self._clock()
@@ -166,18 +172,18 @@ class CassandraTenantStore:
         return found
 
     async def connections_for_verify_token(self, token: str) -> list[Connection]:
-        rows = await execute(self._s, self._by_token, (token,))
+        rows = await execute(self._session, self._by_token, (token,))
         phones = sorted(row.phone_number_id for row in rows)
         found = await asyncio.gather(*(self._read_phone(p) for p in phones))
         # The index may lag the authority (token changed, crash between the two writes).
         return [c for c in found if c is not None and c.verify_token == token]
 
     async def get(self, company_id: str) -> Tenant | None:
-        row = (await execute(self._s, self._company, (company_id,))).one()
+        row = (await execute(self._session, self._company, (company_id,))).one()
         return None if row is None else Tenant(row.company_id, row.name)
 
     async def _read_phone(self, phone_number_id: str) -> Connection | None:
-        row = (await execute(self._s, self._phone, (phone_number_id,))).one()
+        row = (await execute(self._session, self._phone, (phone_number_id,))).one()
         if row is None:
             return None
         return Connection(
@@ -192,10 +198,3 @@ class CassandraTenantStore:
     def _evict(self, phone_number_id: str) -> None:
         self._generation += 1
         self._cache.pop(phone_number_id, None)
-
-
-def _conflict(phone_number_id: str, owner: str | None) -> TenantConflict:
-    return TenantConflict(
-        f"phone number {phone_number_id} already belongs to company {owner}; "
-        "a number can be connected to one company only"
-    )

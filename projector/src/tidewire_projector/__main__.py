@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from tidewire_platform.gc_tuning import keep_full_collections_rare
+from tidewire_platform.metrics import expose_known
 from tidewire_platform.probes import parse_address
 from tidewire_platform.settings import StackSettings
 from tidewire_projector.app import create_app
@@ -13,6 +14,7 @@ from tidewire_projector.app import create_app
 
 def main() -> None:
     app = create_app(StackSettings(), parse_address(sys.argv[1:]))
+    expose_known("projector")  # alerts see the first dead letter (metrics.KNOWN_LABELS)
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     keep_full_collections_rare()  # its memory of read models is long-lived (gc_tuning.py)
     app.main()

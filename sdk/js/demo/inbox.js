@@ -118,6 +118,8 @@ function message(inbox, m) {
     m.body || `[${m.kind}]`,
   ]);
   if (tick) item.append(el("span", { class: "tick", title: m.error ?? state }, [tick]));
+  const reacted = Object.values(m.reactions ?? {});
+  if (reacted.length) item.append(el("span", { class: "reactions", "data-testid": "reactions" }, [reacted.join(" ")]));
   // Refused by WhatsApp, or unknown (it may have reached the customer): the agent decides;
   // Retry sends it again as a new message, once.
   if (m.fromMe && canSendAgain(m) && !inbox.outbox.replaced.has(m.clientMessageId)) {

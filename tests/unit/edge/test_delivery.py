@@ -12,7 +12,7 @@ from tidewire_edge.rooms import event_rooms, left_room
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
-from tidewire_platform.events_log import Page
+from tidewire_platform.events_log_memory import MemoryEventsLog
 
 pytestmark = pytest.mark.unit
 
@@ -31,22 +31,12 @@ def _event(offset: int) -> Event:
     )
 
 
-class FakeLog:
-    """The log holds offsets 0..9; pages of 3."""
-
-    async def page(
-        self,
-        company: str,
-        after: Cursor | None,
-        limit: int,
-        until: int | None = None,
-        max_bytes: int = 0,
-    ) -> Page:
-        start = 0 if after is None else after.offset + 1
-        stop = min(until if until is not None else 10, start + 3)
-        events = [_event(o) for o in range(start, stop)]
-        last = Cursor("epoch", 0, stop - 1) if stop > start else after
-        return Page(events, last, more=stop < (until if until is not None else 10))
+def _log() -> MemoryEventsLog:
+    """The log holds offsets 0..11 of company c (one partition)."""
+    log = MemoryEventsLog(partitions=1, epoch="epoch")
+    for offset in range(12):
+        assert log.append_event(_event(offset)) == offset
+    return log
 
 
 class Sink:
@@ -79,8 +69,8 @@ def _delivery(sink: Sink, acks: bool = False, recent: Any = None, **conf: Any) -
         "c",
         sink.emit,
         sink.cut_off,
-        FakeLog(),  # type: ignore[arg-type]
-        EdgeSettings(**conf),
+        _log(),
+        EdgeSettings(**{"replay_page": 3, **conf}),  # pages of 3: replays take several
         acks=acks,
         recent=recent,
     )
@@ -382,3 +372,58 @@ async def test_the_ack_window_is_bounded_in_bytes() -> None:
     await d.stop()
     assert sink.bodies() == ["m0", "m1", "m2", "m3", "m4"]
     assert sink.cuts == 0
+
+
+class DirectSink(Sink):
+    """A sink that also takes live events without waiting while `room` is set (the engine.io
+    queue has room), as the edge's emitter does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room = True
+        self.direct = 0  # packets taken without waiting
+
+    def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
+        if not self.room:
+            return False
+        self.sent.extend(packets)
+        self.direct += len(packets)
+        return True
+
+
+async def test_live_events_sent_without_waiting_keep_order_rooms_and_acks() -> None:
+    """A socket in a room, with acks pending, gets each live event once and in order,
+    whether it goes out from `offer` at once or through the queue when the socket is full,
+    and an event offered while older ones are still queued waits behind them."""
+    sink = DirectSink()
+    d = Delivery(
+        "sid",
+        "c",
+        sink.emit,
+        sink.cut_off,
+        _log(),
+        EdgeSettings(),
+        acks=True,
+        emit_now=sink.emit_now,
+    )
+    d.rooms = frozenset(event_rooms(_event(1)))
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=1)
+    ready.set()
+    await _until(lambda: d._live)
+    d.offer(_event(1))
+    d.offer(_event(2))
+    assert sink.bodies() == ["m1", "m2"]  # at once, from offer itself
+    sink.room = False  # the socket's queue is full: these wait in the delivery's queue
+    d.offer(_event(3))
+    d.offer(_event(4))
+    sink.room = True
+    d.offer(_event(5))  # must not overtake 3 and 4
+    d.offer(_event(2))  # already sent
+    await _until(lambda: d.last == 5)
+    d.offer(_event(6))
+    await d.stop()
+    assert sink.bodies() == ["m1", "m2", "m3", "m4", "m5", "m6"]
+    assert sink.direct == 3  # 1, 2 and 6
+    assert d.acked(Cursor("epoch", 0, 4)) == 4
+    assert d.acked(Cursor("epoch", 0, 6)) == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tidewire_ingest.page_cursor import cursor_key, seal, unseal
-from tidewire_ingest.queries import BadPageCursor
+from tidewire_platform.page_cursor import cursor_key, seal, unseal
+from tidewire_platform.read_models import BadPageCursor
 
 pytestmark = pytest.mark.unit
 

@@ -13,37 +13,19 @@ from cassandra import OperationTimedOut
 
 from tests.support import whatsapp as wa
 from tidewire_ingest.app import create_app
+from tidewire_ingest.stores_memory import MemoryStores
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.unit
 
 
-class _TimingOut:
-    """Any store method: the driver's timeout."""
-
-    def __getattr__(self, name: str) -> Any:
-        async def fail(*args: Any, **kwargs: Any) -> Any:
-            raise OperationTimedOut(errors={}, last_host="127.0.0.1:9042")
-
-        return fail
-
-
-class _Stores:
-    async def tenants(self) -> _TimingOut:
-        return _TimingOut()
-
-    async def read_models(self) -> _TimingOut:
-        return _TimingOut()
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     app = create_app()
-    app.state.stores = _Stores()
+    stores = MemoryStores()
+    stores.failing(OperationTimedOut(errors={}, last_host="127.0.0.1:9042"))  # the driver's
+    app.state.stores = stores
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as http:
         yield http

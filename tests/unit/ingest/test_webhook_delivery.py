@@ -1,5 +1,5 @@
-"""A delivery taken per phone number (`webhook_delivery.take_webhook`), with a fake tenant
-store and command log: which parts are accepted, what the answer says of the others, and
+"""A delivery taken per phone number (`webhook_delivery.take_webhook`), with the memory
+tenant store and command log: which parts are accepted, what the answer says of the others, and
 that a stranger cannot tell an unknown number from a known one."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 from tests.support import whatsapp as wa
-from tidewire_ingest.command_log import LogUnavailable, Unwritable
+from tidewire_ingest.command_log_memory import MemoryCommandLog
 from tidewire_ingest.problems import Problem
 from tidewire_ingest.webhook_delivery import Delivery, take_webhook
 from tidewire_ingest.whatsapp import (
@@ -20,8 +20,8 @@ from tidewire_ingest.whatsapp import (
     parse_webhook,
     phone_number_ids,
 )
-from tidewire_platform.contracts import Command
 from tidewire_platform.tenants import Connection
+from tidewire_platform.tenants_memory import MemoryTenantStore
 
 pytestmark = pytest.mark.unit
 
@@ -30,37 +30,23 @@ SECRET_B = "secret-of-app-b"
 # phone -> (company, app secret): acme and globex share Meta app A, initech has its own app.
 OWNERS = {"pn-acme": ("acme", SECRET_A), "pn-globex": ("globex", SECRET_A)}
 OWNERS["pn-initech"] = ("initech", SECRET_B)
-TOO_BIG = "no record holds this"
+TOO_BIG = "x" * 3000  # over the limit of `_log`, whose other commands stay under it
 
 
-class _Tenants:
-    async def connection_for_phone(self, phone: str) -> Connection | None:
-        if phone not in OWNERS:
-            return None
-        company, secret = OWNERS[phone]
-        return Connection(company, phone, None, "v", secret)
+def _tenants() -> MemoryTenantStore:
+    return MemoryTenantStore(
+        *(
+            Connection(company, phone, None, "v", secret)
+            for phone, (company, secret) in OWNERS.items()
+        )
+    )
 
 
-class _Log:
-    """Appends in order; refuses a batch holding a command whose text is TOO_BIG as the
-    Kafka log does (before writing any of it), or every batch when `down`."""
-
-    def __init__(self, down: bool = False) -> None:
-        self.appended: list[Command] = []
-        self.down = down
-
-    async def append(self, command: Command) -> None:
-        await self.append_many([command])
-
-    async def append_many(self, commands: list[Command]) -> None:
-        if self.down:
-            raise LogUnavailable("Kafka did not acknowledge: broker-7.internal:9092")
-        if any(c.payload.get("body") == TOO_BIG for c in commands):
-            raise Unwritable("command of 700000 bytes exceeds the 600000", too_large=True)
-        self.appended += commands
-
-    async def ready(self) -> bool:
-        return True
+def _log(down: bool = False) -> MemoryCommandLog:
+    """Refuses a command holding TOO_BIG as the Kafka log refuses one past its limit."""
+    log = MemoryCommandLog(max_command_bytes=len(TOO_BIG))
+    log.down = down
+    return log
 
 
 def _delivery(*changes: dict[str, Any]) -> bytes:
@@ -71,18 +57,18 @@ def _text(phone: str, body: str = "oi") -> dict[str, Any]:
     return wa.change(phone, messages=[wa.text_message(body)])
 
 
-async def _take(raw: bytes, secret: str, log: _Log | None = None) -> Any:
-    return await take_webhook(raw, wa.sign(raw, secret), _Tenants(), log or _Log())
+async def _take(raw: bytes, secret: str, log: MemoryCommandLog | None = None) -> Any:
+    return await take_webhook(raw, wa.sign(raw, secret), _tenants(), log or _log())
 
 
-async def _refusal(raw: bytes, secret: str, log: _Log | None = None) -> Problem:
+async def _refusal(raw: bytes, secret: str, log: MemoryCommandLog | None = None) -> Problem:
     with pytest.raises(Problem) as caught:
         await _take(raw, secret, log)
     return caught.value
 
 
 async def test_parts_of_numbers_signed_by_the_app_are_accepted_the_rest_dropped() -> None:
-    log = _Log()
+    log = _log()
     raw = _delivery(_text("pn-acme"), _text("pn-nobody"), _text("pn-initech"), _text("pn-globex"))
     delivery = await _take(raw, SECRET_A, log)
     assert delivery.accepted == 2
@@ -104,7 +90,7 @@ async def test_unknown_number_and_bad_signature_alone_are_the_same_401() -> None
 async def test_a_broken_part_drops_itself_only_and_is_described() -> None:
     broken = wa.text_message()
     del broken["from"]
-    log = _Log()
+    log = _log()
     raw = _delivery(wa.change("pn-acme", messages=[broken]), _text("pn-globex"))
     delivery = await _take(raw, SECRET_A, log)
     assert delivery.accepted == 1
@@ -128,7 +114,7 @@ async def test_a_delivery_with_nothing_acceptable_is_refused_naming_its_parts() 
 
 
 async def test_a_part_no_record_holds_is_dropped_and_the_others_written() -> None:
-    log = _Log()
+    log = _log()
     raw = _delivery(_text("pn-acme", TOO_BIG), _text("pn-globex"), _text("pn-acme", "ok"))
     delivery = await _take(raw, SECRET_A, log)
     assert [c.payload["body"] for c in log.appended] == ["oi", "ok"]
@@ -139,7 +125,7 @@ async def test_a_part_no_record_holds_is_dropped_and_the_others_written() -> Non
 
 
 async def test_kafka_failing_refuses_the_whole_delivery_without_naming_hosts() -> None:
-    refusal = await _refusal(_delivery(_text("pn-acme")), SECRET_A, _Log(down=True))
+    refusal = await _refusal(_delivery(_text("pn-acme")), SECRET_A, _log(down=True))
     assert refusal.status == 503
     assert refusal.headers == {"Retry-After": "5"}
     assert "internal" not in refusal.detail
@@ -149,12 +135,12 @@ async def test_kafka_failing_refuses_the_whole_delivery_without_naming_hosts() -
 async def test_more_phone_numbers_than_allowed_is_refused() -> None:
     raw = _delivery(*(_text(f"pn-{i}") for i in range(4)))
     with pytest.raises(Problem) as caught:
-        await take_webhook(raw, wa.sign(raw, SECRET_A), _Tenants(), _Log(), max_phone_numbers=3)
+        await take_webhook(raw, wa.sign(raw, SECRET_A), _tenants(), _log(), max_phone_numbers=3)
     assert caught.value.status == 422
 
 
 async def test_an_entry_whose_changes_cannot_be_read_is_a_part_of_its_own() -> None:
-    log = _Log()
+    log = _log()
     body = wa.envelope(wa.entry(_text("pn-acme")), {"id": "2", "changes": "nope"})
     delivery = await _take(json.dumps(body).encode(), SECRET_A, log)
     assert delivery.accepted == 1
@@ -190,11 +176,11 @@ def test_splitting_any_body_raises_nothing_but_a_schema_error(body: Any) -> None
         assert not (part.error is not None and part.facts)
 
 
-class _OwnsEveryNumber:
-    """Every number belongs to a tenant of app A (so signed bodies reach the splitting)."""
-
-    async def connection_for_phone(self, phone: str) -> Connection | None:
-        return Connection("acme", phone, None, "v", SECRET_A)
+def _owning_every_number(body: Any) -> MemoryTenantStore:
+    """Every number the body names belongs to a tenant of app A (so signed bodies reach the
+    splitting)."""
+    phones = phone_number_ids(body)
+    return MemoryTenantStore(*(Connection("acme", p, None, "v", SECRET_A) for p in phones))
 
 
 @settings(max_examples=100, deadline=None)
@@ -203,10 +189,10 @@ async def test_any_signed_body_is_taken_or_refused_with_a_4xx(body: Any) -> None
     """Whatever a signed delivery holds: a result or a 4xx problem, never another error (a
     500 would be retried by Meta for days); and what is accepted was appended."""
     raw = json.dumps(body).encode()
-    log = _Log()
+    log = MemoryCommandLog()
     outcome: Delivery | Problem
     try:
-        outcome = await take_webhook(raw, wa.sign(raw, SECRET_A), _OwnsEveryNumber(), log)
+        outcome = await take_webhook(raw, wa.sign(raw, SECRET_A), _owning_every_number(body), log)
     except Problem as exc:
         outcome = exc
     if isinstance(outcome, Problem):

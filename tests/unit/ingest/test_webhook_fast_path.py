@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 import logging
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from tests.support import whatsapp as wa
+from tidewire_ingest.command_log_memory import MemoryCommandLog
 from tidewire_ingest.settings import IngestSettings
+from tidewire_ingest.stores_memory import MemoryStores
 from tidewire_ingest.webhook_fast_path import PATH, WebhookFastPath
-from tidewire_platform.contracts import Command
 from tidewire_platform.tenants import Connection
+from tidewire_platform.tenants_memory import MemoryTenantStore
 
 pytestmark = pytest.mark.unit
 
@@ -23,43 +25,20 @@ SECRET = "s3cret"
 PHONE = "pn-fast"
 
 
-class _Tenants:
-    asked: ClassVar[list[str]] = []  # every phone id looked up, across instances
-
-    async def connection_for_phone(self, phone: str) -> Connection | None:
-        self.asked.append(phone)
-        if phone != PHONE:
-            return None
-        return Connection(
-            company_id="acme",
-            phone_number_id=PHONE,
-            display_phone_number=None,
-            verify_token="v",
-            app_secret=SECRET,
-        )
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.appended: list[Command] = []
-
-    async def append_many(self, commands: list[Command]) -> None:
-        self.appended.extend(commands)
-
-
-class _Stores:
-    async def tenants(self) -> _Tenants:
-        return _Tenants()
+def _tenants() -> MemoryTenantStore:
+    return MemoryTenantStore(Connection("acme", PHONE, None, "v", SECRET))
 
 
 async def _not_fastapi(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("the webhook must not reach FastAPI")
 
 
-def _app(log: _Log, limit: int = 3 * 1024 * 1024) -> WebhookFastPath:
+def _app(
+    log: MemoryCommandLog, limit: int = 3 * 1024 * 1024, tenants: MemoryTenantStore | None = None
+) -> WebhookFastPath:
     state = SimpleNamespace(
         ingest_settings=IngestSettings(webhook_max_body_bytes=limit),
-        stores=_Stores(),
+        stores=MemoryStores(tenants or _tenants()),
         command_log=log,
     )
     return WebhookFastPath(_not_fastapi, state)
@@ -104,7 +83,7 @@ def _signed() -> tuple[bytes, dict[str, str]]:
 
 
 async def test_accepted_answer_is_plain_json() -> None:
-    log = _Log()
+    log = MemoryCommandLog()
     body, headers = _signed()
     sent = await _post(_app(log), [body[:100], body[100:]], headers)
     start, answer = sent
@@ -118,7 +97,7 @@ async def test_accepted_answer_is_plain_json() -> None:
 
 
 async def test_body_over_limit_refused_while_streaming() -> None:
-    log = _Log()
+    log = MemoryCommandLog()
     body, headers = _signed()
     sent = await _post(_app(log, limit=1024), [body, b" " * 1024], headers)
     assert sent[0]["status"] == 413
@@ -129,7 +108,7 @@ async def test_body_over_limit_refused_while_streaming() -> None:
 async def test_client_leaving_mid_body_gets_nothing_and_writes_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    log = _Log()
+    log = MemoryCommandLog()
     body, headers = _signed()
     with caplog.at_level(logging.ERROR):
         sent = await _post(_app(log), [body[:100]], headers, disconnect=True)
@@ -139,7 +118,7 @@ async def test_client_leaving_mid_body_gets_nothing_and_writes_nothing(
 
 
 async def test_odd_content_length_is_not_trusted_nor_a_500() -> None:
-    log = _Log()
+    log = MemoryCommandLog()
     body, headers = _signed()
     sent = await _post(_app(log), [body], {**headers, "Content-Length": "\u00b2"})
     assert sent[0]["status"] == 200
@@ -149,13 +128,13 @@ async def test_odd_content_length_is_not_trusted_nor_a_500() -> None:
 async def test_a_phone_id_that_cannot_be_ours_is_unknown_without_a_lookup() -> None:
     """An id outside the id pattern (here 65 KB: Cassandra refuses such keys, which was a
     500) is answered as an unknown number (like a bad signature) before any store is asked."""
-    log = _Log()
+    log = MemoryCommandLog()
     huge = "9" * 65_000
     body = json.dumps(wa.webhook(huge, messages=[wa.text_message()])).encode()
     headers = {"X-Hub-Signature-256": wa.sign(body, SECRET), "Content-Type": "application/json"}
-    _Tenants.asked.clear()
-    sent = await _post(_app(log), [body], headers)
+    tenants = _tenants()
+    sent = await _post(_app(log, tenants=tenants), [body], headers)
     assert sent[0]["status"] == 401
     assert json.loads(sent[1]["body"])["title"] == "Bad signature"
-    assert _Tenants.asked == []
+    assert tenants.asked == []
     assert log.appended == []

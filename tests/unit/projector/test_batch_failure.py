@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.commands import inbound_command
 from tests.support.faust_records import record_of
-from tidewire_deploy.bench_load import inbound_command
 from tidewire_platform.contracts import Event
 from tidewire_platform.readmodel import Ticket
 from tidewire_platform.settings import StackSettings

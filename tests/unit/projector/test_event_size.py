@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tidewire_ingest.command_log_kafka import MAX_COMMAND_BYTES, encoded
+from tidewire_ingest.command_log import MAX_COMMAND_BYTES, encoded
 from tidewire_ingest.routes_webhooks import command_for
 from tidewire_ingest.whatsapp import parse_webhook
 from tidewire_platform import limits

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from tidewire_deploy.bench_load import inbound_command
+from tests.support.commands import inbound_command
 from tidewire_platform.settings import StackSettings
 from tidewire_projector.rebuild import _Folded, _LogReader
 

@@ -12,6 +12,9 @@ FamilyName = Literal["community", "saas1", "ticketz", "plus"]
 
 
 class GatewaySettings(BaseSettings):
+    """Gateway mode: the helpdesk family the edges speak to, and how they check its tokens
+    (docs/gateway.md)."""
+
     model_config = SettingsConfigDict(env_prefix="TIDEWIRE_GATEWAY_", extra="ignore")
 
     family: FamilyName | None = Field(

@@ -1,0 +1,170 @@
+"""Sending to this node's sockets: each event's packet built once and written to every
+socket, engine.io's unbounded send queue bounded from outside, and cutting a socket off (it
+then recovers).
+
+A live event goes out from the feed's own loop (`emit_now`: per socket, a lookup and a put of
+the shared packet into engine.io's queue); `emit` is the same with a wait for room in a full
+queue (replays, re-sends, and live events behind them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from sys import getsizeof
+from typing import Any, NamedTuple
+
+from cachetools import LRUCache
+from engineio import packet as eio_packet
+from socketio import packet
+
+from tidewire_edge.expiry import REAUTH_EVENT
+from tidewire_edge.node import LocalSockets
+from tidewire_edge.recovery import RecoveringServer
+from tidewire_edge.send_queues import SendQueues
+from tidewire_edge.settings import EdgeSettings
+from tidewire_platform.metrics import EDGE_CUT_OFF, EDGE_MEMORY, EDGE_TOKEN_EXPIRIES
+
+
+class Frame(NamedTuple):
+    """An event's engine.io packet, encoded, and the bytes its text holds (send budgets)."""
+
+    packet: eio_packet.Packet
+    size: int
+
+
+def _frame_size(frame: Frame) -> int:
+    return frame.size
+
+
+class Emitter:
+    def __init__(
+        self,
+        sio: RecoveringServer,
+        settings: EdgeSettings,
+        sockets: LocalSockets,
+        expired: Callable[[str], bool],
+    ) -> None:
+        self._sio = sio
+        self._sockets = sockets
+        self._expired = expired  # whether a sid's token has expired (expiry.py)
+        # (namespace, cursor, action) -> encoded packet, kept for the sockets that still have
+        # to get it, within a byte budget
+        self._frames: LRUCache[tuple[str, str, Any], Frame] = LRUCache(
+            maxsize=settings.wire_budget, getsizeof=_frame_size
+        )
+        self._last_args: tuple[Any, ...] | None = None  # the last frame built or found
+        self._last_ns = ""
+        self._last_frame = Frame(eio_packet.Packet(eio_packet.NOOP), 0)
+        self._send_queues = SendQueues(
+            sio.eio.sockets, settings.socket_buffer, settings.socket_budget
+        )
+        self.received: set[str] = set()  # sids sent an event: their sessions are worth keeping
+
+    def frame(self, ns: str, name: str, args: tuple[Any, ...]) -> Frame:
+        """The engine.io packet of one event for every socket of namespace `ns`: the same for
+        all of them, since the event's cursor (its last argument) is no per-socket counter.
+        Built once and kept for the next sockets; engine.io caches its encoding in the packet,
+        so its writer sends the same text to every socket. python-socketio's own room emit
+        shares one engine.io packet between recipients the same way."""
+        if args is self._last_args and ns == self._last_ns:  # the same event, next socket
+            return self._last_frame
+        body = args[0]
+        # One event may make two packets (rooms.deletion): the action tells them apart.
+        action = body.get("action") if isinstance(body, dict) else None
+        key = (ns, args[-1], action if isinstance(action, str) else None)
+        frame = self._frames.get(key)
+        if frame is None:
+            # binary=False: events come from JSON, so they hold no bytes; it spares the
+            # library's recursive walk of the payload looking for attachments.
+            text = self._sio.packet_class(
+                packet.EVENT, data=[name, *args], namespace=ns, binary=False
+            ).encode()
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
+            pkt.encode()  # kept in the packet: its writers send it as it is
+            frame = Frame(pkt, getsizeof(text))
+            if frame.size <= self._frames.maxsize:  # else too large to keep
+                self._frames[key] = frame
+                EDGE_MEMORY.labels("wire").set(self._frames.currsize)
+        self._last_args, self._last_ns, self._last_frame = args, ns, frame
+        return frame
+
+    def _socket(self, sid: str, ns: str) -> tuple[str, Any] | None:
+        """The engine.io sid and socket to write to, or None: send it nothing."""
+        if self._expired(sid):
+            return None  # its token expired: nothing more for it (it recovers with a new one)
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, ns)
+        if eio_sid is None:
+            return None
+        sock = self._sio.eio.sockets.get(eio_sid)
+        if sock is None or sock.closed:
+            return None
+        self.received.add(sid)
+        return eio_sid, sock
+
+    def _put(self, eio_sid: str, sock: Any, frame: Frame) -> None:
+        # Straight into engine.io's queue, as `AsyncSocket.send` does after its ping check:
+        # that check only closes a client silent past the ping timeout a little sooner than
+        # engine.io's own reader does, and costs an await and a log call per packet.
+        sock.queue.put_nowait(frame.packet)
+        self._send_queues.sent(eio_sid, frame.size)
+
+    def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
+        """Queue `packets` for one local socket if its send queue has room for all of them
+        now; False (and nothing queued) if not: the caller waits through `emit`."""
+        ns = self._sockets.namespace(sid)
+        target = self._socket(sid, ns)
+        if target is None:
+            return True
+        eio_sid, sock = target
+        frames = [self.frame(ns, name, args) for name, args in packets]
+        queues = self._send_queues
+        if len(frames) == 1:
+            if not queues.fits(eio_sid, sock, frames[0].size):
+                return False
+        elif not queues.fits_all(eio_sid, sock, [f.size for f in frames]):
+            return False
+        for frame in frames:
+            self._put(eio_sid, sock, frame)
+        return True
+
+    async def emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
+        """Send one event to one local socket, waiting for room in its send queue."""
+        ns = self._sockets.namespace(sid)
+        frame = self.frame(ns, name, args)
+        target = self._socket(sid, ns)
+        if target is None:
+            return
+        eio_sid, sock = target
+        queues = self._send_queues
+        size = frame.size
+        if not queues.fits(eio_sid, sock, size) and not await queues.drains(eio_sid, sock, size):
+            # engine.io's own send queue has no bound: a client that reads slower than we
+            # send (a slow link, a long-polling client) would grow it without end. Past the
+            # same bounds as the delivery's queue (packets, bytes), for longer than a healthy
+            # client needs to take it in, it is cut off and recovers from the log.
+            EDGE_CUT_OFF.inc()
+            await self.cut_off(sid)
+            return
+        if sock.closed:
+            return  # closed while it drained
+        self._put(eio_sid, sock, frame)
+
+    async def token_expired(self, sid: str) -> None:
+        """The socket's token expired: say so, then drop its transport (its session stays
+        recoverable for a client that reconnects with a new token)."""
+        EDGE_TOKEN_EXPIRIES.inc()
+        reason = {"reason": "token expired", "code": "token_expired"}
+        ns = self._sockets.namespace(sid)
+        await self._sio.emit(REAUTH_EVENT, reason, to=sid, namespace=ns, ignore_queue=True)
+        await self.cut_off(sid)
+
+    async def cut_off(self, sid: str) -> None:
+        """Close the socket's transport like a network drop: its client recovers."""
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, self._sockets.namespace(sid))
+        if eio_sid is not None:
+            await self._sio.close_transports([eio_sid])
+
+    def transport_open(self, sid: str) -> bool:
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, self._sockets.namespace(sid))
+        sock = self._sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return sock is not None and not sock.closed

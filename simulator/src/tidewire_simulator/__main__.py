@@ -1,0 +1,5 @@
+import sys
+
+from tidewire_simulator.process import main
+
+sys.exit(main())

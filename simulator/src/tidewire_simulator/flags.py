@@ -1,0 +1,61 @@
+"""The simulator's flags, shared by `python -m tidewire_simulator` and `tidewire simulate`
+(kept free of heavy imports: the CLI builds its parser from them on every command)."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_PORT = 8400
+RATE = 0.2  # customers' messages per second, all companies together
+CUSTOMERS = 5  # per company
+FAILURE_RATE = 0.05  # share of agents' messages that end `failed`
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--rate", type=float, default=RATE, help="customers' messages per second, all companies "
+      "together (default %(default)s; 0: customers only answer agents)")  # fmt: skip
+    a("--companies", type=int, default=1, help="simulated companies: demo, demo-2, ... "
+      "(default %(default)s)")  # fmt: skip
+    a("--customers", type=int, default=CUSTOMERS, help="customers per company (default "
+      "%(default)s)")  # fmt: skip
+    a("--failure-rate", type=float, default=FAILURE_RATE, help="share of agents' messages "
+      "that end failed (default %(default)s)")  # fmt: skip
+    a("--speed", type=float, default=1.0, help="divides every status and answer delay "
+      "(default %(default)s)")  # fmt: skip
+    a("--seed", type=int, default=None, help="replay the same choices")
+    a("--ingest-url", default="http://127.0.0.1:8000", help="where webhooks go (default "
+      "%(default)s)")  # fmt: skip
+    a("--host", default="127.0.0.1", help="the Graph API stand-in's address")
+    a("--port", type=int, default=DEFAULT_PORT, help="the Graph API stand-in's port (default "
+      "%(default)s)")  # fmt: skip
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the flags, if anything."""
+    if args.rate < 0:
+        return f"--rate must be >= 0, not {args.rate}"
+    if args.companies < 1:
+        return f"--companies must be >= 1, not {args.companies}"
+    if args.customers < 1:
+        return f"--customers must be >= 1, not {args.customers}"
+    if not 0 <= args.failure_rate <= 1:
+        return f"--failure-rate must be within [0, 1], not {args.failure_rate}"
+    if args.speed <= 0:
+        return f"--speed must be positive, not {args.speed}"
+    return None
+
+
+def argv_of(args: argparse.Namespace) -> list[str]:
+    """The flags back as a command line (for the process `tidewire simulate` execs)."""
+    out = [
+        f"--rate={args.rate}",
+        f"--companies={args.companies}",
+        f"--customers={args.customers}",
+        f"--failure-rate={args.failure_rate}",
+        f"--speed={args.speed}",
+        f"--ingest-url={args.ingest_url}",
+        f"--host={args.host}",
+        f"--port={args.port}",
+    ]
+    return out if args.seed is None else [*out, f"--seed={args.seed}"]

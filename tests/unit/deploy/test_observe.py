@@ -1,0 +1,59 @@
+"""The Prometheus configuration `tidewire up --observe` writes: Prometheus' own checker accepts
+it with the rules file it names, and it scrapes the ports the stack listens on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tidewire_deploy import observe, supervisor
+from tidewire_deploy.prereqs import MissingPrerequisite, prometheus
+
+
+def test_promtool_accepts_the_config_and_the_rules_it_loads(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"  # Debian's prometheus package
+    cfg = observe.write_config(
+        tmp_path / "prometheus.yml", observe.config(supervisor.scrape_targets())
+    )
+    done = subprocess.run(
+        [promtool, "check", "config", str(cfg)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "11 rules found" in done.stdout + done.stderr  # the rules file was read, not skipped
+
+
+def test_each_process_is_a_job_the_rules_select_at_its_own_port() -> None:
+    cfg = observe.config({"ingest": [18000], "edge": [18101, 18102]}, interval_s=0.5)
+    assert cfg["global"] == {"scrape_interval": "500ms", "evaluation_interval": "500ms"}
+    assert cfg["rule_files"] == [str(observe.RULES.resolve())]
+    jobs = {c["job_name"]: c["static_configs"][0]["targets"] for c in cfg["scrape_configs"]}
+    assert jobs == {
+        "tidewire-ingest": ["127.0.0.1:18000"],
+        "tidewire-edge": ["127.0.0.1:18101", "127.0.0.1:18102"],
+    }
+    assert 'job=~"tidewire-.*"' in observe.RULES.read_text()  # what the chart narrows
+    ports = supervisor.scrape_targets()
+    assert ports["ingest"] == [supervisor.INGEST_PORT]
+    assert ports["edge"] == list(supervisor.EDGE_PORTS)
+
+
+def test_the_marker_names_this_stacks_data_folder_and_port(tmp_path: Path) -> None:
+    """`tidewire down` finds its Prometheus by the arguments after the binary and the
+    configuration: another stack's Prometheus (another folder or port) is never signalled."""
+    argv = observe.argv(tmp_path / "p.yml", tmp_path / "data", 19090, binary="/usr/bin/prometheus")
+    marker = " ".join(argv[2:])
+    assert f"--storage.tsdb.path={tmp_path / 'data'}" in marker
+    assert "--web.listen-address=127.0.0.1:19090" in marker
+
+
+def test_a_named_binary_that_is_missing_is_an_error_not_a_fallback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIDEWIRE_PROMETHEUS", str(tmp_path / "absent"))
+    with pytest.raises(MissingPrerequisite, match="TIDEWIRE_PROMETHEUS"):
+        prometheus()
+    monkeypatch.delenv("TIDEWIRE_PROMETHEUS")
+    assert Path(prometheus()).is_file()  # Debian's, installed by `make`

@@ -1,0 +1,82 @@
+"""How `tidewire up` and `tidewire simulate` wire the simulator: the outbound sender sends to
+it, it posts to this stack's ingest, the demo connection is one it accepts; bad flags are
+refused before anything is provisioned."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from tidewire_deploy import supervisor
+from tidewire_deploy.cli import main, parser
+from tidewire_simulator import flags
+from tidewire_simulator.simulation import DEMO
+
+pytestmark = pytest.mark.unit
+
+
+def _by_name(simulate: bool) -> dict[str, supervisor.Service]:
+    return {s.name: s for s in supervisor.services(simulate)}
+
+
+def test_up_runs_the_simulator_and_points_the_outbound_sender_at_it() -> None:
+    svc = _by_name(simulate=True)
+    sim = svc["simulator"]
+    assert sim.port == supervisor.SIMULATOR_PORT
+    assert (
+        sim.argv[sim.argv.index("--ingest-url") + 1] == f"http://127.0.0.1:{supervisor.INGEST_PORT}"
+    )
+    assert sim.argv[sim.argv.index("--port") + 1] == str(supervisor.SIMULATOR_PORT)
+    env = svc["outbound"].env
+    assert env is not None
+    assert env["TIDEWIRE_GRAPH_API_BASE"] == f"http://127.0.0.1:{supervisor.SIMULATOR_PORT}/v21.0"
+    assert "PATH" in env  # the whole environment, not just the override
+
+
+def test_no_simulate_runs_none_and_leaves_the_graph_api_alone() -> None:
+    svc = _by_name(simulate=False)
+    assert "simulator" not in svc
+    assert svc["outbound"].env is None
+
+
+def test_the_demo_connection_is_the_one_the_simulator_plays() -> None:
+    c = supervisor.DEMO_CONNECTION
+    assert (c.company_id, c.phone_number_id, c.app_secret, c.access_token) == (
+        DEMO.company_id,
+        DEMO.phone_number_id,
+        DEMO.app_secret,
+        DEMO.access_token,
+    )
+
+
+def test_up_simulates_unless_told_not_to() -> None:
+    assert parser().parse_args(["up"]).no_simulate is False
+    assert parser().parse_args(["up", "--no-simulate"]).no_simulate is True
+
+
+def test_the_simulate_flags_survive_the_trip_to_the_simulator_process() -> None:
+    given = ["simulate", "--rate", "2.5", "--companies", "3", "--customers", "7", "--seed", "4"]
+    args = parser().parse_args([*given, "--failure-rate", "0", "--speed", "2", "--port", "9"])
+    again = argparse.ArgumentParser()
+    flags.add_arguments(again)
+    back = vars(again.parse_args(flags.argv_of(args)))
+    assert back == {k: v for k, v in vars(args).items() if k in back}
+    assert (back["rate"], back["companies"], back["seed"], back["port"]) == (2.5, 3, 4, 9)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--rate", "-1", "--rate must be >= 0"),
+        ("--companies", "0", "--companies must be >= 1"),
+        ("--customers", "0", "--customers must be >= 1"),
+        ("--failure-rate", "2", "--failure-rate must be within [0, 1]"),
+        ("--speed", "0", "--speed must be positive"),
+    ],
+)
+def test_bad_simulate_flags_are_refused_before_provisioning(
+    flag: str, value: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", flag, value]) == 2
+    assert says in capsys.readouterr().err
