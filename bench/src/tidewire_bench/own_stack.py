@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tidewire_bench import runs
 from tidewire_bench.runs import free_port, healthy
 from tidewire_deploy import infra
 from tidewire_deploy.layout import layout_of
@@ -119,11 +120,12 @@ class OwnStack:
             proc.stop(grace_s=10)
 
     def pids(self) -> dict[str, int]:
-        """Every process a message passes through: these services and the engines that the
-        state folder started (an engine run by something else has no pid file and is left
-        out; the report says which were measured)."""
+        """Every process a message passes through: these services and the engines, found by
+        the state folder's pid files or, for an engine another folder started, by the port it
+        listens on (one found by neither is left out; the report says which were measured)."""
         pids = {name: pid for name, proc in self.procs.items() if (pid := proc.pid()) is not None}
         for engine in infra.status(self.settings):
-            if engine.pid is not None:
-                pids[engine.name] = engine.pid
+            port = int(engine.address.rsplit(":", 1)[1])
+            if (pid := engine.pid or runs.listener_pid(port)) is not None:
+                pids[engine.name] = pid
         return pids

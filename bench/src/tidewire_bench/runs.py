@@ -172,3 +172,33 @@ async def connect_spread(
             flush=True,
         )
     return conn
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on TCP `port` of this machine (Linux), None when none is found:
+    an engine that another state folder started has no pid file here but is still measurable.
+    Read from /proc by hand since no installed library maps a port to its process without
+    extra privileges or dependencies."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
