@@ -69,7 +69,7 @@ async def take_caught_up(
     stream: Any, max_: int, within: float, highwater: Highwater
 ) -> AsyncIterator[list[Any]]:
     """Batches of faust events of `stream` (see the module's docstring); each batch's events
-    are acknowledged once the consumer asks for the next one (or leaves)."""
+    are acknowledged once the consumer asks for the next one, never when it leaves early."""
     buffer = _Buffer(max_)
 
     async def add(value: Any) -> Any:
@@ -92,8 +92,9 @@ async def take_caught_up(
             if await stream.wait_for_stopped(buffer.grown, timeout=left):
                 break
         batch = buffer.take()
-        try:
-            yield batch
-        finally:
-            for event in batch:
-                await stream.ack(event)
+        yield batch
+        # Reached only when the consumer asks for the next batch, so after it projected this
+        # one; a consumer that leaves instead (shutdown, an error) closes the generator at the
+        # `yield`, and a batch never projected is never acknowledged.
+        for event in batch:
+            await stream.ack(event)

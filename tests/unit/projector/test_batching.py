@@ -139,3 +139,16 @@ def test_caught_up_compares_each_partition_with_the_log_end_it_knows() -> None:
     assert not caught_up({"a": 8}, highwater)
     assert caught_up({"a": 9, "b": 0, "gone": 0}, highwater)  # unknown ends: nothing to wait
     assert not caught_up({"a": 8, "b": 0}, highwater)
+
+
+async def test_a_batch_left_unfinished_is_never_acknowledged() -> None:
+    """A consumer that stops (shutdown, or an error out of projection) before asking for the
+    next batch closes the generator: the batch it held was not projected, so its offsets must
+    not be committed; the commands are read again by whoever takes the partition."""
+    stream = _Stream()
+    batches = take_caught_up(stream, 2000, _HOUR_S, lambda tp: 2)
+    first = await _started(stream, batches)
+    await stream.feed(*_at(0, 1))
+    assert await asyncio.wait_for(first, 10) == _at(0, 1)
+    await batches.aclose()  # type: ignore[attr-defined]
+    assert stream.acked == []
