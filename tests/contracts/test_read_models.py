@@ -212,3 +212,36 @@ class TestCassandraReadModels(ReadModelsContract):
         finally:
             await switch_to(self._session, self._main, previous)
             await execute(self._session, f"DROP KEYSPACE IF EXISTS {target}")
+
+    async def test_a_read_of_a_keyspace_a_rebuild_dropped_is_retried_on_the_new_one(
+        self, reader: ReadModelReader, stack: Stack
+    ) -> None:
+        """A rebuild switches the active read models, then drops the previous keyspace at
+        once; a reader that had not looked again yet (it looks every `follow_ttl_s`) must not
+        fail its next read."""
+        acme = fresh("acme")
+        doc = _ticket(acme, 1)
+
+        async def opened() -> Session:
+            return self._session
+
+        slow = CassandraReadModels(opened, self._main, cursor_key("c"), follow_ttl_s=3600)
+        previous = await active_keyspace(self._session, self._main)
+        replication = stack.settings.cassandra_replication
+        old, new = (f"{self._main}_contract_{uuid.uuid4().hex[:8]}" for _ in range(2))
+        try:
+            for keyspace in (old, new):
+                await execute(
+                    self._session, f"CREATE KEYSPACE {keyspace} WITH replication = {replication}"
+                )
+                await ensure_tables(self._session, self._main, keyspace)
+                await _put(self._session, keyspace, doc)
+            await switch_to(self._session, self._main, old)
+            assert await slow.ticket(acme, "t1") == doc  # reading `old` from now on
+            await switch_to(self._session, self._main, new)
+            await execute(self._session, f"DROP KEYSPACE {old}")
+            assert await slow.ticket(acme, "t1") == doc
+        finally:
+            await switch_to(self._session, self._main, previous)
+            for keyspace in (old, new):
+                await execute(self._session, f"DROP KEYSPACE IF EXISTS {keyspace}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from cassandra.cluster import Session
 from cassandra.query import SimpleStatement
@@ -16,6 +16,8 @@ from tidewire_platform.page_cursor import seal, unseal
 from tidewire_platform.read_models import BadPageCursor, TicketPage
 from tidewire_platform.read_models_home import FollowedKeyspace
 from tidewire_platform.readmodel import Contact, Message, Ticket, TicketStatus
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -83,19 +85,40 @@ class CassandraReadModels:
     async def follow(self) -> None:
         await self._reads(fresh=True)
 
-    async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None:
+    async def _run(self, read: Callable[[Session, _Statements], Awaitable[_T]]) -> _T:
+        """`read` on the active keyspace; one that fails is tried once more if the active
+        keyspace has moved meanwhile (a rebuild switches, then drops the previous one, which
+        this reader may still have been reading for up to `follow_ttl_s`)."""
         session, reads = await self._reads()
-        row = (await execute(session, reads.ticket, (company_id, ticket_id))).one()
+        try:
+            return await read(session, reads)
+        except BadPageCursor:
+            raise
+        except Exception:
+            session, fresh = await self._reads(fresh=True)
+            if fresh.keyspace == reads.keyspace:
+                raise
+            return await read(session, fresh)
+
+    async def ticket(self, company_id: str, ticket_id: str) -> Ticket | None:
+        async def read(session: Session, reads: _Statements) -> Any:
+            return (await execute(session, reads.ticket, (company_id, ticket_id))).one()
+
+        row = await self._run(read)
         return Ticket.model_validate_json(row.doc) if row else None
 
     async def contact(self, company_id: str, contact_id: str) -> Contact | None:
-        session, reads = await self._reads()
-        row = (await execute(session, reads.contact, (company_id, contact_id))).one()
+        async def read(session: Session, reads: _Statements) -> Any:
+            return (await execute(session, reads.contact, (company_id, contact_id))).one()
+
+        row = await self._run(read)
         return Contact.model_validate_json(row.doc) if row else None
 
     async def message(self, company_id: str, message_id: str) -> Message | None:
-        session, reads = await self._reads()
-        row = (await execute(session, reads.message, (company_id, message_id))).one()
+        async def read(session: Session, reads: _Statements) -> Any:
+            return (await execute(session, reads.message, (company_id, message_id))).one()
+
+        row = await self._run(read)
         return Message.model_validate_json(row.doc) if row else None
 
     async def tickets(
@@ -106,14 +129,17 @@ class CassandraReadModels:
         # Cassandra never parses a paging state this reader did not hand out for this query.
         context = (company_id, status)
         state = unseal(self._cursor_key, context, cursor) if cursor else None
-        session, reads = await self._reads()
-        stmt = SimpleStatement(reads.tickets_cql, fetch_size=limit)
-        try:
-            rs: Any = await execute(session, stmt, (company_id, status), paging_state=state)
-        except Exception as exc:
-            if state is not None and "paging" in str(exc).lower():
-                raise BadPageCursor("not a tickets page cursor") from exc
-            raise
+
+        async def read(session: Session, reads: _Statements) -> Any:
+            stmt = SimpleStatement(reads.tickets_cql, fetch_size=limit)
+            try:
+                return await execute(session, stmt, (company_id, status), paging_state=state)
+            except Exception as exc:
+                if state is not None and "paging" in str(exc).lower():
+                    raise BadPageCursor("not a tickets page cursor") from exc
+                raise
+
+        rs = await self._run(read)
         tickets = [Ticket.model_validate_json(r.doc) for r in rs.current_rows]
         nxt = rs.paging_state
         return TicketPage(tickets, seal(self._cursor_key, context, nxt) if nxt else None)
@@ -126,14 +152,16 @@ class CassandraReadModels:
         after: int | None,
         limit: int,
     ) -> list[Message]:
-        session, reads = await self._reads()
-        if after is not None:
-            rs = await execute(session, reads.after, (company_id, ticket_id, after, limit))
-            rows = list(rs.current_rows)
-        elif before is not None:
-            rs = await execute(session, reads.before, (company_id, ticket_id, before, limit))
-            rows = list(reversed(rs.current_rows))
-        else:
-            rs = await execute(session, reads.newest, (company_id, ticket_id, limit))
-            rows = list(reversed(rs.current_rows))
+
+        async def read(session: Session, reads: _Statements) -> list[Any]:
+            if after is not None:
+                rs = await execute(session, reads.after, (company_id, ticket_id, after, limit))
+                return list(rs.current_rows)
+            if before is not None:
+                rs = await execute(session, reads.before, (company_id, ticket_id, before, limit))
+            else:
+                rs = await execute(session, reads.newest, (company_id, ticket_id, limit))
+            return list(reversed(rs.current_rows))
+
+        rows = await self._run(read)
         return [Message.model_validate_json(r.doc) for r in rows]

@@ -51,10 +51,8 @@ class TicketOwners:
         if key in self._known:
             return True
         try:
-            try:
-                found = await self._read_models.ticket(company_id, ticket_id) is not None
-            except Exception:  # the keyspace looked at may be one a rebuild just dropped
-                found = False
+            # A read of a keyspace a rebuild just dropped is retried by the reader itself.
+            found = await self._read_models.ticket(company_id, ticket_id) is not None
             if not found:  # maybe a rebuild moved the read models since the last look
                 await self._read_models.follow()
                 found = await self._read_models.ticket(company_id, ticket_id) is not None
