@@ -10,6 +10,7 @@ import pytest
 
 from tidewire_deploy import supervisor
 from tidewire_deploy.cli import main, parser
+from tidewire_platform.settings import StackSettings
 from tidewire_simulator import flags
 from tidewire_simulator.simulation import DEMO
 
@@ -136,3 +137,14 @@ def test_demo_tenants_are_never_provisioned_under_production_settings(
     assert len(err) == 1
     assert "refused under production settings" in err[0]
     assert touched == []
+
+
+def test_the_banner_says_where_agents_replies_go(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TIDEWIRE_GRAPH_API_BASE", raising=False)
+    supervisor._banner(StackSettings(), flags.PaceFlags())
+    assert "every tenant's sends go to the simulator" in capsys.readouterr().out
+    monkeypatch.setenv("TIDEWIRE_GRAPH_API_BASE", "https://graph.example/v21.0")
+    supervisor._banner(StackSettings(), flags.PaceFlags())
+    assert "https://graph.example/v21.0  (TIDEWIRE_GRAPH_API_BASE, kept" in capsys.readouterr().out
