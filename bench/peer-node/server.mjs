@@ -7,7 +7,10 @@
 // edges check (`tidewire token`), and every socket joins its company's room, as a
 // Whaticket-style backend does; a recovered socket gets its rooms back from the session.
 //
-//   node server.mjs --port 0 --redis redis://127.0.0.1:6390 --secret <jwt secret>
+//   PEER_JWT_SECRET=<jwt secret> node server.mjs --port 0 --redis redis://127.0.0.1:6390
+//
+// The key comes from the environment, not the command line, which any user of the machine can
+// read in the process list.
 //
 // Prints one JSON line {kind:"listening", port} once it accepts connections; GET /healthz
 // answers 200. SIGTERM closes it.
@@ -22,14 +25,14 @@ const { values: args } = parseArgs({
   options: {
     port: { type: "string", default: "0" },
     redis: { type: "string" },
-    secret: { type: "string" },
     audience: { type: "string", default: "tidewire" },
     // As long as tidewire keeps a session by default: long enough for any bench drop.
     "max-disconnection-ms": { type: "string", default: "120000" },
   },
 });
-if (!args.redis || !args.secret) {
-  console.error("usage: node server.mjs --redis URL --secret KEY [--port N]");
+const secret = process.env.PEER_JWT_SECRET ?? "";
+if (!args.redis || !secret) {
+  console.error("usage: PEER_JWT_SECRET=KEY node server.mjs --redis URL [--port N]");
   process.exit(2);
 }
 
@@ -54,7 +57,7 @@ const room = (company) => `company-${company}`;
 
 io.use((socket, next) => {
   try {
-    const claims = jwt.verify(String(socket.handshake.auth?.token ?? ""), args.secret, {
+    const claims = jwt.verify(String(socket.handshake.auth?.token ?? ""), secret, {
       algorithms: ["HS256"],
       audience: args.audience,
     });

@@ -40,6 +40,13 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "  installed: ${missing[*]}"
+  # Debian's prometheus package enables and starts a system prometheus.service listening on
+  # every interface at :9090: `tidewire up --observe` runs its own, on 127.0.0.1 only.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null \
+    && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+    echo "  stopped and disabled the system prometheus.service (tidewire runs its own)"
+  fi
 else
   echo "tidewire needs these system packages: ${missing[*]}" >&2
   echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run make again" >&2

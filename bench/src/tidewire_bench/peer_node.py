@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +37,13 @@ def _node() -> str:
     if node is None:
         raise MissingPrerequisite("node not found: apt-get install nodejs npm")
     return node
+
+
+def node_command(node: str, redis_url: str, secret: str) -> tuple[list[str], dict[str, str]]:
+    """One peer node's command line and environment: the JWT key goes in the environment, as
+    a command line is readable by every user of the machine (`ps`)."""
+    argv = [node, "server.mjs", "--port", "0", "--redis", redis_url]
+    return argv, {**os.environ, "PEER_JWT_SECRET": secret}
 
 
 def install(say: Callable[[str], None] = print) -> None:
@@ -185,13 +193,9 @@ class NodePeer:
         node = _node()
         for i in range(nodes):
             path, log = self._log(f"node-{i}")
+            argv, env = node_command(node, url, secret)
             proc = await asyncio.create_subprocess_exec(
-                node,
-                "server.mjs",
-                *("--port", "0", "--redis", url, "--secret", secret),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                cwd=PEER_DIR,
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=log, cwd=PEER_DIR, env=env
             )
             ready = await _first_line(proc, f"peer node {i}", path)
             self.nodes[int(str(ready["port"]))] = proc

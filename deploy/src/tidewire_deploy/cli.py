@@ -47,37 +47,53 @@ def _cmd_infra(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_refused(command: str, s: StackSettings) -> bool:
+    """Says why, when `command` would provision the demo tenants (public app secrets and
+    access tokens) into a production stack's Cassandra: the container image sets
+    TIDEWIRE_ENV=production and ships the simulator."""
+    if not s.production:
+        return False
+    print(
+        f"tidewire {command}: refused under production settings (TIDEWIRE_ENV={s.env!r}): it "
+        "provisions demo tenants with public secrets; set TIDEWIRE_ENV=development for a local "
+        "stack",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from tidewire_deploy import supervisor
 
-    return supervisor.up(
-        _settings(), detach=args.detach, simulate=not args.no_simulate, observing=args.observe
-    )
+    s = _settings()
+    if _demo_refused("up", s):
+        return 2
+    if (bad := simulator_flags.check_pace(args)) is not None:
+        print(f"tidewire up: {bad}", file=sys.stderr)
+        return 2
+    pace = None if args.no_simulate else simulator_flags.PaceFlags.of(args)
+    return supervisor.up(s, detach=args.detach, simulate=pace, observing=args.observe)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from tidewire_deploy import supervisor
     from tidewire_deploy.provision import provision
-    from tidewire_platform.tenants import Connection, Tenant, TenantConflict
+    from tidewire_platform.tenants import TenantConflict
     from tidewire_simulator.flags import argv_of, check
-    from tidewire_simulator.simulation import companies
 
     if (bad := check(args)) is not None:
         print(f"tidewire simulate: {bad}", file=sys.stderr)
         return 2
-    for c in companies(args.companies):
-        connection = Connection(
-            c.company_id,
-            c.phone_number_id,
-            c.display_phone_number,
-            c.verify_token,
-            c.app_secret,
-            access_token=c.access_token,
-        )
+    s = _settings()
+    if _demo_refused("simulate", s):
+        return 2
+    for tenant, connection in supervisor.demo_tenants(args.companies):
         try:
-            provision(_settings(), Tenant(c.company_id, c.name), connection)
+            provision(s, tenant, connection)
         except TenantConflict as exc:
-            raise RuntimeError(f"cannot provision simulated company {c.company_id}: {exc}") from exc
+            raise RuntimeError(
+                f"cannot provision simulated company {tenant.company_id}: {exc}"
+            ) from exc
     argv = [sys.executable, "-m", "tidewire_simulator", *argv_of(args)]
     return supervisor.run_foreground(argv)
 
@@ -266,6 +282,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no WhatsApp simulator: the outbound sender calls the real Graph API",
     )
+    simulator_flags.add_pace_arguments(up)
     up.add_argument(
         "--observe",
         action="store_true",

@@ -16,13 +16,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tidewire_deploy.prereqs import prometheus
+from tidewire_deploy.prereqs import MissingPrerequisite, prometheus
 
+# The chart's rules, loaded as they are: `--observe` is a development feature of a source
+# checkout (an installed package has no chart beside it; `rules_file` says so).
 RULES = Path(__file__).resolve().parents[3] / "helm/tidewire/alerts/tidewire.rules.yaml"
 PROMETHEUS_PORT = int(os.environ.get("TIDEWIRE_PROMETHEUS_PORT", "9090"))
 JOB_PREFIX = "tidewire-"
 # Local data is for looking at today's runs, not for keeping: a bound on the disk it takes.
 RETENTION = "3d"
+
+
+def rules_file(rules: Path | None = None) -> Path:
+    """The alert rules `--observe` loads; missing outside a source checkout, said in one line."""
+    path = RULES if rules is None else rules
+    if not path.is_file():
+        raise MissingPrerequisite(
+            f"`tidewire up --observe` is a development feature: it loads the chart's alert "
+            f"rules from a source checkout, and {path} is missing (run it from a clone)"
+        )
+    return path
 
 
 def config(

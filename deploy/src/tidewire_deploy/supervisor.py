@@ -28,7 +28,8 @@ from tidewire_platform.settings import StackSettings
 from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 from tidewire_platform.tokens import issue_token
 from tidewire_simulator import flags as simulator
-from tidewire_simulator.simulation import DEMO
+from tidewire_simulator.flags import PaceFlags
+from tidewire_simulator.simulation import DEMO, companies
 
 INGEST_PORT = int(os.environ.get("TIDEWIRE_INGEST_PORT", "8000"))
 PROJECTOR_PORT = int(os.environ.get("TIDEWIRE_PROJECTOR_PORT", "8200"))
@@ -84,17 +85,44 @@ def simulator_base() -> str:
     return f"http://127.0.0.1:{SIMULATOR_PORT}/v21.0"
 
 
-def simulator_argv() -> list[str]:
-    """The WhatsApp simulator for the demo tenant, posting webhooks to this stack's ingest."""
+def simulator_argv(pace: PaceFlags | None = None) -> list[str]:
+    """The WhatsApp simulator for the demo tenants at `pace`, posting webhooks to this stack's
+    ingest."""
     module = "tidewire_simulator"
     argv = [sys.executable, "-m", module, "--port", str(SIMULATOR_PORT)]
-    return [*argv, "--ingest-url", f"http://127.0.0.1:{INGEST_PORT}"]
+    return [*argv, "--ingest-url", f"http://127.0.0.1:{INGEST_PORT}", *(pace or PaceFlags()).argv()]
 
 
-def services(simulate: bool = True) -> list[Service]:
-    """What `up` runs; with `simulate`, the simulator too, and the outbound sender sends to
-    it instead of the Graph API (`TIDEWIRE_GRAPH_API_BASE`)."""
-    graph = {**os.environ, "TIDEWIRE_GRAPH_API_BASE": simulator_base()} if simulate else None
+def demo_tenants(count: int) -> list[tuple[Tenant, Connection]]:
+    """The simulated companies (demo, demo-2, ...) as tenants with their connections."""
+    return [
+        (
+            Tenant(c.company_id, c.name),
+            Connection(
+                c.company_id,
+                c.phone_number_id,
+                c.display_phone_number,
+                c.verify_token,
+                c.app_secret,
+                access_token=c.access_token,
+            ),
+        )
+        for c in companies(count)
+    ]
+
+
+def user_graph_base() -> str | None:
+    """A Graph API base the user set in the environment: `up` keeps it over its simulator's."""
+    return os.environ.get("TIDEWIRE_GRAPH_API_BASE") or None
+
+
+def services(simulate: PaceFlags | None = None) -> list[Service]:
+    """What `up` runs; with `simulate` (the simulator's pace), the simulator too, and the
+    outbound sender sends to it instead of the Graph API: every tenant's sends, as the base is
+    one for the whole process (a Graph base per connection is future work). A
+    TIDEWIRE_GRAPH_API_BASE the user set is kept (the banner says so)."""
+    redirect = simulate is not None and user_graph_base() is None
+    graph = {**os.environ, "TIDEWIRE_GRAPH_API_BASE": simulator_base()} if redirect else None
     return [
         Service(
             "ingest",
@@ -113,7 +141,11 @@ def services(simulate: bool = True) -> list[Service]:
         *(Service(f"edge-{p}", edge_argv(p), p) for p in EDGE_PORTS),
         # A development page: never a reason for the stack not to start.
         *([Service("inbox", inbox_argv(), INBOX_PORT)] if inbox.available() else []),
-        *([Service("simulator", simulator_argv(), SIMULATOR_PORT)] if simulate else []),
+        *(
+            [Service("simulator", simulator_argv(simulate), SIMULATOR_PORT)]
+            if simulate is not None
+            else []
+        ),
     ]
 
 
@@ -147,7 +179,7 @@ def probe_readiness() -> None:
         _healthy(port, "/readyz")
 
 
-def _watched(s: StackSettings, simulate: bool, observing: bool) -> list[Service]:
+def _watched(s: StackSettings, simulate: PaceFlags | None, observing: bool) -> list[Service]:
     """What `up` starts and keeps running: the services, and Prometheus when observing."""
     return [*services(simulate), *([observer(s)] if observing else [])]
 
@@ -173,12 +205,18 @@ def _healthy(port: int, path: str = "/healthz") -> bool:
 
 
 _PORT_HINTS = {
-    "simulator": " (TIDEWIRE_SIMULATOR_PORT picks another; `tidewire up --no-simulate` runs none)"
+    "simulator": " (TIDEWIRE_SIMULATOR_PORT picks another; `tidewire up --no-simulate` runs none)",
+    # Debian's prometheus package may run a system prometheus.service on :9090.
+    "prometheus": " (TIDEWIRE_PROMETHEUS_PORT picks another; a system Prometheus, e.g. Debian's "
+    "prometheus.service, may hold it: `sudo systemctl disable --now prometheus`)",
 }
 
 
 def start_services(
-    s: StackSettings, timeout_s: float = 60.0, simulate: bool = True, observing: bool = False
+    s: StackSettings,
+    timeout_s: float = 60.0,
+    simulate: PaceFlags | None = None,
+    observing: bool = False,
 ) -> None:
     if observing:  # the ports of this run, before Prometheus reads them
         cfg = observe.config(scrape_targets())
@@ -213,7 +251,7 @@ def start_services(
 
 def stop_services(s: StackSettings) -> None:
     _managed(s, "prometheus").stop(grace_s=15.0)  # if `--observe` started it
-    for svc in reversed(services(simulate=True)):  # whichever ran
+    for svc in reversed(services(simulate=PaceFlags())):  # whichever ran
         _managed(s, svc.name).stop(grace_s=15.0)
 
 
@@ -221,7 +259,7 @@ def inbox_url(token: str) -> str:
     return f"http://127.0.0.1:{INBOX_PORT}/?token={token}"
 
 
-def _banner(s: StackSettings, simulate: bool = True, observing: bool = False) -> None:
+def _banner(s: StackSettings, simulate: PaceFlags | None = None, observing: bool = False) -> None:
     """Where everything is; the last lines are what a newcomer needs: the token and the
     inbox's address with it (the page keeps the token and drops it from the address)."""
     token = issue_token(s, DEMO_COMPANY, DEMO_USER)
@@ -245,11 +283,18 @@ def _banner(s: StackSettings, simulate: bool = True, observing: bool = False) ->
         print(f"  inbox      http://127.0.0.1:{INBOX_PORT}  (the SDK's demo agent inbox)")
     else:
         print("  inbox      not started: sdk/js is not installed here (`make` installs it)")
-    if simulate:
+    if simulate is not None:
         print(
             f"  simulator  {simulator_base()}  (WhatsApp for the demo tenant: customers write "
             "in, agents' replies get statuses; `tidewire up --no-simulate` for none)"
         )
+        if (base := user_graph_base()) is not None:
+            print(
+                f"  graph api  {base}  (TIDEWIRE_GRAPH_API_BASE, kept: agents' replies go there, "
+                "not to the simulator)"
+            )
+        else:
+            print("  graph api  every tenant's sends go to the simulator")
     if observing:
         print(
             f"  prometheus http://127.0.0.1:{observe.PROMETHEUS_PORT}  (every process scraped; "
@@ -268,11 +313,16 @@ def _banner(s: StackSettings, simulate: bool = True, observing: bool = False) ->
     sys.stdout.flush()
 
 
-def up(s: StackSettings, detach: bool, simulate: bool = True, observing: bool = False) -> int:
+def up(
+    s: StackSettings, detach: bool, simulate: PaceFlags | None = None, observing: bool = False
+) -> int:
+    """The whole local stack; `simulate` (None: no simulator) sets the simulator's pace, and
+    its companies are provisioned (the demo tenant always is)."""
     # Engines that answered before this command are someone else's to stop (a `tidewire infra
     # up`, a test run, a system Redis): this command stops only those it started.
     if observing:
         prometheus()  # missing: say so before any engine starts
+        observe.rules_file()  # likewise the rules, outside a source checkout
     before = {r.name for r in infra.status(s) if r.state != "stopped"}
     ours = [r.name for r in infra.status(s) if r.name not in before]
     me = _supervisor(s)
@@ -292,10 +342,11 @@ def up(s: StackSettings, detach: bool, simulate: bool = True, observing: bool = 
     try:
         infra.up(s)
         # Before the services start, so ingest knows the demo number from its first request.
-        try:
-            provision(s, DEMO_TENANT, DEMO_CONNECTION)
-        except TenantConflict as exc:
-            raise RuntimeError(f"cannot provision the demo tenant: {exc}") from exc
+        for tenant, connection in demo_tenants(1 if simulate is None else simulate.companies):
+            try:
+                provision(s, tenant, connection)
+            except TenantConflict as exc:
+                raise RuntimeError(f"cannot provision {tenant.company_id}: {exc}") from exc
         start_services(s, simulate=simulate, observing=observing)
         _banner(s, simulate, observing)
     except BaseException:  # a failure or Ctrl-C before the stack is up leaves nothing running
@@ -321,7 +372,9 @@ def up(s: StackSettings, detach: bool, simulate: bool = True, observing: bool = 
     return 0
 
 
-def _supervise(s: StackSettings, simulate: bool = True, observing: bool = False) -> bool:
+def _supervise(
+    s: StackSettings, simulate: PaceFlags | None = None, observing: bool = False
+) -> bool:
     """Keep the services running (restarting any that exits, with back-off) until SIGINT or
     SIGTERM; returns True when asked to leave the engines running (SIGUSR1, from `tidewire
     down --keep-infra`)."""

@@ -119,8 +119,11 @@ class StackSettings(BaseSettings):
     # (429, 5xx, network errors); past it the message is recorded as failed.
     graph_api_base: str = Field(
         "https://graph.facebook.com/v21.0",
-        description="WhatsApp Cloud API (Graph API) base URL of the outbound sender (`tidewire up` "
-        "points it at its simulator unless `--no-simulate`; tests at the same stand-in)",
+        description="WhatsApp Cloud API (Graph API) base URL of the outbound sender, one for "
+        "every tenant (a base per connection is future work); must be https in production. "
+        "`tidewire up` points it at its simulator unless `--no-simulate` or this is set (then "
+        "kept, and the banner says so), so there every tenant's sends go to the simulator; tests "
+        "point it at the same stand-in",
     )
     graph_api_deadline_s: float = Field(
         60.0,
@@ -195,6 +198,11 @@ class StackSettings(BaseSettings):
             raise ValueError(f"TIDEWIRE_JWT_SECRET is the public development key; {where}")
         if self.production and self.admin_jwt_secret == DEV_ADMIN_JWT_SECRET:
             raise ValueError(f"TIDEWIRE_ADMIN_JWT_SECRET is the public development key; {where}")
+        if self.production and not self.graph_api_base.startswith("https://"):
+            raise ValueError(
+                f"TIDEWIRE_GRAPH_API_BASE must be https in production, not "
+                f"{self.graph_api_base!r}; {where}"
+            )
         if len(self.jwt_secret) < 32:
             raise ValueError("TIDEWIRE_JWT_SECRET must be at least 32 characters (HS256 key)")
         if self.admin_jwt_secret and len(self.admin_jwt_secret) < 32:

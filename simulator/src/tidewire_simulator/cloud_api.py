@@ -22,6 +22,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -116,11 +117,15 @@ def _error(status: int, code: int, message: str, type_: str = "OAuthException") 
     return web.json_response(body, status=status)
 
 
+# Requests `seen` remembers: far more than a test sends, a bounded memory for a long run.
+KEEP_SEEN = 10_000
+
+
 class CloudApi:
     """The stand-in; serve it (`open` or `start`), point `TIDEWIRE_GRAPH_API_BASE` at
     `base_url`, `connect` the numbers it should know."""
 
-    def __init__(self, version: str = "v21.0") -> None:
+    def __init__(self, version: str = "v21.0", keep: int = KEEP_SEEN) -> None:
         self.version = version
         self.host = "127.0.0.1"
         self.port = 0
@@ -128,7 +133,8 @@ class CloudApi:
         self._tokens: dict[str, str] = {}
         self._rules: dict[tuple[str, str], Behaviour] = {}
         self._limited: dict[tuple[str, str], int] = {}  # 429s answered per rule
-        self._seen: list[Seen] = []
+        # The last `keep` requests only: a simulator under `tidewire up` runs for days.
+        self._seen: deque[Seen] = deque(maxlen=keep)
         self._listeners: list[Listener] = []
         self._tasks: set[asyncio.Task[None]] = set()  # listeners running (kept from the GC)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -226,7 +232,8 @@ class CloudApi:
             self._loop.call_soon_threadsafe(self._release.clear)
 
     def seen(self, phone_number_id: str | None = None) -> list[Seen]:
-        """Requests received so far, oldest first (those from `phone_number_id` if given)."""
+        """Requests received so far, oldest first (those from `phone_number_id` if given):
+        the last `keep` of them, all of them in a test."""
         with self._lock:
             return [s for s in self._seen if phone_number_id in (None, s.phone_number_id)]
 

@@ -107,6 +107,7 @@ class Simulation:
         }
         self.posted = 0  # webhooks ingest took
         self.dropped = 0  # webhooks given up on
+        self.errors = 0  # customers' messages that failed unexpectedly (logged)
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -133,17 +134,26 @@ class Simulation:
 
     async def _customers_write(self) -> None:
         """Customers' messages as a Poisson process of `rate` per second, each from a
-        customer drawn at random among every company's."""
+        customer drawn at random among every company's.
+        A message that fails unexpectedly is logged and skipped: the loop keeps going, as a
+        simulator left running for days must not fall silent on one bad draw."""
         phones = list(self.by_phone)
         while True:
             await asyncio.sleep(self.rng.expovariate(self.pace.rate))
-            phone = self.rng.choice(phones)
-            customer = self.rng.choice(self.crowds[phone])
-            company = self.by_phone[phone]
-            message = cust.next_message(
-                self.rng, customer, company.display_phone_number, webhooks.now()
-            )
-            await self.post(company, [message], [], {customer.wa_id: customer.name})
+            try:
+                await self._one_customer_writes(phones)
+            except Exception:
+                self.errors += 1
+                log.exception("a simulated customer's message failed; the customers go on")
+
+    async def _one_customer_writes(self, phones: Sequence[str]) -> None:
+        phone = self.rng.choice(phones)
+        customer = self.rng.choice(self.crowds[phone])
+        company = self.by_phone[phone]
+        message = cust.next_message(
+            self.rng, customer, company.display_phone_number, webhooks.now()
+        )
+        await self.post(company, [message], [], {customer.wa_id: customer.name})
 
     async def _taken(self, taken: Taken) -> None:
         """Statuses for a message Graph took from a simulated company, then the answer of a

@@ -57,3 +57,28 @@ def test_a_named_binary_that_is_missing_is_an_error_not_a_fallback(
         prometheus()
     monkeypatch.delenv("TIDEWIRE_PROMETHEUS")
     assert Path(prometheus()).is_file()  # Debian's, installed by `make`
+
+
+def test_a_taken_prometheus_port_names_the_way_out() -> None:
+    hint = supervisor._PORT_HINTS["prometheus"]
+    assert "TIDEWIRE_PROMETHEUS_PORT" in hint
+    assert "systemctl disable --now prometheus" in hint
+
+
+def test_the_installer_stops_the_system_prometheus_it_may_start() -> None:
+    """Debian's package starts prometheus.service on every interface; the installer disables
+    it, guarded so that a machine without systemd (a container) is left alone."""
+    script = (Path(__file__).parents[3] / "deploy/scripts/install-system.sh").read_text()
+    after_install = script[script.index("apt-get install") :]
+    assert "systemctl disable --now prometheus" in after_install
+    guard = after_install[: after_install.index("systemctl disable")]
+    assert "command -v systemctl" in guard
+    assert "[ -d /run/systemd/system ]" in guard
+
+
+def test_observe_without_the_charts_rules_says_it_needs_a_source_checkout(
+    tmp_path: Path,
+) -> None:
+    assert observe.rules_file() == observe.RULES  # a clone has them
+    with pytest.raises(MissingPrerequisite, match=r"development feature.*source checkout"):
+        observe.rules_file(tmp_path / "gone.rules.yaml")

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from tidewire_ingest.signature import signature_valid
+from tidewire_simulator import simulation
 from tidewire_simulator.cloud_api import CloudApi
 from tidewire_simulator.simulation import Company, Pace, Simulation
 
@@ -199,3 +200,42 @@ async def test_stop_ends_the_statuses_under_way(api: CloudApi, ingest: Ingest) -
     async with asyncio.timeout(5):
         await api.settled()  # nothing left running
     assert ingest.bodies == []
+
+
+async def test_customers_go_on_writing_after_an_unexpected_failure(
+    api: CloudApi, ingest: Ingest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One message that blows up (a bug, a bad draw) is logged; before, the loop's task died
+    silently and the customers fell quiet for the rest of the run."""
+    real = simulation.cust.next_message
+    calls = 0
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return real(*a, **k)
+
+    monkeypatch.setattr(simulation.cust, "next_message", flaky)
+    sim = Simulation(api, ingest.url, [CO], _pace(rate=100.0))
+    await sim.start()
+    try:
+        await ingest.until(3, "messages after the failing one")
+    finally:
+        await sim.stop()
+    assert sim.errors == 1
+    assert "boom" in caplog.text
+
+
+async def test_the_stand_in_remembers_only_its_last_requests() -> None:
+    """A simulator under `tidewire up` runs for days: `seen` keeps the last `keep` sends."""
+    server = CloudApi(keep=3)
+    await server.open()
+    try:
+        server.connect(CO.phone_number_id, CO.access_token)
+        wamids = [await _send(server, "5511", f"m{i}") for i in range(5)]
+        seen = server.seen()
+    finally:
+        await server.close()
+    assert [s.wamid for s in seen] == wamids[2:]
