@@ -147,20 +147,34 @@ async def connect_spread(
     """`sockets` agents' sockets, company i % len(names), the first len(names) on the first
     edge, the next on the second, and so on: every company has sockets on every edge once
     there are enough of them. Raises when none connects."""
+    return await connect_all(fleet, spread(s, urls, names, sockets), urls, "sockets")
+
+
+def spread(
+    s: StackSettings, urls: Sequence[str], names: Sequence[str], count: int
+) -> list[ClientSpec]:
+    """`count` agents, company i % len(names), each company spread over all `urls`."""
     n = len(names)
-    specs = [
+    return [
         ClientSpec(
             url=urls[(i // n) % len(urls)],
             token=issue_token(s, names[i % n], f"agent-{i}"),
             company=names[i % n],
         )
-        for i in range(sockets)
+        for i in range(count)
     ]
+
+
+async def connect_all(
+    fleet: Fleet, specs: Sequence[ClientSpec], urls: Sequence[str], noun: str
+) -> Connected:
+    """Connect every client of `specs` (no reconnection) and say how many did; raises when
+    none connects, and hints at the edges' per-address limit when that refused some."""
     conn = await fleet.connect(specs, {"reconnection": False})
     if conn.ok == 0:
-        raise RuntimeError(f"no socket could connect: {conn.errors[:3]}")
+        raise RuntimeError(f"no {noun[:-1]} could connect: {conn.errors[:3]}")
     print(
-        f"connected {conn.ok} of {sockets} sockets to {', '.join(urls)}"
+        f"connected {conn.ok} of {len(specs)} {noun} to {', '.join(urls)}"
         + (f"; failures: {conn.errors[:3]}" if conn.failed else ""),
         flush=True,
     )
