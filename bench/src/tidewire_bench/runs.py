@@ -18,6 +18,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,22 @@ def machine() -> dict[str, object]:
 def loads(value: object) -> str:
     """`1.2/3.4/5.6`: the 1, 5 and 15 minute load averages."""
     return "/".join(f"{v:.1f}" for v in value) if isinstance(value, tuple) else "?"
+
+
+def document(
+    bench: str, cfg: Any, started: datetime, machine: dict[str, object], **results: Any
+) -> dict[str, Any]:
+    """A saved run's JSON: which benchmark, how it was called (`cfg`, a benchmark's Config
+    dataclass), when, on what machine (its load average now added) and its `results`."""
+    machine["load_average_after"] = os.getloadavg()
+    return {
+        "bench": bench,
+        "command": cfg.command(),
+        "started": started.isoformat(),
+        "machine": machine,
+        "config": asdict(cfg),
+        **results,
+    }
 
 
 def save(home: Path, bench: str, started: datetime, doc: Mapping[str, Any]) -> Path:
