@@ -25,7 +25,7 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,15 +223,13 @@ async def run(s: StackSettings, cfg: Config) -> str:
         m.idle_cpu_s_per_s,
         m.phase_s,
     )
-    machine["load_average_after"] = os.getloadavg()
-    doc = {
-        "bench": "e2e",
-        "command": cfg.command(),
-        "started": started.isoformat(),
-        "machine": machine,
-        "config": asdict(cfg),
-        "summary": summary.as_json(),
-    }
+    doc = runs.document(
+        "e2e",
+        cfg,
+        started,
+        machine,
+        summary=summary.as_json(),
+    )
     if cfg.out:
         path = Path(cfg.out)
         runs.write_json(path, doc)

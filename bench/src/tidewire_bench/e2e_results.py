@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tidewire_bench.publish_results import Publisher, Tally, expected_deliveries
-from tidewire_bench.report import Latency, ms
+from tidewire_bench.report import Latency, json_safe, ms
 
 HEAD = ["measure", "value"]
 
@@ -150,15 +150,8 @@ class Summary:
 
     def as_json(self) -> dict[str, Any]:
         """Plain data for the saved JSON (NaN, which JSON lacks, as null)."""
-
-        def clean(value: Any) -> Any:
-            if isinstance(value, float) and math.isnan(value):
-                return None
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            return value
-
-        return {k: clean(v) for k, v in asdict(self).items()}
+        doc: dict[str, Any] = json_safe(asdict(self))
+        return doc
 
 
 def _pct(value: float) -> str:

@@ -52,7 +52,6 @@ from tidewire_deploy.procs import Managed
 from tidewire_platform.contracts import Event, now_ms
 from tidewire_platform.kafka_io import append
 from tidewire_platform.settings import StackSettings
-from tidewire_platform.tokens import issue_token
 
 CONTACTS = 20  # customers per company the events are about
 
@@ -99,15 +98,7 @@ class Workload:
 
     def specs(self, urls: list[str], count: int) -> list[ClientSpec]:
         """`count` agents, company by company in turn, each company spread over all `urls`."""
-        n = len(self.names)
-        return [
-            ClientSpec(
-                url=urls[(i // n) % len(urls)],
-                token=issue_token(self.s, self.names[i % n], f"agent-{i}"),
-                company=self.names[i % n],
-            )
-            for i in range(count)
-        ]
+        return runs.spread(self.s, urls, self.names, count)
 
     async def start(self) -> None:
         self.producer = await load.started_producer(self.s, "tidewire-bench-edge")
@@ -312,14 +303,7 @@ async def run(s: StackSettings, cfg: Config) -> str:
     try:
         if {"fanout", "replay"} & set(cfg.phases):
             urls = [f"http://127.0.0.1:{p}" for p in cfg.edges]
-            conn = await fleet.connect(w.specs(urls, cfg.clients), {"reconnection": False})
-            if conn.ok == 0:
-                raise RuntimeError(f"no client could connect: {conn.errors[:3]}")
-            print(
-                f"connected {conn.ok} of {cfg.clients} clients to {', '.join(urls)}"
-                + (f"; failures: {conn.errors[:3]}" if conn.failed else ""),
-                flush=True,
-            )
+            conn = await runs.connect_all(fleet, w.specs(urls, cfg.clients), urls, "clients")
             if "fanout" in cfg.phases:
                 rows = []
                 for via in cfg.via:

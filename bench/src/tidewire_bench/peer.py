@@ -32,9 +32,8 @@ missed while offline and not replayed counts as lost, even when the client was t
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -281,19 +280,17 @@ async def run(s: StackSettings, cfg: Config) -> str:
     started = datetime.now(UTC)
     machine = runs.machine()
     results = {"peer": await _peer(s, cfg), "tidewire": await _tidewire(s, cfg)}
-    machine["load_average_after"] = os.getloadavg()
-    doc = {
-        "bench": "peer",
-        "command": cfg.command(),
-        "started": started.isoformat(),
-        "machine": machine,
-        "config": asdict(cfg),
-        "systems": {
+    doc = runs.document(
+        "peer",
+        cfg,
+        started,
+        machine,
+        systems={
             system: {name: p.as_json() for name, p in phases.items()}
             for system, phases in results.items()
         },
-        "ratios": _ratios(results["peer"], results["tidewire"]),
-    }
+        ratios=_ratios(results["peer"], results["tidewire"]),
+    )
     if cfg.out:
         path = Path(cfg.out)
         runs.write_json(path, doc)

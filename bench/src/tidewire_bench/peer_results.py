@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tidewire_bench.publish_results import Publisher, Tally, expected_deliveries
-from tidewire_bench.report import Latency, ms
+from tidewire_bench.report import Latency, json_safe, ms
 
 # What each measured process is, for the CPU rows: the socket servers, the publishing path
 # (the backend's publisher process; for tidewire also ingest and the projector), the message
@@ -150,9 +150,9 @@ class Phase:
     def as_json(self) -> dict[str, Any]:
         """Plain data for the saved JSON (NaN, which JSON lacks, as null), with the derived
         figures a reader compares."""
-        doc: dict[str, Any] = _clean(asdict(self))
+        doc: dict[str, Any] = json_safe(asdict(self))
         doc["delivered"] = self.delivered
-        doc["cpu_ms_per_1000"] = _clean(
+        doc["cpu_ms_per_1000"] = json_safe(
             {
                 "node": self.per_1000("node"),
                 "node_broker": self.per_1000("node", "broker"),
@@ -167,16 +167,6 @@ class Phase:
         if self.delivered <= 0 or name not in self.cpu_s:
             return math.nan
         return self.cpu_s[name] * 1e6 / self.delivered
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _ratio(tw: float, peer: float) -> str:

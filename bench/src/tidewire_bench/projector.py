@@ -23,12 +23,12 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tidewire_bench import load
 from tidewire_bench.report import Latency, command_line, ms, rate, table
-from tidewire_platform.contracts import now_ms
+from tidewire_platform.contracts import Command, now_ms
 from tidewire_platform.partitioning import company_key
 from tidewire_platform.settings import StackSettings
 
@@ -240,20 +240,34 @@ LAG_NOTE = (
 )
 
 
+def _commands(cfg: Config, names: list[str], run: str, count: int) -> list[Command]:
+    """`count` inbound commands, company i % companies, each company's contacts in turn."""
+    return [
+        load.inbound_command(names[i % cfg.companies], (i // cfg.companies) % cfg.contacts, run, i)
+        for i in range(count)
+    ]
+
+
+async def _producer_and_watch(
+    stack: contextlib.AsyncExitStack, s: StackSettings, names: list[str]
+) -> tuple[AIOKafkaProducer, EventsWatch]:
+    """A started command producer and a started watch of `names`' events, both stopped with
+    `stack`."""
+    producer = await load.started_producer(s, "tidewire-bench-projector")
+    stack.push_async_callback(producer.stop)
+    watch = EventsWatch(s, names)
+    stack.push_async_callback(watch.stop)
+    await watch.start()
+    return producer, watch
+
+
 async def throughput(s: StackSettings, cfg: Config) -> Throughput:
     run = load.run_id()
     names = load.companies("bpt", run, cfg.companies)
     # Built before the clock starts: the pre-load measures Kafka, not the command builder.
-    commands = [
-        load.inbound_command(names[i % cfg.companies], (i // cfg.companies) % cfg.contacts, run, i)
-        for i in range(cfg.commands)
-    ]
+    commands = _commands(cfg, names, run, cfg.commands)
     async with contextlib.AsyncExitStack() as stack:
-        producer = await load.started_producer(s, "tidewire-bench-projector")
-        stack.push_async_callback(producer.stop)
-        watch = EventsWatch(s, names)
-        stack.push_async_callback(watch.stop)
-        await watch.start()
+        producer, watch = await _producer_and_watch(stack, s, names)
         preload = await load.as_fast_as_possible(
             cfg.commands, lambda i: load.append_command(producer, s, commands[i])
         )
@@ -266,11 +280,7 @@ async def lag(s: StackSettings, cfg: Config) -> Lag:
     run = load.run_id()
     names = load.companies("bpl", run, cfg.companies)
     async with contextlib.AsyncExitStack() as stack:
-        producer = await load.started_producer(s, "tidewire-bench-projector")
-        stack.push_async_callback(producer.stop)
-        watch = EventsWatch(s, names)
-        stack.push_async_callback(watch.stop)
-        await watch.start()
+        producer, watch = await _producer_and_watch(stack, s, names)
         group = GroupLag(s)
         stack.push_async_callback(group.stop)
         await group.start()
@@ -279,12 +289,7 @@ async def lag(s: StackSettings, cfg: Config) -> Lag:
 
         # Built before the clock, stamped when sent: parsing a webhook per command cost the
         # load generator ≈ 0.1 ms of the CPU the projector and Cassandra share with it.
-        commands = [
-            load.inbound_command(
-                names[i % cfg.companies], (i // cfg.companies) % cfg.contacts, run, i
-            )
-            for i in range(int(cfg.rate * cfg.seconds))
-        ]
+        commands = _commands(cfg, names, run, int(cfg.rate * cfg.seconds))
 
         async def fire(i: int) -> None:
             command = commands[i].model_copy(update={"accepted_at": now_ms()})

@@ -25,7 +25,7 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
@@ -170,15 +170,13 @@ async def run(s: StackSettings, cfg: Config) -> str:
         finally:
             await fleet.close()
     summary = Summary.of(published, tally, conn.per_company, cfg.rate, cpu)
-    machine["load_average_after"] = os.getloadavg()
-    doc = {
-        "bench": "publish",
-        "command": cfg.command(),
-        "started": started.isoformat(),
-        "machine": machine,
-        "config": asdict(cfg),
-        "summary": summary.as_json(),
-    }
+    doc = runs.document(
+        "publish",
+        cfg,
+        started,
+        machine,
+        summary=summary.as_json(),
+    )
     path = runs.save(s.home, "publish", started, doc)
     fanout = cfg.sockets / cfg.companies
     notes = (

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tidewire_bench.report import Latency, merge_histograms, ms
+from tidewire_bench.report import Latency, json_safe, merge_histograms, ms
 
 
 @dataclass
@@ -192,15 +192,8 @@ class Summary:
 
     def as_json(self) -> dict[str, Any]:
         """Plain data for the saved JSON (NaN, which JSON lacks, as null)."""
-
-        def clean(value: Any) -> Any:
-            if isinstance(value, float) and math.isnan(value):
-                return None
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            return value
-
-        return {k: clean(v) for k, v in asdict(self).items()}
+        doc: dict[str, Any] = json_safe(asdict(self))
+        return doc
 
 
 def _rate(value: float) -> str:

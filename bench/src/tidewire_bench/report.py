@@ -10,6 +10,7 @@ import math
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -81,6 +82,18 @@ class Latency:
             histogram_percentile(histogram, 99),
             float(max(present)) if present else math.nan,
         )
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN (which JSON lacks) as None, through dicts and lists: the saved
+    results stay valid JSON when a figure was not measured."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def ms(value: float) -> str:

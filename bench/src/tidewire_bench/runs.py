@@ -18,6 +18,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,22 @@ def loads(value: object) -> str:
     return "/".join(f"{v:.1f}" for v in value) if isinstance(value, tuple) else "?"
 
 
+def document(
+    bench: str, cfg: Any, started: datetime, machine: dict[str, object], **results: Any
+) -> dict[str, Any]:
+    """A saved run's JSON: which benchmark, how it was called (`cfg`, a benchmark's Config
+    dataclass), when, on what machine (its load average now added) and its `results`."""
+    machine["load_average_after"] = os.getloadavg()
+    return {
+        "bench": bench,
+        "command": cfg.command(),
+        "started": started.isoformat(),
+        "machine": machine,
+        "config": asdict(cfg),
+        **results,
+    }
+
+
 def save(home: Path, bench: str, started: datetime, doc: Mapping[str, Any]) -> Path:
     """The run as JSON under <home>/bench/, named by the benchmark and its start time."""
     folder = home / "bench"
@@ -147,20 +164,34 @@ async def connect_spread(
     """`sockets` agents' sockets, company i % len(names), the first len(names) on the first
     edge, the next on the second, and so on: every company has sockets on every edge once
     there are enough of them. Raises when none connects."""
+    return await connect_all(fleet, spread(s, urls, names, sockets), urls, "sockets")
+
+
+def spread(
+    s: StackSettings, urls: Sequence[str], names: Sequence[str], count: int
+) -> list[ClientSpec]:
+    """`count` agents, company i % len(names), each company spread over all `urls`."""
     n = len(names)
-    specs = [
+    return [
         ClientSpec(
             url=urls[(i // n) % len(urls)],
             token=issue_token(s, names[i % n], f"agent-{i}"),
             company=names[i % n],
         )
-        for i in range(sockets)
+        for i in range(count)
     ]
+
+
+async def connect_all(
+    fleet: Fleet, specs: Sequence[ClientSpec], urls: Sequence[str], noun: str
+) -> Connected:
+    """Connect every client of `specs` (no reconnection) and say how many did; raises when
+    none connects, and hints at the edges' per-address limit when that refused some."""
     conn = await fleet.connect(specs, {"reconnection": False})
     if conn.ok == 0:
-        raise RuntimeError(f"no socket could connect: {conn.errors[:3]}")
+        raise RuntimeError(f"no {noun[:-1]} could connect: {conn.errors[:3]}")
     print(
-        f"connected {conn.ok} of {sockets} sockets to {', '.join(urls)}"
+        f"connected {conn.ok} of {len(specs)} {noun} to {', '.join(urls)}"
         + (f"; failures: {conn.errors[:3]}" if conn.failed else ""),
         flush=True,
     )

@@ -21,10 +21,27 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from tidewire_platform.contracts import Event
+from tidewire_platform.partitioning import company_key
 
 
 class Receiver(Protocol):
     def offer(self, event: Event, size: int | None = None) -> None: ...
+
+
+class Receivers(dict[bytes, set[Receiver]]):
+    """A node's receivers by company key, as every binding keeps them. A company without
+    receivers has no entry, so the reading loop skips its records with one plain `get`."""
+
+    def add(self, company_id: str, receiver: Receiver) -> None:
+        self.setdefault(company_key(company_id), set()).add(receiver)
+
+    def discard(self, company_id: str, receiver: Receiver) -> None:
+        key = company_key(company_id)
+        found = self.get(key)
+        if found is not None:
+            found.discard(receiver)
+            if not found:
+                del self[key]
 
 
 class EventFeed(Protocol):

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from cachetools import LRUCache
 
-from tidewire_edge.feed import Receiver
+from tidewire_edge.feed import Receiver, Receivers
 from tidewire_edge.recent import RecentRecords
 from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
@@ -65,7 +65,7 @@ class KafkaEventFeed:
         self._consumer: AIOKafkaConsumer | None = None
         self._next: dict[int, int] = {}  # partition -> next offset to hand out
         self._pending: dict[int, asyncio.Future[None]] = {}
-        self._receivers: dict[bytes, set[Receiver]] = {}  # company key -> deliveries
+        self._receivers = Receivers()
         self._task: asyncio.Task[None] | None = None
         # Events decoded lately, by (partition, offset): a company's clients reconnecting
         # together replay the same events, and decoding each for every client was ≈ 6 % of a
@@ -126,16 +126,11 @@ class KafkaEventFeed:
     def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
         """Hand `receiver` every event of the company from the returned offset on (the
         partition must be followed). Earlier events are the receiver's to replay."""
-        self._receivers.setdefault(company_key(company_id), set()).add(receiver)
+        self._receivers.add(company_id, receiver)
         return self._next[partition]
 
     def unregister(self, company_id: str, receiver: Receiver) -> None:
-        key = company_key(company_id)
-        found = self._receivers.get(key)
-        if found is not None:
-            found.discard(receiver)
-            if not found:
-                del self._receivers[key]
+        self._receivers.discard(company_id, receiver)
 
     def covers(self, partition: int, offset: int) -> bool:
         """Whether memory holds every record of `partition` from `offset` to the end read."""

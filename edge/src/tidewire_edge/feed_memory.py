@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from tidewire_edge.feed import Receiver
+from tidewire_edge.feed import Receiver, Receivers
 from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -24,7 +24,7 @@ class MemoryEventFeed:
     def __init__(self, events: MemoryEventsLog) -> None:
         self._events = events
         self._followed: set[int] = set()
-        self._receivers: dict[bytes, set[Receiver]] = {}  # company key -> deliveries
+        self._receivers = Receivers()
         events.listen(self._appended)
 
     def registered(self, company_id: str) -> int:
@@ -45,16 +45,11 @@ class MemoryEventFeed:
 
     def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
         assert partition in self._followed, "follow the partition first"
-        self._receivers.setdefault(company_key(company_id), set()).add(receiver)
+        self._receivers.add(company_id, receiver)
         return self._end(partition)
 
     def unregister(self, company_id: str, receiver: Receiver) -> None:
-        key = company_key(company_id)
-        found = self._receivers.get(key)
-        if found is not None:
-            found.discard(receiver)
-            if not found:
-                del self._receivers[key]
+        self._receivers.discard(company_id, receiver)
 
     def recent(
         self, company_id: str, partition: int, after: int, until: int

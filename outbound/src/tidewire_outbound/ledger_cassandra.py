@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
-from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
 from tidewire_platform.aio import execute
+from tidewire_platform.lwt import prepare_lwt
 
 SendState = Literal["in_flight", "sent", "failed", "unknown"]
 
@@ -44,20 +44,17 @@ def ledger_ttl_s(events_retention_ms: int) -> int:
 class CassandraLedger:
     def __init__(self, session: Session, keyspace: str, ttl_s: int) -> None:
         self._session = session
-        self._claim = self._lwt(
+        self._claim = prepare_lwt(
+            session,
             f"INSERT INTO {keyspace}.outbound_sends (company_id, message_id, state, claimed_at) "
-            f"VALUES (?, ?, 'in_flight', ?) IF NOT EXISTS USING TTL {int(ttl_s)}"
+            f"VALUES (?, ?, 'in_flight', ?) IF NOT EXISTS USING TTL {int(ttl_s)}",
         )
-        self._finish = self._lwt(
+        self._finish = prepare_lwt(
+            session,
             f"UPDATE {keyspace}.outbound_sends USING TTL {int(ttl_s)} SET state = ?, "
             "finished_at = ?, wamid = ?, reason = ? WHERE company_id = ? AND message_id = ? "
-            "IF EXISTS"
+            "IF EXISTS",
         )
-
-    def _lwt(self, cql: str) -> Any:
-        stmt = self._session.prepare(cql)
-        stmt.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-        return stmt
 
     async def claim(self, company_id: str, message_id: str) -> Claimed | None:
         """Record the message's send as in flight; None when this call claimed it, else the

@@ -18,12 +18,11 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 
 from tidewire_platform.aio import execute
+from tidewire_platform.lwt import prepare_lwt
 from tidewire_platform.tenants import Connection, Tenant, TenantConflict
 
 _CONNECTION_COLUMNS = (
@@ -49,23 +48,26 @@ class CassandraTenantStore:
         # Bumped by every eviction: a lookup that raced an upsert must not cache what it read.
         self._generation = 0
         ks = keyspace
-        self._claim_company = self._lwt(
+        self._claim_company = prepare_lwt(
+            session,
             f"INSERT INTO {ks}.companies (company_id, name, created_at) VALUES (?, ?, ?) "
-            "IF NOT EXISTS"
+            "IF NOT EXISTS",
         )
-        self._rename_company = self._lwt(
-            f"UPDATE {ks}.companies SET name = ? WHERE company_id = ? IF EXISTS"
+        self._rename_company = prepare_lwt(
+            session, f"UPDATE {ks}.companies SET name = ? WHERE company_id = ? IF EXISTS"
         )
         self._company = session.prepare(
             f"SELECT company_id, name FROM {ks}.companies WHERE company_id = ?"
         )
-        self._claim_phone = self._lwt(
+        self._claim_phone = prepare_lwt(
+            session,
             f"INSERT INTO {ks}.connections_by_phone ({_CONNECTION_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+            "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
         )
-        self._update_phone = self._lwt(
+        self._update_phone = prepare_lwt(
+            session,
             f"UPDATE {ks}.connections_by_phone SET display_phone_number = ?, verify_token = ?, "
-            "app_secret = ?, access_token = ? WHERE phone_number_id = ? IF company_id = ?"
+            "app_secret = ?, access_token = ? WHERE phone_number_id = ? IF company_id = ?",
         )
         self._phone = session.prepare(
             f"SELECT {_CONNECTION_COLUMNS} FROM {ks}.connections_by_phone WHERE phone_number_id = ?"
@@ -81,12 +83,6 @@ class CassandraTenantStore:
         self._by_token = session.prepare(
             f"SELECT phone_number_id FROM {ks}.connections_by_verify_token WHERE verify_token = ?"
         )
-
-    def _lwt(self, cql: str) -> Any:
-        stmt = self._session.prepare(cql)
-        # LOCAL_SERIAL: the Paxos round stays in the local DC, like LOCAL_QUORUM for reads.
-        stmt.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-        return stmt
 
     async def upsert(self, tenant: Tenant, connection: Connection | None) -> None:
         if connection is not None and connection.company_id != tenant.company_id:

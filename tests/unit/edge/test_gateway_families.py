@@ -156,3 +156,16 @@ async def test_a_token_issued_by_a_clock_a_little_ahead_is_accepted() -> None:
     ahead = _jwt(id=3, companyId=5, iat=int(time.time()) + 20)
     user, _, _ = await _gateway("ticketz").connect(None, {"token": [ahead]}, "/")
     assert user.company_id == "5"
+
+
+@pytest.mark.parametrize("family", ["saas1", "ticketz", "plus"])
+def test_multi_company_families_refuse_a_token_without_company_first(family: str) -> None:
+    """Checked before anything else: a token with neither `id` nor `companyId` is refused for
+    its missing company; community (one company) needs no claim."""
+    users = FAMILIES[family]
+    with pytest.raises(Refused, match="no companyId claim"):
+        users.user({"id": 3, "profile": "user"}, {}, "7")
+    with pytest.raises(Refused, match="no companyId claim"):
+        users.user({}, {}, "7")
+    assert users.user({"id": 3, "companyId": 5}, {}, "7").company_id == "5"
+    assert FAMILIES["community"].user({"id": 3}, {}, "7").company_id == "7"

@@ -120,6 +120,8 @@ class Family:
     # own servers check it only at connect, so cutting them at expiry would end every tab's
     # live updates for good after the token's lifetime (15 minutes).
     renews_token = False
+    # Every token must name its company (`companyId`): the multi-company families.
+    needs_company_claim = False
     # Client events this family sends, each mapped by `join` below.
     events: tuple[str, ...] = ("joinChatBox", "joinNotification", "joinTickets")
 
@@ -132,6 +134,8 @@ class Family:
         self, claims: Mapping[str, Any], query: Mapping[str, Sequence[str]], default_company: str
     ) -> HelpdeskUser:
         """The socket's user from a verified token's claims."""
+        if self.needs_company_claim and _claim_id(claims, "companyId") is None:
+            raise Refused("invalid token: no companyId claim")
         user_id = _claim_id(claims, "id")
         if user_id is None or not valid_user_id(user_id):
             raise Refused("invalid token: no user id claim (`id`)")
@@ -190,6 +194,7 @@ class Saas1(Family):
     plus the `companyId` claim; the claimed `companyId`, if any, must be the token's."""
 
     name = "saas1"
+    needs_company_claim = True
 
     def token(self, auth: Any, query: Mapping[str, Sequence[str]]) -> str | None:
         token = super().token(auth, query)
@@ -204,8 +209,6 @@ class Saas1(Family):
     def user(
         self, claims: Mapping[str, Any], query: Mapping[str, Sequence[str]], default_company: str
     ) -> HelpdeskUser:
-        if _claim_id(claims, "companyId") is None:
-            raise Refused("invalid token: no companyId claim")
         user = super().user(claims, query, default_company)
         claimed = _first(query, "companyId")
         if claimed is not None and claimed != user.company_id:
@@ -218,6 +221,7 @@ class Ticketz(Family):
     authorised by profile and queues, counted leaves."""
 
     name = "ticketz"
+    needs_company_claim = True
     sends_ready = True
     counts_joins = True
     renews_token = True
@@ -229,13 +233,6 @@ class Ticketz(Family):
         "joinTickets",
         "leaveTickets",
     )
-
-    def user(
-        self, claims: Mapping[str, Any], query: Mapping[str, Sequence[str]], default_company: str
-    ) -> HelpdeskUser:
-        if _claim_id(claims, "companyId") is None:
-            raise Refused("invalid token: no companyId claim")
-        return super().user(claims, query, default_company)
 
     def connect_rooms(self, user: HelpdeskUser) -> tuple[str, ...]:
         c = user.company_id
@@ -281,6 +278,7 @@ class Plus(Family):
     pattern), `query.token = "Bearer <jwt>"`, events broadcast to the whole namespace."""
 
     name = "plus"
+    needs_company_claim = True
     events = (
         "joinChatBox",
         "joinChatBoxLeave",
@@ -301,13 +299,6 @@ class Plus(Family):
             return None
         scheme, _, rest = raw.partition(" ")
         return rest.strip() if scheme.lower() == "bearer" and rest.strip() else raw
-
-    def user(
-        self, claims: Mapping[str, Any], query: Mapping[str, Sequence[str]], default_company: str
-    ) -> HelpdeskUser:
-        if _claim_id(claims, "companyId") is None:
-            raise Refused("invalid token: no companyId claim")
-        return super().user(claims, query, default_company)
 
     def namespace_company(self, namespace: str, pattern: str) -> str | None:
         prefix, _, suffix = pattern.partition("{company}")
