@@ -39,6 +39,10 @@ class _Receiver:
         return [e.id for e in self.offered]
 
 
+def _raising(event: Event, size: int | None = None) -> None:
+    raise RuntimeError("one receiver's bug")
+
+
 async def _until(predicate: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 15
     while not predicate():
@@ -90,6 +94,22 @@ class EventFeedContract(ABC):
         await self.append(acme, event(acme, 1).to_bytes())
         await _until(lambda: len(staying.offered) == 2, "the second event")
         assert leaving.ids() == [f"{acme}-e0"]
+
+    async def test_a_receiver_that_raises_costs_the_others_nothing(self, feed: EventFeed) -> None:
+        """One socket's bug: it misses the event, the company's other receivers and memory
+        get every event, in order."""
+        acme = fresh("acme")
+        broken, start = await self._registered(feed, acme)
+        broken.offer = _raising  # type: ignore[method-assign]
+        receiver, _ = await self._registered(feed, acme)
+        last = 0
+        for n in range(3):
+            last = await self.append(acme, event(acme, n).to_bytes())
+        await _until(lambda: len(receiver.offered) >= 3, "three events")
+        assert receiver.ids() == [f"{acme}-e{n}" for n in range(3)]
+        recent = feed.recent(acme, partition_for(acme, self.partitions), start - 1, last + 1)
+        assert recent is not None
+        assert [e.id for e, _ in recent] == receiver.ids()
 
     async def test_recent_serves_what_was_read_and_skips_what_is_not_an_event(
         self, feed: EventFeed

@@ -128,24 +128,36 @@ class Delivery:
         self._cutting: asyncio.Task[None] | None = None
         self._acked_some = asyncio.Event()  # set by each ack: a full window may move again
         # Live events go out from `offer` itself (no task switch per socket and event) while
-        # the delivery is `_live` (its replay is over), holds nothing (`_queue` empty, not
-        # `_busy` with one) and the socket can take it at once; else through `_queue`, in
-        # order behind what it holds.
+        # the delivery is `_live` (its replay is over), holds nothing (`_queue` empty, no
+        # task `_busy` with a packet to write: `_run` with one it took from the queue, the
+        # re-sends of `_retry_loop`) and the socket can take it at once; else through
+        # `_queue`, in order behind what it holds.
         self._live = False
-        self._busy = False
+        self._busy = 0
+        # Held while a task writes: the re-sends and their closing `tidewire:position` must
+        # not interleave with newer events, or the client's offset moves back.
+        self._writing = asyncio.Lock()
 
     def offer(self, event: Event, size: int | None = None) -> None:
         """A live event of the company, in log order, holding `size` bytes (measured when
         not given). Never blocks the feed."""
         if self._overflowed:
             return  # cut off already: it recovers from the log
-        size = event_bytes(event) if size is None else size
-        if (
-            self._live
-            and not self._busy
-            and not self._queue.qsize()
-            and self._send_now(event, size)
-        ):
+        try:
+            size = event_bytes(event) if size is None else size
+            if (
+                self._live
+                and not self._busy
+                and not self._queue.qsize()
+                and self._send_now(event, size)
+            ):
+                return
+        except Exception:
+            # This socket's code runs in the feed's loop here: a failure is this socket's
+            # alone, like an overflow (it recovers from the log), never the feed's.
+            if not self._stopped:  # else its sid may already be a recovered client's
+                log.exception("live send to %s failed", self.sid)
+                self._overflow("failed a live send")
             return
         # The first event always fits: one larger than the whole budget must still get through.
         if self._queued_bytes and self._queued_bytes + size > self._budget:
@@ -199,10 +211,12 @@ class Delivery:
             self._live = self._emit_now is not None
             while not self._stopped:
                 event, size = await self._queue.get()
-                self._busy = True
-                self._queued_bytes -= size
-                await self._send(event, replayed=False, size=size)
-                self._busy = False
+                self._busy += 1
+                try:
+                    self._queued_bytes -= size
+                    await self._send(event, replayed=False, size=size)
+                finally:
+                    self._busy -= 1
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -244,9 +258,10 @@ class Delivery:
             if not await self._window_open(size):
                 return
         packets = self._packets(event)
-        for name, args in packets:
-            await self._emit(name, args, self.sid)
-        self._sent_one(event, offset, packets, size, replayed)
+        async with self._writing:  # the window's wait is outside: re-sends go on meanwhile
+            for name, args in packets:
+                await self._emit(name, args, self.sid)
+            self._sent_one(event, offset, packets, size, replayed)
 
     def _send_now(self, event: Event, size: int) -> bool:
         """`_send` for a live event, if it needs no wait; False when it would (nothing sent)."""
@@ -361,25 +376,39 @@ class Delivery:
         while not self._stopped:
             await asyncio.sleep(min(0.2, self._conf.ack_retry_s / 2))
             now = time.monotonic()
-            last_resent = -1
-            for offset in sorted(self._unacked):
-                item = self._unacked.get(offset)
-                if item is None or item.due > now:
-                    continue
-                item.tries += 1
-                delay = min(self._conf.ack_retry_s * 2**item.tries, self._conf.ack_retry_max_s)
-                item.due = now + delay
-                EDGE_RETRIES.inc()
-                for name, args in item.packets:
-                    await self._emit(name, args, self.sid)
-                if self._stopped:
-                    return  # a re-send found the socket gone (see stop)
-                last_resent = offset  # in ascending order: the highest re-sent
-            if self._sent is not None and 0 <= last_resent < self._sent[0] and not self._stopped:
-                # Protocol rule (socket.io CSR): the client takes the last argument of every
-                # event as its offset, so a re-sent older event moved it back, and a recovery
-                # would replay events it had acknowledged. One more packet puts it back at
-                # the newest event sent.
-                cursor = self._sent[1]
-                body = {"action": "position", "cursor": cursor}
-                await self._emit(POSITION_EVENT, (body, cursor), self.sid)
+            if not any(item.due <= now for item in self._unacked.values()):
+                continue
+            # Nothing else writes to the socket meanwhile: live events wait in the queue
+            # (`_busy`), and `_sent` stays the newest cursor written until the round ends.
+            self._busy += 1
+            try:
+                async with self._writing:
+                    await self._resend_due(now)
+            finally:
+                self._busy -= 1
+
+    async def _resend_due(self, now: float) -> None:
+        """One round of re-sends: the events due, oldest first, then the client's offset put
+        back at the newest event sent."""
+        last_resent = -1
+        for offset in sorted(self._unacked):
+            item = self._unacked.get(offset)
+            if item is None or item.due > now:
+                continue
+            item.tries += 1
+            delay = min(self._conf.ack_retry_s * 2**item.tries, self._conf.ack_retry_max_s)
+            item.due = now + delay
+            EDGE_RETRIES.inc()
+            for name, args in item.packets:
+                await self._emit(name, args, self.sid)
+            if self._stopped:
+                return  # a re-send found the socket gone (see stop)
+            last_resent = offset  # in ascending order: the highest re-sent
+        if self._sent is not None and 0 <= last_resent < self._sent[0] and not self._stopped:
+            # Protocol rule (socket.io CSR): the client takes the last argument of every
+            # event as its offset, so a re-sent older event moved it back, and a recovery
+            # would replay events it had acknowledged. One more packet puts it back at
+            # the newest event sent (read now: nothing newer is written before it).
+            cursor = self._sent[1]
+            body = {"action": "position", "cursor": cursor}
+            await self._emit(POSITION_EVENT, (body, cursor), self.sid)

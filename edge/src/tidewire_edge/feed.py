@@ -5,6 +5,8 @@ event to the deliveries of its company as it is read. Guarantees of every `Event
 
 - order: a receiver is offered its company's events in log order, each once, synchronously
   from the reading loop (a receiver must not block: it queues);
+- isolation: a receiver that raises misses that event (it is logged), and nothing else does:
+  the company's other receivers still get it, and the feed reads on;
 - no gap at registration: `register` returns the offset from which the receiver gets every
   event of the company live; what comes before it is the receiver's to replay (`recent`,
   else the events log), so replay plus live is the whole log, nothing twice;
@@ -17,11 +19,14 @@ Bindings: `feed_kafka.py` (the events topic), `feed_memory.py` (a `MemoryEventsL
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from tidewire_platform.contracts import Event
 from tidewire_platform.partitioning import company_key
+
+log = logging.getLogger("tidewire.edge.feed")
 
 
 class Receiver(Protocol):
@@ -42,6 +47,17 @@ class Receivers(dict[bytes, set[Receiver]]):
             found.discard(receiver)
             if not found:
                 del self[key]
+
+
+def hand_out(receivers: Iterable[Receiver], event: Event, size: int) -> None:
+    """Offer `event` to each receiver. One that raises (a bug in one socket's code) is logged
+    and skipped: it must not cost the node's other sockets this event, nor stop the reading
+    loop (which would lose the rest of its batch for everyone)."""
+    for receiver in list(receivers):
+        try:
+            receiver.offer(event, size)
+        except Exception:
+            log.exception("a receiver failed to take the event %s", event.cursor)
 
 
 class EventFeed(Protocol):

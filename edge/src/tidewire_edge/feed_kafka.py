@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from cachetools import LRUCache
 
-from tidewire_edge.feed import Receiver, Receivers
+from tidewire_edge.feed import Receiver, Receivers, hand_out
 from tidewire_edge.recent import RecentRecords
 from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
@@ -225,22 +226,7 @@ class KafkaEventFeed:
                     for rec in records:
                         self._next[tp.partition] = rec.offset + 1
                         ring.append(rec.offset, rec.key or b"", rec.value or b"")
-                        receivers = self._receivers.get(rec.key or b"")
-                        if not receivers:
-                            continue
-                        cursor = Cursor(self._epoch, tp.partition, rec.offset).encode()
-                        try:
-                            # Not through the replay cache: each live record is decoded once
-                            # anyway, and keeping every one alive for a while made the garbage
-                            # collector's full runs frequent (fan-out p99 doubled).
-                            event = Event.from_bytes(rec.value or b"", cursor)
-                        except ValueError:
-                            log.error("undecodable event at %s:%s", tp.partition, rec.offset)
-                            continue
-                        size = event_bytes(event)  # once for all its sockets' byte budgets
-                        for receiver in list(receivers):
-                            receiver.offer(event, size)
-                        handed += size
+                        handed += self._hand_out(tp.partition, rec)
                         if handed >= self._yield_bytes:
                             # `_next` already names the next record: a delivery registered
                             # meanwhile gets the rest of the batch live, nothing twice.
@@ -257,4 +243,41 @@ class KafkaEventFeed:
                 raise
             except Exception:  # keep the node alive; the next loop retries
                 log.exception("event feed iteration failed")
+                self._rewind()
                 await asyncio.sleep(0.5)
+
+    def _hand_out(self, partition: int, rec: Any) -> int:
+        """Offer one record to its company's receivers; returns the bytes handed out. A
+        record that is not an event is skipped (logged); a receiver that raises misses it
+        alone (feed.hand_out)."""
+        receivers = self._receivers.get(rec.key or b"")
+        if not receivers:
+            return 0
+        cursor = Cursor(self._epoch, partition, rec.offset).encode()
+        try:
+            # Not through the replay cache: each live record is decoded once anyway, and
+            # keeping every one alive for a while made the garbage collector's full runs
+            # frequent (fan-out p99 doubled).
+            event = Event.from_bytes(rec.value or b"", cursor)
+        except ValueError:
+            log.error("undecodable event at %s:%s", partition, rec.offset)
+            return 0
+        size = event_bytes(event)  # once for all its sockets' byte budgets
+        hand_out(receivers, event, size)
+        return size
+
+    def _rewind(self) -> None:
+        """After a failed iteration: read each partition again from the first record not
+        yet handed out. The consumer's position is already past the whole batch it
+        returned; reading on from there lost the rest of the batch for every socket and left
+        a hole in the recent memory. Records before `_next` were handed out and remembered
+        in full, so none is offered or remembered twice."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            for tp in consumer.assignment():
+                if tp.partition in self._next:
+                    consumer.seek(tp, self._next[tp.partition])
+        except Exception:  # the next iteration fails again and retries
+            log.exception("event feed cannot rewind to its next records")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from tidewire_edge.feed import Receiver, Receivers
+from tidewire_edge.feed import Receiver, Receivers, hand_out
 from tidewire_edge.sizes import event_bytes
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
@@ -91,6 +91,4 @@ class MemoryEventFeed:
         except ValueError:
             log.error("undecodable event at %s:%s", partition, offset)
             return
-        size = event_bytes(event)
-        for receiver in list(receivers):
-            receiver.offer(event, size)
+        hand_out(receivers, event, event_bytes(event))

@@ -427,3 +427,67 @@ async def test_live_events_sent_without_waiting_keep_order_rooms_and_acks() -> N
     assert sink.direct == 3  # 1, 2 and 6
     assert d.acked(Cursor("epoch", 0, 4)) == 4
     assert d.acked(Cursor("epoch", 0, 6)) == 2
+
+
+async def test_a_live_send_that_raises_cuts_that_socket_off_not_the_feed() -> None:
+    """`offer` runs this socket's sending code in the feed's loop: an exception there is
+    this socket's failure (it is cut off and recovers from the log), never the feed's."""
+    sink = DirectSink()
+
+    def broken(packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
+        raise RuntimeError("one socket's bug")
+
+    d = Delivery("sid", "c", sink.emit, sink.cut_off, _log(), EdgeSettings(), emit_now=broken)
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=1)
+    ready.set()
+    await _until(lambda: d._live)
+    d.offer(_event(1))  # raised out of offer into the feed's loop before
+    await _until(lambda: sink.cuts == 1)
+    d.offer(_event(2))  # cut off: nothing more until it recovers
+    await d.stop()
+    assert (sink.cuts, sink.sent) == (1, [])
+
+
+async def test_a_live_event_never_lands_between_resends_and_their_position() -> None:
+    """A round of re-sends ends with `tidewire:position` at the newest cursor sent. While
+    that packet waits for room in a full socket, a live event offered must wait behind it:
+    sent at once from `offer`, it landed before a position naming an older cursor, and the
+    client's offset moved back."""
+    sink = DirectSink()
+    gate = asyncio.Event()
+    waiting: list[str] = []
+
+    async def emit(name: str, args: tuple[Any, ...], sid: str) -> None:
+        if name == "tidewire:position" and not gate.is_set():
+            waiting.append(args[-1])  # the socket's queue is full: it waits for room
+            await gate.wait()
+        sink.sent.append((name, args))
+
+    d = Delivery(
+        "sid",
+        "c",
+        emit,
+        sink.cut_off,
+        _log(),
+        EdgeSettings(ack_retry_s=0.05, ack_retry_max_s=5.0),
+        acks=True,
+        emit_now=sink.emit_now,
+    )
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=0)
+    ready.set()
+    await _until(lambda: d._live)
+    d.offer(_event(0))
+    d.offer(_event(1))
+    d._unacked[1].due = float("inf")  # only 0 is re-sent: a position must follow
+    await _until(lambda: bool(waiting))
+    d.offer(_event(2))
+    gate.set()
+    await _until(lambda: "m2" in sink.bodies())
+    await _until(lambda: any(name == "tidewire:position" for name, _ in sink.sent))
+    await d.stop()
+    offsets = [Cursor.decode(args[-1]).offset for _, args in sink.sent]
+    for at, (name, _) in enumerate(sink.sent):
+        if name == "tidewire:position":  # the newest cursor written before it, always
+            assert offsets[at] == max(offsets[: at + 1]), (at, offsets)
