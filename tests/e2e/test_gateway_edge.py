@@ -88,12 +88,20 @@ async def clients() -> AsyncIterator[list[Client]]:
         await c.sio.disconnect()
 
 
+# python-socketio's client gives a connect 1 s by default, then reports "Unexpected connection
+# error"; socket.io-client waits 20 s. A busy box (the whole suite on two cores) can take
+# longer than 1 s to answer a connect that is not refused.
+CONNECT_S = 10
+
+
 async def _connect(made: list[Client], url: str, query: str, namespace: str = "/") -> Client:
     c = Client()
     made.append(c)
     if namespace != "/":
         c.sio.on("*", c._any, namespace=namespace)
-    await c.sio.connect(f"{url}?{query}", namespaces=[namespace], transports=["websocket"])
+    await c.sio.connect(
+        f"{url}?{query}", namespaces=[namespace], transports=["websocket"], wait_timeout=CONNECT_S
+    )
     return c
 
 
@@ -192,7 +200,9 @@ async def test_plus_connects_on_its_company_namespace_only(
         await _connect(clients, plus_edge, f"userId=9&token=Bearer%20{token}", f"/{_company()}")
     root = Client()
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await root.sio.connect(f"{plus_edge}?token=Bearer%20{token}", transports=["websocket"])
+        await root.sio.connect(
+            f"{plus_edge}?token=Bearer%20{token}", transports=["websocket"], wait_timeout=CONNECT_S
+        )
     await _publish(
         services.ingest_url,
         settings,
@@ -215,7 +225,9 @@ async def test_a_forged_or_foreign_token_is_refused_with_its_reason(
     forged = jwt.encode({"id": 1, "companyId": 5, "exp": int(time.time()) + 60}, "x" * 32, "HS256")
     client = Client()
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.sio.connect(f"{ticketz_edge}?token={forged}", transports=["websocket"])
+        await client.sio.connect(
+            f"{ticketz_edge}?token={forged}", transports=["websocket"], wait_timeout=CONNECT_S
+        )
     assert "invalid token" in str(client.refused)
 
 

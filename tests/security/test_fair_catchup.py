@@ -233,7 +233,12 @@ async def _replaying(url: str, token: str, last_id: str, counts: list[int]) -> s
         counts[slot] += 1
 
     sio.on("*", got)
-    await sio.connect(url, auth={"token": token, "lastEventId": last_id}, transports=["websocket"])
+    await sio.connect(  # python-socketio's default 1 s to connect is short on a busy box
+        url,
+        auth={"token": token, "lastEventId": last_id},
+        transports=["websocket"],
+        wait_timeout=10,
+    )
     return sio
 
 

@@ -81,11 +81,11 @@ class KafkaEventFeed:
             bootstrap_servers=self._settings.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            # How long the broker holds a fetch while no record comes; a record that comes ends
-            # it at once (fetch_min_bytes is 1), and adopting partitions (assign) cancels it.
-            # So a long wait costs no latency, and an idle node fetches twice a second, not
-            # fifty times (each fetch costs this node and the broker CPU).
-            fetch_max_wait_ms=500,
+            # How long the broker holds a fetch while no record comes. Short on purpose: a
+            # connect that makes this node follow a new partition waits for the feed to read
+            # it, and a 500 ms wait made such connects take ~1.5 s while other sockets
+            # replayed (tests/security/test_fair_catchup.py); idle, this costs ~50 fetches/s.
+            fetch_max_wait_ms=20,
             # A position retention has deleted (a backfill start, a node far behind) moves to
             # the oldest record left, never to the end: "latest" skipped every record in
             # between, unseen by the followers it then released.
