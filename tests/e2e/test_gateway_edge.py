@@ -341,10 +341,11 @@ async def test_a_socket_of_a_family_that_never_renews_its_token_outlives_the_tok
     reconnect attempt, so its sockets do end with their token (tests/e2e/test_gateway.py)."""
     c = _company()
     short = jwt.encode(
-        {"id": 9, "companyId": int(c), "exp": int(time.time()) + 3}, SECRET, algorithm="HS256"
+        {"id": 9, "companyId": int(c), "exp": int(time.time()) + 8}, SECRET, algorithm="HS256"
     )
+    # 8 s: long enough to connect within on a loaded box, short enough to wait out.
     client = await _connect(clients, plus_edge, f"token=Bearer%20{short}", f"/{c}")
-    expired = time.time() + 5
+    expired = time.time() + 10
     await client.until(lambda: time.time() > expired, "the token's expiry and then some")
     assert client.sio.connected
     await _publish(

@@ -298,6 +298,7 @@ async def test_a_recovered_session_evicts_its_live_twin(
     try:
         first = js.connects()[0]
         await chat.say("before")
+        await chat.received_all(js)
         [cursor] = [args[-1] for args in js.events(chat.name)]
         await twin.connect(
             services.edge_url(node),

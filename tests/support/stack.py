@@ -8,6 +8,7 @@ ports of their own so a developer's `tidewire up` on 8000/8101/8102 is never dis
 from __future__ import annotations
 
 import os
+import random
 import socket
 import sys
 import time
@@ -22,11 +23,27 @@ from tidewire_deploy.layout import layout_of
 from tidewire_deploy.procs import Managed
 from tidewire_platform.settings import StackSettings
 
+_HANDED_OUT: set[int] = set()
+# Below Linux's ephemeral range (32768-60999): a port the kernel picks for bind(0) is also one
+# it may give any outgoing connection (a Kafka client's, say) as its local port before the
+# test's server binds it. Ports here are never chosen by the kernel, and never handed out twice.
+_TEST_PORTS = range(20000, 32000)
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, outside the kernel's ephemeral range, new to this run."""
+    rng = random.Random()
+    while True:
+        port = rng.choice(_TEST_PORTS)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.1) -> None:
