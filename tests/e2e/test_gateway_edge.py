@@ -327,7 +327,9 @@ async def test_the_helpdesk_decides_connects_and_joins_through_its_proxies(
         helpdesk.connect_answer = (403, {"reason": "session revoked"})
         refused_client = Client()
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await refused_client.sio.connect(f"{url}?token=x", transports=["websocket"])
+            await refused_client.sio.connect(
+                f"{url}?token=x", transports=["websocket"], wait_timeout=CONNECT_S
+            )
         assert "session revoked" in str(refused_client.refused)
     finally:
         edges.close()

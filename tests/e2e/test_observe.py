@@ -146,7 +146,9 @@ async def _traffic(
     by the outbound sender, a publication, sockets of both clients receiving, a refused
     connect, a dropped socket that recovers, and refused requests."""
     py = socketio.AsyncClient()
-    await py.connect(services.edge_url(1), auth={"token": token}, transports=["websocket"])
+    await py.connect(
+        services.edge_url(1), auth={"token": token}, transports=["websocket"], wait_timeout=10
+    )
     js = await open_client(services.edge_url(0), token)
     try:
         chat = Chat(api, company)
@@ -183,7 +185,9 @@ async def _traffic(
             assert (await http.get("/api/tickets")).status_code == 401
         refused = socketio.AsyncClient()
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await refused.connect(services.edge_url(0), auth={"token": "not-a-jwt"})
+            await refused.connect(
+                services.edge_url(0), auth={"token": "not-a-jwt"}, wait_timeout=10
+            )
     finally:
         await py.disconnect()
         await js.close()

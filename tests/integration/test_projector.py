@@ -46,6 +46,10 @@ async def _command(settings: StackSettings, command: Command | bytes, company: s
         await producer.stop()
 
 
+def _has_body(events: list[dict[str, Any]], body: str) -> bool:
+    return any((e["payload"].get("message") or {}).get("body") == body for e in events)
+
+
 def test_inbound_messages_make_one_pending_ticket_with_its_messages(api: Api) -> None:
     api.deliver([wa.text_message("oi"), wa.media_message("image", caption="foto")])
     api.deliver([wa.text_message("alguém aí?")])
@@ -64,7 +68,13 @@ def test_inbound_messages_make_one_pending_ticket_with_its_messages(api: Api) ->
     assert final["lastMessage"] == "alguém aí?"
     view = api.get(f"/api/tickets/{ticket['id']}")
     assert view["contact"]["id"] == wa.CUSTOMER
-    created = [e for e in api.events() if e["type"] == "message.created"]
+
+    # Read models are written before events are appended: wait for the last message's event.
+    def three_created() -> list[dict[str, Any]] | None:
+        created = [e for e in api.events() if e["type"] == "message.created"]
+        return created if len(created) >= 3 else None
+
+    created = api.until(three_created, "three message events")
     assert [e["payload"]["message"]["id"] for e in created] == [m["id"] for m in messages]
 
 
@@ -76,7 +86,9 @@ def test_redelivered_webhook_yields_one_message_and_one_event(api: Api) -> None:
     [ticket] = _pending(api, 1)
     messages = _messages(api, ticket["id"], 2)
     assert [m["body"] for m in messages] == ["uma vez", "marker"]
-    assert [e["payload"]["message"]["body"] for e in api.events()] == ["uma vez", "marker"]
+    # Read models are written before events are appended: wait for the marker's event.
+    events = api.until(lambda: (e := api.events()) and _has_body(e, "marker") and e, "marker")
+    assert [e["payload"]["message"]["body"] for e in events] == ["uma vez", "marker"]
 
 
 def test_a_client_key_is_scoped_to_its_ticket(api: Api) -> None:
@@ -125,12 +137,13 @@ def test_agent_message_statuses_are_monotonic(api: Api) -> None:
     messages = _messages(api, ticket["id"], 3)
     mine = next(m for m in messages if m["id"] == message_id)
     assert (mine["ack"], mine["wamid"], mine["fromMe"]) == (Ack.READ, wamid, True)
-    updates = [
-        e["payload"]["message"]["ack"] for e in api.events() if e["type"] == "message.updated"
-    ]
+    # Read models are written before events are appended: the marker's event comes after
+    # every status's.
+    events = api.until(lambda: (e := api.events()) and _has_body(e, "marker") and e, "marker")
+    updates = [e["payload"]["message"]["ack"] for e in events if e["type"] == "message.updated"]
     assert updates == [Ack.PENDING, Ack.READ]  # wamid recorded, then read; nothing after
     assert Ack.DELIVERED not in updates
-    created = [e for e in api.events() if e["type"] == "message.created"]
+    created = [e for e in events if e["type"] == "message.created"]
     assert len([e for e in created if e["payload"]["message"]["id"] == message_id]) == 1
 
 
@@ -152,7 +165,12 @@ def test_ticket_update_and_read(api: Api) -> None:
     )
     assert (opened["userId"], opened["queueId"]) == ("agent-1", "sales")
     assert api.tickets("pending") == []
-    types = [e["type"] for e in api.events()]
+    # Read models are written before events are appended: wait for the read's event.
+    events = api.until(
+        lambda: (e := api.events()) and any(x["type"] == "ticket.read" for x in e) and e,
+        "the read event",
+    )
+    types = [e["type"] for e in events]
     assert types == ["message.created", "message.created", "ticket.updated", "ticket.read"]
     bad = api.http.patch(f"/api/tickets/{ticket['id']}", json={"status": "archived"})
     assert bad.status_code == 422

@@ -86,6 +86,8 @@ async def test_a_repeated_patch_or_read_is_one_command(
     later = api.http.post(f"/api/tickets/{ticket}/read")
     assert later.json()["command_id"] != read_1
     api.until(lambda: _ticket(api, ticket)["unreadMessages"] == 0, "the ticket read again")
+    # Read models are written before events are appended: wait for the last read's event.
+    api.until(lambda: len(_events_of(api, ticket, "ticket.read")) >= 2, "the second read event")
     updated = [e["payload"]["ticket"]["status"] for e in _events_of(api, ticket, "ticket.updated")]
     assert updated == ["open", "pending", "open"]
     assert len(_events_of(api, ticket, "ticket.read")) == 2

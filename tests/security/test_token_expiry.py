@@ -42,7 +42,7 @@ async def test_a_socket_is_cut_at_its_tokens_expiry_and_gets_nothing_after(
     seen: list[str] = []
     watcher.on(chat.name, lambda body, *_: seen.append(body["message"]["body"]))
     await watcher.connect(
-        services.edge_url(1), auth={"token": agent_token}, transports=["websocket"]
+        services.edge_url(1), auth={"token": agent_token}, transports=["websocket"], wait_timeout=10
     )
     try:
         told = await _cut(js)
