@@ -37,7 +37,10 @@ pytestmark = pytest.mark.security
 
 EVERY = 1000  # the attacker's history: one of its events per this many records
 PER_PAGE = SCAN_BUDGET // EVERY  # its events in each page (a scan of SCAN_BUDGET records)
-PAGES = 3  # pages of its whole history
+# Pages of its whole history: enough that the attacker is still reading while b catches up
+# (b's connect alone took as long as 4 of the attacker's pages on an idle box; 60 pages in
+# all, over its readers, leave room for a busy box).
+PAGES = 6
 READERS = 10  # its reads at once
 
 
