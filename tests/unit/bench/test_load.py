@@ -55,9 +55,10 @@ async def test_open_loop_sends_on_schedule_without_waiting_for_slow_sends() -> N
     t0 = time.perf_counter()
     paced = await load.open_loop(100, 0.2, slow)
     assert (paced.sent, paced.failed) == (20, 1)
-    # A closed loop would need 20 x 0.2 s; generous slack for a busy machine.
-    assert started[-1] - t0 < 1.0
-    assert paced.seconds < 1.0
+    # A closed loop would need 20 x 0.2 s = 4 s; the open one ~0.4 s. Half the closed loop's
+    # time is slack for a busy machine that still tells the two apart.
+    assert started[-1] - t0 < 2.0
+    assert paced.seconds < 2.0
 
 
 async def test_as_fast_as_possible_bounds_what_is_in_flight() -> None:
