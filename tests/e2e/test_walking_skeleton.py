@@ -35,7 +35,7 @@ async def test_message_reaches_both_clients_and_the_read_model(
     js = await JsClient.connect(services.edge_url(1), auth={"token": agent_token})
     try:
         await js.wait_for(lambda h: h["kind"] == "connect", what="connect")
-        async with httpx.AsyncClient(base_url=services.ingest_url) as http:
+        async with httpx.AsyncClient(base_url=services.ingest_url, timeout=15) as http:
             resp = await http.post(
                 f"/api/tickets/{ticket}/messages",
                 json={"client_message_id": f"m-{time.time_ns()}", "body": "hello tidewire"},
@@ -57,7 +57,7 @@ async def test_message_reaches_both_clients_and_the_read_model(
         assert created == [[js_event, js_event["cursor"]]]
 
         # Read model first, then event: the message is there by the time the event arrived.
-        async with httpx.AsyncClient(base_url=services.ingest_url) as http:
+        async with httpx.AsyncClient(base_url=services.ingest_url, timeout=15) as http:
             page = await http.get(
                 f"/api/tickets/{ticket}/messages",
                 headers={"Authorization": f"Bearer {agent_token}"},
@@ -92,7 +92,7 @@ async def test_cursor_epoch_is_the_events_topic_id(
     js = await JsClient.connect(services.edge_url(0), auth={"token": agent_token})
     try:
         await js.wait_for(lambda h: h["kind"] == "connect", what="connect")
-        async with httpx.AsyncClient(base_url=services.ingest_url) as http:
+        async with httpx.AsyncClient(base_url=services.ingest_url, timeout=15) as http:
             await http.post(
                 f"/api/tickets/{ticket}/messages",
                 json={"client_message_id": "epoch-1", "body": "x"},

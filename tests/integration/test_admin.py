@@ -30,7 +30,7 @@ def _admin_token() -> str:
 
 def test_a_company_id_the_rest_would_refuse_is_refused_here(services: Services) -> None:
     body = {"name": "Too long"}
-    with httpx.Client(base_url=services.ingest_url) as http:
+    with httpx.Client(base_url=services.ingest_url, timeout=15) as http:
         admin = {"Authorization": f"Bearer {_admin_token()}"}
         refused = http.put(f"/admin/tenants/{'c' * 65}", json=body, headers=admin)
         assert refused.status_code == 422, refused.text
@@ -51,7 +51,7 @@ def test_admin_creates_a_tenant_whose_webhooks_are_accepted(
             "access_token": "EAAG",
         },
     }
-    with httpx.Client(base_url=services.ingest_url) as http:
+    with httpx.Client(base_url=services.ingest_url, timeout=15) as http:
         admin = {"Authorization": f"Bearer {_admin_token()}"}
         created = http.put(f"/admin/tenants/{company}", json=body, headers=admin)
         assert created.status_code == 200, created.text

@@ -24,7 +24,9 @@ async def test_commands_land_once_on_the_company_partition(
     body = {"client_message_id": "m-1", "body": "olá"}
     headers = {"Authorization": f"Bearer {agent_token}"}
     async with PartitionReader(s, s.commands_topic, company) as reader:
-        async with httpx.AsyncClient(base_url=services.ingest_url, headers=headers) as http:
+        async with httpx.AsyncClient(
+            base_url=services.ingest_url, headers=headers, timeout=15
+        ) as http:
             first = await http.post(f"/api/tickets/{ticket}/messages", json=body)
             again = await http.post(f"/api/tickets/{ticket}/messages", json=body)
             update = await http.patch(
@@ -57,7 +59,7 @@ async def test_refusals_are_problem_documents_and_write_nothing(
 ) -> None:
     s = services.settings
     async with PartitionReader(s, s.commands_topic, company) as reader:
-        async with httpx.AsyncClient(base_url=services.ingest_url) as http:
+        async with httpx.AsyncClient(base_url=services.ingest_url, timeout=15) as http:
             no_auth = await http.post(
                 "/api/tickets/t/messages", json={"client_message_id": "x", "body": "b"}
             )

@@ -16,7 +16,8 @@ def _post(services: Services, body: bytes, signature: str | None) -> httpx.Respo
     headers = {"content-type": "application/json"}
     if signature is not None:
         headers["x-hub-signature-256"] = signature
-    return httpx.post(f"{services.ingest_url}/webhooks/whatsapp", content=body, headers=headers)
+    url = f"{services.ingest_url}/webhooks/whatsapp"
+    return httpx.post(url, content=body, headers=headers, timeout=30)
 
 
 def test_verification_handshake(services: Services, phone: str) -> None:
@@ -27,11 +28,13 @@ def test_verification_handshake(services: Services, phone: str) -> None:
             "hub.verify_token": f"vt-{phone}",
             "hub.challenge": "1158201444",
         },
+        timeout=15,
     )
     assert (ok.status_code, ok.text) == (200, "1158201444")
     bad = httpx.get(
         f"{services.ingest_url}/webhooks/whatsapp",
         params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"},
+        timeout=15,
     )
     assert bad.status_code == 403
     assert bad.headers["content-type"] == "application/problem+json"
