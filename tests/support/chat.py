@@ -23,7 +23,16 @@ class Chat:
         self.sent += bodies
         want = len(self.sent)
         await asyncio.to_thread(
-            self.api.until, lambda: len(self.api.events()) >= want, f"{want} events in the log"
+            self.api.until, lambda: self.logged() >= want, f"{want} customer messages in the log"
+        )
+
+    def logged(self) -> int:
+        """The customers' messages in the company's events log. Not every event: an agent's
+        message and its status updates are events too, and counting them would return from
+        `say` before its messages are in the log."""
+        return sum(
+            e["type"] == "message.created" and not e["payload"]["message"]["fromMe"]
+            for e in self.api.events()
         )
 
     async def received_all(self, js: JsClient, within: float = 20) -> list[str]:
