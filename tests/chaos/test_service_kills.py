@@ -73,12 +73,18 @@ async def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
     services: Services, api: Api, company: str
 ) -> None:
     total = 500  # one page of messages (the API returns at most 500)
-    for batch in range(0, total, 50):
-        messages = [wa.text_message(f"m{n}") for n in range(batch, batch + 50)]
-        await asyncio.to_thread(api.deliver, messages)
+
+    def deliver_all() -> None:
+        for batch in range(0, total, 50):
+            api.deliver([wa.text_message(f"m{n}") for n in range(batch, batch + 50)])
+
+    # The kill lands while webhooks still arrive, so the projector is mid-stream whatever its
+    # speed (delivering everything first let a fast projector finish before the kill).
+    delivering = asyncio.create_task(asyncio.to_thread(deliver_all))
     await asyncio.to_thread(api.until, lambda: len(api.events()) >= 20, "projection under way")
     projected = len(await asyncio.to_thread(api.events))
     await asyncio.to_thread(services.procs["projector"].kill)
+    await delivering  # ingest keeps accepting while the projector is down
     assert projected < total, "the kill came after the projection: nothing was in flight"
     await asyncio.to_thread(services.start, "projector")
     events = await asyncio.to_thread(
