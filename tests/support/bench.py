@@ -1,10 +1,19 @@
-"""Smoke runs of `tidewire bench …`: the real CLI in a subprocess, and its printed tables read
-back as rows, for the benchmarks that print their figures rather than save them as JSON."""
+"""Smoke runs of `tidewire bench …`: the real CLI in a subprocess, its printed tables read back
+as rows (for the benchmarks that print their figures rather than save them as JSON), and the
+removal of what a benchmark's own stack leaves in the engines."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import DeleteGroupsRequest
+
+from tidewire_platform.cql import connect
+from tidewire_platform.settings import StackSettings
 
 
 def run_bench(*args: str, timeout: float = 120.0) -> str:
@@ -37,3 +46,60 @@ def tables(report: str) -> list[list[dict[str, str]]]:
 def number(cell: str) -> int:
     """`1,234` -> 1234."""
     return int(cell.replace(",", ""))
+
+
+def forget(s: StackSettings, timeout_s: float = 60.0) -> None:
+    """Remove from the engines what a stack of settings `s` left there: its topics (faust's
+    own among them), its consumer groups and its keyspace. For the stacks benchmarks start
+    beside the suite's (`OwnStack.beside`), which would outlive the run otherwise."""
+    asyncio.run(_forget_in_kafka(s, timeout_s))
+    session = connect(s)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {s.cassandra_keyspace}", timeout=timeout_s)
+    finally:
+        session.cluster.shutdown()
+
+
+def _owned(s: StackSettings, topic: str) -> bool:
+    topics = {s.commands_topic, s.events_topic, s.outbound_topic, s.deadletter_topic}
+    groups = (f"{s.projector_group}-", f"{s.outbound_group}-")
+    return topic in topics or topic.startswith(groups)
+
+
+async def _forget_in_kafka(s: StackSettings, timeout_s: float) -> None:
+    """Delete the stack's topics and wait until Kafka no longer lists them (deletion is
+    asynchronous; a stack migrated again meanwhile would find them half gone), then its
+    consumer groups, which Kafka still lists once their topics are gone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        doomed = [t for t in await admin.list_topics() if _owned(s, t)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        while left := [t for t in await admin.list_topics() if _owned(s, t)]:
+            assert time.monotonic() < deadline, f"topics not deleted after {timeout_s} s: {left}"
+            await asyncio.sleep(0.2)  # polling Kafka's listing, with a deadline
+        for group in (s.projector_group, s.outbound_group):
+            await _delete_group(admin, group, deadline)
+    finally:
+        await admin.close()
+
+
+async def _delete_group(admin: AIOKafkaAdminClient, group: str, deadline: float) -> None:
+    """DeleteGroups, which aiokafka's admin client has the protocol for but no method (its
+    private `_send_request`, aiokafka pinned in constraints.txt). A group whose members have
+    not all left yet (a stopped service's session) is non-empty: asked again until it is."""
+    while True:
+        coordinator = await admin.find_coordinator(group)
+        response = await admin._send_request(DeleteGroupsRequest([group]), coordinator)
+        [(_, code)] = response.results
+        if code in (_DELETED, _NO_SUCH_GROUP):
+            return
+        assert code == _NOT_EMPTY, f"deleting group {group}: Kafka error {code}"
+        assert time.monotonic() < deadline, f"group {group} still has members"
+        await asyncio.sleep(0.2)  # polling the coordinator, with a deadline
+
+
+# Kafka protocol error codes of DeleteGroups.
+_DELETED, _NOT_EMPTY, _NO_SUCH_GROUP = 0, 68, 69
