@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.bench import forget
+from tests.support.bench import beside, forget
 from tests.support.stack import Stack
-from tidewire_bench.own_stack import isolated
 
 
 def test_a_tiny_run_delivers_every_webhook_once_and_saves_its_figures(
@@ -32,16 +31,13 @@ def test_a_tiny_run_delivers_every_webhook_once_and_saves_its_figures(
         "4",
     ]
     argv = [sys.executable, "-m", "tidewire_deploy.cli", "bench", "e2e", *size, "--out", str(out)]
+    own = beside(stack.settings, "e2e")
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=280,
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=280)
     finally:
-        forget(isolated(stack.settings, "e2e"))  # the bench's own topics and keyspace
+        removed = forget(own)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert own.commands_topic in removed  # the bench ran on topics of its own, now gone
     doc = json.loads(out.read_text())
     assert doc["bench"] == "e2e"
     assert doc["command"].startswith("tidewire bench e2e --rate 4 --seconds 2 ")

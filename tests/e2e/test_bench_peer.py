@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bench import forget
+from tests.support.bench import beside, forget
 from tests.support.stack import Stack
-from tidewire_bench.own_stack import isolated
 
 SIZE = {
     "--clients": "8",
@@ -35,16 +34,13 @@ def test_a_tiny_run_compares_both_systems_and_tidewire_loses_and_repeats_nothing
     out = tmp_path / "peer.json"
     size = [word for pair in SIZE.items() for word in pair]
     argv = [sys.executable, "-m", "tidewire_deploy.cli", "bench", "peer", *size, "--out", str(out)]
+    own = beside(stack.settings, "peer")
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=560,
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=560)
     finally:
-        forget(isolated(stack.settings, "peer"))  # the topics and keyspace of tidewire's side
+        removed = forget(own)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert own.commands_topic in removed  # tidewire ran on topics of its own, now gone
     doc = json.loads(out.read_text())
     assert doc["bench"] == "peer"
     assert doc["command"].startswith("tidewire bench peer --clients 8 --companies 2 --rate 10 ")

@@ -48,16 +48,29 @@ def number(cell: str) -> int:
     return int(cell.replace(",", ""))
 
 
-def forget(s: StackSettings, timeout_s: float = 60.0) -> None:
+def beside(s: StackSettings, suffix: str) -> StackSettings:
+    """The settings of the stack `tidewire bench e2e` or `peer` starts beside the one `s`
+    configures (the benchmarks' `own_stack.isolated`, restated: the suite imports no
+    benchmark). A test checks that `forget` found its topics, so a rename cannot go unseen."""
+    return s.model_copy(
+        update={
+            "topic_prefix": f"{s.topic_prefix}-{suffix}",
+            "cassandra_keyspace": f"{s.cassandra_keyspace}_{suffix}",
+        }
+    )
+
+
+def forget(s: StackSettings, timeout_s: float = 60.0) -> list[str]:
     """Remove from the engines what a stack of settings `s` left there: its topics (faust's
-    own among them), its consumer groups and its keyspace. For the stacks benchmarks start
-    beside the suite's (`OwnStack.beside`), which would outlive the run otherwise."""
-    asyncio.run(_forget_in_kafka(s, timeout_s))
+    own among them), its consumer groups and its keyspace; returns the topics deleted. For
+    the stacks benchmarks start beside the suite's, which would outlive the run otherwise."""
+    deleted = asyncio.run(_forget_in_kafka(s, timeout_s))
     session = connect(s)
     try:
         session.execute(f"DROP KEYSPACE IF EXISTS {s.cassandra_keyspace}", timeout=timeout_s)
     finally:
         session.cluster.shutdown()
+    return deleted
 
 
 def _owned(s: StackSettings, topic: str) -> bool:
@@ -66,7 +79,7 @@ def _owned(s: StackSettings, topic: str) -> bool:
     return topic in topics or topic.startswith(groups)
 
 
-async def _forget_in_kafka(s: StackSettings, timeout_s: float) -> None:
+async def _forget_in_kafka(s: StackSettings, timeout_s: float) -> list[str]:
     """Delete the stack's topics and wait until Kafka no longer lists them (deletion is
     asynchronous; a stack migrated again meanwhile would find them half gone), then its
     consumer groups, which Kafka still lists once their topics are gone."""
@@ -82,6 +95,7 @@ async def _forget_in_kafka(s: StackSettings, timeout_s: float) -> None:
             await asyncio.sleep(0.2)  # polling Kafka's listing, with a deadline
         for group in (s.projector_group, s.outbound_group):
             await _delete_group(admin, group, deadline)
+        return doomed
     finally:
         await admin.close()
 
