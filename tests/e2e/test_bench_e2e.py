@@ -25,6 +25,8 @@ def test_a_tiny_run_delivers_every_webhook_once_and_saves_its_figures(
         "2",
         "--warmup-s",
         "1",
+        "--idle-s",
+        "1",
         "--companies",
         "2",
         "--sockets",
