@@ -75,8 +75,8 @@ def forget(s: StackSettings, timeout_s: float = 60.0) -> list[str]:
 
 def _owned(s: StackSettings, topic: str) -> bool:
     topics = {s.commands_topic, s.events_topic, s.outbound_topic, s.deadletter_topic}
-    groups = (f"{s.projector_group}-", f"{s.outbound_group}-")
-    return topic in topics or topic.startswith(groups)
+    internal = (f"{s.projector_group}-", f"{s.outbound_group}-")  # faust's, named by group
+    return topic in topics or topic.startswith(internal)
 
 
 async def _forget_in_kafka(s: StackSettings, timeout_s: float) -> list[str]:
