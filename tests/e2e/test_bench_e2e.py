@@ -1,6 +1,7 @@
 """`tidewire bench e2e` smoke-run at a tiny size: every webhook reaches every socket of its
-company once, and the saved JSON has the figures the benchmark page quotes. No timing is
-asserted (speed lives in the benchmark's own runs)."""
+company once, and the saved JSON has the figures the benchmark page quotes. The topics and
+keyspace of the bench's own stack are removed afterwards. No timing is asserted (speed lives
+in the benchmark's own runs)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.bench import beside, forget
 from tests.support.stack import Stack
 
 
@@ -23,19 +25,21 @@ def test_a_tiny_run_delivers_every_webhook_once_and_saves_its_figures(
         "2",
         "--warmup-s",
         "1",
+        "--idle-s",
+        "1",
         "--companies",
         "2",
         "--sockets",
         "4",
     ]
-    size += ["--companies", "2", "--sockets", "4"]
-    done = subprocess.run(
-        [sys.executable, "-m", "tidewire_deploy.cli", "bench", "e2e", *size, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    argv = [sys.executable, "-m", "tidewire_deploy.cli", "bench", "e2e", *size, "--out", str(out)]
+    own = beside(stack.settings, "e2e")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=280)
+    finally:
+        removed = forget(own)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert own.commands_topic in removed  # the bench ran on topics of its own, now gone
     doc = json.loads(out.read_text())
     assert doc["bench"] == "e2e"
     assert doc["command"].startswith("tidewire bench e2e --rate 4 --seconds 2 ")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.bench import beside, forget
 from tests.support.stack import Stack
 
 SIZE = {
@@ -32,13 +33,14 @@ def test_a_tiny_run_compares_both_systems_and_tidewire_loses_and_repeats_nothing
 ) -> None:
     out = tmp_path / "peer.json"
     size = [word for pair in SIZE.items() for word in pair]
-    done = subprocess.run(
-        [sys.executable, "-m", "tidewire_deploy.cli", "bench", "peer", *size, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=560,
-    )
+    argv = [sys.executable, "-m", "tidewire_deploy.cli", "bench", "peer", *size, "--out", str(out)]
+    own = beside(stack.settings, "peer")
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=560)
+    finally:
+        removed = forget(own)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert own.commands_topic in removed  # tidewire ran on topics of its own, now gone
     doc = json.loads(out.read_text())
     assert doc["bench"] == "peer"
     assert doc["command"].startswith("tidewire bench peer --clients 8 --companies 2 --rate 10 ")

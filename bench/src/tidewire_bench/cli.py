@@ -102,6 +102,7 @@ def _cmd_bench_publish(args: argparse.Namespace) -> int:
         node_procs=args.node_procs,
         in_flight=args.in_flight,
         timeout_s=args.timeout_s,
+        out=args.out,
     )
     print(asyncio.run(bench_publish.run(StackSettings(), cfg)))
     return 0
@@ -356,6 +357,9 @@ def add_parsers(bench_sub: SubParsers) -> None:
         type=float,
         default=30.0,
         help="per request; and stop waiting for deliveries after s without one",
+    )
+    pub.add_argument(
+        "--out", default="", help="write the JSON here (default: <TIDEWIRE_HOME>/bench/)"
     )
     pub.set_defaults(func=_cmd_bench_publish)
 

@@ -35,7 +35,7 @@ from tidewire_bench import load, runs
 from tidewire_bench.e2e_results import HEAD, Summary
 from tidewire_bench.edge_clients import Fleet
 from tidewire_bench.ingest import webhook
-from tidewire_bench.own_stack import OwnStack, isolated
+from tidewire_bench.own_stack import OwnStack
 from tidewire_bench.publish_results import Publisher, Tally
 from tidewire_bench.report import command_line, table
 from tidewire_deploy.layout import layout_of
@@ -190,9 +190,9 @@ async def run(s: StackSettings, cfg: Config) -> str:
     runs.raise_fd_limit()
     started = datetime.now(UTC)
     machine = runs.machine()
-    own = isolated(s, "e2e")
     lay = layout_of(s.home, s.lib_dir)
-    stack = OwnStack(own, "bench-e2e", EDGE_ENV)
+    stack = OwnStack.beside(s, "e2e", EDGE_ENV)
+    own = stack.settings
     print(f"starting ingest, projector, outbound and two edges on {own.topic_prefix}.*", flush=True)
     connector = aiohttp.TCPConnector(limit=cfg.in_flight)
     timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)

@@ -47,13 +47,23 @@ class OwnStack:
     """Services started by a benchmark (`migrate`, then `start`), stopped by it (`stop`)."""
 
     settings: StackSettings
-    tag: str  # names the pid and log files: "bench-e2e" -> bench-e2e-ingest.pid
+    tag: str  # names the pid and log files: "bench-tidewire-e2e" -> bench-tidewire-e2e-ingest.pid
     env: Mapping[str, str] = field(default_factory=dict)  # on top of the settings'
     ingest_port: int = field(default_factory=free_port)
     projector_port: int = field(default_factory=free_port)
     outbound_port: int = field(default_factory=free_port)
     edge_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     procs: dict[str, Managed] = field(default_factory=dict)
+
+    @classmethod
+    def beside(cls, s: StackSettings, suffix: str, env: Mapping[str, str]) -> OwnStack:
+        """A benchmark's own stack next to the one `s` configures: topics and keyspace
+        `isolated(s, suffix)`, pid and log files named after those topics. Stacks sharing a
+        state folder (several test runs, each with a topic prefix of its own) then never
+        share a pid file: with one, a second run would take the first's live ingest for its
+        own, wait for it on another port and stop it on giving up."""
+        own = isolated(s, suffix)
+        return cls(own, f"bench-{own.topic_prefix}", env)
 
     @property
     def services(self) -> list[_Service]:

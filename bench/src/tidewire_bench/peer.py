@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from tidewire_bench import load, runs
 from tidewire_bench.edge_clients import Connected, Fleet
-from tidewire_bench.own_stack import OwnStack, isolated
+from tidewire_bench.own_stack import OwnStack
 from tidewire_bench.peer_node import NodePeer, NodePublisher
 from tidewire_bench.peer_results import HEAD, PROCESS_HEAD, Churned, Phase, process_rows, rows
 from tidewire_bench.publish import EVENT
@@ -223,8 +223,8 @@ async def _peer(s: StackSettings, cfg: Config) -> dict[str, Phase]:
 
 
 async def _tidewire(s: StackSettings, cfg: Config) -> dict[str, Phase]:
-    own = isolated(s, "peer")
-    stack = OwnStack(own, "bench-peer", EDGE_ENV)
+    stack = OwnStack.beside(s, "peer", EDGE_ENV)
+    own = stack.settings
     print(f"tidewire: ingest, projector and two edges on {own.topic_prefix}.*", flush=True)
     await asyncio.to_thread(stack.migrate)
     await asyncio.to_thread(stack.start)

@@ -27,6 +27,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
 
 import aiohttp
 
@@ -55,9 +57,10 @@ class Config:
     node_procs: int = 1
     in_flight: int = 128
     timeout_s: float = 30.0
+    out: str = ""  # JSON file; default <home>/bench/publish-<start>.json
 
     def command(self) -> str:
-        return command_line(["bench", "publish"], vars(self))
+        return command_line(["bench", "publish"], {k: v for k, v in vars(self).items() if v != ""})
 
 
 class Publications:
@@ -118,14 +121,18 @@ class Publications:
 
 
 def _processes(s: StackSettings, cfg: Config, fleet: Fleet) -> dict[str, int]:
-    """The processes whose CPU the report shows: the stack's services when this state folder
-    started them (their pid files), the node clients and this process."""
-    lay = layout_of(s.home, s.lib_dir)
+    """The processes whose CPU the report shows: ingest and the edges found by the ports they
+    listen on (`--api`, `--edges`: the ones measured, whoever started them; a pid file names
+    a service of this state folder, maybe another stack's), the projector by its pid file (it
+    has no port among the options), the node clients and this process."""
     pids: dict[str, int] = {}
-    for name in ("ingest", "projector", *(f"edge-{p}" for p in cfg.edges)):
-        pid = Managed(name, lay.run, lay.logs / f"{name}.out").pid()
-        if pid is not None:
+    ports = {"ingest": urlparse(cfg.api).port, **{f"edge-{p}": p for p in cfg.edges}}
+    for name, port in ports.items():
+        if port is not None and (pid := runs.listener_pid(port)) is not None:
             pids[name] = pid
+    lay = layout_of(s.home, s.lib_dir)
+    if (pid := Managed("projector", lay.run, lay.logs / "projector.out").pid()) is not None:
+        pids["projector"] = pid
     for i, member in enumerate(fleet.members):
         pids[f"clients-{i}" if len(fleet.members) > 1 else "clients"] = member.pid
     pids["publisher"] = os.getpid()
@@ -177,14 +184,19 @@ async def run(s: StackSettings, cfg: Config) -> str:
         machine,
         summary=summary.as_json(),
     )
-    path = runs.save(s.home, "publish", started, doc)
+    if cfg.out:
+        path = Path(cfg.out)
+        runs.write_json(path, doc)
+    else:
+        path = runs.save(s.home, "publish", started, doc)
     fanout = cfg.sockets / cfg.companies
     notes = (
         f"Each publication goes to every socket of its company: {cfg.rate:,} publications/s ×"
         f" {fanout:,.0f} sockets = {cfg.rate * fanout:,.0f} deliveries/s wanted. Machine:"
         f" {machine['cpus']} CPUs, load average {runs.loads(machine['load_average'])} before,"
         f" {runs.loads(machine['load_average_after'])} after. Latency: socket"
-        " receive time − the publisher's time just before its POST (same clock). CPU: this"
-        f" state folder's services, the node clients and the publisher. Saved: {path}"
+        " receive time − the publisher's time just before its POST (same clock). CPU: the"
+        " ingest and edges measured (found by their ports), this state folder's projector, the"
+        f" node clients and the publisher. Saved: {path}"
     )
     return "\n\n".join([f"command: {cfg.command()}", table(SUMMARY_HEAD, summary.rows()), notes])
