@@ -321,7 +321,12 @@ def add_parsers(bench_sub: SubParsers) -> None:
         default="balancer",
         help="kill: reconnect through a balancer to the running edges, or wait for the restart",
     )
-    edge.add_argument("--timeout-s", type=float, default=30.0, help="wait for recoveries")
+    edge.add_argument(
+        "--timeout-s",
+        type=float,
+        default=30.0,
+        help="wait for recoveries, and for deliveries that stopped coming",
+    )
     edge.set_defaults(func=_cmd_bench_edge)
 
     pub = bench_sub.add_parser(

@@ -202,7 +202,7 @@ async def fanout(cfg: Config, w: Workload, fleet: Fleet, conn: Connected, via: s
     await fleet.call("measure", "measuring", since=now_ms())
     paced = await load.open_loop(cfg.rate, cfg.seconds, fire)
     expected = sum(n * conn.per_company[c] for c, n in sent.items())
-    delivered = await _drain(fleet, expected, min(5.0, cfg.timeout_s))
+    delivered = await _drain(fleet, expected, cfg.timeout_s)  # a stall, not a deadline
     return fanout_row(via, conn.ok, cfg.companies, cfg.rate, paced, expected, delivered)
 
 
