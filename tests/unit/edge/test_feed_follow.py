@@ -82,9 +82,10 @@ def _tp(partition: int) -> TopicPartition:
     return TopicPartition(StackSettings().events_topic, partition)
 
 
-async def _running(feed: KafkaEventFeed, consumer: AdoptingConsumer) -> asyncio.Task[None]:
+async def _running(feed: KafkaEventFeed, consumer: AdoptingConsumer) -> None:
+    """The feed's loop running on `consumer` (stopped by `feed.stop()`)."""
     feed._consumer = consumer  # type: ignore[assignment]
-    return asyncio.create_task(feed._run())
+    feed._task = asyncio.create_task(feed._run())
 
 
 async def test_a_failure_inside_an_adoption_is_retried_whole_and_releases_the_follower() -> None:
@@ -92,17 +93,16 @@ async def test_a_failure_inside_an_adoption_is_retried_whole_and_releases_the_fo
     (an empty one): before, the feed had recorded the partition as followed, so it neither
     adopted it again nor released the follower (TimeoutError), and no consumer read it."""
     made: list[AdoptingConsumer] = []
-    fresh = iter([AdoptingConsumer(made, seek_fails=1), AdoptingConsumer(made)])
+    flaky = [AdoptingConsumer(made, seek_fails=1)]  # the first consumer an adoption gets
     feed = KafkaEventFeed(StackSettings(), "E")
-    feed._new_consumer = lambda: next(fresh)  # type: ignore[method-assign]
+    feed._new_consumer = lambda: flaky.pop() if flaky else AdoptingConsumer(made)  # type: ignore[method-assign]
     # (The code before adopted on the consumer it started with: it fails the same way.)
-    task = await _running(feed, AdoptingConsumer(made, seek_fails=1))
+    await _running(feed, AdoptingConsumer(made, seek_fails=1))
     try:
         await feed.follow(4, timeout_s=5)
+        reading = feed._consumer
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    reading = feed._consumer
+        await feed.stop()
     assert isinstance(reading, AdoptingConsumer)
     assert reading.assignment() == {_tp(4)}
     assert reading.positions == {_tp(4): 0}
@@ -115,18 +115,17 @@ async def test_following_a_new_partition_does_not_wait_out_the_fetch_held_for_th
     made: list[AdoptingConsumer] = []
     feed = KafkaEventFeed(StackSettings(), "E", fetch_wait_ms=60_000)
     feed._new_consumer = lambda: AdoptingConsumer(made)  # type: ignore[method-assign]
-    task = await _running(feed, AdoptingConsumer(made))
+    await _running(feed, AdoptingConsumer(made))
     try:
         await feed.follow(1, timeout_s=5)
         first = feed._consumer
         await feed.follow(2, timeout_s=5)
+        reading = feed._consumer
+        assert isinstance(first, AdoptingConsumer)
+        assert first.stopped  # with the fetch it held
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    reading = feed._consumer
+        await feed.stop()
     assert isinstance(reading, AdoptingConsumer)
-    assert isinstance(first, AdoptingConsumer)
     assert reading is not first
-    assert first.stopped
-    assert not reading.stopped
     assert reading.assignment() == {_tp(1), _tp(2)}
+    assert all(c.stopped for c in made)  # the next adoption's standby too: no connection left
