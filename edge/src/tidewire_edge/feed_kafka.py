@@ -109,10 +109,10 @@ class KafkaEventFeed:
         """A consumer started and connected to the events topic's leader, assigned nothing:
         an adoption's requests on it go out at once."""
         consumer = self._new_consumer()
-        await consumer.start()
         try:
+            await consumer.start()
             await consumer.end_offsets([TopicPartition(self._settings.events_topic, 0)])
-        except BaseException:
+        except BaseException:  # cancelled by stop() too
             await consumer.stop()
             raise
         return consumer
