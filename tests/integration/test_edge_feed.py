@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -73,6 +77,54 @@ async def test_a_newly_followed_partition_starts_with_its_last_records_in_memory
         assert all(e.cursor for e in mine)
     finally:
         await feed.stop()
+
+
+async def test_following_another_partition_does_not_wait_behind_the_held_fetch(
+    stack: Stack, company: str
+) -> None:
+    """With a fetch Kafka holds for a minute while nothing comes, following a second
+    partition is done within the follow's limit (a connection carries one request at a
+    time: on the reading consumer, the new partition's offsets waited behind that fetch);
+    then both partitions' new events arrive."""
+    s = stack.settings
+    first = partition_for(company, s.partitions)
+    other = next(
+        c
+        for c in (f"{company}-{n}" for n in range(1000))
+        if partition_for(c, s.partitions) != first
+    )
+    feed = KafkaEventFeed(s, "test-epoch", recent_bytes=1024**2, backfill=10, fetch_wait_ms=60_000)
+    await feed.start()
+    producer = make_producer(s, "test-feed")
+    await producer.start()
+    try:
+        await feed.follow(first, 20)
+        mine, theirs = _Kept(), _Kept()
+        feed.register(company, first, mine)
+        await _wait_until(lambda: feed._consumer is not None and bool(feed._consumer.assignment()))
+        await feed.follow(partition_for(other, s.partitions), 20)
+        feed.register(other, partition_for(other, s.partitions), theirs)
+        await append(producer, s, s.events_topic, company, _event(company, 1).to_bytes())
+        await append(producer, s, s.events_topic, other, _event(other, 1).to_bytes())
+        await _wait_until(lambda: mine.ids == [f"{company}-1"] and theirs.ids == [f"{other}-1"])
+    finally:
+        await producer.stop()
+        await feed.stop()
+
+
+async def _wait_until(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 20
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def offer(self, event: Event, size: int | None = None) -> None:
+        self.ids.append(event.id)
 
 
 class _Nobody:

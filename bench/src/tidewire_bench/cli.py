@@ -13,7 +13,7 @@ import os
 import sys
 from typing import NoReturn, TypeAlias
 
-from tidewire_bench import latency_cli
+from tidewire_bench import idle_cli, latency_cli
 from tidewire_platform.settings import StackSettings
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -406,3 +406,4 @@ def add_parsers(bench_sub: SubParsers) -> None:
 
     _add_peer(bench_sub)
     latency_cli.add_parser(bench_sub)
+    idle_cli.add_parser(bench_sub)

@@ -4,6 +4,15 @@ Each node keeps its own position per partition (no group, no rebalance): nodes n
 work from each other, and a partition is read only by nodes that have clients of a company
 hashed to it. Records are handed to the deliveries of their company synchronously, so
 `register` can name the exact offset from which a new delivery receives live events.
+
+Idle, a node costs (itself and the broker) one fetch per `fetch_wait_ms`: the broker holds a
+fetch that finds no record that long, and answers as soon as one comes, so a long wait costs
+no latency. But a connection carries one request at a time, and a held fetch delays whatever
+is sent behind it, up to the whole wait: so following a new partition (its offsets, the new
+assignment's first fetch) is done on a fresh consumer, which then takes over every followed
+partition from the next record to hand out, and the old one is closed with its held fetch.
+The fresh consumer is started ahead of time (a standby, assigned nothing, so fetching
+nothing), as starting one took about half of an adoption's time.
 """
 
 from __future__ import annotations
@@ -46,8 +55,10 @@ class KafkaEventFeed:
         backfill: int = 5_000,
         decoded_bytes: int = _DECODED_BYTES,
         yield_bytes: int = 1024**2,
+        fetch_wait_ms: int = 500,
     ) -> None:
         self._settings = settings
+        self._fetch_wait_ms = fetch_wait_ms
         self._epoch = epoch
         # The last records of each partition (up to `recent_bytes` each), so the replay after
         # a short drop is served from memory instead of a Kafka read per client.
@@ -68,6 +79,10 @@ class KafkaEventFeed:
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._receivers = Receivers()
         self._task: asyncio.Task[None] | None = None
+        self._standby: asyncio.Task[AIOKafkaConsumer] | None = None
+        # Set by a follow() that needs a partition adopted: the reading loop waits on it
+        # beside its read, instead of waking on a short timer to look.
+        self._wake = asyncio.Event()
         # Events decoded lately, by (partition, offset): a company's clients reconnecting
         # together replay the same events, and decoding each for every client was ≈ 6 % of a
         # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
@@ -76,28 +91,63 @@ class KafkaEventFeed:
             maxsize=decoded_bytes, getsizeof=_size_of
         )
 
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             bootstrap_servers=self._settings.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,
-            # How long the broker holds a fetch while no record comes. Short on purpose: a
-            # connect that makes this node follow a new partition waits for the feed to read
-            # it, and a 500 ms wait made such connects take ~1.5 s while other sockets
-            # replayed (tests/security/test_fair_catchup.py); idle, this costs ~50 fetches/s.
-            fetch_max_wait_ms=20,
+            # How long the broker holds a fetch while no record comes (a record ends it at
+            # once: fetch_min_bytes is 1). Adoption never waits behind it (module docstring).
+            fetch_max_wait_ms=self._fetch_wait_ms,
             # A position retention has deleted (a backfill start, a node far behind) moves to
             # the oldest record left, never to the end: "latest" skipped every record in
             # between, unseen by the followers it then released.
             auto_offset_reset="earliest",
         )
+
+    async def _started_consumer(self) -> AIOKafkaConsumer:
+        """A consumer started and connected to the events topic's leader, assigned nothing:
+        an adoption's requests on it go out at once."""
+        consumer = self._new_consumer()
+        try:
+            await consumer.start()
+            await consumer.end_offsets([TopicPartition(self._settings.events_topic, 0)])
+        except BaseException:  # cancelled by stop() too
+            await consumer.stop()
+            raise
+        return consumer
+
+    def _prepare_standby(self) -> None:
+        """Start the consumer the next adoption takes, ahead of time (it costs a connection
+        and no fetch; starting one took about half of an adoption's time)."""
+        self._standby = asyncio.create_task(self._started_consumer(), name="edge-feed-standby")
+
+    async def _fresh_consumer(self) -> AIOKafkaConsumer:
+        """The standby, or a consumer started now when there is none or it failed."""
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            try:
+                return await standby
+            except Exception:
+                log.warning("event feed's standby consumer failed; starting one", exc_info=True)
+        return await self._started_consumer()
+
+    async def start(self) -> None:
+        # Following nothing yet: this one answers the readiness probe until an adoption.
+        self._consumer = self._new_consumer()
         await self._consumer.start()
+        self._prepare_standby()
         self._task = asyncio.create_task(self._run(), name="edge-feed")
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._standby is not None:
+            self._standby.cancel()
+            standby = (await asyncio.gather(self._standby, return_exceptions=True))[0]
+            if not isinstance(standby, BaseException):
+                await standby.stop()
         if self._consumer:
             await self._consumer.stop()
 
@@ -122,6 +172,7 @@ class KafkaEventFeed:
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._pending[partition] = fut
+            self._wake.set()
         await asyncio.wait_for(asyncio.shield(fut), timeout_s)
 
     def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
@@ -180,21 +231,38 @@ class KafkaEventFeed:
         return found
 
     async def _adopt_pending(self) -> None:
-        assert self._consumer is not None
+        """Follow the partitions asked for, on a fresh consumer that takes over the others
+        too (module docstring). The feed's state changes only once the new consumer is
+        positioned: a failure leaves the adoption to the next iteration, whole."""
         new = [p for p in self._pending if p not in self._next]
-        tps = [TopicPartition(self._settings.events_topic, p) for p in new]
-        ends = await self._consumer.end_offsets(tps)
-        firsts = await self._consumer.beginning_offsets(tps)
+        consumer = await self._fresh_consumer()
+        try:
+            tps = [TopicPartition(self._settings.events_topic, p) for p in new]
+            ends, firsts = await asyncio.gather(
+                consumer.end_offsets(tps), consumer.beginning_offsets(tps)
+            )
+            starts = {tp.partition: max(firsts[tp], ends[tp] - self._backfill) for tp in tps}
+            positions = {**self._next, **starts}
+            consumer.assign([TopicPartition(self._settings.events_topic, p) for p in positions])
+            for tp in consumer.assignment():
+                consumer.seek(tp, positions[tp.partition])
+        except BaseException:
+            await consumer.stop()
+            raise
+        old, self._consumer = self._consumer, consumer
+        self._prepare_standby()
         for tp in tps:
-            start = max(firsts[tp], ends[tp] - self._backfill)
-            self._next[tp.partition] = start
+            self._next[tp.partition] = starts[tp.partition]
             self._recent[tp.partition] = RecentRecords(self._recent_bytes)
-            if start < ends[tp]:
+            if starts[tp.partition] < ends[tp]:
                 self._filling[tp.partition] = ends[tp]
-        self._consumer.assign([TopicPartition(self._settings.events_topic, p) for p in self._next])
-        for tp in self._consumer.assignment():
-            self._consumer.seek(tp, self._next[tp.partition])
-        await self._settle()
+        if old is not None:
+            # Records it fetched and the loop did not hand out are read again by the new
+            # one (from `_next`); closing drops its held fetch with its connection.
+            try:
+                await old.stop()
+            except Exception:  # the adoption stands; only its connections may linger
+                log.exception("event feed cannot close its previous consumer")
 
     async def _settle(self) -> None:
         """Release the followers of partitions whose memory reached its target."""
@@ -210,16 +278,49 @@ class KafkaEventFeed:
                 if not fut.done():
                     fut.set_result(None)
 
+    def _releasable(self) -> bool:
+        return any(p in self._next and p not in self._filling for p in self._pending)
+
+    async def _read(self) -> dict[TopicPartition, list[Any]]:
+        """The next records of the followed partitions; {} once `_wake` is set (a follow()
+        asks for a partition) or when none came for a while."""
+        assert self._consumer is not None
+        if self._wake.is_set():
+            return {}
+        if not self._next:
+            await self._wake.wait()
+            return {}
+        # Under load records are there already: no task to wait beside the wake.
+        batches: dict[TopicPartition, list[Any]]
+        batches = await self._consumer.getmany(timeout_ms=0, max_records=1000)
+        if batches:
+            return batches
+        reading = asyncio.ensure_future(
+            self._consumer.getmany(timeout_ms=self._fetch_wait_ms, max_records=1000)
+        )
+        woken = asyncio.ensure_future(self._wake.wait())
+        await asyncio.wait((reading, woken), return_when=asyncio.FIRST_COMPLETED)
+        woken.cancel()
+        if not reading.done():
+            # getmany takes records from the fetcher's buffer only once it returns: none
+            # is lost by cancelling it while it waits.
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+            return {}
+        batches = reading.result()
+        return batches
+
     async def _run(self) -> None:
         assert self._consumer is not None
         while True:
             try:
+                # Cleared first: a follow() while this adoption awaits Kafka wakes the read.
+                self._wake.clear()
                 if any(p not in self._next for p in self._pending):
                     await self._adopt_pending()
-                if not self._next:
-                    await asyncio.sleep(0.02)
-                    continue
-                batches = await self._consumer.getmany(timeout_ms=50, max_records=1000)
+                if self._filling or self._releasable():
+                    await self._settle()
+                batches = await self._read()
                 handed = 0
                 for tp, records in batches.items():
                     ring = self._recent[tp.partition]
@@ -237,8 +338,6 @@ class KafkaEventFeed:
                         EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
                 if batches:
                     EDGE_MEMORY.labels("recent").set(sum(r.bytes for r in self._recent.values()))
-                if self._filling:
-                    await self._settle()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the node alive; the next loop retries

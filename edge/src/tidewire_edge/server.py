@@ -306,6 +306,7 @@ class Edge:
             recent_bytes=self.settings.recent_budget(self.stack.partitions),
             decoded_bytes=self.settings.decoded_budget,
             yield_bytes=self.settings.socket_budget // 4,
+            fetch_wait_ms=self.settings.fetch_wait_ms,
         )
         await self.engines.feed.start()
         self._refresh = asyncio.create_task(self._refresh_sessions())

@@ -33,6 +33,15 @@ class EdgeSettings(BaseSettings):
         "partition; past it the transport is closed and socket.io-client retries by itself (a "
         "passing failure is never a connect_error, which it would not retry)",
     )
+    fetch_wait_ms: int = Field(
+        500,
+        ge=1,
+        le=2000,
+        description="how long Kafka holds the node's fetch of its partitions while no record "
+        "comes (a record ends it at once): an idle node fetches this seldom; following a new "
+        "partition never waits behind it (a fresh consumer); the readiness probe's metadata "
+        "request may",
+    )
     max_sockets_per_user: int = Field(
         20,
         ge=1,
