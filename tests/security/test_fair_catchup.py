@@ -221,9 +221,11 @@ def test_a_deep_replay_delays_another_companys_api_catch_up_by_at_most_a_page(
     page = resp.json()
     assert [e["id"] for e in page["events"]] == deep.b_ids
     assert page["more"] is False
-    # The page in progress when b asked, and one answer on its way back at most; behind a
-    # first-come lock b waited for every read the attacker had queued (READERS - 1).
-    assert during <= 2, f"{during} pages of the attacker went before b's catch-up"
+    # The page in progress when b asked, and one answer on its way back; behind a first-come
+    # lock b waited for every read the attacker had queued (READERS - 1). The count is taken
+    # in the attacker's client threads, which on a loaded box may still be reading answers
+    # the server gave before b asked: two more of those are allowed, still half of READERS.
+    assert during <= 4, f"{during} pages of the attacker went before b's catch-up"
 
 
 async def _replaying(url: str, token: str, last_id: str, counts: list[int]) -> socketio.AsyncClient:
