@@ -116,6 +116,11 @@ async def test_a_direct_write_never_overtakes_a_packet_queued_or_taken_by_the_wr
     pkt = eio_packet.Packet(eio_packet.MESSAGE, "engine.io's own")
     sock.queue.put_nowait(pkt)
     assert ws_frames.transport_for(sock) is None  # queued: ours go behind it
+    # One step of the loop: the writer has taken the packet (a poll through `wait_for` would
+    # have it in an inner task, the writer not yet told), and not written it.
+    await asyncio.sleep(0)
+    assert sock.queue.empty()
+    assert ws_frames.transport_for(sock) is None
     assert await writer == [pkt]
     assert sock.queue.empty()
     assert ws_frames.transport_for(sock) is None  # taken, not written yet: still behind it
