@@ -2,9 +2,10 @@
 socket, engine.io's unbounded send queue bounded from outside, and cutting a socket off (it
 then recovers).
 
-A live event goes out from the feed's own loop (`emit_now`: per socket, a lookup and a put of
-the shared packet into engine.io's queue); `emit` is the same with a wait for room in a full
-queue (replays, re-sends, and live events behind them).
+A live event goes out from the feed's own loop (`emit_now`: per socket, a lookup and a write
+of the event's WebSocket frame, built once, to the socket's connection, see ws_frames.py; or,
+when that is not possible now, a put of the shared packet into engine.io's queue); `emit` is
+the same with a wait for room in a full queue (replays, re-sends, and live events behind them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cachetools import LRUCache
 from engineio import packet as eio_packet
 from socketio import packet
 
+from tidewire_edge import ws_frames
 from tidewire_edge.expiry import REAUTH_EVENT
 from tidewire_edge.node import LocalSockets
 from tidewire_edge.recovery import RecoveringServer
@@ -26,14 +28,16 @@ from tidewire_platform.metrics import EDGE_CUT_OFF, EDGE_MEMORY, EDGE_TOKEN_EXPI
 
 
 class Frame(NamedTuple):
-    """An event's engine.io packet, encoded, and the bytes its text holds (send budgets)."""
+    """An event's engine.io packet, encoded, the bytes its text holds (send budgets), and its
+    WebSocket frame (for sockets it is written to directly)."""
 
     packet: eio_packet.Packet
     size: int
+    wire: bytes
 
 
 def _frame_size(frame: Frame) -> int:
-    return frame.size
+    return frame.size + len(frame.wire)
 
 
 class Emitter:
@@ -54,11 +58,13 @@ class Emitter:
         )
         self._last_args: tuple[Any, ...] | None = None  # the last frame built or found
         self._last_ns = ""
-        self._last_frame = Frame(eio_packet.Packet(eio_packet.NOOP), 0)
+        self._last_frame = Frame(eio_packet.Packet(eio_packet.NOOP), 0, b"")
         self._send_queues = SendQueues(
             sio.eio.sockets, settings.socket_buffer, settings.socket_budget
         )
         self.received: set[str] = set()  # sids sent an event: their sessions are worth keeping
+        self.written = 0  # frames written straight to a connection
+        self.queued = 0  # packets put into engine.io's queue
 
     def frame(self, ns: str, name: str, args: tuple[Any, ...]) -> Frame:
         """The engine.io packet of one event for every socket of namespace `ns`: the same for
@@ -80,8 +86,8 @@ class Emitter:
                 packet.EVENT, data=[name, *args], namespace=ns, binary=False
             ).encode()
             pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
-            pkt.encode()  # kept in the packet: its writers send it as it is
-            frame = Frame(pkt, getsizeof(text))
+            # The encoding is kept in the packet: engine.io's writers send it as it is.
+            frame = Frame(pkt, getsizeof(text), ws_frames.text_frame(pkt.encode()))
             if frame.size <= self._frames.maxsize:  # else too large to keep
                 self._frames[key] = frame
                 EDGE_MEMORY.labels("wire").set(self._frames.currsize)
@@ -102,11 +108,17 @@ class Emitter:
         return eio_sid, sock
 
     def _put(self, eio_sid: str, sock: Any, frame: Frame) -> None:
-        # Straight into engine.io's queue, as `AsyncSocket.send` does after its ping check:
-        # that check only closes a client silent past the ping timeout a little sooner than
+        transport = ws_frames.transport_for(sock)
+        if transport is not None:
+            transport.write(frame.wire)
+            self.written += 1
+            return
+        # Into engine.io's queue, as `AsyncSocket.send` does after its ping check: that
+        # check only closes a client silent past the ping timeout a little sooner than
         # engine.io's own reader does, and costs an await and a log call per packet.
         sock.queue.put_nowait(frame.packet)
         self._send_queues.sent(eio_sid, frame.size)
+        self.queued += 1
 
     def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
         """Queue `packets` for one local socket if its send queue has room for all of them
@@ -117,6 +129,13 @@ class Emitter:
             return True
         eio_sid, sock = target
         frames = [self.frame(ns, name, args) for name, args in packets]
+        transport = ws_frames.transport_for(sock)
+        if transport is not None:  # nothing ahead of them: written now, in one write
+            transport.write(
+                frames[0].wire if len(frames) == 1 else b"".join(f.wire for f in frames)
+            )
+            self.written += len(frames)
+            return True
         queues = self._send_queues
         if len(frames) == 1:
             if not queues.fits(eio_sid, sock, frames[0].size):

@@ -21,6 +21,8 @@ clients). Everything else (what to replay, rooms, auth) is the edge's connect ha
 Four more overrides keep the library's behaviour and change only its cost:
 `RecoveringManager.basic_enter_room`, `basic_leave_room`, `basic_disconnect` and `get_rooms`
 keep an index of each socket's rooms, so a disconnect does not scan every room of the node.
+`RecoveringServer._handle_eio_connect` (private) lets each new engine.io socket take prebuilt
+WebSocket frames (ws_frames.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import socketio
 from bidict import ValueDuplicationError
 from socketio import packet
 
+from tidewire_edge import ws_frames
 from tidewire_edge.plans import Plan, Retry
 from tidewire_edge.sessions import Session
 
@@ -168,6 +171,11 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         async with self._evictions:
             await self.disconnect(session.sid, namespace)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        """A new engine.io socket may take prebuilt WebSocket frames (ws_frames.py)."""
+        ws_frames.adopt(self.eio.sockets.get(eio_sid))
+        return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         """Protocol rule: the CONNECT reply carries the session's `pid`."""
