@@ -88,7 +88,7 @@ class Emitter:
             pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
             # The encoding is kept in the packet: engine.io's writers send it as it is.
             frame = Frame(pkt, getsizeof(text), ws_frames.text_frame(pkt.encode()))
-            if frame.size <= self._frames.maxsize:  # else too large to keep
+            if _frame_size(frame) <= self._frames.maxsize:  # else too large to keep
                 self._frames[key] = frame
                 EDGE_MEMORY.labels("wire").set(self._frames.currsize)
         self._last_args, self._last_ns, self._last_frame = args, ns, frame

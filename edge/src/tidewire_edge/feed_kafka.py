@@ -80,6 +80,7 @@ class KafkaEventFeed:
         self._receivers = Receivers()
         self._task: asyncio.Task[None] | None = None
         self._standby: asyncio.Task[AIOKafkaConsumer] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # previous consumers being closed
         # Set by a follow() that needs a partition adopted: the reading loop waits on it
         # beside its read, instead of waking on a short timer to look.
         self._wake = asyncio.Event()
@@ -148,17 +149,29 @@ class KafkaEventFeed:
             standby = (await asyncio.gather(self._standby, return_exceptions=True))[0]
             if not isinstance(standby, BaseException):
                 await standby.stop()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._consumer:
             await self._consumer.stop()
+
+    async def _close(self, old: AIOKafkaConsumer) -> None:
+        try:
+            await old.stop()
+        except Exception:  # the adoption stands; only its connections may linger
+            log.exception("event feed cannot close its previous consumer")
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:
         """Whether Kafka answers a metadata request, and the reading loop still runs."""
         if self._consumer is None or self._task is None or self._task.done():
             return False
+        probed = self._consumer
         try:
-            await asyncio.wait_for(self._consumer._client.fetch_all_metadata(), timeout_s)
+            await asyncio.wait_for(probed._client.fetch_all_metadata(), timeout_s)
         except (KafkaError, OSError, TimeoutError):
-            return False
+            if self._consumer is probed:
+                return False
+            # An adoption closed the consumer asked meanwhile: ask the one reading now.
+            return await self.reachable(timeout_s)
         return True
 
     async def follow(self, partition: int, timeout_s: float) -> None:
@@ -258,11 +271,11 @@ class KafkaEventFeed:
                 self._filling[tp.partition] = ends[tp]
         if old is not None:
             # Records it fetched and the loop did not hand out are read again by the new
-            # one (from `_next`); closing drops its held fetch with its connection.
-            try:
-                await old.stop()
-            except Exception:  # the adoption stands; only its connections may linger
-                log.exception("event feed cannot close its previous consumer")
+            # one (from `_next`); closing drops its held fetch with its connection. Not
+            # awaited here: aiokafka's close swallows a cancel of its caller.
+            task = asyncio.create_task(self._close(old))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def _settle(self) -> None:
         """Release the followers of partitions whose memory reached its target."""
