@@ -1,4 +1,4 @@
-"""Review findings on prebuilt frames (h/review2)."""
+"""The cache of built frames: a frame too large to keep is still built and sent."""
 
 from __future__ import annotations
 

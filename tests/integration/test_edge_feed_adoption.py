@@ -1,4 +1,5 @@
-"""Review findings on the edge feed's adoption (h/review2), on the real Kafka."""
+"""The edge feed replacing its consumer to adopt a partition, on the real Kafka: shutdown and
+readiness during the swap."""
 
 from __future__ import annotations
 
