@@ -99,3 +99,36 @@ def test_rows_of_non_latin_text_are_batched_by_their_bytes(stack: Stack) -> None
         assert len(found) == 200
 
     _with_store(stack, body)
+
+
+def test_a_small_batch_is_journaled_with_its_documents(stack: Stack) -> None:
+    """A batch of a few commands goes to Cassandra as one logged batch, its journal and its
+    documents together, and a large one in steps, journal first: either way a replay finds
+    each command's outcome and a duplicate its position, and the documents are there."""
+
+    async def body(store: CassandraStore) -> None:
+        company = f"sj-{uuid.uuid4().hex[:8]}"
+
+        def unit(n: int, name: str) -> Unit:
+            contact = Contact(id=f"55{n}", company_id=company, name=name, number=f"55{n}")
+            return Unit(Outcome(company_id=company, contacts=[contact]), f"{company}-c{n}", n, 7)
+
+        small = [unit(n, f"small {n}") for n in range(2)]
+        large = [unit(n, "x" * 2000) for n in range(2, 40)]
+        for batch in (small, large):
+            await store.flush(batch)
+            replays = await store.journaled({str(u.command_id): {u.position} for u in batch})
+            assert {cid: j.outcome for cid, j in replays.items()} == {
+                u.command_id: u.outcome for u in batch
+            }
+            dupes = await store.journaled({str(u.command_id): {u.position + 1} for u in batch})
+            assert {cid: (j.position, j.outcome) for cid, j in dupes.items()} == {
+                u.command_id: (u.position, None) for u in batch
+            }
+            for u in batch:
+                assert (
+                    await store.contact(company, u.outcome.contacts[0].id)
+                    == (u.outcome.contacts[0])
+                )
+
+    _with_store(stack, body)

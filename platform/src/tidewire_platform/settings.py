@@ -145,6 +145,18 @@ class StackSettings(BaseSettings):
         description="how long a batch waits for more commands while the projector is behind "
         "the log (a batch closes as soon as it has caught up: a lone command does not wait)",
     )
+    # faust fixes its consumer's fetch wait at 1,500 ms. aiokafka sends no fetch to a broker
+    # that has one in flight, and leaves out a partition whose records are still unread: a
+    # projector busy for more than 100 ms when records arrive (a large batch, a loaded box)
+    # had its next fetch leave without their partition and wait the whole 1.5 s on the idle
+    # ones, so at 50 agent sends/s commands waited 1-2 s before their batch even opened.
+    projector_fetch_wait_ms: int = Field(
+        100,
+        ge=1,
+        description="longest the projector's consumer waits on the broker for new commands "
+        "(a fetch in flight holds back the next one of a partition that just had records, so "
+        "this bounds that delay; an idle projector fetches this often)",
+    )
     projector_max_event_bytes: int = Field(
         1_000_000,
         ge=1024,

@@ -16,6 +16,7 @@ from tidewire_platform.probes import Address, start_probes
 from tidewire_platform.settings import StackSettings
 from tidewire_projector.agent import project_batches
 from tidewire_projector.batching import take_caught_up
+from tidewire_projector.fetching import consumer_transport
 from tidewire_projector.resources import Resources
 from tidewire_projector.worker import worker_class
 
@@ -43,6 +44,7 @@ def create_app(settings: StackSettings, probes_address: Address | None = None) -
         datadir=str(settings.home / "projector"),  # faust's working files, not in the repo root
         Worker=worker_class(early_start),
     )
+    app.transport = consumer_transport(app, settings.projector_fetch_wait_ms)
     commands_topic = app.topic(
         settings.commands_topic, value_serializer="raw", key_serializer="raw"
     )

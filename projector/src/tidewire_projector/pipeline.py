@@ -7,9 +7,11 @@ needs passed in (the read-model store, the topics, the events log's tail, the pr
    rules read first are loaded;
 3. decide: companies concurrently, each in log order: a new command's outcome (`domain`)
    staged in the store, a replay's journaled outcome staged again, a duplicate skipped;
-4. write read models: the staged outcomes flushed, journal first;
-5. append: events (each agent's message after its outbound job) and dead letters, in log
-   order; a replay appends only the events the log does not hold yet (`events_tail`).
+4. write read models: the staged outcomes flushed, journal first (a small batch: journal and
+   documents in one logged batch);
+5. append: events, agents' messages for the outbound sender and dead letters, in log order,
+   in one round trip; a replay appends only the events the log does not hold yet
+   (`events_tail`), and its agents' messages for the outbound sender again.
 
 Read models before events: a client that receives an event and then queries the API sees the
 state that event describes. A crash between any two steps replays the batch (faust commits only
@@ -28,7 +30,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -164,10 +166,12 @@ class Pipeline:
     ) -> None:
         """Step 5: append the records, each acknowledged before the batch counts as done.
 
-        Agents' messages to send go to the outbound topic before their events, and are
-        acknowledged first: a crash in between replays the command, which finds its event
-        missing and appends both again (the outbound sender skips the twin). The other order
-        could leave an event whose send was never asked for.
+        Agents' messages to send go to the outbound topic as well as their events, all handed
+        to the producer at once (one request to a broker, one round trip) and acknowledged
+        together. A crash in between replays the command, which appends the event if the log
+        lacks it and the outbound record again whatever the log holds (`_missing`): the
+        outbound sender skips the twin, while an event whose send was never asked for could
+        not be told apart from one already sent.
 
         With `renew`, records go one at a time, each acknowledged before the next: the retry
         of a batch the broker refused a record of (see `_one_by_one`)."""
@@ -176,8 +180,7 @@ class Pipeline:
             await self._one_by_one(records, producer, renew)
             return
         jobs = [job for job in (self.topics.job(r) for r in records) if job is not None]
-        await asyncio.gather(*[await job.send(producer) for job in jobs])
-        acks = [await record.send(producer) for record in records]
+        acks = [await record.send(producer) for record in (*jobs, *records)]
         await asyncio.gather(*acks)
 
     async def _company(
@@ -236,9 +239,11 @@ class Pipeline:
         log.warning("dead-lettered command at offset %d: %s", record.message.offset, reason)
 
     async def _missing(self, decided: Decided) -> list[Append]:
-        """The records to append: every record, and of each replay the events the log lacks.
-        Only batches with replays read the log, one partition each, from the earliest first
-        application among their replays on."""
+        """The records to append: every record, of each replay the events the log lacks,
+        and the outbound records of a replay's agents' messages whose events the log holds
+        (their outbound record may not have been written: see `append`). Only batches with
+        replays read the log, one partition each, from the earliest first application among
+        their replays on."""
         since: dict[int, int] = {}
         for item in decided.appends:
             if isinstance(item, Replay) and item.journaled.outcome is not None:
@@ -254,8 +259,11 @@ class Pipeline:
                 continue
             assert item.journaled.outcome is not None  # a replay: append what the log lacks
             for event in item.journaled.outcome.events:
+                record = self.topics.event(event, item.source)
                 if event.id not in present[self.topics.partition(event.company_id)]:
-                    records.append(self.topics.event(event, item.source))
+                    records.append(record)
+                elif (job := self.topics.job(record)) is not None:
+                    records.append(replace(job, source=item.source))
         return records
 
     async def _one_by_one(

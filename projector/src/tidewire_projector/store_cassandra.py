@@ -14,7 +14,7 @@ from cassandra.cluster import Session
 
 from tidewire_platform.aio import execute, submit
 from tidewire_platform.readmodel import Contact, Message, Ticket
-from tidewire_projector.cql_batches import write_batched
+from tidewire_projector.cql_batches import fits_one_batch, write_batched, write_logged
 from tidewire_projector.journal_cassandra import CassandraJournal, Journaled, Unit
 from tidewire_projector.outcome import OpenTicket, Outcome, ParkedStatus
 from tidewire_projector.store_memory import MemoryStore
@@ -236,14 +236,24 @@ class CassandraStore:
         Journal first: whatever documents a crash leaves written belong to journaled commands,
         whose replay re-applies the same outcomes in order. Each row once: statements of one
         Cassandra batch share a timestamp, so two writes of one row would not resolve by
-        order; coalescing keeps the last, which is also fewer writes."""
-        await self.journal.write(units)
+        order; coalescing keeps the last, which is also fewer writes.
+
+        A batch whose rows fit one Cassandra batch (a few commands: a helpdesk's pace) is
+        written as one logged batch instead, journal and documents together: all of it lands
+        or none, which keeps the same rule in one round trip instead of three in sequence."""
+        outcomes, refs = self.journal.writes(units)
         rows: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
         for unit in units:
             for key, stmt, params in self._writes(unit.outcome):
                 rows.pop(key, None)  # re-inserted last: the dict keeps write order
                 rows[key] = (stmt, params)
-        await write_batched(self._session, list(rows.values()))
+        docs = list(rows.values())
+        together = [*outcomes, *refs, *docs]
+        if together and fits_one_batch(together):
+            await write_logged(self._session, together)
+            return
+        await self.journal.write_apart(outcomes, refs)
+        await write_batched(self._session, docs)
 
     def _writes(self, outcome: Outcome) -> list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]]:
         """(row key, statement, parameters) of every document of `outcome`."""
