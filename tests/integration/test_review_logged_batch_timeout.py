@@ -1,0 +1,145 @@
+"""Review: a logged batch that times out after its batch log was written (WriteType.BATCH) is
+applied later by Cassandra's batch-log replay, partition by partition, with no isolation. A
+projector retry that reads in between may see the documents and not the journal row, and
+then decides the commands again on top of their own documents (counted twice).
+
+The fault is injected where the store writes: the write that carries the documents applies
+the documents and not the journal rows (what a reader may see while the batch log is still
+replaying) and raises WriteTimeout(BATCH). With journal and documents written apart (journal
+first, acknowledged), the same fault finds the journal and replays."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from cassandra import WriteTimeout
+from cassandra.policies import WriteType
+
+import tidewire_projector.store_cassandra as store_module
+from tests.support.commands import inbound_command
+from tests.support.faust_records import record_of
+from tests.support.stack import Stack
+from tidewire_platform.cql import cached_rows, connect
+from tidewire_platform.read_models_home import active_keyspace
+from tidewire_projector import cql_batches
+from tidewire_projector.appends import Topics
+from tidewire_projector.pipeline import Pipeline
+from tidewire_projector.store_cached import CachedStore
+from tidewire_projector.store_cassandra import CassandraStore
+
+pytestmark = pytest.mark.integration
+
+_JOURNAL = ("command_journal_by_id", "journal_outcomes")
+
+
+class _NoTail:
+    async def present(self, since: dict[int, int]) -> dict[int, set[str]]:
+        return {p: set() for p in since}
+
+
+def test_a_timed_out_logged_batch_is_not_decided_again_over_its_own_documents(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    company = f"lb-{run}"
+    commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
+    records = [record_of(c, 70_000 + n) for n, c in enumerate(commands)]
+    original_batched = cql_batches.write_batched
+    failed: list[bool] = []
+
+    async def partly_applied(session: Any, writes: list[Any]) -> None:
+        docs = [w for w in writes if not any(t in w[0].query_string for t in _JOURNAL)]
+        if failed or len(docs) == 0:
+            await original_batched(session, writes)
+            return
+        failed.append(True)
+        await original_batched(session, docs)  # visible before the journal rows
+        raise WriteTimeout("timed out", write_type=WriteType.BATCH)
+
+    monkeypatch.setattr(store_module, "write_batched", partly_applied)
+    monkeypatch.setattr(store_module, "write_logged", partly_applied, raising=False)
+
+    async def scenario() -> None:
+        session = connect(stack.settings, row_factory=cached_rows)
+        try:
+            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+            topics = Topics.of(stack.settings)
+
+            def fresh() -> Pipeline:
+                return Pipeline(CachedStore(CassandraStore(session, keyspace)), topics, _NoTail())
+
+            first = fresh()
+            assert (await first.fold(records)).outcomes == ["applied"] * 12
+            with pytest.raises(WriteTimeout):
+                await first.write()
+            assert failed  # the fault was injected
+
+            again = fresh()  # project_until_done: store cleared, batch projected again
+            decided = await again.fold(records)
+            await again.write()
+            tickets = {f"tk-{c.id[:24]}" for c in commands[:2]}
+            store = CassandraStore(session, keyspace)
+            unread = [await store.ticket(company, t) for t in tickets]
+            assert decided.outcomes == ["replayed"] * 12
+            assert sorted(t.unread_messages for t in unread if t) == [6, 6]
+        finally:
+            session.cluster.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_a_timed_out_logged_batch_does_not_replay_its_commands_as_expired(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal rows visible before the compressed outcomes they refer to (the same
+    partial application): the retry takes the outcomes for expired and replays nothing, so
+    the commands' events are never appended. Written apart, outcomes are acknowledged before
+    any row refers to them."""
+    run = uuid.uuid4().hex[:8]
+    company = f"lo-{run}"
+    commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
+    records = [record_of(c, 80_000 + n) for n, c in enumerate(commands)]
+    original_batched = cql_batches.write_batched
+    failed: list[bool] = []
+
+    async def partly_applied(session: Any, writes: list[Any]) -> None:
+        docs = [w for w in writes if not any(t in w[0].query_string for t in _JOURNAL)]
+        if failed or len(docs) == 0:
+            await original_batched(session, writes)
+            return
+        failed.append(True)
+        held = [w for w in writes if "journal_outcomes" in w[0].query_string]
+        await original_batched(session, [w for w in writes if w not in held])
+        raise WriteTimeout("timed out", write_type=WriteType.BATCH)
+
+    monkeypatch.setattr(store_module, "write_batched", partly_applied)
+    monkeypatch.setattr(store_module, "write_logged", partly_applied, raising=False)
+
+    async def scenario() -> None:
+        session = connect(stack.settings, row_factory=cached_rows)
+        try:
+            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
+            topics = Topics.of(stack.settings)
+
+            def fresh() -> Pipeline:
+                return Pipeline(CachedStore(CassandraStore(session, keyspace)), topics, _NoTail())
+
+            first = fresh()
+            await first.fold(records)
+            with pytest.raises(WriteTimeout):
+                await first.write()
+            assert failed
+
+            again = fresh()
+            decided = await again.fold(records)
+            await again.write()
+            appends = await again._missing(decided)
+            events = [a for a in appends if a.topic == topics.events]
+            assert len(events) == 12
+        finally:
+            session.cluster.shutdown()
+
+    asyncio.run(scenario())
