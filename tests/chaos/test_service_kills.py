@@ -7,6 +7,7 @@ chaos tests run last, so nothing else sees the gap.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 
 from tests.support import whatsapp as wa
@@ -74,8 +75,12 @@ async def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
 ) -> None:
     total = 500  # one page of messages (the API returns at most 500)
 
+    killed = threading.Event()
+
     def deliver_all() -> None:
         for batch in range(0, total, 50):
+            if batch == total - 50:
+                killed.wait(120)  # the last webhook only once the projector is down
             api.deliver([wa.text_message(f"m{n}") for n in range(batch, batch + 50)])
 
     # The kill lands while webhooks still arrive, so the projector is mid-stream whatever its
@@ -84,6 +89,7 @@ async def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
     await asyncio.to_thread(api.until, lambda: len(api.events()) >= 20, "projection under way")
     projected = len(await asyncio.to_thread(api.events))
     await asyncio.to_thread(services.procs["projector"].kill)
+    killed.set()
     await delivering  # ingest keeps accepting while the projector is down
     assert projected < total, "the kill came after the projection: nothing was in flight"
     await asyncio.to_thread(services.start, "projector")

@@ -101,9 +101,8 @@ def test_rows_of_non_latin_text_are_batched_by_their_bytes(stack: Stack) -> None
     _with_store(stack, body)
 
 
-def test_a_small_batch_is_journaled_with_its_documents(stack: Stack) -> None:
-    """A batch of a few commands goes to Cassandra as one logged batch, its journal and its
-    documents together, and a large one in steps, journal first: either way a replay finds
+def test_small_and_large_batches_are_journaled_with_their_documents(stack: Stack) -> None:
+    """A batch of a few commands and a large one, journal first: either way a replay finds
     each command's outcome and a duplicate its position, and the documents are there."""
 
     async def body(store: CassandraStore) -> None:

@@ -37,7 +37,10 @@ class Claimed:
 
 def ledger_ttl_s(events_retention_ms: int) -> int:
     """How long a ledger row is kept: the outbound topic's retention (that of the events)
-    and a day, so no record still in the topic can outlive its row."""
+    and a day, so no record still in the topic can outlive its row; for ever (0: no TTL)
+    when the events are kept for ever, as the projector's journal then is."""
+    if events_retention_ms <= 0:
+        return 0
     return events_retention_ms // 1000 + 24 * 3600
 
 

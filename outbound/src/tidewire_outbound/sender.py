@@ -2,9 +2,10 @@
 
 The outbound process (`tidewire outbound`, its own consumer group) reads the outbound topic,
 where the projector puts a copy of every agent's new message (`message.created` with `fromMe`)
-before appending the event itself. For each it asks the Graph API to send the text, with the
-tenant connection's access token, and records the answer in the commands log, where the
-projector's domain folds it like any other command:
+as it appends the event itself (again on a replay: twins are skipped by the ledger's claim).
+For each it asks the Graph API to send the text, with the tenant connection's access token,
+and records the answer in the commands log, where the projector's domain folds it like any
+other command:
 
 - `message.dispatched {message_id, wamid}` once Graph accepted it: status webhooks name that
   wamid, so delivered/read can move the message's ack;

@@ -152,7 +152,8 @@ class StackSettings(BaseSettings):
     # ones, so at 50 agent sends/s commands waited 1-2 s before their batch even opened.
     projector_fetch_wait_ms: int = Field(
         100,
-        ge=1,
+        ge=10,  # shorter would be a busy fetch loop
+        le=1500,  # faust's own
         description="longest the projector's consumer waits on the broker for new commands "
         "(a fetch in flight holds back the next one of a partition that just had records, so "
         "this bounds that delay; an idle projector fetches this often)",

@@ -1,5 +1,4 @@
-"""Many row writes as few Cassandra requests: unlogged batches under the size Cassandra takes,
-or, for the few rows of a small batch that must land together, one logged batch."""
+"""Many row writes as few Cassandra requests: unlogged batches under the size Cassandra takes."""
 
 from __future__ import annotations
 
@@ -35,21 +34,6 @@ async def write_batched(session: Session, writes: list[Write]) -> None:
         batches[-1].append(write)
         size += n
     await asyncio.gather(*(submit(session, *_as_request(b)) for b in batches))
-
-
-def fits_one_batch(writes: list[Write]) -> bool:
-    """Whether `writes` make one batch of at most `_BATCH_BYTES`."""
-    return sum(_ROW_BYTES + sum(_size(p) for p in w[1]) for w in writes) <= _BATCH_BYTES
-
-
-async def write_logged(session: Session, writes: list[Write]) -> None:
-    """`writes` as one logged batch: Cassandra applies all of them or, after a failure,
-    replays its batch log until it has; one request in place of several in sequence. Its
-    rows share a timestamp, so no row may be written twice (coalesce first)."""
-    batch = BatchStatement(batch_type=BatchType.LOGGED)
-    for stmt, params in writes:
-        batch.add(stmt, params)
-    await submit(session, batch)
 
 
 def _size(value: object) -> int:

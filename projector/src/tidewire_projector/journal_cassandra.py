@@ -27,7 +27,7 @@ from cassandra.cluster import Session
 
 from tidewire_platform.aio import submit
 from tidewire_platform.contracts import now_ms
-from tidewire_projector.cql_batches import Write, write_batched
+from tidewire_projector.cql_batches import write_batched
 from tidewire_projector.outcome import Outcome
 
 log = logging.getLogger("tidewire.projector")
@@ -90,29 +90,20 @@ class CassandraJournal:
     async def write(self, units: list[Unit]) -> None:
         """Journal the units that have a command id: their outcomes first, then the rows
         that refer to them, so a row never lacks its outcome (until the outcome expires)."""
-        await self.write_apart(*self.writes(units))
-
-    async def write_apart(self, outcomes: list[Write], rows: list[Write]) -> None:
-        """`writes`' outcomes, then once they are written, its rows."""
-        await asyncio.gather(*(submit(self._session, *w) for w in outcomes))
-        await write_batched(self._session, rows)
-
-    def writes(self, units: list[Unit]) -> tuple[list[Write], list[Write]]:
-        """What journals `units` (those with a command id): the compressed outcomes, and the
-        rows that refer to them. Written apart, the outcomes go first (`write`); written in
-        one logged batch with the documents (a small batch, `CassandraStore.flush`), they
-        land together or not at all."""
         new = [u for u in units if u.command_id is not None]
         if not new:
-            return [], []
+            return
         batch_id = uuid.uuid4().hex
         blob = zlib.compress("\n".join(u.outcome.to_json() for u in new).encode(), 1)
         parts = [blob[i : i + _PART] for i in range(0, len(blob), _PART)]
-        outcomes: list[Write] = [
-            (self._put_outcomes, (batch_id, n, part, self._ttl_s)) for n, part in enumerate(parts)
-        ]
+        await asyncio.gather(
+            *(
+                submit(self._session, self._put_outcomes, (batch_id, n, part, self._ttl_s))
+                for n, part in enumerate(parts)
+            )
+        )
         now = now_ms()
-        rows: list[Write] = [
+        rows = [
             (
                 self._put,
                 (
@@ -125,7 +116,7 @@ class CassandraJournal:
             )
             for i, u in enumerate(new)
         ]
-        return outcomes, rows
+        await write_batched(self._session, rows)
 
     async def write_positions(self, applied: dict[tuple[str, str], int], chunk: int) -> None:
         """Slim rows for a rebuild: (company, command id) -> position, with an empty outcome.

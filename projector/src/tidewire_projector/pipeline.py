@@ -7,8 +7,7 @@ needs passed in (the read-model store, the topics, the events log's tail, the pr
    rules read first are loaded;
 3. decide: companies concurrently, each in log order: a new command's outcome (`domain`)
    staged in the store, a replay's journaled outcome staged again, a duplicate skipped;
-4. write read models: the staged outcomes flushed, journal first (a small batch: journal and
-   documents in one logged batch);
+4. write read models: the staged outcomes flushed, journal first;
 5. append: events, agents' messages for the outbound sender and dead letters, in log order,
    in one round trip; a replay appends only the events the log does not hold yet
    (`events_tail`), and its agents' messages for the outbound sender again.

@@ -14,7 +14,7 @@ from cassandra.cluster import Session
 
 from tidewire_platform.aio import execute, submit
 from tidewire_platform.readmodel import Contact, Message, Ticket
-from tidewire_projector.cql_batches import fits_one_batch, write_batched, write_logged
+from tidewire_projector.cql_batches import write_batched
 from tidewire_projector.journal_cassandra import CassandraJournal, Journaled, Unit
 from tidewire_projector.outcome import OpenTicket, Outcome, ParkedStatus
 from tidewire_projector.store_memory import MemoryStore
@@ -238,22 +238,18 @@ class CassandraStore:
         Cassandra batch share a timestamp, so two writes of one row would not resolve by
         order; coalescing keeps the last, which is also fewer writes.
 
-        A batch whose rows fit one Cassandra batch (a few commands: a helpdesk's pace) is
-        written as one logged batch instead, journal and documents together: all of it lands
-        or none, which keeps the same rule in one round trip instead of three in sequence."""
-        outcomes, refs = self.journal.writes(units)
+        Not one logged batch for journal and documents, though it would save two round trips:
+        a logged batch that times out after its batch log was written is applied later, table
+        by table, with no isolation, so a retry could read the documents without their journal
+        (and decide the commands twice) or the journal rows without their outcomes (and replay
+        nothing). Each step is acknowledged before the next."""
+        await self.journal.write(units)
         rows: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
         for unit in units:
             for key, stmt, params in self._writes(unit.outcome):
                 rows.pop(key, None)  # re-inserted last: the dict keeps write order
                 rows[key] = (stmt, params)
-        docs = list(rows.values())
-        together = [*outcomes, *refs, *docs]
-        if together and fits_one_batch(together):
-            await write_logged(self._session, together)
-            return
-        await self.journal.write_apart(outcomes, refs)
-        await write_batched(self._session, docs)
+        await write_batched(self._session, list(rows.values()))
 
     def _writes(self, outcome: Outcome) -> list[tuple[tuple[Any, ...], Any, tuple[Any, ...]]]:
         """(row key, statement, parameters) of every document of `outcome`."""

@@ -6,7 +6,9 @@ can sit in Kafka before its batch opens."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 
+import aiokafka
 import pytest
 
 from tidewire_platform.settings import StackSettings
@@ -29,3 +31,12 @@ async def test_the_projectors_consumer_fetches_with_the_configured_wait() -> Non
 
 def test_the_fetch_wait_defaults_to_a_tenth_of_a_second() -> None:
     assert StackSettings().projector_fetch_wait_ms == 100
+
+
+def test_aiokafka_still_fetches_with_the_attribute_the_projector_sets() -> None:
+    """The projector sets aiokafka's private `_fetch_max_wait_ms` (faust passes a constant):
+    if aiokafka stopped handing that attribute to its fetcher, the setting would silently do
+    nothing. This fails first."""
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(
+        aiokafka.AIOKafkaConsumer.start
+    )

@@ -1,12 +1,11 @@
-"""Review: a logged batch that times out after its batch log was written (WriteType.BATCH) is
-applied later by Cassandra's batch-log replay, partition by partition, with no isolation. A
-projector retry that reads in between may see the documents and not the journal row, and
-then decides the commands again on top of their own documents (counted twice).
+"""A write of a batch's read models that times out having partly landed (as a logged batch
+does after its batch log was written: Cassandra applies the rest later, with no isolation)
+must leave a retry that finds the journal: journal and outcomes are each acknowledged before
+the documents are written, so the retry replays, neither deciding twice nor replaying nothing.
 
-The fault is injected where the store writes: the write that carries the documents applies
-the documents and not the journal rows (what a reader may see while the batch log is still
-replaying) and raises WriteTimeout(BATCH). With journal and documents written apart (journal
-first, acknowledged), the same fault finds the journal and replays."""
+The fault is injected where the store writes its documents (and in a logged batch, if one
+were brought back to write journal and documents together): part of the writes applied, then
+WriteTimeout(BATCH)."""
 
 from __future__ import annotations
 
@@ -40,7 +39,7 @@ class _NoTail:
         return {p: set() for p in since}
 
 
-def test_a_timed_out_logged_batch_is_not_decided_again_over_its_own_documents(
+def test_a_timed_out_write_is_not_decided_again_over_its_own_documents(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = uuid.uuid4().hex[:8]
@@ -91,7 +90,7 @@ def test_a_timed_out_logged_batch_is_not_decided_again_over_its_own_documents(
     asyncio.run(scenario())
 
 
-def test_a_timed_out_logged_batch_does_not_replay_its_commands_as_expired(
+def test_a_timed_out_write_does_not_replay_its_commands_as_expired(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The journal rows visible before the compressed outcomes they refer to (the same

@@ -1,4 +1,4 @@
-"""Review: a replay appends an agent's outbound record again (a twin) as long as the command's
+"""A replay appends an agent's outbound record again (a twin) as long as the command's
 journaled outcome exists; the sender's only guard against sending the twin, once the replay
 has rewritten the message's document as it was when created (no wamid yet), is the ledger
 row. So the row must live at least as long as the journaled outcome."""
