@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 
@@ -230,11 +229,7 @@ async def run(s: StackSettings, cfg: Config) -> str:
         machine,
         summary=summary.as_json(),
     )
-    if cfg.out:
-        path = Path(cfg.out)
-        runs.write_json(path, doc)
-    else:
-        path = runs.save(s.home, "e2e", started, doc)
+    path = runs.save(s.home, "e2e", started, doc, cfg.out)
     measured = ", ".join(summary.stack_cpu_s) or "none"
     notes = (
         f"One message: a signed webhook with one text message, to every socket of its company"

@@ -18,7 +18,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
 
@@ -126,9 +125,7 @@ async def run(s: StackSettings, cfg: Config) -> str:
         stack_cpu_s=stack_used,
         harness_cpu_s=harness_used,
     )
-    path = Path(cfg.out) if cfg.out else runs.save(s.home, "idle", started, doc)
-    if cfg.out:
-        runs.write_json(path, doc)
+    path = runs.save(s.home, "idle", started, doc, cfg.out)
     harness_text = ", ".join(f"{n} {v:.2f} s" for n, v in harness_used.items())
     notes = (
         f"Idle for {span:.1f} s with {cfg.sockets} sockets of {cfg.companies} companies"

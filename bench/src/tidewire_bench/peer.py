@@ -35,7 +35,6 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from tidewire_bench import load, runs
@@ -291,11 +290,7 @@ async def run(s: StackSettings, cfg: Config) -> str:
         },
         ratios=_ratios(results["peer"], results["tidewire"]),
     )
-    if cfg.out:
-        path = Path(cfg.out)
-        runs.write_json(path, doc)
-    else:
-        path = runs.save(s.home, "peer", started, doc)
+    path = runs.save(s.home, "peer", started, doc, cfg.out)
     notes = (
         f"Machine: {machine['cpus']} CPUs, load average {runs.loads(machine['load_average'])}"
         f" before, {runs.loads(machine['load_average_after'])} after. Latency: client receipt"

@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlparse
 
 import aiohttp
@@ -184,11 +183,7 @@ async def run(s: StackSettings, cfg: Config) -> str:
         machine,
         summary=summary.as_json(),
     )
-    if cfg.out:
-        path = Path(cfg.out)
-        runs.write_json(path, doc)
-    else:
-        path = runs.save(s.home, "publish", started, doc)
+    path = runs.save(s.home, "publish", started, doc, cfg.out)
     fanout = cfg.sockets / cfg.companies
     notes = (
         f"Each publication goes to every socket of its company: {cfg.rate:,} publications/s ×"

@@ -116,8 +116,12 @@ def document(
     }
 
 
-def save(home: Path, bench: str, started: datetime, doc: Mapping[str, Any]) -> Path:
-    """The run as JSON under <home>/bench/, named by the benchmark and its start time."""
+def save(home: Path, bench: str, started: datetime, doc: Mapping[str, Any], out: str = "") -> Path:
+    """The run as JSON at `out` (a bench's `--out`) or, without one, under <home>/bench/,
+    named by the benchmark and its start time."""
+    if out:
+        write_json(Path(out), doc)
+        return Path(out)
     folder = home / "bench"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{bench}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
