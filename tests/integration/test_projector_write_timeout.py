@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -39,13 +40,13 @@ class _NoTail:
         return {p: set() for p in since}
 
 
-def test_a_timed_out_write_is_not_decided_again_over_its_own_documents(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run = uuid.uuid4().hex[:8]
-    company = f"lb-{run}"
-    commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
-    records = [record_of(c, 70_000 + n) for n, c in enumerate(commands)]
+Held = Callable[[Any], bool]  # which of the failing write's statements stay unapplied
+
+
+def _inject(monkeypatch: pytest.MonkeyPatch, held: Held) -> list[bool]:
+    """The first write that carries documents applies all but the `held` statements, then
+    raises WriteTimeout(BATCH); later writes go through. Returns a list that gets an entry once
+    the fault was injected."""
     original_batched = cql_batches.write_batched
     failed: list[bool] = []
 
@@ -55,13 +56,22 @@ def test_a_timed_out_write_is_not_decided_again_over_its_own_documents(
             await original_batched(session, writes)
             return
         failed.append(True)
-        await original_batched(session, docs)  # visible before the journal rows
+        await original_batched(session, [w for w in writes if not held(w)])
         raise WriteTimeout("timed out", write_type=WriteType.BATCH)
 
     monkeypatch.setattr(store_module, "write_batched", partly_applied)
     monkeypatch.setattr(store_module, "write_logged", partly_applied, raising=False)
+    return failed
 
-    async def scenario() -> None:
+
+Scenario = Callable[[CassandraStore, Callable[[], Pipeline]], Awaitable[None]]
+
+
+def _run(stack: Stack, scenario: Scenario) -> None:
+    """`scenario` with the active keyspace's store and a maker of fresh pipelines (what
+    project_until_done uses after a failed batch: the store's memory cleared)."""
+
+    async def main() -> None:
         session = connect(stack.settings, row_factory=cached_rows)
         try:
             keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
@@ -70,24 +80,39 @@ def test_a_timed_out_write_is_not_decided_again_over_its_own_documents(
             def fresh() -> Pipeline:
                 return Pipeline(CachedStore(CassandraStore(session, keyspace)), topics, _NoTail())
 
-            first = fresh()
-            assert (await first.fold(records)).outcomes == ["applied"] * 12
-            with pytest.raises(WriteTimeout):
-                await first.write()
-            assert failed  # the fault was injected
-
-            again = fresh()  # project_until_done: store cleared, batch projected again
-            decided = await again.fold(records)
-            await again.write()
-            tickets = {f"tk-{c.id[:24]}" for c in commands[:2]}
-            store = CassandraStore(session, keyspace)
-            unread = [await store.ticket(company, t) for t in tickets]
-            assert decided.outcomes == ["replayed"] * 12
-            assert sorted(t.unread_messages for t in unread if t) == [6, 6]
+            await scenario(CassandraStore(session, keyspace), fresh)
         finally:
             session.cluster.shutdown()
 
-    asyncio.run(scenario())
+    asyncio.run(main())
+
+
+def test_a_timed_out_write_is_not_decided_again_over_its_own_documents(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    company = f"lb-{run}"
+    commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
+    records = [record_of(c, 70_000 + n) for n, c in enumerate(commands)]
+    # The documents visible, the journal rows not yet.
+    failed = _inject(monkeypatch, lambda w: any(t in w[0].query_string for t in _JOURNAL))
+
+    async def scenario(store: CassandraStore, fresh: Callable[[], Pipeline]) -> None:
+        first = fresh()
+        assert (await first.fold(records)).outcomes == ["applied"] * 12
+        with pytest.raises(WriteTimeout):
+            await first.write()
+        assert failed  # the fault was injected
+
+        again = fresh()
+        decided = await again.fold(records)
+        await again.write()
+        tickets = {f"tk-{c.id[:24]}" for c in commands[:2]}
+        unread = [await store.ticket(company, t) for t in tickets]
+        assert decided.outcomes == ["replayed"] * 12
+        assert sorted(t.unread_messages for t in unread if t) == [6, 6]
+
+    _run(stack, scenario)
 
 
 def test_a_timed_out_write_does_not_replay_its_commands_as_expired(
@@ -101,44 +126,20 @@ def test_a_timed_out_write_does_not_replay_its_commands_as_expired(
     company = f"lo-{run}"
     commands = [inbound_command(company, n % 2, run, n) for n in range(12)]
     records = [record_of(c, 80_000 + n) for n, c in enumerate(commands)]
-    original_batched = cql_batches.write_batched
-    failed: list[bool] = []
+    failed = _inject(monkeypatch, lambda w: "journal_outcomes" in w[0].query_string)
 
-    async def partly_applied(session: Any, writes: list[Any]) -> None:
-        docs = [w for w in writes if not any(t in w[0].query_string for t in _JOURNAL)]
-        if failed or len(docs) == 0:
-            await original_batched(session, writes)
-            return
-        failed.append(True)
-        held = [w for w in writes if "journal_outcomes" in w[0].query_string]
-        await original_batched(session, [w for w in writes if w not in held])
-        raise WriteTimeout("timed out", write_type=WriteType.BATCH)
+    async def scenario(store: CassandraStore, fresh: Callable[[], Pipeline]) -> None:
+        first = fresh()
+        await first.fold(records)
+        with pytest.raises(WriteTimeout):
+            await first.write()
+        assert failed
 
-    monkeypatch.setattr(store_module, "write_batched", partly_applied)
-    monkeypatch.setattr(store_module, "write_logged", partly_applied, raising=False)
+        again = fresh()
+        decided = await again.fold(records)
+        await again.write()
+        appends = await again._missing(decided)
+        events = [a for a in appends if a.topic == Topics.of(stack.settings).events]
+        assert len(events) == 12
 
-    async def scenario() -> None:
-        session = connect(stack.settings, row_factory=cached_rows)
-        try:
-            keyspace = await active_keyspace(session, stack.settings.cassandra_keyspace)
-            topics = Topics.of(stack.settings)
-
-            def fresh() -> Pipeline:
-                return Pipeline(CachedStore(CassandraStore(session, keyspace)), topics, _NoTail())
-
-            first = fresh()
-            await first.fold(records)
-            with pytest.raises(WriteTimeout):
-                await first.write()
-            assert failed
-
-            again = fresh()
-            decided = await again.fold(records)
-            await again.write()
-            appends = await again._missing(decided)
-            events = [a for a in appends if a.topic == topics.events]
-            assert len(events) == 12
-        finally:
-            session.cluster.shutdown()
-
-    asyncio.run(scenario())
+    _run(stack, scenario)
