@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from tidewire_edge.rooms import deletion, event_rooms, left_room, socket_event
 from tidewire_edge.settings import EdgeSettings
@@ -45,6 +45,31 @@ Recent = Callable[[str, int, int], Iterable[tuple[Event, int]] | None]
 Packet = tuple[str, tuple[Any, ...]]  # (socket event name, arguments)
 
 
+class Direct(Protocol):
+    """A socket's connection, found once, that an event's packets may be written to at once
+    when nothing is ahead of them (emitter.py)."""
+
+    def write(self, packets: list[Packet]) -> bool:
+        """Write `packets` now; False (nothing written) when that is not possible now."""
+        ...
+
+
+class Outgoing(Protocol):
+    """A live event handed to all of its company's sockets together (fanout.py)."""
+
+    event: Event
+    cursor: str
+    offset: int
+    written: int  # packets written through `Direct`, counted once per event
+
+    @property
+    def size(self) -> int: ...
+
+    def whole(self) -> list[Packet]: ...
+
+    def publication(self, namespace: str, rooms: frozenset[str]) -> list[Packet]: ...
+
+
 # After re-sends in ack mode: the newest cursor sent, as the last argument (see _retry_loop).
 POSITION_EVENT = "tidewire:position"
 
@@ -72,10 +97,38 @@ def whole_event(event: Event) -> list[Packet]:
     return _last[2]
 
 
+def published_to(event: Event, namespace: str, rooms: frozenset[str]) -> tuple[str, Any] | None:
+    """(name, data) of a publication for a socket in `namespace` and `rooms`, or None.
+    Socket.IO's broadcast rule: the namespace's sockets in any of the named rooms (all of
+    them when none is named), minus those in any of `except`."""
+    p = event.payload
+    named, excluded = p.get("rooms") or (), p.get("except") or ()
+    name = p.get("event")
+    if not isinstance(name, str) or p.get("namespace", "/") != namespace:
+        return None
+    if named and rooms.isdisjoint(named):
+        return None
+    if excluded and not rooms.isdisjoint(excluded):
+        return None
+    return name, p.get("data")
+
+
 @functools.cache
-def _emits(kind: str) -> Any:
+def emits(kind: str) -> Any:
     """The emits counter of one kind (looking a label up costs more than counting)."""
     return EDGE_EMITS.labels(kind)
+
+
+_observed: Event | None = None  # the live event whose latency was observed last
+
+
+def observe_latency(event: Event) -> None:
+    """The accept-to-emit latency, once per live event and node (at its first socket): a
+    figure of the event's way here, the same for all its sockets."""
+    global _observed
+    if event is not _observed:
+        _observed = event
+        EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
 
 
 class _Unacked:
@@ -97,11 +150,14 @@ class Delivery:
         acks: bool = False,
         recent: Recent | None = None,
         emit_now: EmitNow | None = None,
+        direct: Callable[[str], Direct | None] | None = None,
     ) -> None:
         self.sid = sid
         self.company_id = company_id
         self._emit = emit
         self._emit_now = emit_now
+        self._find_direct = direct
+        self._direct: Direct | None = None  # found once the delivery is live (see take)
         self._cut_off = cut_off
         self._events = events
         self._conf = conf
@@ -138,37 +194,76 @@ class Delivery:
         # not interleave with newer events, or the client's offset moves back.
         self._writing = asyncio.Lock()
 
-    def offer(self, event: Event, size: int | None = None) -> None:
+    def offer(self, event: Event, size: int | None = None) -> int:
         """A live event of the company, in log order, holding `size` bytes (measured when
-        not given). Never blocks the feed."""
+        not given). Never blocks the feed. Returns the bytes queued (0: sent or dropped)."""
         if self._overflowed:
-            return  # cut off already: it recovers from the log
+            return 0  # cut off already: it recovers from the log
         try:
-            size = event_bytes(event) if size is None else size
             if (
                 self._live
                 and not self._busy
                 and not self._queue.qsize()
                 and self._send_now(event, size)
             ):
-                return
+                return 0
+            size = event_bytes(event) if size is None else size
         except Exception:
             # This socket's code runs in the feed's loop here: a failure is this socket's
             # alone, like an overflow (it recovers from the log), never the feed's.
             if not self._stopped:  # else its sid may already be a recovered client's
                 log.exception("live send to %s failed", self.sid)
                 self._overflow("failed a live send")
-            return
+            return 0
         # The first event always fits: one larger than the whole budget must still get through.
         if self._queued_bytes and self._queued_bytes + size > self._budget:
             self._overflow("cannot keep up (bytes)")
-            return
+            return 0
         try:
             self._queue.put_nowait((event, size))
         except asyncio.QueueFull:
             self._overflow("cannot keep up")
-            return
+            return 0
         self._queued_bytes += size
+        return size
+
+    def take(self, out: Outgoing) -> int:
+        """`offer` for a live event handed out to the company's sockets together: written at
+        once when the delivery is live, holds nothing, and the socket gets the event whole or
+        as a publication (the packets are the same for every such socket); else `offer`."""
+        if self._overflowed or self._stopped:
+            return 0
+        offset = out.offset
+        if offset <= self.last:
+            return 0  # already sent (replay and live overlap)
+        direct = self._direct
+        if (
+            direct is not None
+            and not self._busy
+            and not self.acks
+            and self.rooms is None
+            and not self._queue.qsize()
+        ):
+            if out.event.type == PUBLICATION:
+                packets = out.publication(self.namespace, self.publication_rooms)
+            else:
+                packets = [] if self.publications_only else out.whole()
+            if not packets:
+                self.last = offset  # nothing for this socket
+                return 0
+            try:
+                written = direct.write(packets)
+            except Exception:
+                # As in `offer`: this socket's failure alone; it recovers from the log.
+                log.exception("live write to %s failed", self.sid)
+                self._overflow("failed a live write")
+                return 0
+            if written:
+                self.last = offset
+                self._sent = (offset, out.cursor)
+                out.written += len(packets)
+                return 0
+        return self.offer(out.event, out.size)
 
     def _overflow(self, why: str) -> None:
         """Bounded memory per socket: past it, cut the socket off; it recovers later."""
@@ -209,6 +304,8 @@ class Delivery:
             if self.acks and not self._stopped:
                 self._retry = asyncio.create_task(self._retry_loop())
             self._live = self._emit_now is not None
+            if self._live and self._find_direct is not None:
+                self._direct = self._find_direct(self.sid)
             while not self._stopped:
                 event, size = await self._queue.get()
                 self._busy += 1
@@ -263,15 +360,17 @@ class Delivery:
                 await self._emit(name, args, self.sid)
             self._sent_one(event, offset, packets, size, replayed)
 
-    def _send_now(self, event: Event, size: int) -> bool:
+    def _send_now(self, event: Event, size: int | None) -> bool:
         """`_send` for a live event, if it needs no wait; False when it would (nothing sent)."""
         if self._stopped:
             return True  # the socket is gone (see stop)
         offset = offset_of(event)
         if offset <= self.last:
             return True
-        if self.acks and self._window_full(size):
-            return False
+        if self.acks:
+            size = event_bytes(event) if size is None else size
+            if self._window_full(size):
+                return False
         packets = self._packets(event)
         assert self._emit_now is not None
         if packets and not self._emit_now(packets, self.sid):
@@ -285,7 +384,7 @@ class Delivery:
         """Bookkeeping once `event`'s packets went to the socket."""
         label = PUBLICATION if event.type == PUBLICATION else None
         for name, _ in packets:
-            _emits(label or name.rsplit("-", 1)[-1]).inc()
+            emits(label or name.rsplit("-", 1)[-1]).inc()
         self.last = offset  # also past events not for this socket's rooms
         if not packets:
             return
@@ -299,7 +398,7 @@ class Delivery:
         if replayed:
             EDGE_REPLAYED.inc()
         else:
-            EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
+            observe_latency(event)
 
     def _packets(self, event: Event) -> list[Packet]:
         """This socket's packets of `event`. Protocol rule (socket.io CSR): the event's
@@ -328,19 +427,8 @@ class Delivery:
         return bodies
 
     def _publication(self, event: Event) -> list[tuple[str, Any]]:
-        """Socket.IO's broadcast rule: the namespace's sockets in any of `rooms` (all of them
-        when none is named), minus those in any of `except`."""
-        p = event.payload
-        rooms, excluded = p.get("rooms") or (), p.get("except") or ()
-        mine = self.publication_rooms
-        if p.get("namespace", "/") != self.namespace:
-            return []
-        if rooms and mine.isdisjoint(rooms):
-            return []
-        if excluded and not mine.isdisjoint(excluded):
-            return []
-        name = p.get("event")
-        return [(name, p.get("data"))] if isinstance(name, str) else []
+        found = published_to(event, self.namespace, self.publication_rooms)
+        return [] if found is None else [found]
 
     def _window_full(self, size: int) -> bool:
         if len(self._unacked) >= self._conf.socket_buffer:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from sys import getsizeof
-from typing import Any, NamedTuple
+from typing import Any
 
 from cachetools import LRUCache
 from engineio import packet as eio_packet
-from socketio import packet
+from pydantic_core import to_json
 
 from tidewire_edge import ws_frames
 from tidewire_edge.expiry import REAUTH_EVENT
@@ -27,17 +27,73 @@ from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.metrics import EDGE_CUT_OFF, EDGE_MEMORY, EDGE_TOKEN_EXPIRIES
 
 
-class Frame(NamedTuple):
-    """An event's engine.io packet, encoded, the bytes its text holds (send budgets), and its
-    WebSocket frame (for sockets it is written to directly)."""
+class Frame:
+    """One event's packet for the sockets of one namespace: its WebSocket frame (written to
+    sockets directly), the bytes its text holds (send budgets) and, made when it is first
+    queued, its engine.io packet. Most sockets take the frame: the packet, a second copy of
+    the text, is then never made."""
 
-    packet: eio_packet.Packet
-    size: int
-    wire: bytes
+    __slots__ = ("_packet", "payload", "size", "wire")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload  # the engine.io packet, encoded (UTF-8)
+        self.size = getsizeof(payload)
+        self.wire = ws_frames.text_frame_of(payload)
+        self._packet: eio_packet.Packet | None = None
+
+    @property
+    def packet(self) -> eio_packet.Packet:
+        """The engine.io packet, for engine.io's queue (its writers send its text as is)."""
+        if self._packet is None:
+            self._packet = eio_packet.Packet(eio_packet.MESSAGE, data=self.payload[1:].decode())
+        return self._packet
+
+
+def encode_event(ns: str, name: str, args: tuple[Any, ...]) -> bytes:
+    """The engine.io packet of a Socket.IO EVENT without ack id nor binary parts, encoded:
+    what python-socketio's `Packet.encode` and engine.io's make of it (`4`, `2`, the
+    namespace unless the main one, the JSON array), built in one step (the library's two
+    packet objects and their string joins were a third of an event's cost on a node).
+    Events come from JSON, so they hold no bytes: never a binary packet."""
+    head = b"42" if ns == "/" else b"42" + ns.encode() + b","
+    return head + to_json([name, *args])
 
 
 def _frame_size(frame: Frame) -> int:
     return frame.size + len(frame.wire)
+
+
+class DirectSocket:
+    """One socket's engine.io socket, found once: its live events' frames are written to its
+    connection with a few checks (ws_frames.transport_for), no lookup per event."""
+
+    __slots__ = ("_emitter", "_told", "ns", "sid", "sock")
+
+    def __init__(self, emitter: Emitter, sid: str, ns: str, sock: Any) -> None:
+        self._emitter, self.sid, self.ns, self.sock = emitter, sid, ns, sock
+        self._told = False  # whether `emitter.received` names it yet
+
+    def write(self, packets: list[tuple[str, tuple[Any, ...]]]) -> bool:
+        """Write the packets' frames now; False (nothing written) when something may be
+        ahead of them, the connection is over its high-water mark or not a WebSocket, or
+        the socket is closed or its token expired: the caller then takes the queue's way."""
+        emitter = self._emitter
+        if emitter._expired(self.sid):
+            return False
+        transport = ws_frames.transport_for(self.sock)
+        if transport is None:
+            return False
+        ns = self.ns
+        if len(packets) == 1:
+            name, args = packets[0]
+            transport.write(emitter.frame(ns, name, args).wire)
+        else:
+            transport.write(b"".join(emitter.frame(ns, n, a).wire for n, a in packets))
+        emitter.written += len(packets)
+        if not self._told:
+            self._told = True
+            emitter.received.add(self.sid)
+        return True
 
 
 class Emitter:
@@ -56,9 +112,10 @@ class Emitter:
         self._frames: LRUCache[tuple[str, str, Any], Frame] = LRUCache(
             maxsize=settings.wire_budget, getsizeof=_frame_size
         )
+        self._wire_memory = EDGE_MEMORY.labels("wire")
         self._last_args: tuple[Any, ...] | None = None  # the last frame built or found
         self._last_ns = ""
-        self._last_frame = Frame(eio_packet.Packet(eio_packet.NOOP), 0, b"")
+        self._last_frame = Frame(b"6")
         self._send_queues = SendQueues(
             sio.eio.sockets, settings.socket_buffer, settings.socket_budget
         )
@@ -80,17 +137,10 @@ class Emitter:
         key = (ns, args[-1], action if isinstance(action, str) else None)
         frame = self._frames.get(key)
         if frame is None:
-            # binary=False: events come from JSON, so they hold no bytes; it spares the
-            # library's recursive walk of the payload looking for attachments.
-            text = self._sio.packet_class(
-                packet.EVENT, data=[name, *args], namespace=ns, binary=False
-            ).encode()
-            pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
-            # The encoding is kept in the packet: engine.io's writers send it as it is.
-            frame = Frame(pkt, getsizeof(text), ws_frames.text_frame(pkt.encode()))
+            frame = Frame(encode_event(ns, name, args))
             if _frame_size(frame) <= self._frames.maxsize:  # else too large to keep
                 self._frames[key] = frame
-                EDGE_MEMORY.labels("wire").set(self._frames.currsize)
+                self._wire_memory.set(self._frames.currsize)
         self._last_args, self._last_ns, self._last_frame = args, ns, frame
         return frame
 
@@ -119,6 +169,14 @@ class Emitter:
         sock.queue.put_nowait(frame.packet)
         self._send_queues.sent(eio_sid, frame.size)
         self.queued += 1
+
+    def direct(self, sid: str) -> DirectSocket | None:
+        """The socket's connection, found once for its live events (`Delivery.take`); None
+        when the socket is gone already."""
+        ns = self._sockets.namespace(sid)
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, ns)
+        sock = self._sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return None if sock is None else DirectSocket(self, sid, ns, sock)
 
     def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
         """Queue `packets` for one local socket if its send queue has room for all of them

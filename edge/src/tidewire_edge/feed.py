@@ -30,7 +30,10 @@ log = logging.getLogger("tidewire.edge.feed")
 
 
 class Receiver(Protocol):
-    def offer(self, event: Event, size: int | None = None) -> None: ...
+    def offer(self, event: Event, size: int | None = None) -> int | None:
+        """Take a live event holding `size` bytes in memory (None: measure it if needed);
+        returns the bytes of it now held in a queue (0 or None: none, it went out at once)."""
+        ...
 
 
 class Receivers(dict[bytes, set[Receiver]]):
@@ -49,15 +52,18 @@ class Receivers(dict[bytes, set[Receiver]]):
                 del self[key]
 
 
-def hand_out(receivers: Iterable[Receiver], event: Event, size: int) -> None:
-    """Offer `event` to each receiver. One that raises (a bug in one socket's code) is logged
-    and skipped: it must not cost the node's other sockets this event, nor stop the reading
-    loop (which would lose the rest of its batch for everyone)."""
+def hand_out(receivers: Iterable[Receiver], event: Event, size: int | None = None) -> int:
+    """Offer `event` to each receiver; returns the bytes of it held in queues (the most any
+    receiver said: they share the one event). One that raises (a bug in one socket's code)
+    is logged and skipped: it must not cost the node's other sockets this event, nor stop
+    the reading loop (which would lose the rest of its batch for everyone)."""
+    held = 0
     for receiver in list(receivers):
         try:
-            receiver.offer(event, size)
+            held = max(held, receiver.offer(event, size) or 0)
         except Exception:
             log.exception("a receiver failed to take the event %s", event.cursor)
+    return held
 
 
 class EventFeed(Protocol):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +41,17 @@ log = logging.getLogger("tidewire.edge.feed")
 
 _RECENT_BYTES = 24 * 1024**2  # per partition (EdgeSettings.recent_budget gives the node's)
 _DECODED_BYTES = 48 * 1024**2  # decoded events kept (EdgeSettings.decoded_budget)
+
+
+@functools.cache
+def _lag(partition: int) -> Any:
+    """The lag gauge of one partition (a label lookup costs more than the update)."""
+    return EDGE_LAG.labels(str(partition))
+
+
+@functools.cache
+def _memory(kind: str) -> Any:
+    return EDGE_MEMORY.labels(kind)
 
 
 def _size_of(decoded: tuple[Event, int]) -> int:
@@ -70,8 +82,9 @@ class KafkaEventFeed:
         # them as the byte budget keeps).
         self._backfill = backfill
         # Deliveries take their queued events only when the feed lets them run: it does so
-        # after handing out this many bytes of events, or a fetch of large events would fill
-        # a healthy socket's byte budget at once and cut it off.
+        # after queueing this many bytes of events (as the receivers measure them), or a
+        # fetch of large events would fill a healthy socket's byte budget at once and cut it
+        # off. Events written to sockets at once hold nothing and count for nothing.
         self._yield_bytes = yield_bytes
         self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
         self._consumer: AIOKafkaConsumer | None = None
@@ -81,9 +94,10 @@ class KafkaEventFeed:
         self._task: asyncio.Task[None] | None = None
         self._standby: asyncio.Task[AIOKafkaConsumer] | None = None
         self._closing: set[asyncio.Task[None]] = set()  # previous consumers being closed
-        # Set by a follow() that needs a partition adopted: the reading loop waits on it
-        # beside its read, instead of waking on a short timer to look.
+        # Set by a follow() that needs a partition adopted, which also cancels the reading
+        # loop's wait for records (`_waiting`), instead of the loop waking on a timer to look.
         self._wake = asyncio.Event()
+        self._waiting: asyncio.Future[dict[TopicPartition, list[Any]]] | None = None
         # Events decoded lately, by (partition, offset): a company's clients reconnecting
         # together replay the same events, and decoding each for every client was ≈ 6 % of a
         # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
@@ -186,6 +200,8 @@ class KafkaEventFeed:
             fut = asyncio.get_running_loop().create_future()
             self._pending[partition] = fut
             self._wake.set()
+            if self._waiting is not None:
+                self._waiting.cancel()
         await asyncio.wait_for(asyncio.shield(fut), timeout_s)
 
     def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
@@ -240,7 +256,7 @@ class KafkaEventFeed:
             # One larger than the whole cache is not kept: decoded again when asked again.
             with contextlib.suppress(ValueError):
                 self._decoded[(partition, offset)] = found
-            EDGE_MEMORY.labels("decoded").set(self._decoded.currsize)
+            _memory("decoded").set(self._decoded.currsize)
         return found
 
     async def _adopt_pending(self) -> None:
@@ -308,20 +324,20 @@ class KafkaEventFeed:
         batches = await self._consumer.getmany(timeout_ms=0, max_records=1000)
         if batches:
             return batches
-        reading = asyncio.ensure_future(
+        # A follow() cancels this wait (`_waiting`): getmany takes records from the
+        # fetcher's buffer only once it returns, so none is lost by cancelling it.
+        self._waiting = asyncio.ensure_future(
             self._consumer.getmany(timeout_ms=self._fetch_wait_ms, max_records=1000)
         )
-        woken = asyncio.ensure_future(self._wake.wait())
-        await asyncio.wait((reading, woken), return_when=asyncio.FIRST_COMPLETED)
-        woken.cancel()
-        if not reading.done():
-            # getmany takes records from the fetcher's buffer only once it returns: none
-            # is lost by cancelling it while it waits.
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
-            return {}
-        batches = reading.result()
-        return batches
+        try:
+            return await self._waiting
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the feed itself is stopping
+            return {}  # woken
+        finally:
+            self._waiting = None
 
     async def _run(self) -> None:
         assert self._consumer is not None
@@ -348,9 +364,9 @@ class KafkaEventFeed:
                             await asyncio.sleep(0)
                     high = self._consumer.highwater(tp)
                     if high is not None:
-                        EDGE_LAG.labels(str(tp.partition)).set(high - self._next[tp.partition])
+                        _lag(tp.partition).set(high - self._next[tp.partition])
                 if batches:
-                    EDGE_MEMORY.labels("recent").set(sum(r.bytes for r in self._recent.values()))
+                    _memory("recent").set(sum(r.bytes for r in self._recent.values()))
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the node alive; the next loop retries
@@ -359,13 +375,13 @@ class KafkaEventFeed:
                 await asyncio.sleep(0.5)
 
     def _hand_out(self, partition: int, rec: Any) -> int:
-        """Offer one record to its company's receivers; returns the bytes handed out. A
-        record that is not an event is skipped (logged); a receiver that raises misses it
-        alone (feed.hand_out)."""
+        """Offer one record to its company's receivers; returns the bytes of it they hold in
+        queues. A record that is not an event is skipped (logged); a receiver that raises
+        misses it alone (feed.hand_out)."""
         receivers = self._receivers.get(rec.key or b"")
         if not receivers:
             return 0
-        cursor = Cursor(self._epoch, partition, rec.offset).encode()
+        cursor = Cursor(self._epoch, partition, rec.offset).encode_known()
         try:
             # Not through the replay cache: each live record is decoded once anyway, and
             # keeping every one alive for a while made the garbage collector's full runs
@@ -374,9 +390,9 @@ class KafkaEventFeed:
         except ValueError:
             log.error("undecodable event at %s:%s", partition, rec.offset)
             return 0
-        size = event_bytes(event)  # once for all its sockets' byte budgets
-        hand_out(receivers, event, size)
-        return size
+        # Its size in memory is measured by the first socket that needs it (one that queues
+        # it; measuring every event cost as much as decoding it).
+        return hand_out(receivers, event)
 
     def _rewind(self) -> None:
         """After a failed iteration: read each partition again from the first record not

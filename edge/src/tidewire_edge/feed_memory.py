@@ -91,4 +91,4 @@ class MemoryEventFeed:
         except ValueError:
             log.error("undecodable event at %s:%s", partition, offset)
             return
-        hand_out(receivers, event, event_bytes(event))
+        hand_out(receivers, event)

@@ -19,6 +19,7 @@ from tidewire_edge import wire_json
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.emitter import Emitter
 from tidewire_edge.expiry import TokenClocks, token_expiry
+from tidewire_edge.fanout import Fanouts
 from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.gateway.auth import Gateway
 from tidewire_edge.gateway.families import FAMILIES
@@ -88,6 +89,7 @@ class Edge:
             namespaces="*" if family is not None and family.name == "plus" else None,
         )
         self.emitter = Emitter(self.sio, settings, self.sockets, self.clocks.expired)
+        self.fanouts = Fanouts(self.engines)
         self.requests = SocketRequests(
             self.sio, settings, self.engines, self.sockets, self.gateway, self.clocks.expired
         )
@@ -155,8 +157,7 @@ class Edge:
         delivery, _ = self.sockets.forget(sid)
         self.counts.release(sid)
         if delivery is not None:
-            assert self.engines.feed is not None
-            self.engines.feed.unregister(delivery.company_id, delivery)
+            self.fanouts.discard(delivery.company_id, delivery)
             await delivery.stop()
         await self._give_back(plan)
 
@@ -193,13 +194,14 @@ class Edge:
             acks=acks or bool(old and old.acks),
             recent=lambda c, after, until: feed.recent(c, partition, after, until),
             emit_now=self.emitter.emit_now,
+            direct=self.emitter.direct,
         )
         if old is not None and old.joined:
             delivery.rooms = whaticket_rooms(old)
         delivery.namespace = ns
         delivery.publication_rooms = frozenset(rooms)
         delivery.publications_only = outcome.gateway is not None
-        until = feed.register(who.company_id, partition, delivery)
+        until = self.fanouts.add(who.company_id, partition, delivery)
         self.sockets.deliveries[sid] = delivery
         replay = not isinstance(outcome, Fresh)
         after = None if isinstance(outcome, Fresh) else outcome.after
@@ -286,8 +288,7 @@ class Edge:
             except Exception as exc:
                 log.warning("session %s not refreshed at disconnect: %r", session.pid, exc)
         if delivery is not None:
-            assert self.engines.feed is not None
-            self.engines.feed.unregister(delivery.company_id, delivery)
+            self.fanouts.discard(delivery.company_id, delivery)
             await delivery.stop()
             EDGE_SOCKETS.dec()
 

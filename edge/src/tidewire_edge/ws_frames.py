@@ -62,6 +62,21 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
+def text_frame_of(payload: bytes) -> bytes:
+    """`text_frame` of a text already encoded as UTF-8 (RFC 6455, 5.2: FIN and the text
+    opcode, then the length in 7, 7+16 or 7+64 bits, no mask). Written here because
+    websockets' `Frame.serialize` (general: masks, extensions, checks) cost as much as
+    encoding the event's JSON; tests compare the two."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 0x10000:
+        head = b"\x81\x7e" + n.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + n.to_bytes(8, "big")
+    return head + payload
+
+
 class Connection:
     """A socket's WebSocket connection, as uvicorn's websockets-sansio protocol holds it."""
 

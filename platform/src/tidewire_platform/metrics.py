@@ -60,7 +60,8 @@ EDGE_EMITS = Counter(
 )
 EDGE_E2E_LATENCY = Histogram(
     "tidewire_edge_accept_to_emit_seconds",
-    "From ingest's accepted-at to the edge's emit: the platform's end-to-end latency.",
+    "From ingest's accepted-at to the edge's emit of a live event to its first socket on the "
+    "node (once per event and node): the platform's end-to-end latency.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 EDGE_RECOVERIES = Counter(

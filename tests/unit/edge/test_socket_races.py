@@ -166,7 +166,8 @@ async def test_leaving_while_a_recovery_is_planned_leaves_nothing_half_connected
             await sio._handle_eio_disconnect("e2", "transport close")
             # The drop of e2 restarted the session's window: it counts from the drop.
             assert sessions.expires_at("p") == 100.0 + EdgeSettings().recovery_window_s
-    assert feed.registered("acme") == 1
+    assert feed.registered("acme") == 1  # the company's fan-out
+    assert edge.fanouts.members("acme") == 1  # the recovered socket's delivery alone
     sent.clear()
     assert events.append_event(_event("x")) == 10  # live: the feed offers it
     for _ in range(20):

@@ -41,3 +41,18 @@ def test_foreign_strings_are_refused(text: str) -> None:
 
 def test_cursors_order_by_offset_within_a_partition() -> None:
     assert Cursor("e", 3, 9) < Cursor("e", 3, 10)
+
+
+def test_a_cursor_encoded_as_known_decodes_to_itself_even_past_the_memorys_reset() -> None:
+    from tidewire_platform import cursor as module
+
+    first = Cursor("E", 3, 7)
+    text = first.encode_known()
+    assert text == first.encode()
+    assert Cursor.decode(text) is first  # a lookup, not a parse
+    for offset in range(module._KNOWN_MAX + 1):  # fills the memory: it starts again
+        Cursor("E", 4, offset).encode_known()
+    assert text not in module._known
+    assert Cursor.decode(text) == first  # parsed again, the same position
+    with pytest.raises(CursorError):
+        Cursor.decode(text[:-1] + "!")  # a known cursor's neighbour is no cursor
