@@ -35,8 +35,9 @@ from tidewire_platform.publications import PUBLICATION
 log = logging.getLogger("tidewire.edge.delivery")
 
 Emit = Callable[[str, tuple[Any, ...], str], Awaitable[None]]  # (event, args, sid)
-# The same, without waiting: False (and nothing sent) when the socket's send queue is full.
-EmitNow = Callable[[list["Packet"], str], bool]  # (packets, sid)
+# The same, without waiting: None (and nothing sent) when the socket's send queue is full,
+# else the bytes of them now waiting in that queue (0: written to the connection at once).
+EmitNow = Callable[[list["Packet"], str], int | None]  # (packets, sid)
 # (company, after offset, until offset) -> events (with their sizes, sizes.py) from memory,
 # or None: read the log.
 Recent = Callable[[str, int, int], Iterable[tuple[Event, int]] | None]
@@ -119,15 +120,18 @@ def emits(kind: str) -> Any:
     return EDGE_EMITS.labels(kind)
 
 
-_observed: Event | None = None  # the live event whose latency was observed last
+# The newest live event whose latency was observed, per partition of the log: older ones
+# (a socket that sends from its queue after others took newer events) are not observed again.
+_observed: dict[int, int] = {}
 
 
-def observe_latency(event: Event) -> None:
+def observe_latency(event: Event, offset: int) -> None:
     """The accept-to-emit latency, once per live event and node (at its first socket): a
-    figure of the event's way here, the same for all its sockets."""
-    global _observed
-    if event is not _observed:
-        _observed = event
+    figure of the event's way here, the same for all its sockets. `offset`: the event's."""
+    assert event.cursor is not None
+    partition = Cursor.decode(event.cursor).partition
+    if offset > _observed.get(partition, -1):
+        _observed[partition] = offset
         EDGE_E2E_LATENCY.observe(max(0.0, time.time() - event.accepted_at / 1000))
 
 
@@ -196,17 +200,15 @@ class Delivery:
 
     def offer(self, event: Event, size: int | None = None) -> int:
         """A live event of the company, in log order, holding `size` bytes (measured when
-        not given). Never blocks the feed. Returns the bytes queued (0: sent or dropped)."""
+        not given). Never blocks the feed. Returns the bytes of it now held in a queue, the
+        delivery's or engine.io's (0: written to the connection, or dropped)."""
         if self._overflowed:
             return 0  # cut off already: it recovers from the log
         try:
-            if (
-                self._live
-                and not self._busy
-                and not self._queue.qsize()
-                and self._send_now(event, size)
-            ):
-                return 0
+            if self._live and not self._busy and not self._queue.qsize():
+                held = self._send_now(event, size)
+                if held is not None:
+                    return held
             size = event_bytes(event) if size is None else size
         except Exception:
             # This socket's code runs in the feed's loop here: a failure is this socket's
@@ -360,23 +362,25 @@ class Delivery:
                 await self._emit(name, args, self.sid)
             self._sent_one(event, offset, packets, size, replayed)
 
-    def _send_now(self, event: Event, size: int | None) -> bool:
-        """`_send` for a live event, if it needs no wait; False when it would (nothing sent)."""
+    def _send_now(self, event: Event, size: int | None) -> int | None:
+        """`_send` for a live event, if it needs no wait: the bytes of it left waiting in
+        engine.io's queue (0: none); None when it would wait (nothing sent)."""
         if self._stopped:
-            return True  # the socket is gone (see stop)
+            return 0  # the socket is gone (see stop)
         offset = offset_of(event)
         if offset <= self.last:
-            return True
+            return 0
         if self.acks:
             size = event_bytes(event) if size is None else size
             if self._window_full(size):
-                return False
+                return None
         packets = self._packets(event)
         assert self._emit_now is not None
-        if packets and not self._emit_now(packets, self.sid):
-            return False
+        held = self._emit_now(packets, self.sid) if packets else 0
+        if held is None:
+            return None
         self._sent_one(event, offset, packets, size, replayed=False)
-        return True
+        return held
 
     def _sent_one(
         self, event: Event, offset: int, packets: list[Packet], size: int | None, replayed: bool
@@ -398,7 +402,7 @@ class Delivery:
         if replayed:
             EDGE_REPLAYED.inc()
         else:
-            observe_latency(event)
+            observe_latency(event, offset)
 
     def _packets(self, event: Event) -> list[Packet]:
         """This socket's packets of `event`. Protocol rule (socket.io CSR): the event's

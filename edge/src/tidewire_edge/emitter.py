@@ -37,7 +37,7 @@ class Frame:
 
     def __init__(self, payload: bytes) -> None:
         self.payload = payload  # the engine.io packet, encoded (UTF-8)
-        self.size = getsizeof(payload)
+        self.size = _text_bytes(payload)  # what the packet's text holds, once it is made
         self.wire = ws_frames.text_frame_of(payload)
         self._packet: eio_packet.Packet | None = None
 
@@ -47,6 +47,18 @@ class Frame:
         if self._packet is None:
             self._packet = eio_packet.Packet(eio_packet.MESSAGE, data=self.payload[1:].decode())
         return self._packet
+
+
+_EMPTY_STR = getsizeof("")
+
+
+def _text_bytes(payload: bytes) -> int:
+    """Bytes the engine.io packet's text (the payload but its first byte, decoded) will hold:
+    one a character when ASCII; else up to four (one emoji makes the whole text four bytes a
+    character), so measured on the text itself."""
+    if payload.isascii():
+        return _EMPTY_STR + len(payload) - 1
+    return getsizeof(payload[1:].decode())
 
 
 def encode_event(ns: str, name: str, args: tuple[Any, ...]) -> bytes:
@@ -60,7 +72,9 @@ def encode_event(ns: str, name: str, args: tuple[Any, ...]) -> bytes:
 
 
 def _frame_size(frame: Frame) -> int:
-    return frame.size + len(frame.wire)
+    """What a kept frame may hold: its payload, its wire frame, and the text of its engine.io
+    packet, made once a socket queues it (counted ahead: the cache sizes it only once)."""
+    return getsizeof(frame.payload) + len(frame.wire) + frame.size
 
 
 class DirectSocket:
@@ -178,13 +192,15 @@ class Emitter:
         sock = self._sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
         return None if sock is None else DirectSocket(self, sid, ns, sock)
 
-    def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
-        """Queue `packets` for one local socket if its send queue has room for all of them
-        now; False (and nothing queued) if not: the caller waits through `emit`."""
+    def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> int | None:
+        """Send `packets` to one local socket if its send queue has room for all of them
+        now: returns the bytes of them left waiting in engine.io's queue (0: written to the
+        connection, or the socket is gone); None (and nothing sent) if there is no room:
+        the caller waits through `emit`."""
         ns = self._sockets.namespace(sid)
         target = self._socket(sid, ns)
         if target is None:
-            return True
+            return 0
         eio_sid, sock = target
         frames = [self.frame(ns, name, args) for name, args in packets]
         transport = ws_frames.transport_for(sock)
@@ -193,16 +209,16 @@ class Emitter:
                 frames[0].wire if len(frames) == 1 else b"".join(f.wire for f in frames)
             )
             self.written += len(frames)
-            return True
+            return 0
         queues = self._send_queues
         if len(frames) == 1:
             if not queues.fits(eio_sid, sock, frames[0].size):
-                return False
+                return None
         elif not queues.fits_all(eio_sid, sock, [f.size for f in frames]):
-            return False
+            return None
         for frame in frames:
             self._put(eio_sid, sock, frame)
-        return True
+        return sum(f.size for f in frames)
 
     async def emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
         """Send one event to one local socket, waiting for room in its send queue."""

@@ -105,7 +105,7 @@ class Fanout:
             if kind is None:
                 kind = out.whole()[0][0].rsplit("-", 1)[-1]
             emits(kind).inc(out.written)
-            observe_latency(event)
+            observe_latency(event, out.offset)
         return held
 
 

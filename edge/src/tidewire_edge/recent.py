@@ -38,7 +38,14 @@ class RecentRecords:
 
     def append(self, offset: int, key: bytes, value: bytes) -> None:
         """Remember a record (offsets only grow); forget the oldest beyond the byte budget
-        (a record larger than the whole budget is not kept at all)."""
+        (a record larger than the whole budget is not kept at all). A record that does not
+        follow the newest one (the reader skipped records retention deleted) makes memory
+        forget everything before it: what memory holds must be every record from `first`
+        on, or a replay from it would silently miss the skipped ones."""
+        if self._order and offset != self._order[-1][0] + 1:
+            self._order.clear()
+            self._by_key.clear()
+            self.bytes = 0
         self._order.append((offset, key))
         self._by_key.setdefault(key, deque()).append((offset, value))
         self.bytes += record_bytes(key, value)

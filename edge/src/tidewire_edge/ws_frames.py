@@ -13,7 +13,7 @@ fails when they change; other versions get engine.io's queue only):
 - python-engineio's `AsyncSocket`: `poll` (the websocket writer's wait for packets; replaced by
   one that tells when the writer waits on an empty queue, and makes no Task per wait),
   `_upgrade_websocket` (where the connection's ASGI `send` is seen), and its `upgraded`,
-  `upgrading`, `closed` and `queue`;
+  `upgrading`, `closing`, `closed` and `queue`;
 - uvicorn's websockets-sansio protocol, whose bound method that `send` is: its `transport`,
   `writable` (cleared while the transport holds more than its high-water mark), `close_sent`,
   `disconnected` and `conn.extensions`.
@@ -165,6 +165,7 @@ def transport_for(sock: Any) -> Transport | None:
         or not sock.upgraded
         or sock.upgrading
         or sock.closed
+        or sock.closing  # its disconnect handler runs: a cut-off or expired socket gets no more
     ):
         return None
     return conn.transport()

@@ -383,12 +383,12 @@ class DirectSink(Sink):
         self.room = True
         self.direct = 0  # packets taken without waiting
 
-    def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
+    def emit_now(self, packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> int | None:
         if not self.room:
-            return False
+            return None
         self.sent.extend(packets)
         self.direct += len(packets)
-        return True
+        return 0
 
 
 async def test_live_events_sent_without_waiting_keep_order_rooms_and_acks() -> None:
@@ -434,7 +434,7 @@ async def test_a_live_send_that_raises_cuts_that_socket_off_not_the_feed() -> No
     this socket's failure (it is cut off and recovers from the log), never the feed's."""
     sink = DirectSink()
 
-    def broken(packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> bool:
+    def broken(packets: list[tuple[str, tuple[Any, ...]]], sid: str) -> int | None:
         raise RuntimeError("one socket's bug")
 
     d = Delivery("sid", "c", sink.emit, sink.cut_off, _log(), EdgeSettings(), emit_now=broken)

@@ -91,7 +91,7 @@ async def test_a_socket_without_room_for_all_of_an_events_packets_gets_none_of_t
         ("company-1-ticket", _ticket("delete")),
         ("company-1-ticket", _ticket("update")),
     ]
-    assert not emitter.emit_now(packets, "a")
+    assert emitter.emit_now(packets, "a") is None
     assert sock.queue.qsize() == 9
     assert emitter._send_queues.queued_bytes("ea") == 0
     _queued(sock)  # the writer took them

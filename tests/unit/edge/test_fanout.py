@@ -5,6 +5,7 @@ packets are the ones the libraries would build; one socket's failure is its own.
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,16 +14,16 @@ from engineio import packet as eio_packet
 
 from tidewire_edge import wire_json, ws_frames
 from tidewire_edge.delivery import Delivery
-from tidewire_edge.emitter import Frame, encode_event
+from tidewire_edge.emitter import Emitter, Frame, encode_event
 from tidewire_edge.fanout import Fanout, Fanouts
 from tidewire_edge.feed_memory import MemoryEventFeed
-from tidewire_edge.node import Engines
+from tidewire_edge.node import Engines, LocalSockets
 from tidewire_edge.rooms import event_rooms
 from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.events_log_memory import MemoryEventsLog
-from tidewire_platform.metrics import EDGE_EMITS
+from tidewire_platform.metrics import EDGE_E2E_LATENCY, EDGE_EMITS
 from tidewire_platform.publications import PUBLICATION
 
 pytestmark = pytest.mark.unit
@@ -67,6 +68,7 @@ class Socket:
         self.room = True  # engine.io's queue has room
         self.broken = False
         self.cuts = 0
+        self.held = 0  # bytes a packet put into engine.io's queue holds there
 
     def write(self, packets: Packets) -> bool:
         if self.broken:
@@ -76,11 +78,12 @@ class Socket:
         self.got.extend(("direct", args[0]) for _, args in packets)
         return True
 
-    def emit_now(self, packets: Packets, sid: str) -> bool:
+    def emit_now(self, packets: Packets, sid: str) -> int | None:
+        """Into engine.io's queue (`held` bytes each), or None when it is full."""
         if not self.room:
-            return False
+            return None
         self.got.extend(("now", args[0]) for _, args in packets)
-        return True
+        return self.held * len(packets)
 
     async def emit(self, name: str, args: tuple[Any, ...], sid: str) -> None:
         self.got.append(("queued", args[0]))
@@ -233,6 +236,67 @@ async def test_the_feed_registers_a_company_while_it_has_sockets() -> None:
     assert second.bodies() == ["m2", "m3"]
 
 
+async def test_no_frame_after_close_transports_took_the_socket() -> None:
+    """A socket cut off or expired is closed by `close_transports`: engine.io marks it
+    closing and runs its disconnect handler, which forgets its token's expiry and waits on
+    Redis before its delivery stops. Live events meanwhile must not reach it (after a
+    `tidewire:reauth`, say); the engine.io socket the delivery found once is still open."""
+    server = SimpleNamespace(create_queue=asyncio.Queue, ping_interval=5.0, ping_timeout=0)
+    sock = ws_frames.FramedSocket(server, "e1")
+    sock.upgraded = True
+    wire: list[bytes] = []
+    sock.tw_connection = SimpleNamespace(  # type: ignore[assignment]
+        transport=lambda: SimpleNamespace(write=wire.append)
+    )
+    writer = asyncio.create_task(sock.poll())  # engine.io's writer, waiting on an empty queue
+    async with asyncio.timeout(5):
+        while not sock.tw_waiting:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+    expired: set[str] = set()
+    sio: Any = SimpleNamespace(
+        eio=SimpleNamespace(sockets={"e1": sock}),
+        manager=SimpleNamespace(eio_sid_from_sid=lambda sid, ns: "e1"),
+    )
+    emitter = Emitter(sio, EdgeSettings(), LocalSockets(), expired=expired.__contains__)
+    d = Delivery(
+        "s1",
+        "c",
+        emitter.emit,
+        lambda: emitter.cut_off("s1"),
+        MemoryEventsLog(partitions=1, epoch="epoch"),
+        EdgeSettings(),
+        emit_now=emitter.emit_now,
+        direct=emitter.direct,
+    )
+    ready = asyncio.Event()
+    d.start(ready, replay=False, after=None, until=1)
+    ready.set()
+    async with asyncio.timeout(5):
+        while not d._live:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+    fanout = Fanout()
+    fanout.add(d)
+    fanout.offer(_event(1))
+    assert len(wire) == 1  # live: written directly
+
+    # The token expires: `tidewire:reauth`, then close_transports pops the engine.io socket and
+    # awaits sock.close(), which marks it closing and runs the disconnect handler; the handler
+    # has called clocks.stop(sid) (the expiry is forgotten) and awaits Redis (sessions.touch).
+    sio.eio.sockets.pop("e1")
+    sock.closing = True
+    expired.discard("s1")
+
+    # The way of `offer` in this very state: nothing reaches the socket.
+    assert emitter.emit_now([("company-c-appMessage", ({"n": 2}, "x"))], "s1") == 0
+    assert len(wire) == 1
+
+    fanout.offer(_event(2))  # a live event of the company meanwhile
+    await d.stop()
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    assert len(wire) == 1, "an event was written to a socket being closed (token expired)"
+
+
 class _EdgePacket(socketio.packet.Packet):  # type: ignore[misc]
     json = wire_json  # as the edge's server sets it (its `json` option)
 
@@ -249,3 +313,51 @@ def test_a_frame_built_by_hand_is_the_one_the_libraries_build(ns: str, body: Any
     frame = Frame(payload)
     assert frame.wire == ws_frames.text_frame(payload.decode())
     assert frame.packet.encode() == payload.decode()
+
+
+def _observations() -> float:
+    for metric in EDGE_E2E_LATENCY.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count"):
+                return sample.value
+    raise AssertionError("no count")
+
+
+async def test_latency_is_observed_once_per_event_and_node() -> None:
+    """One socket takes each event at once, another later from its queue: two events, two
+    observations (the queued one's late send is not one more)."""
+    fast, slow = Socket(), Socket()
+    d_fast, d_slow = await _live(fast), await _live(slow)
+    fanout = Fanout()
+    fanout.add(d_fast)
+    fanout.add(d_slow)
+    before = _observations()
+    slow.open = slow.room = False  # over its high-water mark, engine.io's queue full
+    fanout.offer(_event(101))  # fast: at once (observed); slow: its own queue
+    slow.open = slow.room = True
+    fanout.offer(_event(102))  # fast: at once (observed); slow: behind 101
+    await _settled(d_fast, d_slow)
+    await d_fast.stop()
+    await d_slow.stop()
+    assert slow.bodies() == ["m101", "m102"]
+    assert _observations() - before == 2
+
+
+async def test_the_feed_is_told_the_bytes_left_waiting_in_queues() -> None:
+    """The feed lets deliveries and engine.io's writers run after handing out so many bytes
+    held in queues: written at once holds nothing, engine.io's queue or the delivery's own
+    hold bytes."""
+    direct, queued, full = Socket(), Socket(), Socket()
+    queued.open, queued.held = False, 700  # engine.io's queue: 700 bytes a packet
+    full.open = full.room = False  # engine.io's queue full: the delivery's own queue
+    fanout = Fanout()
+    deliveries = [await _live(s) for s in (direct, queued, full)]
+    fanout.add(deliveries[0])
+    assert fanout.offer(_event(1)) == 0
+    fanout.add(deliveries[1])
+    assert fanout.offer(_event(2)) == 700
+    fanout.add(deliveries[2])
+    held = fanout.offer(_event(3))
+    assert held == max(700, deliveries[2]._queued_bytes) > 700  # a decoded event's size
+    for d in deliveries:
+        await d.stop()

@@ -61,3 +61,14 @@ def test_a_record_larger_than_the_whole_budget_is_not_kept() -> None:
     assert (len(ring), ring.bytes, ring.first()) == (0, 0, None)
     ring.append(2, b"a", b"x" * 10)
     assert ring.between(b"a", -1, 10) == [(2, b"x" * 10)]
+
+
+def test_records_after_a_gap_make_memory_forget_what_came_before() -> None:
+    """A reader behind the log's retention is moved past the records it deleted: memory
+    must then start after the gap, or a replay from inside it would miss them silently."""
+    ring = RecentRecords(1024**2)
+    for offset in [*range(10), *range(100, 105)]:
+        ring.append(offset, b"a", f"a@{offset}".encode())
+    assert ring.first() == 100
+    assert ring.between(b"a", -1, 1000) == [(o, f"a@{o}".encode()) for o in range(100, 105)]
+    assert ring.bytes == 5 * record_bytes(b"a", b"a@100")

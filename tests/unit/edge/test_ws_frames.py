@@ -218,12 +218,13 @@ async def test_direct_frames_keep_their_order_with_engine_ios_own_packets() -> N
         # A packet of the library's own goes into engine.io's queue; the event right behind
         # it must not overtake it.
         await node.library_emit(sid, 0)
-        assert node.emitter.emit_now([("ev", ({"n": 1}, _cursor(1)))], sid)
+        assert node.emitter.emit_now([("ev", ({"n": 1}, _cursor(1)))], sid)  # bytes queued
         assert (node.emitter.written, node.emitter.queued) == (0, 1)
         await _until(lambda: len(client.got) == 2, "both")
         await _until(lambda: sock.tw_waiting, "the writer to wait again")
         for n in range(2, 51):  # nothing ahead of them now: written directly
-            assert node.emitter.emit_now([("ev", ({"n": n}, _cursor(n)))], sid)
+            held = node.emitter.emit_now([("ev", ({"n": n}, _cursor(n)))], sid)
+            assert held is not None  # sent; 0 bytes left in the queue when written directly
             if n % 10 == 0:
                 await node.library_emit(sid, n)  # interleaved with ours
         await _until(lambda: len(client.got) == 56, "every event")
