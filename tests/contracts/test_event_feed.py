@@ -130,24 +130,6 @@ class EventFeedContract(ABC):
             (f"{acme}-e3", True),
         ]
 
-    async def test_covers_what_memory_holds_up_to_the_end_read_and_nothing_past_it(
-        self, feed: EventFeed
-    ) -> None:
-        """A reconnect after a covered offset is replayed from memory with no question to
-        the log (planner.py), so `covers` must never claim an offset not yet read."""
-        acme = fresh("acme")
-        partition = partition_for(acme, self.partitions)
-        receiver, start = await self._registered(feed, acme)
-        assert not feed.covers(partition + 1 if partition == 0 else 0, 0)  # not followed
-        assert feed.covers(partition, start)  # the end read: nothing to replay after it
-        assert not feed.covers(partition, start + 1)
-        first = await self.append(acme, event(acme, 0).to_bytes())
-        last = await self.append(acme, event(acme, 1).to_bytes())
-        await _until(lambda: len(receiver.offered) == 2, "both events")
-        assert feed.covers(partition, first)
-        assert feed.covers(partition, last + 1)
-        assert not feed.covers(partition, last + 2)
-
 
 @pytest.mark.unit
 class TestMemoryEventFeed(EventFeedContract):

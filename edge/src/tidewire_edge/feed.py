@@ -93,8 +93,3 @@ class EventFeed(Protocol):
         """The company's events (with their sizes in memory) with after < offset < until
         from memory, or None when memory does not reach back that far (read the log)."""
         ...
-
-    def covers(self, partition: int, offset: int) -> bool:
-        """Whether memory holds every record of `partition` from `offset` to the end read
-        (a replay from there is served whole from memory, whatever the log still retains)."""
-        ...

@@ -51,9 +51,6 @@ class MemoryEventFeed:
     def unregister(self, company_id: str, receiver: Receiver) -> None:
         self._receivers.discard(company_id, receiver)
 
-    def covers(self, partition: int, offset: int) -> bool:
-        return partition in self._followed and offset <= self._end(partition)
-
     def recent(
         self, company_id: str, partition: int, after: int, until: int
     ) -> Iterator[tuple[Event, int]] | None:

@@ -205,15 +205,9 @@ class ConnectPlanner:
     async def _replayable(self, company_id: str, after: Cursor | None) -> str | None:
         """Why replaying after `after` is impossible, or None. Never a partial replay."""
         events = self._engines.events
-        feed = self._engines.feed
         try:
             if after is not None:
                 events.check(company_id, after)
-                if feed is not None and feed.covers(after.partition, after.offset + 1):
-                    # The node's memory holds the log from there to what it read (so the
-                    # cursor is no later than the log's end): the replay is served whole
-                    # from memory, with no round trip to Kafka per reconnect.
-                    return None
             first, end = await events.bounds(company_id)
         except StaleCursor as exc:
             return str(exc)
