@@ -9,17 +9,20 @@ unknown instead of sending it again.
 
 `finish` is a plain write, not a second Paxos round (`IF EXISTS`): the claim alone decides who
 may send, and nothing about the finish needs a condition. Only the delivery that won the claim
-ever finishes a row, after its claim was committed at a quorum, and a later claim's Paxos read
-(LOCAL_SERIAL) reads a quorum, so it sees a finish written at LOCAL_QUORUM. Where a finish can
-go wrong, it fails safe, never towards a second Graph send:
+ever finishes a row, after its claim was committed at a quorum. The only condition ever
+evaluated on the row is a later claim's "does it exist", which the finish cannot change (the
+row exists from the claim on), so mixing a plain write with Paxos rounds on this row cannot
+let a second claim win; and that claim's Paxos read (LOCAL_SERIAL) reads a quorum, so it sees
+a finish written at LOCAL_QUORUM. Where a finish can go wrong, it fails safe, never towards a
+second Graph send:
 - lost (the process dies before it, or the write fails): the row stays in flight, so a
   redelivery marks the message unknown, as before;
 - clock skew: a plain write carries the client's timestamp, the claim its Paxos ballot's (the
   coordinator's clock). With the client's clock behind, the finish's `state` can lose to the
   claim's `in_flight`; but `finished_at`, `wamid` and `reason` are cells the claim never
   writes, so they stand whatever their timestamp, and a row with `finished_at` reads as
-  finished (`Claimed.finished`). At worst, then, the state reads as the claim left it and the
-  row as finished; a twin is skipped, never sent;
+  finished (`Claimed.finished`) even when its `state` still says in flight: a twin is
+  skipped, never sent (a client clock ahead only makes the finish win, as intended);
 - the row expired before the finish (it cannot: the TTL is a day beyond the topic's
   retention): the update writes cells without a row marker, which still read as a finished
   row.
