@@ -110,7 +110,8 @@ def test_an_expired_outcome_replays_nothing(stack: Stack) -> None:
     """Outcomes expire with the events' retention: a replay that late re-applies nothing
     (the documents were written long ago) instead of failing the batch for ever."""
     run = uuid.uuid4().hex[:8]
-    unit = Unit(_outcome(f"je-{run}", "gone"), f"exp-{run}", 3, 1)
+    # Over what stays in a journal row: its outcome is compressed in journal_outcomes.
+    unit = Unit(_outcome(f"je-{run}", os.urandom(10_000).hex()), f"exp-{run}", 3, 1)
 
     async def body(journal: CassandraJournal, keyspace: str, session: Session) -> None:
         await journal.write([unit])
@@ -120,5 +121,38 @@ def test_an_expired_outcome_replays_nothing(stack: Stack) -> None:
         )
         found = await journal.lookup({f"exp-{run}": {3}})
         assert found == {f"exp-{run}": Journaled(3, 1, Outcome(company_id=f"je-{run}"))}
+
+    _with_journal(stack, body)
+
+
+def test_a_small_batch_keeps_its_outcomes_in_its_rows_and_they_expire_alone(
+    stack: Stack,
+) -> None:
+    """A batch of a helpdesk's pace (two small outcomes) is journaled in one request, with
+    the outcomes in the rows: a replay gets them back; only the outcome cells expire, so once
+    they have, a replay re-applies nothing and a command accepted again is still known."""
+    run = uuid.uuid4().hex[:8]
+    units = [Unit(_outcome(f"js-{run}", f"n{n}"), f"small-{run}-{n}", 40 + n, 9) for n in (0, 1)]
+    first = str(units[0].command_id)
+
+    async def body(journal: CassandraJournal, keyspace: str, session: Session) -> None:
+        await journal.write(units)
+        found = await journal.lookup({str(u.command_id): {u.position} for u in units})
+        assert found == {u.command_id: Journaled(u.position, 9, u.outcome) for u in units}
+        ttl = session.execute(
+            f"SELECT TTL(outcome) AS outcome, TTL(position) AS position "
+            f"FROM {keyspace}.command_journal_by_id WHERE command_id=%s",
+            (first,),
+        ).one()
+        assert 0 < ttl.outcome <= 3600
+        assert ttl.position is None  # the row itself stays: duplicates are known for ever
+        session.execute(
+            f"DELETE outcome FROM {keyspace}.command_journal_by_id WHERE command_id=%s",
+            (first,),
+        )  # as the TTL would
+        assert await journal.lookup({first: {40}}) == {
+            first: Journaled(40, 9, Outcome(company_id=f"js-{run}"))
+        }
+        assert await journal.lookup({first: {41}}) == {first: Journaled(40, 9, None)}
 
     _with_journal(stack, body)

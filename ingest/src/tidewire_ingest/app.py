@@ -23,6 +23,7 @@ from tidewire_ingest.routes_queries import router as queries_router
 from tidewire_ingest.routes_webhooks import router as webhooks_router
 from tidewire_ingest.settings import IngestSettings
 from tidewire_ingest.stores_lazy import LazyStores
+from tidewire_ingest.tickets_known import KnownTickets
 from tidewire_ingest.webhook_fast_path import WebhookFastPath
 from tidewire_platform.metrics import READY
 from tidewire_platform.settings import StackSettings
@@ -84,6 +85,7 @@ def create_app(
     app.state.ingest_settings = ingest or IngestSettings()
     app.state.stores = stores
     app.state.events = events
+    app.state.known_tickets = KnownTickets()  # tickets found by agents' sends (no re-read)
     app.add_middleware(BodyLimit, state=app.state)  # before anything reads a body
     app.add_middleware(ApiCors, origins=app.state.ingest_settings.cors_origins)
     app.add_exception_handler(problems.Problem, problems.on_problem)

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tidewire_ingest.command_log import CommandLog
 from tidewire_ingest.problems import Problem
 from tidewire_ingest.settings import IngestSettings
+from tidewire_ingest.tickets_known import KnownTickets
 from tidewire_platform.events_log import EventsLog
 from tidewire_platform.read_models import ReadModelReader
 from tidewire_platform.settings import StackSettings
@@ -108,6 +109,11 @@ async def read_models(request: Request) -> ReadModelReader:
     return queries
 
 
+async def known_tickets(request: Request) -> KnownTickets:
+    known: KnownTickets = request.app.state.known_tickets
+    return known
+
+
 async def events_log(request: Request) -> EventsLog:
     log: EventsLog = await request.app.state.events.get()
     return log
@@ -117,3 +123,4 @@ IngestConf = Annotated[IngestSettings, Depends(ingest_settings)]
 Tenants = Annotated[TenantStore, Depends(tenant_store)]
 Queries = Annotated[ReadModelReader, Depends(read_models)]
 Events = Annotated[EventsLog, Depends(events_log)]
+Known = Annotated[KnownTickets, Depends(known_tickets)]

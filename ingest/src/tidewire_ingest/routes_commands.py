@@ -2,7 +2,8 @@
 
 Each route first checks that the ticket exists in the caller's company (404 otherwise, so a
 ticket of another tenant is indistinguishable from none). The check reads the read model, so a
-ticket created a moment ago may not be visible yet; clients retry 404 on a fresh ticket.
+ticket created a moment ago may not be visible yet; clients retry 404 on a fresh ticket. A
+send, which needs only the ticket's existence, reads it once per ticket (`tickets_known`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Header
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from tidewire_ingest.accept import accept
-from tidewire_ingest.deps import Agent, Commands, Queries
+from tidewire_ingest.deps import Agent, Commands, Known, Queries
 from tidewire_ingest.problems import COMMON, Problem, documented
 from tidewire_platform import limits
 from tidewire_platform.contracts import (
@@ -111,6 +112,10 @@ def _derived(*parts: str) -> Callable[[Ticket], str]:
     return lambda ticket: stable_id(*parts, "~derived", ticket.to_json())
 
 
+def _no_ticket(ticket_id: str) -> Problem:
+    return Problem(404, "Ticket not found", f"no ticket {ticket_id!r} in your company")
+
+
 async def _submit(
     agent: Agent,
     log: Commands,
@@ -122,9 +127,21 @@ async def _submit(
 ) -> Accepted:
     ticket = await queries.ticket(agent.company_id, ticket_id)
     if ticket is None:
-        raise Problem(404, "Ticket not found", f"no ticket {ticket_id!r} in your company")
+        raise _no_ticket(ticket_id)
+    the_id = command_id if isinstance(command_id, str) else command_id(ticket)
+    return await _append(agent, log, ticket_id, type_, the_id, payload)
+
+
+async def _append(
+    agent: Agent,
+    log: Commands,
+    ticket_id: str,
+    type_: CommandType,
+    command_id: str,
+    payload: dict[str, Any],
+) -> Accepted:
     command = Command(
-        id=command_id if isinstance(command_id, str) else command_id(ticket),
+        id=command_id,
         type=type_,
         company_id=agent.company_id,
         ticket_id=ticket_id,
@@ -138,15 +155,21 @@ async def _submit(
     "/tickets/{ticket_id}/messages", status_code=202, response_model=Accepted, responses=_ERRORS
 )
 async def send_message(
-    ticket_id: str, body: SendMessage, agent: Agent, log: Commands, queries: Queries
+    ticket_id: str,
+    body: SendMessage,
+    agent: Agent,
+    log: Commands,
+    queries: Queries,
+    known: Known,
 ) -> Accepted:
     """Queue an agent's message. Same ticket and `client_message_id` → same command id
     (retries dedupe); the key is scoped to the ticket, so a client that numbers its messages
     per conversation never has a message to another ticket discarded as a retry."""
-    return await _submit(
+    if not await known.exists(queries, agent.company_id, ticket_id):
+        raise _no_ticket(ticket_id)
+    return await _append(
         agent,
         log,
-        queries,
         ticket_id,
         "message.send",
         stable_id(agent.company_id, "client-message", ticket_id, body.client_message_id),

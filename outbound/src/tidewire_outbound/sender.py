@@ -233,7 +233,7 @@ class Outbound:
         taken = await self._steadily(
             "claim the send", lambda: self._ledger.claim(job.company_id, job.message_id)
         )
-        if taken is not None and taken.state != "in_flight":
+        if taken is not None and taken.finished:
             return "skipped"  # a twin or redelivered record: the outcome is in the log
         if taken is not None:
             # Claimed before, never finished: that send may have left. Never again.
