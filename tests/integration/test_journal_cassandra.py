@@ -156,3 +156,23 @@ def test_a_small_batch_keeps_its_outcomes_in_its_rows_and_they_expire_alone(
         assert await journal.lookup({first: {41}}) == {first: Journaled(40, 9, None)}
 
     _with_journal(stack, body)
+
+
+def test_in_row_outcomes_are_kept_for_ever_when_the_events_are(stack: Stack) -> None:
+    """Events kept for ever (retention -1) give outcomes no TTL (0): an in-row outcome must
+    then never expire, or a replay would re-append nothing."""
+    run = uuid.uuid4().hex[:8]
+    unit = Unit(_outcome(f"z-{run}", "n"), f"zero-{run}", 7, 1)
+
+    async def body(journal: CassandraJournal, keyspace: str, session: Session) -> None:
+        forever = CassandraJournal(session, keyspace, 0)
+        await forever.write([unit])
+        row = session.execute(
+            f"SELECT TTL(outcome) AS ttl FROM {keyspace}.command_journal_by_id WHERE command_id=%s",
+            (unit.command_id,),
+        ).one()
+        assert row.ttl is None
+        found = await forever.lookup({str(unit.command_id): {7}})
+        assert found == {unit.command_id: Journaled(7, 1, unit.outcome)}
+
+    _with_journal(stack, body)

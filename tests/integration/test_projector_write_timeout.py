@@ -18,6 +18,7 @@ import pytest
 from cassandra import WriteTimeout
 from cassandra.policies import WriteType
 
+import tidewire_projector.journal_cassandra as journal_module
 import tidewire_projector.store_cassandra as store_module
 from tests.support.commands import inbound_command
 from tests.support.faust_records import record_of
@@ -141,5 +142,48 @@ def test_a_timed_out_write_does_not_replay_its_commands_as_expired(
         appends = await again._missing(decided)
         events = [a for a in appends if a.topic == Topics.of(stack.settings).events]
         assert len(events) == 12
+
+    _run(stack, scenario)
+
+
+def test_a_small_batch_whose_journal_write_half_landed_replays_one_and_decides_the_other(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small batch keeps its outcomes in its journal rows, written as one unlogged batch of
+    one partition per command: a timeout may land some rows and not others. The retry
+    replays the commands whose row (with its outcome) landed, decides the others, and counts
+    each command once, its events appended once each."""
+    run = uuid.uuid4().hex[:8]
+    company = f"hi-{run}"
+    commands = [inbound_command(company, 0, run, n) for n in range(2)]
+    records = [record_of(c, 90_000 + n) for n, c in enumerate(commands)]
+    original = journal_module.CassandraJournal._write_inline
+    calls: list[int] = []
+
+    async def half(journal: Any, units: list[Any], texts: list[str]) -> None:
+        calls.append(len(units))
+        if len(calls) == 1:
+            await original(journal, units[:1], texts[:1])
+            raise WriteTimeout("timed out", write_type=WriteType.UNLOGGED_BATCH)
+        await original(journal, units, texts)
+
+    monkeypatch.setattr(journal_module.CassandraJournal, "_write_inline", half)
+
+    async def scenario(store: CassandraStore, fresh: Callable[[], Pipeline]) -> None:
+        first = fresh()
+        await first.fold(records)
+        with pytest.raises(WriteTimeout):
+            await first.write()
+        again = fresh()
+        decided = await again.fold(records)
+        await again.write()
+        assert decided.outcomes == ["replayed", "applied"]
+        assert calls == [2, 1]  # small both times: the in-row path
+        ticket = await store.ticket(company, f"tk-{commands[0].id[:24]}")
+        assert ticket is not None
+        assert ticket.unread_messages == 2
+        appends = await again._missing(decided)
+        events = [a for a in appends if a.topic == Topics.of(stack.settings).events]
+        assert len(events) == 2
 
     _run(stack, scenario)

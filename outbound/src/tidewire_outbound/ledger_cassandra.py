@@ -8,8 +8,12 @@ a send that may have left without its outcome being recorded: the sender marks t
 unknown instead of sending it again.
 
 `finish` is a plain write, not a second Paxos round (`IF EXISTS`): the claim alone decides who
-may send, and nothing about the finish needs a condition. Only the delivery that won the claim
-ever finishes a row, after its claim was committed at a quorum. The only condition ever
+may send, and nothing about the finish needs a condition. The delivery that won the claim
+finishes the row after its claim was committed at a quorum; a twin that found it in flight
+finishes it too, as `unknown`. Two such finishes are ordered by their writers' clocks, not by
+when they happened: with a twin's clock ahead, the row may end `unknown` where the winner's
+send was accepted. That only mislabels the ledger: later claims read a row only as finished
+or not, and what agents see comes from the result commands. The only condition ever
 evaluated on the row is a later claim's "does it exist", which the finish cannot change (the
 row exists from the claim on), so mixing a plain write with Paxos rounds on this row cannot
 let a second claim win; and that claim's Paxos read (LOCAL_SERIAL) reads a quorum, so it sees
