@@ -122,7 +122,7 @@ class RdKafkaEventFeed(RecordFeed):
             adopting.cancel()
         await asyncio.gather(*self._adopting.values(), return_exceptions=True)
         if self._probe_work is not None:
-            await asyncio.gather(self._probe_work, return_exceptions=True)
+            await asyncio.wait([self._probe_work])  # not cancelled: the thread runs on
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -137,6 +137,9 @@ class RdKafkaEventFeed(RecordFeed):
         """`fn(*args)` on a worker thread, one at a time: the probe is used by one thread at
         a time, and stop() waits for the call before closing it."""
         async with self._probe_lock:
+            if self._probe_work is not None:
+                # A call whose caller gave up (a probe's timeout) may still run.
+                await asyncio.wait([self._probe_work])
             self._probe_work = asyncio.get_running_loop().run_in_executor(None, fn, *args)
             return await asyncio.shield(self._probe_work)
 
@@ -206,8 +209,10 @@ class RdKafkaEventFeed(RecordFeed):
                 try:
                     await self._adopt_once(partition)
                     break
-                except (KafkaException, TimeoutError, RuntimeError):
-                    log.warning("event feed cannot follow partition %s yet", partition)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a follow later finds it adopted; none is left waiting
+                    log.warning("cannot follow partition %s yet", partition, exc_info=True)
                     self._forget(partition)
                     await asyncio.sleep(0.5)
         finally:
