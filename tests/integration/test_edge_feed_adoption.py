@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.contracts.support import event
 from tests.support.stack import Stack
 from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.feed_rdkafka import RdKafkaEventFeed
+from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
@@ -100,12 +102,26 @@ async def test_readiness_holds_while_an_adoption_replaces_the_consumer(
 async def test_librdkafka_readiness_holds_and_stop_returns_while_partitions_are_adopted(
     stack: Stack, company: str
 ) -> None:
-    """The librdkafka feed with a fetch Kafka holds for a minute: readiness probes asked
-    while a partition is adopted answer (they go on the probe, not behind the held fetch),
-    and stop() during an adoption returns, closing both handles."""
+    """The librdkafka feed with a fetch Kafka holds for a minute, following partitions
+    with records to backfill: the second adoption's offsets do not wait behind a fetch the
+    first one's backfill left held; readiness probes asked while a partition is adopted
+    answer; and stop() during an adoption returns, closing both handles."""
     s = stack.settings
     first, second = _two_partitions(company, s.partitions)
     third = (second + 1) % s.partitions
+    producer = make_producer(s, "test-feed")
+    await producer.start()
+    try:
+        for partition in (first, second):
+            tenant = next(
+                c
+                for c in (f"{company}-{n}" for n in range(1000))
+                if partition_for(c, s.partitions) == partition
+            )
+            for n in range(3):
+                await append(producer, s, s.events_topic, tenant, event(tenant, n).to_bytes())
+    finally:
+        await producer.stop()
     feed = RdKafkaEventFeed(s, "E", recent_bytes=1024**2, backfill=10, fetch_wait_ms=60_000)
     await feed.start()
     adopting: asyncio.Task[None] | None = None
