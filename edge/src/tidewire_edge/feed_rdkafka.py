@@ -16,12 +16,14 @@ another thread while the reader sat in `poll` hung both (confluent-kafka 2.16). 
 passes it calls (`_on_reader`), which it runs between two polls: so a poll waits at most
 `_POLL_S` for a record, not the whole fetch wait.
 
-A partition is followed without touching the others (`incremental_assign`, which keeps
-their positions and fetched records): its offsets and its backfill are read by a second
-handle (`_probe`) whose connection never carries a held fetch (a connection carries one
-request at a time: on the reading consumer's, they waited up to `fetch.wait.max.ms` behind
-the fetch the broker holds while no record comes); the reading consumer then takes the
-partition from the end of what the probe read, and the follow returns at once.
+A partition's offsets and backfill are read by a second handle (`_probe`) whose connection
+never carries a held fetch (a connection carries one request at a time: on the reading
+consumer's, they waited up to `fetch.wait.max.ms` behind the fetch the broker holds while no
+record comes). Then a fresh consumer (a standby, started and warmed ahead) takes over every
+followed partition from its next record to hand out, and the old one is closed with its held
+fetch: `incremental_assign` on the reading consumer kept the others' fetched records, but
+the new partition's first fetch waited for that held one, so its first live events came
+≈ `fetch_wait_ms` late (measured: 495 ms, against 3 ms with the swap).
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class RdKafkaEventFeed(RecordFeed):
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._adopting: dict[int, asyncio.Task[None]] = {}
+        self._standby: asyncio.Task[Consumer] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # replaced consumers being closed
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,7 @@ class RdKafkaEventFeed(RecordFeed):
         # backfill's records is held by the broker while none come: the next adoption's
         # offsets waited behind it (the whole 500 ms), so the probe's fetch is never held.
         self._probe = Consumer({**self._config(), "fetch.wait.max.ms": 1})
+        self._prepare_standby()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._read, name="edge-feed-read", daemon=True)
         self._thread.start()
@@ -128,6 +133,11 @@ class RdKafkaEventFeed(RecordFeed):
             await asyncio.gather(self._task, return_exceptions=True)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
+        if self._standby is not None:
+            standby = (await asyncio.gather(self._standby, return_exceptions=True))[0]
+            if isinstance(standby, Consumer):
+                await asyncio.to_thread(standby.close)
+        await asyncio.gather(*self._closing, return_exceptions=True)
         for consumer in (self._consumer, self._probe):
             if consumer is not None:
                 await asyncio.to_thread(consumer.close)
@@ -236,9 +246,49 @@ class RdKafkaEventFeed(RecordFeed):
         self._recent[partition] = ring
         self._next[partition] = reached
         self._filling[partition] = reached
-        position = TopicPartition(self._topic, partition, reached)
-        await self._on_reader(lambda consumer: consumer.incremental_assign([position]))
+        fresh = await self._fresh_consumer()
+        try:
+            old = await self._on_reader(lambda _: self._switch(fresh))
+        except BaseException:
+            await asyncio.to_thread(fresh.close)
+            raise
+        self._prepare_standby()
         del self._filling[partition]
+        closing = asyncio.create_task(asyncio.to_thread(old.close))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    def _switch(self, fresh: Consumer) -> Consumer:
+        """On the reading thread: `fresh` takes over every partition followed, from its next
+        offset to hand out as of now; returns the consumer it replaces. Records the old one
+        read that the loop has not handed out yet are read again and skipped by offset."""
+        fresh.assign([TopicPartition(self._topic, p, o) for p, o in dict(self._next).items()])
+        old, self._consumer = self._consumer, fresh
+        assert old is not None
+        return old
+
+    def _warm_consumer(self) -> Consumer:
+        """A reading consumer connected, with the events topic's metadata (its first fetch
+        goes out at once), assigned nothing."""
+        consumer = Consumer(self._config())
+        try:
+            consumer.list_topics(self._topic, 10.0)
+        except BaseException:
+            consumer.close()
+            raise
+        return consumer
+
+    def _prepare_standby(self) -> None:
+        self._standby = asyncio.create_task(asyncio.to_thread(self._warm_consumer))
+
+    async def _fresh_consumer(self) -> Consumer:
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            try:
+                return await standby
+            except Exception:
+                log.warning("event feed's standby consumer failed; starting one", exc_info=True)
+        return await asyncio.to_thread(self._warm_consumer)
 
     def _read_backfill(
         self, partition: int, start: int, end: int
@@ -278,15 +328,18 @@ class RdKafkaEventFeed(RecordFeed):
     def _read(self) -> None:
         """The reading thread: batches of records, in the order librdkafka returns them, to
         the loop with each batch's partitions' high watermarks; the loop's calls between."""
-        consumer, loop = self._consumer, self._loop
-        assert consumer is not None
+        loop = self._loop
         assert loop is not None
         while not self._stopping.is_set():
+            consumer = self._consumer
+            assert consumer is not None
             while True:
                 try:
                     self._calls.get_nowait()(consumer)
                 except queue.Empty:
                     break
+            consumer = self._consumer  # an adoption replaces it (`_switch`)
+            assert consumer is not None
             if not self._room.acquire(timeout=_POLL_S):
                 continue
             try:
