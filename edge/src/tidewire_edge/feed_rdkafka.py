@@ -279,7 +279,9 @@ class RdKafkaEventFeed(RecordFeed):
         return consumer
 
     def _prepare_standby(self) -> None:
-        self._standby = asyncio.create_task(asyncio.to_thread(self._warm_consumer))
+        """Warm the consumer the next adoption takes (one: adoptions at once share it)."""
+        if self._standby is None:
+            self._standby = asyncio.create_task(asyncio.to_thread(self._warm_consumer))
 
     async def _fresh_consumer(self) -> Consumer:
         standby, self._standby = self._standby, None
