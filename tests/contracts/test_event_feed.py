@@ -20,6 +20,7 @@ from tests.support.stack import Stack
 from tidewire_edge.feed import EventFeed
 from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.feed_memory import MemoryEventFeed
+from tidewire_edge.feed_rdkafka import RdKafkaEventFeed
 from tidewire_platform.contracts import Event
 from tidewire_platform.cursor import Cursor
 from tidewire_platform.events_log_memory import MemoryEventsLog
@@ -146,13 +147,15 @@ class TestMemoryEventFeed(EventFeedContract):
 
 @pytest.mark.integration
 class TestKafkaEventFeed(EventFeedContract):
+    binding: type[KafkaEventFeed | RdKafkaEventFeed] = KafkaEventFeed
+
     @pytest.fixture
     async def feed(self, stack: Stack) -> AsyncIterator[EventFeed]:
         self._settings = stack.settings
         self.partitions = stack.settings.partitions
         self._producer: AIOKafkaProducer = make_producer(stack.settings, "contract-feed")
         await self._producer.start()
-        feed = KafkaEventFeed(stack.settings, "E", recent_bytes=1024**2, backfill=10)
+        feed = self.binding(stack.settings, "E", recent_bytes=1024**2, backfill=10)
         await feed.start()
         try:
             yield feed
@@ -164,3 +167,8 @@ class TestKafkaEventFeed(EventFeedContract):
         settings = self._settings
         written = await append(self._producer, settings, settings.events_topic, company_id, value)
         return int(written.offset)
+
+
+@pytest.mark.integration
+class TestRdKafkaEventFeed(TestKafkaEventFeed):
+    binding = RdKafkaEventFeed

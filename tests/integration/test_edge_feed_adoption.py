@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.contracts.support import event
 from tests.support.stack import Stack
 from tidewire_edge.feed_kafka import KafkaEventFeed
+from tidewire_edge.feed_rdkafka import RdKafkaEventFeed
+from tidewire_platform.kafka_io import append, make_producer
 from tidewire_platform.partitioning import partition_for
 
 pytestmark = pytest.mark.integration
@@ -94,3 +97,44 @@ async def test_readiness_holds_while_an_adoption_replaces_the_consumer(
         assert await probing, "the readiness probe failed during an adoption"
     finally:
         await feed.stop()
+
+
+async def test_librdkafka_readiness_holds_and_stop_returns_while_partitions_are_adopted(
+    stack: Stack, company: str
+) -> None:
+    """The librdkafka feed with a fetch Kafka holds for a minute, following partitions
+    with records to backfill: the second adoption's offsets do not wait behind a fetch the
+    first one's backfill left held; readiness probes asked while a partition is adopted
+    answer; and stop() during an adoption returns, closing both handles."""
+    s = stack.settings
+    first, second = _two_partitions(company, s.partitions)
+    third = (second + 1) % s.partitions
+    producer = make_producer(s, "test-feed")
+    await producer.start()
+    try:
+        for partition in (first, second):
+            tenant = next(
+                c
+                for c in (f"{company}-{n}" for n in range(1000))
+                if partition_for(c, s.partitions) == partition
+            )
+            for n in range(3):
+                await append(producer, s, s.events_topic, tenant, event(tenant, n).to_bytes())
+    finally:
+        await producer.stop()
+    feed = RdKafkaEventFeed(s, "E", recent_bytes=1024**2, backfill=10, fetch_wait_ms=60_000)
+    await feed.start()
+    adopting: asyncio.Task[None] | None = None
+    try:
+        await feed.follow(first, 20)
+        probing = [asyncio.create_task(feed.reachable()) for _ in range(3)]
+        await feed.follow(second, 20)
+        assert all(await asyncio.gather(*probing)), "a readiness probe failed during an adoption"
+        adopting = asyncio.create_task(feed.follow(third, 20))
+    finally:
+        await asyncio.wait_for(feed.stop(), 20)
+    assert feed._consumer is None
+    assert feed._probe is None
+    if adopting is not None:
+        adopting.cancel()
+        await asyncio.gather(adopting, return_exceptions=True)

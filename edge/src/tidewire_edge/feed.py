@@ -14,7 +14,8 @@ event to the deliveries of its company as it is read. Guarantees of every `Event
 
 `follow` raises TimeoutError when the partition cannot be read to its end in time (the
 connect waiting on it is refused with a reason); any other exception is the engine failing.
-Bindings: `feed_kafka.py` (the events topic), `feed_memory.py` (a `MemoryEventsLog`: tests).
+Bindings: `feed_kafka.py` (the events topic, aiokafka), `feed_rdkafka.py` (the same, librdkafka),
+`feed_memory.py` (a `MemoryEventsLog`: tests); the Kafka ones share `feed_records.py`.
 """
 
 from __future__ import annotations

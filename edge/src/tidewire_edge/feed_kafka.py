@@ -18,79 +18,36 @@ nothing), as starting one took about half of an adoption's time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from cachetools import LRUCache
 
-from tidewire_edge.feed import Receiver, Receivers, hand_out
-from tidewire_edge.recent import RecentRecords
-from tidewire_edge.sizes import event_bytes
-from tidewire_platform.contracts import Event
-from tidewire_platform.cursor import Cursor
-from tidewire_platform.metrics import EDGE_LAG, EDGE_MEMORY
-from tidewire_platform.partitioning import company_key
+from tidewire_edge.feed_records import DECODED_BYTES, RECENT_BYTES, RecordFeed, lag_gauge
 from tidewire_platform.settings import StackSettings
 
 log = logging.getLogger("tidewire.edge.feed")
 
-_RECENT_BYTES = 24 * 1024**2  # per partition (EdgeSettings.recent_budget gives the node's)
-_DECODED_BYTES = 48 * 1024**2  # decoded events kept (EdgeSettings.decoded_budget)
 
+class KafkaEventFeed(RecordFeed):
+    """The feed on aiokafka (module docstring); what it does with the records it reads is
+    `RecordFeed`'s."""
 
-@functools.cache
-def _lag(partition: int) -> Any:
-    """The lag gauge of one partition (a label lookup costs more than the update)."""
-    return EDGE_LAG.labels(str(partition))
-
-
-@functools.cache
-def _memory(kind: str) -> Any:
-    return EDGE_MEMORY.labels(kind)
-
-
-def _size_of(decoded: tuple[Event, int]) -> int:
-    return decoded[1]
-
-
-class KafkaEventFeed:
     def __init__(
         self,
         settings: StackSettings,
         epoch: str,
-        recent_bytes: int = _RECENT_BYTES,
+        recent_bytes: int = RECENT_BYTES,
         backfill: int = 5_000,
-        decoded_bytes: int = _DECODED_BYTES,
+        decoded_bytes: int = DECODED_BYTES,
         yield_bytes: int = 1024**2,
         fetch_wait_ms: int = 500,
     ) -> None:
+        super().__init__(epoch, recent_bytes, backfill, decoded_bytes, yield_bytes)
         self._settings = settings
         self._fetch_wait_ms = fetch_wait_ms
-        self._epoch = epoch
-        # The last records of each partition (up to `recent_bytes` each), so the replay after
-        # a short drop is served from memory instead of a Kafka read per client.
-        self._recent_bytes = recent_bytes
-        self._recent: dict[int, RecentRecords] = {}
-        # A partition is first read from up to `backfill` records before its end, so that a
-        # node that just started (a restart, a new pod) serves the replays of the clients
-        # that move to it from memory too, instead of one Kafka read per client (as many of
-        # them as the byte budget keeps).
-        self._backfill = backfill
-        # Deliveries take their queued events only when the feed lets them run: it does so
-        # after queueing this many bytes of events (as the receivers measure them), or a
-        # fetch of large events would fill a healthy socket's byte budget at once and cut it
-        # off. Events written to sockets at once hold nothing and count for nothing.
-        self._yield_bytes = yield_bytes
-        self._filling: dict[int, int] = {}  # partition -> end offset memory must reach first
         self._consumer: AIOKafkaConsumer | None = None
-        self._next: dict[int, int] = {}  # partition -> next offset to hand out
-        self._pending: dict[int, asyncio.Future[None]] = {}
-        self._receivers = Receivers()
         self._task: asyncio.Task[None] | None = None
         self._standby: asyncio.Task[AIOKafkaConsumer] | None = None
         self._closing: set[asyncio.Task[None]] = set()  # previous consumers being closed
@@ -98,13 +55,6 @@ class KafkaEventFeed:
         # loop's wait for records (`_waiting`), instead of the loop waking on a timer to look.
         self._wake = asyncio.Event()
         self._waiting: asyncio.Future[dict[TopicPartition, list[Any]]] | None = None
-        # Events decoded lately, by (partition, offset): a company's clients reconnecting
-        # together replay the same events, and decoding each for every client was ≈ 6 % of a
-        # node's CPU in a recovery storm. Bounded by the bytes the events hold (sizes.py).
-        # Each with its size, which the byte budgets of ack-mode sockets need again.
-        self._decoded: LRUCache[tuple[int, int], tuple[Event, int]] = LRUCache(
-            maxsize=decoded_bytes, getsizeof=_size_of
-        )
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -204,61 +154,6 @@ class KafkaEventFeed:
                 self._waiting.cancel()
         await asyncio.wait_for(asyncio.shield(fut), timeout_s)
 
-    def register(self, company_id: str, partition: int, receiver: Receiver) -> int:
-        """Hand `receiver` every event of the company from the returned offset on (the
-        partition must be followed). Earlier events are the receiver's to replay."""
-        self._receivers.add(company_id, receiver)
-        return self._next[partition]
-
-    def unregister(self, company_id: str, receiver: Receiver) -> None:
-        self._receivers.discard(company_id, receiver)
-
-    def covers(self, partition: int, offset: int) -> bool:
-        """Whether memory holds every record of `partition` from `offset` to the end read."""
-        ring = self._recent.get(partition)
-        if ring is None:
-            return False
-        next_offset = self._next[partition]
-        first = ring.first()
-        return (next_offset if first is None else first) <= offset <= next_offset
-
-    def recent(
-        self, company_id: str, partition: int, after: int, until: int
-    ) -> Iterator[tuple[Event, int]] | None:
-        """The company's events (with their sizes in memory, sizes.py) with
-        after < offset < until from memory, or None when the
-        memory does not reach back that far (read the log then). Decoded one at a time as
-        the replay takes them: a socket replaying holds one decoded event, not all of them
-        (a thousand sockets replaying held a thousand copies of the memory, decoded)."""
-        if after + 1 >= until:
-            return iter(())
-        if not self.covers(partition, after + 1) or until > self._next[partition]:
-            return None
-        found = self._recent[partition].between(company_key(company_id), after, until)
-        return self._decoding(partition, found)
-
-    def _decoding(
-        self, partition: int, found: list[tuple[int, bytes]]
-    ) -> Iterator[tuple[Event, int]]:
-        for offset, value in found:
-            try:
-                yield self._decode(partition, offset, value)
-            except ValueError:  # skipped like on the live path; raising failed every replay
-                log.error("undecodable event at %s:%s", partition, offset)
-
-    def _decode(self, partition: int, offset: int, value: bytes) -> tuple[Event, int]:
-        """The event of a record and its size, decoded once for all the node's sockets
-        (raises ValueError for a record that is not an event)."""
-        found = self._decoded.get((partition, offset))
-        if found is None:
-            event = Event.from_bytes(value, Cursor(self._epoch, partition, offset).encode())
-            found = (event, event_bytes(event))
-            # One larger than the whole cache is not kept: decoded again when asked again.
-            with contextlib.suppress(ValueError):
-                self._decoded[(partition, offset)] = found
-            _memory("decoded").set(self._decoded.currsize)
-        return found
-
     async def _adopt_pending(self) -> None:
         """Follow the partitions asked for, on a fresh consumer that takes over the others
         too (module docstring). The feed's state changes only once the new consumer is
@@ -281,10 +176,7 @@ class KafkaEventFeed:
         old, self._consumer = self._consumer, consumer
         self._prepare_standby()
         for tp in tps:
-            self._next[tp.partition] = starts[tp.partition]
-            self._recent[tp.partition] = RecentRecords(self._recent_bytes)
-            if starts[tp.partition] < ends[tp]:
-                self._filling[tp.partition] = ends[tp]
+            self._start_following(tp.partition, starts[tp.partition], ends[tp])
         if old is not None:
             # Records it fetched and the loop did not hand out are read again by the new
             # one (from `_next`); closing drops its held fetch with its connection. Not
@@ -301,14 +193,7 @@ class KafkaEventFeed:
             tp = TopicPartition(self._settings.events_topic, partition)
             if max(self._next[partition], await self._consumer.position(tp)) >= end:
                 del self._filling[partition]
-        for partition in [p for p in self._pending if p in self._next]:
-            if partition not in self._filling:
-                fut = self._pending.pop(partition)
-                if not fut.done():
-                    fut.set_result(None)
-
-    def _releasable(self) -> bool:
-        return any(p in self._next and p not in self._filling for p in self._pending)
+        self._release_settled()
 
     async def _read(self) -> dict[TopicPartition, list[Any]]:
         """The next records of the followed partitions; {} once `_wake` is set (a follow()
@@ -352,11 +237,10 @@ class KafkaEventFeed:
                 batches = await self._read()
                 handed = 0
                 for tp, records in batches.items():
-                    ring = self._recent[tp.partition]
                     for rec in records:
-                        self._next[tp.partition] = rec.offset + 1
-                        ring.append(rec.offset, rec.key or b"", rec.value or b"")
-                        handed += self._hand_out(tp.partition, rec)
+                        handed += self._take(
+                            tp.partition, rec.offset, rec.key or b"", rec.value or b""
+                        )
                         if handed >= self._yield_bytes:
                             # `_next` already names the next record: a delivery registered
                             # meanwhile gets the rest of the batch live, nothing twice.
@@ -364,35 +248,15 @@ class KafkaEventFeed:
                             await asyncio.sleep(0)
                     high = self._consumer.highwater(tp)
                     if high is not None:
-                        _lag(tp.partition).set(high - self._next[tp.partition])
+                        lag_gauge(tp.partition).set(high - self._next[tp.partition])
                 if batches:
-                    _memory("recent").set(sum(r.bytes for r in self._recent.values()))
+                    self._remembered_bytes()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the node alive; the next loop retries
                 log.exception("event feed iteration failed")
                 self._rewind()
                 await asyncio.sleep(0.5)
-
-    def _hand_out(self, partition: int, rec: Any) -> int:
-        """Offer one record to its company's receivers; returns the bytes of it they hold in
-        queues. A record that is not an event is skipped (logged); a receiver that raises
-        misses it alone (feed.hand_out)."""
-        receivers = self._receivers.get(rec.key or b"")
-        if not receivers:
-            return 0
-        cursor = Cursor(self._epoch, partition, rec.offset).encode_known()
-        try:
-            # Not through the replay cache: each live record is decoded once anyway, and
-            # keeping every one alive for a while made the garbage collector's full runs
-            # frequent (fan-out p99 doubled).
-            event = Event.from_bytes(rec.value or b"", cursor)
-        except ValueError:
-            log.error("undecodable event at %s:%s", partition, rec.offset)
-            return 0
-        # Its size in memory is measured by the first socket that needs it (one that queues
-        # it; measuring every event cost as much as decoding it).
-        return hand_out(receivers, event)
 
     def _rewind(self) -> None:
         """After a failed iteration: read each partition again from the first record not

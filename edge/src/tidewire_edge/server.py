@@ -21,6 +21,7 @@ from tidewire_edge.emitter import Emitter
 from tidewire_edge.expiry import TokenClocks, token_expiry
 from tidewire_edge.fanout import Fanouts
 from tidewire_edge.feed_kafka import KafkaEventFeed
+from tidewire_edge.feed_rdkafka import RdKafkaEventFeed
 from tidewire_edge.gateway.auth import Gateway
 from tidewire_edge.gateway.families import FAMILIES
 from tidewire_edge.gateway.settings import GatewaySettings
@@ -301,7 +302,8 @@ class Edge:
         keep_full_collections_rare()  # see gc_tuning.py
         events = self.engines.events
         await events.start()
-        self.engines.feed = KafkaEventFeed(
+        binding = RdKafkaEventFeed if self.settings.kafka_client == "librdkafka" else KafkaEventFeed
+        self.engines.feed = binding(
             self.stack,
             events.epoch,
             recent_bytes=self.settings.recent_budget(self.stack.partitions),

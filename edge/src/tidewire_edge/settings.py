@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,6 +43,12 @@ class EdgeSettings(BaseSettings):
         "comes (a record ends it at once): an idle node fetches this seldom; following a new "
         "partition never waits behind it (a fresh consumer); the readiness probe's metadata "
         "request may",
+    )
+    kafka_client: Literal["aiokafka", "librdkafka"] = Field(
+        "aiokafka",
+        description="the client that reads the events partitions the node follows: aiokafka "
+        "(pure Python) or librdkafka (confluent-kafka: C, read on a thread, a fraction of the "
+        "CPU per record)",
     )
     max_sockets_per_user: int = Field(
         20,
