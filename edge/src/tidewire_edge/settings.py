@@ -45,10 +45,10 @@ class EdgeSettings(BaseSettings):
         "request may",
     )
     kafka_client: Literal["aiokafka", "librdkafka"] = Field(
-        "aiokafka",
-        description="the client that reads the events partitions the node follows: aiokafka "
-        "(pure Python) or librdkafka (confluent-kafka: C, read on a thread, a fraction of the "
-        "CPU per record)",
+        "librdkafka",
+        description="the client that reads the events partitions the node follows: librdkafka "
+        "(confluent-kafka: C, read on a thread, a fraction of aiokafka's CPU per record) or "
+        "aiokafka (pure Python, the client before it)",
     )
     max_sockets_per_user: int = Field(
         20,
