@@ -39,7 +39,7 @@ class Outgoing:
     """One live event on its way to a company's sockets: what every socket of a kind gets of
     it, worked out at the first socket of that kind and shared by the next."""
 
-    __slots__ = ("_by_audience", "_size", "cursor", "event", "offset", "written")
+    __slots__ = ("_by_audience", "_size", "_whole", "cursor", "event", "offset", "written")
 
     def __init__(self, event: Event, size: int | None) -> None:
         assert event.cursor is not None
@@ -50,6 +50,7 @@ class Outgoing:
         # (namespace, publication rooms) -> the packets of a socket of that audience
         self._by_audience: dict[tuple[str, frozenset[str]], list[Packet]] = {}
         self.written = 0  # packets written by `Delivery.take`, counted once per event
+        self._whole: list[Packet] | None = None
 
     @property
     def size(self) -> int:
@@ -69,8 +70,11 @@ class Outgoing:
         return found
 
     def whole(self) -> list[Packet]:
-        """The packets of a socket that gets all of the event (one list for all of them)."""
-        return whole_event(self.event)
+        """The packets of a socket that gets all of the event (one list for all of them, the
+        one `delivery.whole_event` gives the sockets that take the way of `offer`)."""
+        if self._whole is None:
+            self._whole = whole_event(self.event)
+        return self._whole
 
 
 class Fanout:

@@ -12,6 +12,7 @@ import pytest
 import socketio
 from engineio import packet as eio_packet
 
+from tests.unit.edge.test_delivery import _event
 from tidewire_edge import wire_json, ws_frames
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.emitter import Emitter, Frame, encode_event
@@ -29,20 +30,6 @@ from tidewire_platform.publications import PUBLICATION
 pytestmark = pytest.mark.unit
 
 Packets = list[tuple[str, tuple[Any, ...]]]
-
-
-def _event(offset: int) -> Event:
-    return Event(
-        id=f"e{offset}",
-        type="message.created",
-        company_id="c",
-        ticket_id="t",
-        command_id=f"k{offset}",
-        occurred_at=1,
-        accepted_at=1,
-        payload={"message": {"body": f"m{offset}"}},
-        cursor=Cursor("epoch", 0, offset).encode(),
-    )
 
 
 def _publication(offset: int, **payload: Any) -> Event:
