@@ -9,7 +9,9 @@ timeout), takes whatever else is already fetched (`consume(n, 0)`), and hands th
 the event loop (`call_soon_threadsafe`), where `RecordFeed` remembers and hands out each
 record in order, as the aiokafka binding does. At most `_BATCHES_AHEAD` batches wait for
 the loop: a slow loop makes the thread wait, not memory grow (librdkafka's own queue is
-bounded by `queued.max.messages.kbytes` per partition).
+bounded by `queued.max.messages.kbytes` per partition). A batch that fails part way (a bug
+of the feed's own: receivers' failures are isolated) is read again from its first record not
+handed out, by a fresh consumer (`_rewind`), as the aiokafka binding seeks back.
 
 The reading consumer is touched by its thread only: `incremental_assign` called from
 another thread while the reader sat in `poll` hung both (confluent-kafka 2.16). The loop
@@ -378,10 +380,46 @@ class RdKafkaEventFeed(RecordFeed):
                     await self._hand_batch(batch, highs)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # keep the node alive; the records after it still come
+                except Exception:  # keep the node alive; read the rest again
                     log.exception("event feed failed to hand out a batch")
-                finally:
                     self._room.release()
+                    await self._rewind()
+                else:
+                    self._room.release()
+
+    async def _rewind(self) -> None:
+        """After a batch failed part way: read every followed partition again from its first
+        record not handed out. The records after it in that batch, and in the batches read
+        since, were never handed out; handing out the later ones would have left a hole in
+        every socket's stream and in the recent memory. Records before `_next` were handed
+        out and remembered in full, so none is offered twice. The rewind is a switch to a
+        fresh consumer assigned from `_next` (as an adoption does): a seek on the reading
+        consumer fails while a partition's fetch is not yet started."""
+        while True:
+            self._drop_batches()
+            try:
+                fresh = await self._fresh_consumer()
+                break
+            except Exception:  # Kafka away: try again, handing out nothing meanwhile
+                log.exception("event feed cannot start a consumer to read again from")
+                await asyncio.sleep(0.5)
+        try:
+            old = await self._on_reader(lambda _: self._switch(fresh))
+        except BaseException:
+            await asyncio.to_thread(fresh.close)
+            raise
+        # What the old consumer read before the switch arrived before the switch's answer.
+        self._drop_batches()
+        self._prepare_standby()
+        closing = asyncio.create_task(asyncio.to_thread(old.close))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    def _drop_batches(self) -> None:
+        """Forget the batches read and not handed out (they are read again)."""
+        while self._batches:
+            self._batches.popleft()
+            self._room.release()
 
     async def _hand_batch(self, batch: list[Message], highs: dict[int, int]) -> None:
         handed = 0
