@@ -312,6 +312,8 @@ class Edge:
             fetch_wait_ms=self.settings.fetch_wait_ms,
         )
         await self.engines.feed.start()
+        if isinstance(self.engines.feed, RdKafkaEventFeed) and isinstance(events, KafkaEventsLog):
+            events.use_bounds(self.engines.feed.bounds)  # its lookups cost less CPU
         self._refresh = asyncio.create_task(self._refresh_sessions())
 
     async def _refresh_sessions(self) -> None:
