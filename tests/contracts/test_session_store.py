@@ -68,6 +68,44 @@ class SessionStoreContract(ABC):
         assert not await store.exists(pid)
         assert not await store.exists(other)
 
+    async def test_release_marks_the_session_as_saved_dropped(self, store: SessionStore) -> None:
+        pid = fresh("pid")
+        saved = _session(pid, ["ticket:1"])
+        await store.save(saved)
+        await store.release(saved)
+        taken = await store.take(pid)
+        assert taken == saved.model_copy(update={"dropped": True})
+
+    async def test_release_never_brings_back_a_taken_session(self, store: SessionStore) -> None:
+        pid = fresh("pid")
+        saved = _session(pid)
+        await store.save(saved)
+        await store.take(pid)
+        await store.release(saved)
+        assert not await store.exists(pid)
+
+    async def test_release_leaves_a_session_saved_since_by_another_connection(
+        self, store: SessionStore
+    ) -> None:
+        """A disconnect that comes late (its client already recovered elsewhere) must not
+        mark the newer connection's session dropped, nor put its own back over it."""
+        pid = fresh("pid")
+        old = _session(pid, ["a"])
+        newer = old.model_copy(update={"rooms": ["a", "b"], "node": "other"})
+        await store.save(old)
+        await store.take(pid)
+        await store.save(newer)
+        await store.release(old)
+        assert await store.take(pid) == newer
+
+    async def test_a_released_session_expires_after_its_window(self, store: SessionStore) -> None:
+        pid = fresh("pid")
+        saved = _session(pid)
+        await store.save(saved)
+        await store.release(saved)
+        await self.until_expired(store, pid)
+        assert await store.take(pid) is None
+
     async def test_a_session_expires_after_its_window(self, store: SessionStore) -> None:
         pid = fresh("pid")
         await store.save(_session(pid))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tests.support.kafka import expire_events
 from tests.support.stack import Stack
 from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.feed_rdkafka import RdKafkaEventFeed
@@ -188,3 +189,35 @@ class _Kept:
 class _Nobody:
     def offer(self, event: Event, size: int | None = None) -> None:
         pass
+
+
+async def test_the_librdkafka_feeds_bounds_are_the_partitions_as_of_the_question(
+    stack: Stack, company: str
+) -> None:
+    """The bounds a recovering connect is checked against (retention, a cursor from the
+    future) come from the broker at each question: a record appended or deleted just before
+    is seen."""
+    s = stack.settings
+    partition = partition_for(company, s.partitions)
+    tp = TopicPartition(s.events_topic, partition)
+    producer = make_producer(s, "test-feed-bounds")
+    await producer.start()
+    feed = RdKafkaEventFeed(s, "test-epoch")
+    await feed.start()
+    try:
+        await append(producer, s, s.events_topic, company, _event(company, 0).to_bytes())
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            first = (await consumer.beginning_offsets([tp]))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+        finally:
+            await consumer.stop()
+        assert await feed.bounds([partition]) == {partition: (first, end)}
+        await append(producer, s, s.events_topic, company, _event(company, 1).to_bytes())
+        assert await feed.bounds([partition]) == {partition: (first, end + 1)}
+        await expire_events(s, company)
+        assert await feed.bounds([partition]) == {partition: (end + 1, end + 1)}
+    finally:
+        await feed.stop()
+        await producer.stop()

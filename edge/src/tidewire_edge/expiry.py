@@ -20,18 +20,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt
-
 log = logging.getLogger("tidewire.edge.expiry")
 
 REAUTH_EVENT = "tidewire:reauth"
-
-
-def token_expiry(token: str) -> float:
-    """The `exp` of a token that `verify_token` has just accepted (so its signature and claims
-    were checked, and `exp` is required): read again from the same string."""
-    claims = jwt.decode(token, options={"verify_signature": False})
-    return float(claims["exp"])
 
 
 class TokenClocks:

@@ -18,6 +18,9 @@ another thread while the reader sat in `poll` hung both (confluent-kafka 2.16). 
 passes it calls (`_on_reader`), which it runs between two polls: so a poll waits at most
 `_POLL_S` for a record, not the whole fetch wait.
 
+Partitions' bounds for recovering connects (`bounds`) are asked by a handle of their own
+(`_offsets`), never assigned anything, so its calls may run on any thread at once.
+
 A partition's offsets and backfill are read by a second handle (`_probe`) whose connection
 never carries a held fetch (a connection carries one request at a time: on the reading
 consumer's, they waited up to `fetch.wait.max.ms` behind the fetch the broker holds while no
@@ -57,6 +60,7 @@ _BATCH = 1000  # records taken per batch, at most
 _POLL_S = 0.025
 _QUEUED_KBYTES = 4096  # what librdkafka fetches ahead, per partition
 _BACKFILL_S = 10.0  # the longest a backfill read may take before the adoption is retried
+_BOUNDS_S = 10.0  # the longest a partition's bounds lookup may take
 
 
 class RdKafkaEventFeed(RecordFeed):
@@ -81,6 +85,8 @@ class RdKafkaEventFeed(RecordFeed):
         self._probe: Consumer | None = None  # offsets, backfills, metadata; one call at a time
         self._probe_lock = asyncio.Lock()
         self._probe_work: asyncio.Future[Any] | None = None
+        self._offsets: Consumer | None = None  # bounds lookups; assigned nothing, ever
+        self._lookups: set[asyncio.Future[Any]] = set()  # bounds lookups on worker threads
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._calls: queue.SimpleQueue[Callable[[Consumer], None]] = queue.SimpleQueue()
@@ -118,6 +124,7 @@ class RdKafkaEventFeed(RecordFeed):
         # backfill's records is held by the broker while none come: the next adoption's
         # offsets waited behind it (the whole 500 ms), so the probe's fetch is never held.
         self._probe = Consumer({**self._config(), "fetch.wait.max.ms": 1})
+        self._offsets = Consumer(self._config())
         self._prepare_standby()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._read, name="edge-feed-read", daemon=True)
@@ -141,10 +148,29 @@ class RdKafkaEventFeed(RecordFeed):
             if isinstance(standby, Consumer):
                 await asyncio.to_thread(standby.close)
         await asyncio.gather(*self._closing, return_exceptions=True)
-        for consumer in (self._consumer, self._probe):
+        if self._lookups:
+            await asyncio.wait(set(self._lookups))  # not cancelled: the threads run on
+        for consumer in (self._consumer, self._probe, self._offsets):
             if consumer is not None:
                 await asyncio.to_thread(consumer.close)
-        self._consumer = self._probe = None
+        self._consumer = self._probe = self._offsets = None
+
+    async def bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        """(first retained offset, next offset to be written) of each partition, asked of
+        the broker now (for `offset_lookups.OffsetLookups`, the events log's lookups)."""
+        offsets = self._offsets
+        if offsets is None:
+            raise RuntimeError("the feed is not running")
+        loop = asyncio.get_running_loop()
+        calls = []
+        for partition in partitions:
+            tp = TopicPartition(self._topic, partition)
+            call = loop.run_in_executor(None, offsets.get_watermark_offsets, tp, _BOUNDS_S, False)
+            self._lookups.add(call)
+            call.add_done_callback(self._lookups.discard)
+            calls.append(call)
+        found = await asyncio.gather(*(asyncio.shield(c) for c in calls))
+        return {p: (int(low), int(high)) for p, (low, high) in zip(partitions, found, strict=True)}
 
     async def _on_probe(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on a worker thread, one at a time: the probe is used by one thread at

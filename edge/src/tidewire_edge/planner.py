@@ -26,7 +26,7 @@ from tidewire_platform.cursor import Cursor, CursorError
 from tidewire_platform.events_log import ForeignCursor, StaleCursor
 from tidewire_platform.metrics import EDGE_RECOVERIES
 from tidewire_platform.settings import StackSettings
-from tidewire_platform.tokens import Principal, TokenError, verify_token
+from tidewire_platform.tokens import Principal, TokenError, verify_token_expiry
 
 log = logging.getLogger("tidewire.edge.planner")
 
@@ -99,9 +99,11 @@ class ConnectPlanner:
             return False
 
     def _platform_user(self, auth: dict[str, Any], environ: dict[str, Any]) -> Fresh | Refusal:
-        """Platform mode: a tidewire token says who connects."""
+        """Platform mode: a tidewire token says who connects, and until when (the socket's
+        clock, expiry.py: kept here, so the token is not read again once connected)."""
         try:
-            return Fresh(verify_token(self._stack, bearer_token(auth, environ)))
+            who, expires = verify_token_expiry(self._stack, bearer_token(auth, environ))
+            return Fresh(who, expires=expires)
         except TokenError as exc:
             return _bad_token(str(exc))
 
@@ -189,7 +191,7 @@ class ConnectPlanner:
         problem = await self._replayable(fresh.who.company_id, after)
         if problem is not None:
             return dataclasses.replace(fresh, failed_as="stale", resync=problem)
-        return Recovered(fresh.who, fresh.gateway, session, after)
+        return Recovered(fresh.who, fresh.gateway, session, after, fresh.expires)
 
     async def _after(self, fresh: Fresh, last_id: str) -> Fresh | Replayed:
         try:
@@ -200,7 +202,7 @@ class ConnectPlanner:
         problem = await self._replayable(fresh.who.company_id, after)
         if problem is not None:
             return dataclasses.replace(fresh, failed_as="stale", resync=problem)
-        return Replayed(fresh.who, fresh.gateway, after)
+        return Replayed(fresh.who, fresh.gateway, after, fresh.expires)
 
     async def _replayable(self, company_id: str, after: Cursor | None) -> str | None:
         """Why replaying after `after` is impossible, or None. Never a partial replay."""

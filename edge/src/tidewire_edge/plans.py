@@ -50,6 +50,7 @@ class Fresh:
     gateway: Connected | None = None
     resync: str | None = None  # why a requested recovery or replay was impossible
     failed_as: str | None = None  # expired | foreign | stale | invalid: why `resync`
+    expires: float | None = None  # the tidewire token's `exp` (platform mode), as verified
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Replayed:
     who: Principal
     gateway: Connected | None
     after: Cursor
+    expires: float | None = None  # as `Fresh.expires`
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Recovered:
     gateway: Connected | None
     session: Session
     after: Cursor | None
+    expires: float | None = None  # as `Fresh.expires`
 
 
 Admitted = Fresh | Replayed | Recovered

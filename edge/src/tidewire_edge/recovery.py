@@ -165,9 +165,12 @@ class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]
         before the new one takes its sid. Only the node that last held the socket can have
         it, so when that is this node no other node is asked; asking the others goes through
         Redis, a few at a time (each publish holds a connection of its own, and a thousand
-        reconnects at once would open a thousand)."""
+        reconnects at once would open a thousand). Another node's session stored at its
+        socket's disconnect (`dropped`) has no transport left there: that node is not asked."""
         if session.node == self.manager.host_id:
             await self.disconnect(session.sid, namespace, ignore_queue=True)
+            return
+        if session.dropped:
             return
         async with self._evictions:
             await self.disconnect(session.sid, namespace)

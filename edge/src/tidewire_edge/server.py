@@ -18,7 +18,7 @@ import socketio
 from tidewire_edge import wire_json
 from tidewire_edge.delivery import Delivery
 from tidewire_edge.emitter import Emitter
-from tidewire_edge.expiry import TokenClocks, token_expiry
+from tidewire_edge.expiry import TokenClocks
 from tidewire_edge.fanout import Fanouts
 from tidewire_edge.feed_kafka import KafkaEventFeed
 from tidewire_edge.feed_rdkafka import RdKafkaEventFeed
@@ -28,7 +28,7 @@ from tidewire_edge.gateway.settings import GatewaySettings
 from tidewire_edge.gateway.state import GatewayState
 from tidewire_edge.limits import ConnectRate, Refused, SocketCounts
 from tidewire_edge.node import Engines, LocalSockets
-from tidewire_edge.planner import ConnectPlanner, bearer_token
+from tidewire_edge.planner import ConnectPlanner
 from tidewire_edge.plans import Admitted, Fresh, Plan, Recovered, Refusal, Retry
 from tidewire_edge.recovery import RecoveringManager, RecoveringServer, RetryLater
 from tidewire_edge.rooms import company_room, user_room
@@ -140,9 +140,8 @@ class Edge:
             if outcome.gateway.expires is not None and self.gateway.family.renews_token:
                 self.clocks.start(sid, outcome.gateway.expires)
             return
-        token = bearer_token(auth, environ)
-        assert token is not None  # the plan verified it
-        self.clocks.start(sid, token_expiry(token))
+        assert outcome.expires is not None  # the plan verified the token
+        self.clocks.start(sid, outcome.expires)
 
     async def _give_back(self, plan: Plan) -> None:
         """A connect that failed before its handler ran: its taken session goes back."""
@@ -280,11 +279,12 @@ class Edge:
             # The window counts from the drop (the last sign of life), not from the last
             # periodic refresh. Only extends a session still stored: one taken by a
             # reconnect elsewhere is not brought back. A fresh session that was sent nothing
-            # has nothing to recover but its rooms: kept briefly.
+            # has nothing to recover but its rooms: kept briefly. Stored as dropped, so the
+            # reconnect that takes it asks no node to evict a transport that is gone.
             quiet = not (received or session.received)
             try:
-                await self.engines.sessions.touch(
-                    [session.pid], self.settings.quiet_session_s if quiet else None
+                await self.engines.sessions.release(
+                    session, self.settings.quiet_session_s if quiet else None
                 )
             except Exception as exc:
                 log.warning("session %s not refreshed at disconnect: %r", session.pid, exc)
@@ -312,6 +312,8 @@ class Edge:
             fetch_wait_ms=self.settings.fetch_wait_ms,
         )
         await self.engines.feed.start()
+        if isinstance(self.engines.feed, RdKafkaEventFeed) and isinstance(events, KafkaEventsLog):
+            events.use_bounds(self.engines.feed.bounds)  # its lookups cost less CPU
         self._refresh = asyncio.create_task(self._refresh_sessions())
 
     async def _refresh_sessions(self) -> None:

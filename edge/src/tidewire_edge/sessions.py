@@ -8,8 +8,8 @@ Guarantees of every `SessionStore`:
 - shared: a session saved by one node is seen by every node of the same store;
 - `take` is atomic: of any number of concurrent takes of one pid, exactly one gets the
   session and it is gone for the others (two reconnects racing cannot both recover it);
-- a session lives for the window from its last `save` or `touch`, then is gone; `touch`
-  never brings back a session that was taken or expired;
+- a session lives for the window from its last `save`, `touch` or `release`, then is gone;
+  `touch` and `release` never bring back a session that was taken or expired;
 - last write wins: `save` replaces the whole session.
 
 An exception means the store did not answer: the session may or may not be there (a
@@ -39,6 +39,9 @@ class Session(BaseModel):
     # fresh session whose socket was sent nothing is kept only briefly (quiet_session_s), so
     # connect/drop cycles cannot fill Redis with sessions of nothing.
     received: bool = False
+    # Its socket disconnected from `node` (written by `release`): no live transport of it is
+    # left there to evict when a reconnect takes it, so the reconnect asks no node to.
+    dropped: bool = False
 
 
 class SessionStore(Protocol):
@@ -56,6 +59,13 @@ class SessionStore(Protocol):
 
     async def touch(self, pids: list[str], window_s: int | None = None) -> None:
         """Keep these sessions for the window (or `window_s`) from now, if still stored."""
+        ...
+
+    async def release(self, session: Session, window_s: int | None = None) -> None:
+        """The session's socket disconnected: keep its session for the window (or `window_s`)
+        from now, marked `dropped` if it is still stored as `session` (as this node saved it
+        last); one saved since by another connection is only kept, as `touch` does. Like
+        `touch`, it never brings back a session taken by a reconnect or expired."""
         ...
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:

@@ -52,6 +52,14 @@ class MemorySessionStore:
             if raw is not None:
                 self._stored[pid] = (raw, self._clock() + (window_s or self._window))
 
+    async def release(self, session: Session, window_s: int | None = None) -> None:
+        raw = self._live(session.pid)
+        if raw is None:
+            return
+        if raw == session.model_dump_json():  # else saved since by another connection
+            raw = session.model_copy(update={"dropped": True}).model_dump_json()
+        self._stored[session.pid] = (raw, self._clock() + (window_s or self._window))
+
     async def reachable(self, timeout_s: float = 3.0) -> bool:
         return True
 

@@ -2,7 +2,7 @@
 
 A session is one key holding its JSON with the recovery window as expiry. `take` is GETDEL,
 so two reconnects racing with the same pid cannot both recover it; `touch` is EXPIRE
-(pipelined), which never brings back a key that is gone.
+(pipelined), which never brings back a key that is gone; `release` is one script (below).
 """
 
 from __future__ import annotations
@@ -13,6 +13,21 @@ import redis.asyncio as redis
 
 from tidewire_edge.sessions import Session
 
+# `release`, in one round trip: the session as its node last saved it (ARGV[1]) becomes the
+# same marked dropped (ARGV[2]); a session saved since by another connection (a reconnect
+# elsewhere got it first) is only touched, as before, so a late disconnect never overwrites a
+# newer connection's session. A key that is gone stays gone. ARGV[3]: the window, seconds.
+_RELEASE = """
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+if stored == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 2
+"""
+
 
 class RedisSessionStore:
     def __init__(self, url: str, window_s: int, prefix: str = "tidewire:edge:session:") -> None:
@@ -22,6 +37,7 @@ class RedisSessionStore:
         self._redis = redis.Redis(connection_pool=pool)
         self._window = window_s
         self._prefix = prefix
+        self._release = self._redis.register_script(_RELEASE)
 
     async def save(self, session: Session) -> None:
         await self._redis.set(
@@ -44,6 +60,13 @@ class RedisSessionStore:
             for pid in pids:
                 pipe.expire(self._prefix + pid, window_s or self._window)
             await pipe.execute()
+
+    async def release(self, session: Session, window_s: int | None = None) -> None:
+        dropped = session.model_copy(update={"dropped": True})
+        await self._release(
+            keys=[self._prefix + session.pid],
+            args=[session.model_dump_json(), dropped.model_dump_json(), window_s or self._window],
+        )
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:
         try:

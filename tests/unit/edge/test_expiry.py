@@ -7,16 +7,25 @@ import time
 
 import pytest
 
-from tidewire_edge.expiry import TokenClocks, token_expiry
+from tidewire_edge.expiry import TokenClocks
+from tidewire_edge.plans import Fresh
+from tidewire_edge.server import Edge
+from tidewire_edge.settings import EdgeSettings
 from tidewire_platform.settings import StackSettings
 from tidewire_platform.tokens import issue_token
 
 pytestmark = pytest.mark.unit
 
 
-def test_token_expiry_reads_exp() -> None:
-    token = issue_token(StackSettings(), "co1", "ann", ttl=120)
-    assert abs(token_expiry(token) - (time.time() + 120)) < 5
+async def test_a_plan_carries_the_verified_tokens_exp() -> None:
+    """The socket's clock is set from the plan: the token is read once, while planning."""
+    settings = StackSettings()
+    token = issue_token(settings, "co1", "ann", ttl=120)
+    edge = Edge(settings, EdgeSettings())
+    plan = await edge.planner.plan({"token": token}, {}, "/")
+    assert isinstance(plan.outcome, Fresh)
+    assert plan.outcome.expires is not None
+    assert abs(plan.outcome.expires - (time.time() + 120)) < 5
 
 
 async def test_a_socket_expires_at_its_tokens_exp_and_a_stopped_one_never() -> None:
