@@ -88,15 +88,15 @@ async def project_batches(
     flight: _InFlight | None = None
     async for records in batches:
         flight = await _project(records, flight, batches, resources)
-        if flight is not None:
+        if flight is not None and not flight.acks.done():
             waiting = asyncio.ensure_future(batches.waiting())
             try:
                 await asyncio.wait({flight.acks, waiting}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiting.cancel()
-            if flight.acks.done():  # nothing to overlap with: settled now
-                await _settle(flight, batches, resources)
-                flight = None
+        if flight is not None and flight.acks.done():  # nothing to overlap with: settled now
+            await _settle(flight, batches, resources)
+            flight = None
         for partition, behind in lag_after(records, highwater).items():
             PROJECTOR_LAG.labels(str(partition)).set(behind)
     if flight is not None:  # the stream stopped: acknowledged if it lands, else replayed
