@@ -12,17 +12,13 @@ Here a batch opens with its first event and closes as soon as
 - `within` has passed since it opened (a backlog: records beyond the fetch are still coming).
 A lone command is projected at once; under a backlog the highwater is ahead of what arrived,
 so batches fill as before. Events that arrive while a batch is projected are buffered (at most
-`max_`) for the next one; `waiting` tells the consumer they are there.
-
-A batch is acknowledged (its offsets may be committed) when the consumer says so, not when it
-asks for the next batch: the consumer goes on to the next batch while a batch's appends are
-still travelling, and acknowledges it once they have landed (`agent`).
+`max_`) for the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 # The consumer's last known end of a partition (None or an error: unknown, taken as reached).
@@ -69,62 +65,36 @@ class _Buffer:
         return events
 
 
-class CaughtUp:
-    """Batches of faust events of a stream (see the module's docstring), iterated with
-    `async for`; a batch's events are acknowledged (their offsets may be committed) only
-    when the consumer calls `ack`, after its records are in the events log, never when it
-    asks for the next batch nor when it leaves (shutdown, an error)."""
+async def take_caught_up(
+    stream: Any, max_: int, within: float, highwater: Highwater
+) -> AsyncIterator[list[Any]]:
+    """Batches of faust events of `stream` (see the module's docstring); each batch's events
+    are acknowledged once the consumer asks for the next one, never when it leaves early."""
+    buffer = _Buffer(max_)
 
-    def __init__(self, stream: Any, max_: int, within: float, highwater: Highwater) -> None:
-        self._stream = stream
-        self._buffer = _Buffer(max_)
-        self._batches = self._take(max_, within, highwater)
+    async def add(value: Any) -> Any:
+        await buffer.add(stream.current_event)
+        return value
 
-    def __aiter__(self) -> CaughtUp:
-        return self
-
-    async def __anext__(self) -> list[Any]:
-        return await anext(self._batches)
-
-    async def aclose(self) -> None:
-        await self._batches.aclose()
-
-    async def waiting(self) -> None:
-        """Return once events are buffered for the next batch."""
-        await self._buffer.grown.wait()
-
-    async def ack(self, batch: list[Any]) -> None:
-        """Acknowledge `batch`'s events: their offsets may be committed now."""
+    stream.enable_acks = False  # acknowledged here, after the batch is projected
+    stream.add_processor(add)
+    stream._enable_passive(aiter(stream.channel))
+    loop = asyncio.get_running_loop()
+    while not stream.should_stop:
+        if not buffer.events and await stream.wait_for_stopped(buffer.grown):
+            break  # no timer while idle: the first event opens the batch
+        closes = loop.time() + within
+        while len(buffer.events) < max_ and not caught_up(buffer.last, highwater):
+            left = closes - loop.time()
+            if left <= 0:
+                break
+            buffer.grown.clear()
+            if await stream.wait_for_stopped(buffer.grown, timeout=left):
+                break
+        batch = buffer.take()
+        yield batch
+        # Reached only when the consumer asks for the next batch, so after it projected this
+        # one; a consumer that leaves instead (shutdown, an error) closes the generator at the
+        # `yield`, and a batch never projected is never acknowledged.
         for event in batch:
-            await self._stream.ack(event)
-
-    async def _take(
-        self, max_: int, within: float, highwater: Highwater
-    ) -> AsyncGenerator[list[Any]]:
-        stream, buffer = self._stream, self._buffer
-
-        async def add(value: Any) -> Any:
-            await buffer.add(stream.current_event)
-            return value
-
-        stream.enable_acks = False  # acknowledged by the consumer, after the batch's appends
-        stream.add_processor(add)
-        stream._enable_passive(aiter(stream.channel))
-        loop = asyncio.get_running_loop()
-        while not stream.should_stop:
-            if not buffer.events and await stream.wait_for_stopped(buffer.grown):
-                break  # no timer while idle: the first event opens the batch
-            closes = loop.time() + within
-            while len(buffer.events) < max_ and not caught_up(buffer.last, highwater):
-                left = closes - loop.time()
-                if left <= 0:
-                    break
-                buffer.grown.clear()
-                if await stream.wait_for_stopped(buffer.grown, timeout=left):
-                    break
-            yield buffer.take()
-
-
-def take_caught_up(stream: Any, max_: int, within: float, highwater: Highwater) -> CaughtUp:
-    """The batches of `stream` (see `CaughtUp`)."""
-    return CaughtUp(stream, max_, within, highwater)
+            await stream.ack(event)

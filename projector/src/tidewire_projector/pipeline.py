@@ -117,14 +117,9 @@ class Pipeline:
         decided = await self.fold(records)
         await self.write()
         await self.append(decided, producer, renew)
-        self.count(decided)
-        return decided
-
-    @staticmethod
-    def count(decided: Decided) -> None:
-        """What became of the batch's commands, once its appends are acknowledged."""
         for outcome in decided.outcomes:
             COMMANDS_PROJECTED.labels(outcome).inc()
+        return decided
 
     async def fold(self, records: list[Any]) -> Decided:
         """Steps 1 to 3: what the batch will write and append, staged in the store."""
@@ -179,21 +174,13 @@ class Pipeline:
 
         With `renew`, records go one at a time, each acknowledged before the next: the retry
         of a batch the broker refused a record of (see `_one_by_one`)."""
-        if renew is not None:
-            await self._one_by_one(await self._missing(decided), producer, renew)
-            return
-        await (await self.hand_over(decided, producer))
-
-    async def hand_over(
-        self, decided: Decided, producer: AIOKafkaProducer
-    ) -> asyncio.Future[list[Any]]:
-        """Step 5 up to the producer: the records handed over in order (as `append` does), and
-        a future of their acknowledgements, so that the next batch can be folded and written
-        while they travel (`agent`). The producer keeps the order it was handed records in."""
         records = await self._missing(decided)
+        if renew is not None:
+            await self._one_by_one(records, producer, renew)
+            return
         jobs = [job for job in (self.topics.job(r) for r in records) if job is not None]
         acks = [await record.send(producer) for record in (*jobs, *records)]
-        return asyncio.gather(*acks)
+        await asyncio.gather(*acks)
 
     async def _company(
         self, decided: Decided, commands: list[tuple[Any, Command]], seen: dict[str, Any]

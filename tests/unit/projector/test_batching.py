@@ -121,25 +121,10 @@ async def test_a_batch_closes_at_its_max_and_the_rest_waits_for_the_next() -> No
     assert await asyncio.wait_for(first, 10) == _at(0, 1)
     await _settle()
     assert not feeding.done()  # 2 and 3 are buffered for the next batch; 4 waits for room
+    assert stream.acked == []  # acknowledged only once the next batch is asked for
     assert await asyncio.wait_for(anext(batches), 10) == _at(2, 3)
-    await asyncio.wait_for(feeding, 10)
-
-
-async def test_a_batch_is_acknowledged_when_the_consumer_says_not_when_it_asks_for_more() -> None:
-    """The consumer asks for the next batch while a batch's appends may still be travelling
-    (the agent overlaps them): asking must not commit the batch before, only `ack` does."""
-    stream = _Stream()
-    batches = take_caught_up(stream, 2, _HOUR_S, lambda tp: 100)
-    first = await _started(stream, batches)
-    await stream.feed(*_at(0, 1, 2))
-    assert await asyncio.wait_for(first, 10) == _at(0, 1)
-    await asyncio.wait_for(batches.waiting(), 10)  # 2 is buffered for the next batch
-    second = asyncio.ensure_future(anext(batches))
-    await stream.feed(*_at(3))
-    assert await asyncio.wait_for(second, 10) == _at(2, 3)
-    assert stream.acked == []
-    await batches.ack(_at(0, 1))
     assert stream.acked == _at(0, 1)
+    await asyncio.wait_for(feeding, 10)
 
 
 def test_caught_up_compares_each_partition_with_the_log_end_it_knows() -> None:
