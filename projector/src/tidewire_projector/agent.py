@@ -52,7 +52,12 @@ async def project_until_done(records: list[Any], resources: Resources) -> None:
         try:
             await pipeline.project(records, producer, renew)
             return
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task and task.cancelling():
+                raise  # the agent itself is stopped
+            # Otherwise a send future the producer cancelled: a failed attempt like any
+            # other (escaping, it would end the agent's body, which faust takes for a crash).
             PROJECTOR_BATCH_FAILURES.inc()
             log.exception("projecting a batch failed; retrying it")
             pipeline.store.clear()  # memory may be ahead of Cassandra now
