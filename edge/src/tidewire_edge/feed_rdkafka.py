@@ -275,14 +275,18 @@ class RdKafkaEventFeed(RecordFeed):
         self._recent[partition] = ring
         self._next[partition] = reached
         self._filling[partition] = reached
-        fresh = await self._fresh_consumer()
+        await self._switch_to(await self._fresh_consumer())
+        del self._filling[partition]
+
+    async def _switch_to(self, fresh: Consumer) -> None:
+        """`fresh` reads from now on (`_switch`, on the reading thread); the next standby is
+        warmed and the replaced consumer closed in the background."""
         try:
             old = await self._on_reader(lambda _: self._switch(fresh))
         except BaseException:
             await asyncio.to_thread(fresh.close)
             raise
         self._prepare_standby()
-        del self._filling[partition]
         closing = asyncio.create_task(asyncio.to_thread(old.close))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
@@ -429,17 +433,9 @@ class RdKafkaEventFeed(RecordFeed):
             except Exception:  # Kafka away: try again, handing out nothing meanwhile
                 log.exception("event feed cannot start a consumer to read again from")
                 await asyncio.sleep(0.5)
-        try:
-            old = await self._on_reader(lambda _: self._switch(fresh))
-        except BaseException:
-            await asyncio.to_thread(fresh.close)
-            raise
+        await self._switch_to(fresh)
         # What the old consumer read before the switch arrived before the switch's answer.
         self._drop_batches()
-        self._prepare_standby()
-        closing = asyncio.create_task(asyncio.to_thread(old.close))
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
 
     def _drop_batches(self) -> None:
         """Forget the batches read and not handed out (they are read again)."""
