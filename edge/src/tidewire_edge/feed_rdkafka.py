@@ -40,6 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -61,6 +62,7 @@ _POLL_S = 0.025
 _QUEUED_KBYTES = 4096  # what librdkafka fetches ahead, per partition
 _BACKFILL_S = 10.0  # the longest a backfill read may take before the adoption is retried
 _BOUNDS_S = 10.0  # the longest a partition's bounds lookup may take
+_BOUNDS_THREADS = 4  # bounds lookups at once, on threads of their own
 
 
 class RdKafkaEventFeed(RecordFeed):
@@ -87,12 +89,18 @@ class RdKafkaEventFeed(RecordFeed):
         self._probe_work: asyncio.Future[Any] | None = None
         self._offsets: Consumer | None = None  # bounds lookups; assigned nothing, ever
         self._lookups: set[asyncio.Future[Any]] = set()  # bounds lookups on worker threads
+        # Threads of their own: with Kafka slow, each lookup blocks one for up to _BOUNDS_S;
+        # on the loop's default executor a round held every worker (probe, closes, DNS).
+        self._lookup_threads: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._calls: queue.SimpleQueue[Callable[[Consumer], None]] = queue.SimpleQueue()
         self._room = threading.Semaphore(_BATCHES_AHEAD)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._batches: deque[tuple[list[Message], dict[int, int]]] = deque()
+        # (the reading consumer's generation when read, its records, its partitions' highs)
+        self._batches: deque[tuple[int, list[Message], dict[int, int]]] = deque()
+        self._generation = 0  # of the reading consumer: one more at each switch (its thread)
+        self._read_again_below = 0  # batches of older generations are read again (a rewind)
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._adopting: dict[int, asyncio.Task[None]] = {}
@@ -125,6 +133,7 @@ class RdKafkaEventFeed(RecordFeed):
         # offsets waited behind it (the whole 500 ms), so the probe's fetch is never held.
         self._probe = Consumer({**self._config(), "fetch.wait.max.ms": 1})
         self._offsets = Consumer(self._config())
+        self._lookup_threads = ThreadPoolExecutor(_BOUNDS_THREADS, "edge-feed-bounds")
         self._prepare_standby()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._read, name="edge-feed-read", daemon=True)
@@ -132,6 +141,7 @@ class RdKafkaEventFeed(RecordFeed):
         self._task = asyncio.create_task(self._run(), name="edge-feed")
 
     async def stop(self) -> None:
+        offsets, self._offsets = self._offsets, None  # no bounds lookup starts from now
         self._stopping.set()  # ends a backfill read and the reading thread
         for adopting in list(self._adopting.values()):
             adopting.cancel()
@@ -150,10 +160,13 @@ class RdKafkaEventFeed(RecordFeed):
         await asyncio.gather(*self._closing, return_exceptions=True)
         if self._lookups:
             await asyncio.wait(set(self._lookups))  # not cancelled: the threads run on
-        for consumer in (self._consumer, self._probe, self._offsets):
+        for consumer in (self._consumer, self._probe, offsets):
             if consumer is not None:
                 await asyncio.to_thread(consumer.close)
-        self._consumer = self._probe = self._offsets = None
+        self._consumer = self._probe = None
+        if self._lookup_threads is not None:
+            self._lookup_threads.shutdown(wait=False)  # its lookups ended above
+            self._lookup_threads = None
 
     async def bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
         """(first retained offset, next offset to be written) of each partition, asked of
@@ -165,7 +178,9 @@ class RdKafkaEventFeed(RecordFeed):
         calls = []
         for partition in partitions:
             tp = TopicPartition(self._topic, partition)
-            call = loop.run_in_executor(None, offsets.get_watermark_offsets, tp, _BOUNDS_S, False)
+            call = loop.run_in_executor(
+                self._lookup_threads, offsets.get_watermark_offsets, tp, _BOUNDS_S, False
+            )
             self._lookups.add(call)
             call.add_done_callback(self._lookups.discard)
             calls.append(call)
@@ -278,11 +293,11 @@ class RdKafkaEventFeed(RecordFeed):
         await self._switch_to(await self._fresh_consumer())
         del self._filling[partition]
 
-    async def _switch_to(self, fresh: Consumer) -> None:
+    async def _switch_to(self, fresh: Consumer) -> int:
         """`fresh` reads from now on (`_switch`, on the reading thread); the next standby is
         warmed and the replaced consumer closed in the background."""
         try:
-            old = await self._on_reader(lambda _: self._switch(fresh))
+            old, generation = await self._on_reader(lambda _: self._switch(fresh))
         except BaseException:
             await asyncio.to_thread(fresh.close)
             raise
@@ -290,15 +305,17 @@ class RdKafkaEventFeed(RecordFeed):
         closing = asyncio.create_task(asyncio.to_thread(old.close))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
+        return generation
 
-    def _switch(self, fresh: Consumer) -> Consumer:
+    def _switch(self, fresh: Consumer) -> tuple[Consumer, int]:
         """On the reading thread: `fresh` takes over every partition followed, from its next
         offset to hand out as of now; returns the consumer it replaces. Records the old one
         read that the loop has not handed out yet are read again and skipped by offset."""
         fresh.assign([TopicPartition(self._topic, p, o) for p, o in dict(self._next).items()])
         old, self._consumer = self._consumer, fresh
         assert old is not None
-        return old
+        self._generation += 1
+        return old, self._generation
 
     def _warm_consumer(self) -> Consumer:
         """A reading consumer connected, with the events topic's metadata (its first fetch
@@ -374,6 +391,7 @@ class RdKafkaEventFeed(RecordFeed):
                 except queue.Empty:
                     break
             consumer = self._consumer  # an adoption replaces it (`_switch`)
+            generation = self._generation
             assert consumer is not None
             if not self._room.acquire(timeout=_POLL_S):
                 continue
@@ -393,10 +411,10 @@ class RdKafkaEventFeed(RecordFeed):
                 self._room.release()
                 self._stopping.wait(0.5)
                 continue
-            loop.call_soon_threadsafe(self._arrive, batch, highs)
+            loop.call_soon_threadsafe(self._arrive, generation, batch, highs)
 
-    def _arrive(self, batch: list[Message], highs: dict[int, int]) -> None:
-        self._batches.append((batch, highs))
+    def _arrive(self, generation: int, batch: list[Message], highs: dict[int, int]) -> None:
+        self._batches.append((generation, batch, highs))
         self._arrived.set()
 
     async def _run(self) -> None:
@@ -405,7 +423,10 @@ class RdKafkaEventFeed(RecordFeed):
             await self._arrived.wait()
             self._arrived.clear()
             while self._batches:
-                batch, highs = self._batches.popleft()
+                generation, batch, highs = self._batches.popleft()
+                if generation < self._read_again_below:
+                    self._room.release()  # read before a rewind: read again since
+                    continue
                 try:
                     await self._hand_batch(batch, highs)
                 except asyncio.CancelledError:
@@ -426,22 +447,18 @@ class RdKafkaEventFeed(RecordFeed):
         fresh consumer assigned from `_next` (as an adoption does): a seek on the reading
         consumer fails while a partition's fetch is not yet started."""
         while True:
-            self._drop_batches()
             try:
                 fresh = await self._fresh_consumer()
-                break
-            except Exception:  # Kafka away: try again, handing out nothing meanwhile
-                log.exception("event feed cannot start a consumer to read again from")
+                # Every batch read before the switch (the rest of the failed one's consumer's,
+                # whenever it arrives) is skipped; the fresh consumer's are handed out, even
+                # one that arrived before this task resumed.
+                self._read_again_below = await self._switch_to(fresh)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Kafka away, or the switch failed: try again, never end
+                log.exception("event feed cannot switch to a consumer to read again from")
                 await asyncio.sleep(0.5)
-        await self._switch_to(fresh)
-        # What the old consumer read before the switch arrived before the switch's answer.
-        self._drop_batches()
-
-    def _drop_batches(self) -> None:
-        """Forget the batches read and not handed out (they are read again)."""
-        while self._batches:
-            self._batches.popleft()
-            self._room.release()
 
     async def _hand_batch(self, batch: list[Message], highs: dict[int, int]) -> None:
         handed = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 import socketio
@@ -222,6 +223,7 @@ class Edge:
             node=self.sio.manager.host_id,
             joined=bool(old and old.joined),
             received=bool(old and old.received) or replay,
+            conn=uuid.uuid4().hex,
         )
         self.sockets.live[sid] = session
         await self.engines.sessions.save(session)  # eagerly: a node killed now loses nothing

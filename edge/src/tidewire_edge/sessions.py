@@ -42,6 +42,9 @@ class Session(BaseModel):
     # Its socket disconnected from `node` (written by `release`): no live transport of it is
     # left there to evict when a reconnect takes it, so the reconnect asks no node to.
     dropped: bool = False
+    # One connection's own (server._connect): two connections' sessions never compare equal
+    # in `release`, even the same client's recovered on the same node with nothing new.
+    conn: str = ""
 
 
 class SessionStore(Protocol):
@@ -64,8 +67,8 @@ class SessionStore(Protocol):
     async def release(self, session: Session, window_s: int | None = None) -> None:
         """The session's socket disconnected: keep its session for the window (or `window_s`)
         from now, marked `dropped` if it is still stored as `session` (as this node saved it
-        last); one saved since by another connection is only kept, as `touch` does. Like
-        `touch`, it never brings back a session taken by a reconnect or expired."""
+        last); one saved since by another connection is left as it is (its node keeps it).
+        Like `touch`, it never brings back a session taken by a reconnect or expired."""
         ...
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:

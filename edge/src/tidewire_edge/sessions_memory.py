@@ -56,8 +56,9 @@ class MemorySessionStore:
         raw = self._live(session.pid)
         if raw is None:
             return
-        if raw == session.model_dump_json():  # else saved since by another connection
-            raw = session.model_copy(update={"dropped": True}).model_dump_json()
+        if raw != session.model_dump_json():
+            return  # saved since by another connection: its own node keeps it
+        raw = session.model_copy(update={"dropped": True}).model_dump_json()
         self._stored[session.pid] = (raw, self._clock() + (window_s or self._window))
 
     async def reachable(self, timeout_s: float = 3.0) -> bool:

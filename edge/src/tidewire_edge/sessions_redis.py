@@ -15,8 +15,9 @@ from tidewire_edge.sessions import Session
 
 # `release`, in one round trip: the session as its node last saved it (ARGV[1]) becomes the
 # same marked dropped (ARGV[2]); a session saved since by another connection (a reconnect
-# elsewhere got it first) is only touched, as before, so a late disconnect never overwrites a
-# newer connection's session. A key that is gone stays gone. ARGV[3]: the window, seconds.
+# elsewhere got it first) is left as it is: a late disconnect neither overwrites a newer
+# connection's session nor cuts its expiry to this socket's (quiet) window; that connection's
+# node keeps it. A key that is gone stays gone. ARGV[3]: the window, seconds.
 _RELEASE = """
 local stored = redis.call('GET', KEYS[1])
 if not stored then return 0 end
@@ -24,7 +25,6 @@ if stored == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
   return 1
 end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 2
 """
 

@@ -1,5 +1,6 @@
-"""Review probes (h/review-churn): the librdkafka feed's rewind, its bounds lookups, and the
-session store's release. Fakes stand in for librdkafka's consumer (no engine running)."""
+"""Races found by a review of the librdkafka feed's rewind, its bounds lookups, and the
+session store's release; each test failed on the code before its fix. Fakes stand in for
+librdkafka's consumer (no engine running)."""
 
 from __future__ import annotations
 
@@ -173,17 +174,17 @@ async def _rewind_once(feed: RdKafkaEventFeed, busy_loop: bool) -> list[int]:
 
 
 @pytest.mark.asyncio
-async def test_rewind_reads_every_record_once_quiet_loop(feed: RdKafkaEventFeed) -> None:
+async def test_a_rewind_reads_every_record_once_on_a_quiet_loop(feed: RdKafkaEventFeed) -> None:
     assert await _rewind_once(feed, busy_loop=False) == [0, 1, 2, 3, 4, 5]
 
 
 @pytest.mark.asyncio
-async def test_rewind_keeps_the_fresh_consumers_first_batch_busy_loop(
+async def test_a_rewind_keeps_the_fresh_consumers_first_batch_on_a_busy_loop(
     feed: RdKafkaEventFeed,
 ) -> None:
     """The fresh consumer's first batch can arrive (call_soon_threadsafe) between the
-    switch's answer and the rewind task resuming; the second `_drop_batches` then drops
-    records nobody reads again: a hole for every socket and in the recent memory."""
+    switch's answer and the rewind task resuming: it is handed out, not dropped with the
+    old consumer's (dropped, nobody read it again: a hole for every socket and in memory)."""
     assert await _rewind_once(feed, busy_loop=True) == [0, 1, 2, 3, 4, 5]
 
 
@@ -191,10 +192,10 @@ async def test_rewind_keeps_the_fresh_consumers_first_batch_busy_loop(
 
 
 @pytest.mark.asyncio
-async def test_slow_bounds_lookups_starve_the_default_executor(feed: RdKafkaEventFeed) -> None:
-    """With Kafka slow to answer ListOffsets, one round of bounds for the topic's partitions
-    holds every worker of the loop's default executor: the probe (readiness, adoptions),
-    consumer closes and DNS resolution queue behind it."""
+async def test_slow_bounds_lookups_leave_the_default_executor_free(feed: RdKafkaEventFeed) -> None:
+    """With Kafka slow to answer ListOffsets, a round of bounds for the topic's partitions
+    runs on threads of its own: the loop's default executor (the probe for readiness and
+    adoptions, consumer closes, DNS resolution) does not queue behind it."""
     await feed.start()
     try:
         loop = asyncio.get_running_loop()
@@ -217,11 +218,11 @@ async def test_slow_bounds_lookups_starve_the_default_executor(feed: RdKafkaEven
 
 
 @pytest.mark.asyncio
-async def test_a_lookup_started_during_stop_is_waited_for_before_close(
+async def test_a_lookup_started_during_stop_never_runs_on_a_closed_handle(
     feed: RdKafkaEventFeed,
 ) -> None:
-    """stop() waits for the lookups in flight, then awaits other closes: a lookup started
-    meanwhile runs on the `_offsets` handle while it is closed (use after destroy in C)."""
+    """A lookup asked while stop() closes the handles is refused (the planner retries),
+    never run on the `_offsets` handle being closed (a use after destroy in C)."""
     await feed.start()
     offsets = feed._offsets
     assert offsets is not None
@@ -252,7 +253,7 @@ async def test_a_lookup_started_during_stop_is_waited_for_before_close(
 
 
 def _conn() -> dict[str, str]:
-    """A connection's nonce, if sessions have one (the proposed fix: server._connect sets it)."""
+    """A connection's nonce, as server._connect sets it."""
     import uuid
 
     return {"conn": uuid.uuid4().hex} if "conn" in Session.model_fields else {}
@@ -264,11 +265,11 @@ def _session(**changes: Any) -> Session:
 
 
 @pytest.mark.asyncio
-async def test_release_of_an_old_connection_marks_an_identical_newer_one_dropped() -> None:
+async def test_a_late_release_of_an_old_connection_leaves_an_identical_newer_one_live() -> None:
     """The same client recovered on the same node (same sid, node, rooms, position, received)
-    saves a session byte-identical to the one its old connection held: a late release of the
-    old connection then marks the live connection's session dropped, and a reconnect
-    elsewhere skips evicting its (possibly half-open) transport."""
+    saves a session identical to its old connection's but for the connection's nonce: a late
+    release of the old connection must not mark the live one's session dropped (a reconnect
+    elsewhere would then skip evicting its possibly half-open transport)."""
     store = MemorySessionStore(window_s=60)
     old = _session(position="x", **_conn())
     await store.save(old)
@@ -286,9 +287,9 @@ async def test_release_of_an_old_connection_marks_an_identical_newer_one_dropped
 async def test_a_late_quiet_release_does_not_shorten_a_newer_connections_session() -> None:
     """A half-open socket on A that was sent nothing; its client recovers on B (B's session
     is saved at once, then B asks A to evict over Redis); A's disconnect handler runs after
-    B's save and `release(..., quiet_session_s)` cuts B's live session to 60 s, while B only
-    refreshes it every recovery_window_s / 3 (600 s): a drop of B's socket in between finds
-    no session to recover."""
+    B's save: `release(..., quiet_session_s)` leaves B's live session's window alone (cut to
+    60 s while B refreshes it only every recovery_window_s / 3, a drop of B's socket in
+    between found no session to recover)."""
     now = [0.0]
     store = MemorySessionStore(window_s=1800, clock=lambda: now[0])
     on_a = _session(received=False)
@@ -303,8 +304,8 @@ async def test_a_late_quiet_release_does_not_shorten_a_newer_connections_session
 
 @pytest.mark.asyncio
 async def test_a_failed_rewind_switch_does_not_end_the_feed(feed: RdKafkaEventFeed) -> None:
-    """An adoption's failed switch is retried (`_adopt`); the rewind's escapes `_run` from
-    its except clause and ends the feed's task: no socket of the node gets another event."""
+    """A rewind whose switch fails is retried, as an adoption's is: escaping `_run`, it
+    ended the feed's task, and no socket of the node got another event."""
     await feed.start()
     try:
         await feed.follow(0, 5)
