@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -120,30 +121,49 @@ def feed(monkeypatch: pytest.MonkeyPatch) -> RdKafkaEventFeed:
     return RdKafkaEventFeed(StackSettings(), "ep", backfill=0, fetch_wait_ms=1)
 
 
+def _fail_once_at(feed: RdKafkaEventFeed, at: int, taken: list[int]) -> Callable[[], bool]:
+    """The feed's own hand-out (`_take`) fails once at offset `at`; `taken` gets every offset
+    handed out after. Returns whether it has failed yet."""
+    failed = False
+    take = feed._take
+
+    def flaky_take(partition: int, offset: int, key: bytes, value: bytes) -> int:
+        nonlocal failed
+        if offset == at and not failed:
+            failed = True
+            raise RuntimeError("a bug of the feed's own, once")
+        taken.append(offset)
+        return take(partition, offset, key, value)
+
+    feed._take = flaky_take  # type: ignore[method-assign]
+    return lambda: failed
+
+
+async def _write_and_read(feed: RdKafkaEventFeed, end: int) -> None:
+    """Write partition 0's records up to offset `end` and wait until the feed read them all
+    (a record read twice before them was handed out twice by then: reads are in order)."""
+    with BROKER.lock:
+        start = len(BROKER.records)
+        BROKER.records.extend(FakeMessage(0, o, b"c", b"v%d" % o) for o in range(start, end))
+    deadline = time.monotonic() + 5
+    while feed._next.get(0, 0) < end:
+        assert time.monotonic() < deadline, f"the feed never read up to {end}"
+        await asyncio.sleep(0.01)
+
+
 async def _rewind_once(feed: RdKafkaEventFeed, busy_loop: bool) -> list[int]:
     """Follow partition 0, write 6 records, fail the hand-out of offset 2 once; returns the
-    offsets handed out (remembered) in order once all is read."""
+    offsets handed out in order once all is read (and a seventh record after them)."""
     await feed.start()
     try:
         await feed.follow(0, 5)
         taken: list[int] = []
-        failed = False
-        take = feed._take
-
-        def flaky_take(partition: int, offset: int, key: bytes, value: bytes) -> int:
-            nonlocal failed
-            if offset == 2 and not failed:
-                failed = True
-                raise RuntimeError("a bug of the feed's own, once")
-            taken.append(offset)
-            return take(partition, offset, key, value)
-
-        feed._take = flaky_take  # type: ignore[method-assign]
+        failed = _fail_once_at(feed, 2, taken)
         switch = feed._switch
 
         def switch_probe(fresh: Any) -> Any:
             old = switch(fresh)
-            if failed:
+            if failed():
                 BROKER.switched = True
             return old
 
@@ -151,7 +171,7 @@ async def _rewind_once(feed: RdKafkaEventFeed, busy_loop: bool) -> list[int]:
         on_reader = feed._on_reader
 
         async def busy_on_reader(fn: Any) -> Any:
-            if not (busy_loop and failed):
+            if not (busy_loop and failed()):
                 return await on_reader(fn)
             task = asyncio.ensure_future(on_reader(fn))
             await asyncio.sleep(0)  # the switch is queued for the reading thread
@@ -162,13 +182,9 @@ async def _rewind_once(feed: RdKafkaEventFeed, busy_loop: bool) -> list[int]:
             return await task
 
         feed._on_reader = busy_on_reader  # type: ignore[method-assign]
-        with BROKER.lock:
-            BROKER.records.extend(FakeMessage(0, o, b"c", b"v%d" % o) for o in range(6))
-        deadline = time.monotonic() + 5
-        while feed._next.get(0, 0) < 6 and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
-        return taken
+        await _write_and_read(feed, 6)
+        await _write_and_read(feed, 7)
+        return taken[: taken.index(6)]
     finally:
         await feed.stop()
 
@@ -309,31 +325,22 @@ async def test_a_failed_rewind_switch_does_not_end_the_feed(feed: RdKafkaEventFe
     await feed.start()
     try:
         await feed.follow(0, 5)
-        take = feed._take
-        state = {"failed": False, "switch_failed": False}
-
-        def flaky_take(partition: int, offset: int, key: bytes, value: bytes) -> int:
-            if offset == 2 and not state["failed"]:
-                state["failed"] = True
-                raise RuntimeError("a bug of the feed's own, once")
-            return take(partition, offset, key, value)
-
+        taken: list[int] = []
+        failed = _fail_once_at(feed, 2, taken)
         switch = feed._switch
+        switch_failed = False
 
         def flaky_switch(fresh: Any) -> Any:
-            if state["failed"] and not state["switch_failed"]:
-                state["switch_failed"] = True
+            nonlocal switch_failed
+            if failed() and not switch_failed:
+                switch_failed = True
                 raise RuntimeError("assign failed (librdkafka: erroneous state)")
             return switch(fresh)
 
-        feed._take = flaky_take  # type: ignore[method-assign]
         feed._switch = flaky_switch  # type: ignore[method-assign]
-        with BROKER.lock:
-            BROKER.records.extend(FakeMessage(0, o, b"c", b"v%d" % o) for o in range(6))
-        deadline = time.monotonic() + 3
-        while feed._next.get(0, 0) < 6 and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        await _write_and_read(feed, 6)
         assert feed._task is not None and not feed._task.done(), "the feed's loop ended"  # noqa: PT018
-        assert feed._next[0] == 6
+        assert switch_failed
+        assert taken == [0, 1, 2, 3, 4, 5]
     finally:
         await feed.stop()
